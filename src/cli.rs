@@ -1,0 +1,262 @@
+//! The command line, as clap derive types and nothing else.
+//!
+//! This is the contract users and scripts rely on (DESIGN.md names every
+//! flag): the shape lives here, the behaviour in `src/cmd/`. Values that are
+//! pure syntax (addresses, durations, framing, formats) are parsed by typed
+//! value parsers so that a typo is a usage error (status 2) before any socket
+//! is opened. Payloads are kept as text here because their meaning depends on
+//! `-x/--hex`; the subcommands parse them before connecting.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    display::Format,
+    frame::FrameSpec,
+    net::{Cidr, ListenAddr, Target},
+    payload::Eol,
+    units::{ByteSize, Dur},
+};
+
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0    success: every exchange completed (and matched, where asked)
+  1    runtime error (I/O, connection reset mid-exchange, ...)
+  2    usage or input error: bad flag, payload, address, file; nothing was sent
+  3    could not connect: refused, unreachable, name not resolved, connect timeout
+  4    timed out waiting for a reply
+  5    a reply did not match --expect
+  130  interrupted (SIGINT) after flushing output
+  143  terminated (SIGTERM) after flushing output";
+
+const PAYLOAD_HELP: &str = "\
+Payload syntax:
+  Text with escapes: \\r \\n \\t \\0 \\\\ \\e \\xHH; any other escape is an error.
+  With -x/--hex: hex bytes, separated by spaces, ':' or ',' with optional 0x
+  prefixes (02 31 32 03, 02:31:32:03, 0x02,0x31); an odd digit count is an error.
+  @FILE sends the file's bytes as they are.";
+
+const FRAME_LONG_HELP: &str = "\
+How the byte stream splits into messages:
+  raw              whatever one read returns
+  line             ends at LF (a CR before it stays part of the message)
+  crlf, cr         ends at CR LF / CR
+  delim=PAYLOAD    any delimiter in payload syntax, e.g. delim=\\x03
+  stx-etx          from 0x02 to 0x03 inclusive (bytes outside are skipped)
+  fixed=N          N bytes
+  len=W[,offset=K][,includes-header]
+                   length-prefixed; W is u8, u16be, u16le, u32be or u32le;
+                   TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header
+Messages keep their delimiters and headers, so echoes are byte-exact.";
+
+const FORMAT_LONG_HELP: &str = "\
+How traffic is printed on stdout:
+  text     one line per message: UTC time, #connection, peer, recv/sent,
+           length, payload with non-printable bytes escaped
+  hex      the same line with the payload as hex
+  hexdump  the same line, then the payload like hexdump -C
+  json     JSON Lines in the capture schema (t, conn, peer, event, from,
+           len, hex, text)
+  raw      the bytes as received, nothing else";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "p1ge0n",
+    version,
+    about = "A netcat-style socket toolkit for automation engineers",
+    long_about = "A netcat-style socket toolkit for automation engineers: an echo server \
+                  that PLCs and robots talk to, and a one-shot client for scripts and CI.",
+    after_help = EXIT_STATUS_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// TCP/UDP echo server: accepts many clients, prints and echoes each message
+    #[command(after_long_help = LISTEN_EXAMPLES)]
+    Listen(ListenArgs),
+    /// One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status
+    #[command(after_long_help = SEND_EXAMPLES)]
+    Send(SendArgs),
+}
+
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  p1ge0n listen 9000                        echo server on all interfaces
+  p1ge0n listen 127.0.0.1:0                 pick a free port (read it from stderr)
+  p1ge0n listen 9000 --frame stx-etx -f hex print STX/ETX telegrams as hex
+  p1ge0n listen 9000 --reply 'ACK\\r\\n'      answer every message with ACK
+  p1ge0n listen 9000 -u                     UDP echo
+  p1ge0n listen 9000 --allow 10.0.0.0/8     only accept clients from 10/8
+
+Exit status: 0 after --once or --count, 130 on SIGINT, 143 on SIGTERM,
+1 when the port cannot be bound, 2 for bad arguments.";
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  p1ge0n send localhost:9000 'hello\\n'                   send, print the reply
+  p1ge0n send -x plc:502 '00 01 00 00 00 06 01 03 00 00 00 01'
+  p1ge0n send host:9000 PING --expect PONG -w 2s         CI check (exit 5 on mismatch)
+  p1ge0n send --retry 30s host:9000 'status\\n'           wait for a booting server
+  printf '\\x02hi\\x03' | p1ge0n send host:9000            stream stdin, then half-close
+  p1ge0n send host:9000 'a\\n' 'b\\n' --frame line -f text  two exchanges, shown as text
+
+Exit status: 0 ok, 1 runtime error, 2 bad input (nothing sent), 3 could not connect,
+4 no reply within -w, 5 reply did not match --expect.";
+
+/// Framing options shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct FrameArgs {
+    /// How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)
+    #[arg(long, value_name = "SPEC", long_help = FRAME_LONG_HELP)]
+    pub frame: Option<FrameSpec>,
+
+    /// Largest message a framing may produce; a larger one drops that connection
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    pub max_frame: ByteSize,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct ListenArgs {
+    /// Address to listen on: PORT, :PORT, HOST:PORT or [IPV6]:PORT (port 0 picks a free one)
+    #[arg(value_name = "[HOST:]PORT")]
+    pub addr: ListenAddr,
+
+    /// Serve UDP: answer each datagram to its sender
+    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "idle_timeout", "frame"])]
+    pub udp: bool,
+
+    /// Only print; do not echo
+    #[arg(long, conflicts_with = "reply")]
+    pub no_echo: bool,
+
+    /// Answer every message with this payload instead of echoing it
+    #[arg(long, value_name = "PAYLOAD", long_help = concat!(
+        "Answer every message with this payload instead of echoing it.\n\n",
+        "Payload syntax: text with escapes \\r \\n \\t \\0 \\\\ \\e \\xHH, or hex with -x."
+    ))]
+    pub reply: Option<String>,
+
+    /// Payloads (--reply) are hex bytes
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+
+    #[command(flatten)]
+    pub frame: FrameArgs,
+
+    /// Output format: text, hex, hexdump, json, raw
+    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP)]
+    pub format: Format,
+
+    /// Do not print traffic records (connection events still go to stderr)
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Exit when the first client disconnects
+    #[arg(long)]
+    pub once: bool,
+
+    /// Exit after N messages
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Serve at most N clients at once; more are closed at accept
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: Option<u64>,
+
+    /// Close a connection after DUR without data from the client
+    #[arg(long, value_name = "DUR")]
+    pub idle_timeout: Option<Dur>,
+
+    /// Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<Cidr>,
+
+    /// Refuse clients from this network (repeatable); deny wins over allow
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<Cidr>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct SendArgs {
+    /// Server to connect to: HOST:PORT or [IPV6]:PORT
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Target,
+
+    /// Messages to send, one exchange each; none: stream stdin
+    #[arg(value_name = "PAYLOAD", long_help = PAYLOAD_HELP)]
+    pub payloads: Vec<String>,
+
+    /// Payloads and --expect are hex bytes
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+
+    /// Terminator appended to each payload: none, lf, crlf, cr or a payload
+    #[arg(long, value_name = "EOL", default_value = "none")]
+    pub eol: Eol,
+
+    #[command(flatten)]
+    pub frame: FrameArgs,
+
+    /// With --frame: how many frames make one reply
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub replies: u64,
+
+    /// A reply is complete after this much silence following its first byte
+    #[arg(long, value_name = "DUR", default_value = "250ms", long_help = REPLY_RULES)]
+    pub idle: Dur,
+
+    /// Give up waiting for a reply after DUR (exit 4); 0 waits forever
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+
+    /// Send without waiting for replies
+    #[arg(long, conflicts_with_all = ["expect", "replies"])]
+    pub no_reply: bool,
+
+    /// The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)
+    #[arg(long, value_name = "PAYLOAD")]
+    pub expect: Vec<String>,
+
+    /// Give up connecting after DUR (exit 3)
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub connect_timeout: Dur,
+
+    /// Keep trying to connect for up to DUR (for servers still booting)
+    #[arg(long, value_name = "DUR")]
+    pub retry: Option<Dur>,
+
+    /// Repeat the whole exchange N times on fresh connections (0: until interrupted)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: u64,
+
+    /// Pause between repeats
+    #[arg(long, value_name = "DUR", default_value = "1s")]
+    pub interval: Dur,
+
+    /// Use UDP: each payload is one datagram, each reply one datagram
+    #[arg(short, long, conflicts_with = "frame")]
+    pub udp: bool,
+
+    /// Output format: raw (default), text, hex, hexdump, json
+    #[arg(short, long, value_name = "FORMAT", default_value = "raw", long_help = FORMAT_LONG_HELP)]
+    pub format: Format,
+
+    /// Print nothing on stdout (the exit status still tells)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+const REPLY_RULES: &str = "\
+A reply is complete after this much silence following its first byte.
+
+When is a reply complete? In order of precedence:
+  1. --frame SPEC: after --replies N frames (default 1)
+  2. the peer closes the connection
+  3. --idle DUR of silence after the first byte (default 250ms)
+-w/--timeout bounds the whole wait: exit 4 when nothing arrived.";

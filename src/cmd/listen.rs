@@ -1,0 +1,480 @@
+//! `p1ge0n listen`: the echo server PLCs and robots connect to.
+//!
+//! The accept loop and the per-connection tasks are a thin shell around the
+//! core: bytes go into a `frame::Decoder`, each frame is counted, formatted by
+//! `display` and answered (echo, `--reply` or nothing). Everything a client
+//! can do wrong (garbage, oversized frames, resets, stalling) ends only that
+//! client's task; the server itself stops only on `--once`, `--count` or a
+//! signal.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::Result;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpStream, UdpSocket},
+    signal::unix::{signal, SignalKind},
+    sync::watch,
+};
+
+use crate::{
+    cli::ListenArgs,
+    display::{self, Direction, Event, Format, Meta, Side},
+    exit::ExitCode,
+    frame::{Decoder, FrameSpec},
+    net::{self, AccessList, ListenAddr},
+    output::Sink,
+};
+
+/// What the server answers to each message.
+#[derive(Debug, Clone)]
+enum Answer {
+    Echo,
+    Reply(Vec<u8>),
+    Nothing,
+}
+
+/// Everything a connection task needs, parsed and validated up front.
+struct Config {
+    addr: ListenAddr,
+    udp: bool,
+    answer: Answer,
+    frame: FrameSpec,
+    max_frame: usize,
+    format: Format,
+    quiet: bool,
+    once: bool,
+    count: Option<u64>,
+    max_conns: Option<u64>,
+    idle_timeout: Option<Duration>,
+    access: AccessList,
+}
+
+impl Config {
+    fn new(args: ListenArgs) -> Result<Config> {
+        let answer = match (&args.reply, args.no_echo) {
+            (Some(text), _) => Answer::Reply(super::parse_payload_arg(
+                "--reply",
+                text,
+                super::mode(args.hex),
+            )?),
+            (None, true) => Answer::Nothing,
+            (None, false) => Answer::Echo,
+        };
+        Ok(Config {
+            addr: args.addr,
+            udp: args.udp,
+            answer,
+            frame: args.frame.frame.unwrap_or_default(),
+            max_frame: args.frame.max_frame.0,
+            format: args.format,
+            quiet: args.quiet,
+            once: args.once,
+            count: args.count,
+            max_conns: args.max_conns,
+            idle_timeout: args.idle_timeout.map(|d| d.0),
+            access: AccessList {
+                allow: args.allow,
+                deny: args.deny,
+            },
+        })
+    }
+}
+
+/// Server-wide counters for the summary line and for `--count`.
+#[derive(Default)]
+struct Stats {
+    connections: AtomicU64,
+    active: AtomicU64,
+    messages: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+/// Shared by the accept loop and every connection task.
+struct Server {
+    config: Config,
+    stats: Stats,
+    sink: Sink,
+    started: Instant,
+    /// Set once by whoever decides the server is done (`--once`, `--count`).
+    stop: watch::Sender<Option<ExitCode>>,
+}
+
+impl Server {
+    fn meta(&self, conn: u64, peer: SocketAddr) -> Meta {
+        Meta {
+            elapsed: self.started.elapsed(),
+            wall: SystemTime::now(),
+            conn,
+            peer,
+        }
+    }
+
+    fn shows_records(&self) -> bool {
+        !self.config.quiet
+    }
+
+    /// JSON output carries connection events too, so a `-f json` log is a
+    /// complete capture of what happened.
+    async fn event(&self, conn: u64, peer: SocketAddr, event: Event<'_>) {
+        if self.shows_records() && self.config.format == Format::Json {
+            let mut buf = Vec::with_capacity(128);
+            display::write_event_json(&mut buf, &self.meta(conn, peer), event);
+            self.sink.write(buf).await;
+        }
+    }
+
+    /// Count one message; false when `--count` is already reached and the
+    /// message must be ignored.
+    fn admit_message(&self) -> (bool, bool) {
+        let n = self.stats.messages.fetch_add(1, Relaxed) + 1;
+        match self.config.count {
+            Some(limit) if n > limit => (false, false),
+            Some(limit) => (true, n == limit),
+            None => (true, false),
+        }
+    }
+
+    fn finish(&self, code: ExitCode) {
+        self.stop.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(code);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+pub fn run(args: ListenArgs) -> Result<ExitCode> {
+    let config = Config::new(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (sink, writer) = Sink::spawn();
+    let (stop, stopped) = watch::channel(None);
+    let server = Arc::new(Server {
+        config,
+        stats: Stats::default(),
+        sink,
+        started: Instant::now(),
+        stop,
+    });
+    let outcome = runtime.block_on(serve(server.clone(), stopped));
+    // Connection tasks may be mid-write; stop them, then flush what they queued.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    writer.finish();
+    let code = outcome?;
+    let stats = &server.stats;
+    eprintln!(
+        "summary: {} connections, {} messages, {} bytes received, {} bytes sent",
+        stats.connections.load(Relaxed),
+        stats
+            .messages
+            .load(Relaxed)
+            .min(server.config.count.unwrap_or(u64::MAX)),
+        stats.bytes_in.load(Relaxed),
+        stats.bytes_out.load(Relaxed),
+    );
+    Ok(code)
+}
+
+async fn serve(
+    server: Arc<Server>,
+    mut stopped: watch::Receiver<Option<ExitCode>>,
+) -> Result<ExitCode> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let config = &server.config;
+    let transport = if config.udp { "udp" } else { "tcp" };
+    let (listener, udp) = if config.udp {
+        (None, Some(net::bind_udp(&config.addr).await?))
+    } else {
+        (Some(net::bind_tcp(&config.addr).await?), None)
+    };
+    let local = match (&listener, &udp) {
+        (Some(l), _) => l.local_addr()?,
+        (_, Some(u)) => u.local_addr()?,
+        _ => unreachable!("one of the two sockets is bound"),
+    };
+    // Scripts read this line for the port: it is always the first on stderr.
+    eprintln!("listening on {local} ({transport})");
+    if local.ip().is_unspecified() && config.access.allow.is_empty() {
+        eprintln!(
+            "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
+        );
+    }
+
+    let work = async {
+        match (listener, udp) {
+            (Some(listener), _) => accept_loop(&server, listener).await,
+            (_, Some(socket)) => udp_loop(&server, socket).await,
+            _ => unreachable!(),
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        code = stopped.wait_for(|code| code.is_some()) => Ok(code.ok().and_then(|c| *c).unwrap_or(ExitCode::Success)),
+        _ = sigint.recv() => Ok(ExitCode::Interrupted),
+        _ = sigterm.recv() => Ok(ExitCode::Terminated),
+    }
+}
+
+async fn accept_loop(server: &Arc<Server>, listener: tokio::net::TcpListener) -> Result<ExitCode> {
+    let mut next_id = 0u64;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (or a client that reset before we
+                // accepted): report, back off briefly so we never spin, and
+                // keep serving.
+                eprintln!("accept failed: {}", net::describe_io(&e));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer = net::canonical(peer);
+        if let Err(why) = server.config.access.check(peer.ip()) {
+            // Closed before a single byte is read or written.
+            eprintln!("refused {peer}: {why}");
+            drop(stream);
+            continue;
+        }
+        if let Some(max) = server.config.max_conns {
+            if server.stats.active.load(Relaxed) >= max {
+                eprintln!("refused {peer}: --max-conns {max} reached");
+                drop(stream);
+                continue;
+            }
+        }
+        next_id += 1;
+        server.stats.connections.fetch_add(1, Relaxed);
+        server.stats.active.fetch_add(1, Relaxed);
+        let server = server.clone();
+        tokio::spawn(async move {
+            serve_connection(&server, stream, peer, next_id).await;
+            server.stats.active.fetch_sub(1, Relaxed);
+            if server.config.once {
+                server.finish(ExitCode::Success);
+            }
+        });
+    }
+}
+
+/// How a connection ended, for the log line.
+enum Ending {
+    PeerClosed,
+    Idle(Duration),
+    Error(String),
+    CountReached,
+}
+
+async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, id: u64) {
+    let _ = stream.set_nodelay(true);
+    eprintln!("#{id} {peer} connected");
+    server.event(id, peer, Event::Open).await;
+    let (mut reader, mut writer) = stream.into_split();
+    let config = &server.config;
+    let mut decoder = Decoder::new(config.frame.clone(), config.max_frame);
+    let mut records = Vec::new();
+    let mut answer = Vec::new();
+    let (mut messages, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
+
+    let ending = loop {
+        let read = reader.read_buf(decoder.buffer_mut());
+        let read = match config.idle_timeout {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(result) => result,
+                Err(_) => break Ending::Idle(limit),
+            },
+            None => read.await,
+        };
+        let at_eof = match read {
+            Ok(0) => true,
+            Ok(n) => {
+                bytes_in += n as u64;
+                server.stats.bytes_in.fetch_add(n as u64, Relaxed);
+                false
+            }
+            Err(e) => break Ending::Error(net::describe_io(&e)),
+        };
+
+        let meta = server.meta(id, peer);
+        let mut count_reached = false;
+        let mut frame_error = None;
+        loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                // At end of stream an incomplete frame is still what the
+                // client sent: finish echoing it before closing.
+                Ok(None) if at_eof => match decoder.finish() {
+                    Some(rest) => rest,
+                    None => break,
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    frame_error = Some(e.to_string());
+                    break;
+                }
+            };
+            let (admitted, last) = server.admit_message();
+            if !admitted {
+                count_reached = true;
+                break;
+            }
+            messages += 1;
+            if server.shows_records() {
+                display::write_data(
+                    &mut records,
+                    config.format,
+                    &meta,
+                    Side::Client,
+                    Direction::Recv,
+                    &frame,
+                );
+            }
+            match &config.answer {
+                Answer::Echo => answer.extend_from_slice(&frame),
+                Answer::Reply(reply) => answer.extend_from_slice(reply),
+                Answer::Nothing => {}
+            }
+            if last {
+                count_reached = true;
+                break;
+            }
+        }
+        if !records.is_empty() {
+            server.sink.write(std::mem::take(&mut records)).await;
+        }
+        if !answer.is_empty() {
+            if let Err(e) = writer.write_all(&answer).await {
+                break Ending::Error(net::describe_io(&e));
+            }
+            bytes_out += answer.len() as u64;
+            server
+                .stats
+                .bytes_out
+                .fetch_add(answer.len() as u64, Relaxed);
+            answer.clear();
+        }
+        if let Some(reason) = frame_error {
+            break Ending::Error(reason);
+        }
+        if count_reached {
+            break Ending::CountReached;
+        }
+        if at_eof {
+            // Half-close handled: everything received has been answered;
+            // now close our side too.
+            let _ = writer.shutdown().await;
+            break Ending::PeerClosed;
+        }
+    };
+
+    if decoder.skipped() > 0 {
+        eprintln!(
+            "#{id} {peer} skipped {} bytes outside frames",
+            decoder.skipped()
+        );
+    }
+    let totals = format!("{messages} messages, {bytes_in} bytes in, {bytes_out} bytes out");
+    match &ending {
+        Ending::PeerClosed => eprintln!("#{id} {peer} closed by peer ({totals})"),
+        Ending::Idle(limit) => eprintln!(
+            "#{id} {peer} idle for {}, closing ({totals})",
+            humantime::format_duration(*limit)
+        ),
+        Ending::Error(reason) => {
+            eprintln!("#{id} {peer} error: {reason}; connection closed ({totals})")
+        }
+        Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
+    }
+    match &ending {
+        Ending::Error(reason) => server.event(id, peer, Event::Error(reason)).await,
+        _ => server.event(id, peer, Event::Close).await,
+    }
+    if matches!(ending, Ending::CountReached) {
+        let _ = writer.shutdown().await;
+        server.finish(ExitCode::Success);
+    }
+}
+
+/// UDP: each datagram is one message, answered to its sender. Peers get a
+/// connection number the first time they are seen, so records read the same
+/// as for TCP.
+async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
+    const MAX_PEERS: usize = 65_536;
+    let config = &server.config;
+    let mut peers: std::collections::HashMap<SocketAddr, u64> = Default::default();
+    let mut next_id = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    let mut records = Vec::new();
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            Err(e) => {
+                // ICMP errors from earlier answers surface here; they are
+                // about one peer, never a reason to stop serving.
+                eprintln!("receive error: {}", net::describe_io(&e));
+                continue;
+            }
+        };
+        let peer = net::canonical(peer);
+        if let Err(why) = config.access.check(peer.ip()) {
+            eprintln!("refused datagram from {peer}: {why}");
+            continue;
+        }
+        if peers.len() >= MAX_PEERS && !peers.contains_key(&peer) {
+            peers.clear();
+        }
+        let id = *peers.entry(peer).or_insert_with(|| {
+            next_id += 1;
+            server.stats.connections.fetch_add(1, Relaxed);
+            eprintln!("#{next_id} {peer} first datagram");
+            next_id
+        });
+        let data = &buf[..n];
+        server.stats.bytes_in.fetch_add(n as u64, Relaxed);
+        let (admitted, last) = server.admit_message();
+        if !admitted {
+            return Ok(ExitCode::Success);
+        }
+        if server.shows_records() {
+            display::write_data(
+                &mut records,
+                config.format,
+                &server.meta(id, peer),
+                Side::Client,
+                Direction::Recv,
+                data,
+            );
+            server.sink.write(std::mem::take(&mut records)).await;
+        }
+        let answer: &[u8] = match &config.answer {
+            Answer::Echo => data,
+            Answer::Reply(reply) => reply,
+            Answer::Nothing => &[],
+        };
+        if !matches!(config.answer, Answer::Nothing) {
+            match socket.send_to(answer, peer).await {
+                Ok(sent) => {
+                    server.stats.bytes_out.fetch_add(sent as u64, Relaxed);
+                }
+                Err(e) => eprintln!("#{id} {peer} send error: {}", net::describe_io(&e)),
+            }
+        }
+        if last {
+            return Ok(ExitCode::Success);
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Exit statuses and error classification.
+//!
+//! Scripts branch on our exit status, so it is part of the product contract
+//! (DESIGN.md, "Exit status"). Every failure is an `anyhow::Error`; the ones
+//! whose status is not "runtime error" carry an [`Exit`] so that `main` can
+//! map any error to exactly one status without string matching.
+
+use std::fmt;
+
+/// The process exit status, one variant per row of the table in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every exchange completed (and matched, where asked).
+    Success = 0,
+    /// Runtime error: I/O, connection reset mid-exchange, ...
+    Failure = 1,
+    /// Usage or input error: bad flag, payload, address, file; nothing was sent.
+    Usage = 2,
+    /// Could not connect: refused, unreachable, name not resolved, connect timeout.
+    Connect = 3,
+    /// Timed out waiting for a reply.
+    Timeout = 4,
+    /// A reply did not match `--expect`.
+    Mismatch = 5,
+    /// Interrupted by SIGINT, after flushing output.
+    Interrupted = 130,
+    /// Terminated by SIGTERM, after flushing output.
+    Terminated = 143,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// An error that knows its exit status.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// An error with the given status.
+pub fn error(code: ExitCode, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Exit {
+        code,
+        message: message.into(),
+    })
+}
+
+/// A usage or input error (exit 2): raised before anything is sent.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    error(ExitCode::Usage, message)
+}
+
+/// The status an error maps to: the first [`Exit`] in its chain, else 1.
+pub fn classify(err: &anyhow::Error) -> ExitCode {
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<Exit>())
+        .map_or(ExitCode::Failure, |exit| exit.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn classify_finds_the_status_through_context() {
+        let err = Err::<(), _>(usage("bad hex"))
+            .context("payload 1")
+            .unwrap_err();
+        assert_eq!(classify(&err), ExitCode::Usage);
+        assert_eq!(format!("{err:#}"), "payload 1: bad hex");
+    }
+
+    #[test]
+    fn plain_errors_are_runtime_failures() {
+        let err = anyhow::anyhow!("disk full");
+        assert_eq!(classify(&err), ExitCode::Failure);
+    }
+
+    #[test]
+    fn statuses_match_the_contract() {
+        let codes = [
+            (ExitCode::Success, 0),
+            (ExitCode::Failure, 1),
+            (ExitCode::Usage, 2),
+            (ExitCode::Connect, 3),
+            (ExitCode::Timeout, 4),
+            (ExitCode::Mismatch, 5),
+            (ExitCode::Interrupted, 130),
+            (ExitCode::Terminated, 143),
+        ];
+        for (code, n) in codes {
+            assert_eq!(code as u8, n);
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! Addresses, access lists, and the socket set-up every subcommand shares.
+//!
+//! Parsing (`Target`, `ListenAddr`, `Cidr`, `AccessList`) is pure and tested
+//! without sockets; the async functions below are the thin shell that turns
+//! them into connected or bound sockets and classifies failures into the
+//! exit statuses of DESIGN.md (refused, unreachable, unresolved and connect
+//! timeouts are all "could not connect", status 3).
+
+use std::{
+    fmt, io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    str::FromStr,
+    time::Duration,
+};
+
+use anyhow::Result;
+use ipnet::IpNet;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::exit::{self, ExitCode};
+
+/// Where a client connects: `HOST:PORT` or `[IPV6]:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Where `listen` binds: `PORT`, `:PORT`, `HOST:PORT` or `[IPV6]:PORT`;
+/// no host means all interfaces. Port 0 picks a free port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddr {
+    pub host: Option<String>,
+    pub port: u16,
+}
+
+/// Split `HOST:PORT` / `[V6]:PORT`; returns the host (without brackets) and
+/// the port text with the 1-based column where the port starts.
+fn split_host_port(s: &str) -> Result<(&str, &str, usize), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let close = rest
+            .find(']')
+            .ok_or_else(|| "at column 1: '[' without a closing ']'".to_string())?;
+        let host = &rest[..close];
+        let after = &rest[close + 1..];
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| format!("at column {}: expected ':PORT' after ']'", close + 3))?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("at column 2: '{host}' is not an IPv6 address"));
+        }
+        return Ok((host, port, close + 4));
+    }
+    let colon = s.rfind(':').ok_or_else(|| {
+        format!(
+            "at column {}: missing ':PORT' (expected HOST:PORT)",
+            s.chars().count() + 1
+        )
+    })?;
+    let host = &s[..colon];
+    if host.contains(':') {
+        return Err(format!(
+            "at column 1: an IPv6 address needs brackets, e.g. [{host}]:{}",
+            &s[colon + 1..]
+        ));
+    }
+    Ok((host, &s[colon + 1..], colon + 2))
+}
+
+fn parse_port(text: &str, column: usize, allow_zero: bool) -> Result<u16, String> {
+    if text.is_empty() {
+        return Err(format!("at column {column}: missing port number"));
+    }
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        return Err(format!(
+            "at column {}: '{c}' in port '{text}' is not a digit",
+            column + text[..i].chars().count()
+        ));
+    }
+    match text.parse::<u32>() {
+        Ok(0) if !allow_zero => Err(format!("at column {column}: port 0 cannot be connected to")),
+        Ok(p) if p <= 65535 => Ok(p as u16),
+        _ => Err(format!(
+            "at column {column}: port {text} is out of range (0-65535)"
+        )),
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (host, port, column) = split_host_port(s)?;
+        if host.is_empty() {
+            return Err("at column 1: missing host (expected HOST:PORT)".into());
+        }
+        let port = parse_port(port, column, false)?;
+        Ok(Target {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("empty address (expected PORT, :PORT or HOST:PORT)".into());
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(ListenAddr {
+                host: None,
+                port: parse_port(s, 1, true)?,
+            });
+        }
+        if let Some(port) = s.strip_prefix(':') {
+            return Ok(ListenAddr {
+                host: None,
+                port: parse_port(port, 2, true)?,
+            });
+        }
+        let (host, port, column) = split_host_port(s)?;
+        let port = parse_port(port, column, true)?;
+        Ok(ListenAddr {
+            host: (!host.is_empty()).then(|| host.to_string()),
+            port,
+        })
+    }
+}
+
+/// An IPv4-mapped IPv6 peer (`::ffff:1.2.3.4`, what a dual-stack socket
+/// reports for IPv4 clients) shown and filtered as the IPv4 address it is.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// A network for `--allow` / `--deny`: `10.0.0.0/8`, `::1/128`, or a bare
+/// address meaning just that host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr(pub IpNet);
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(Cidr(IpNet::from(ip)));
+        }
+        let Some(slash) = s.find('/') else {
+            return Err(format!(
+                "at column 1: '{s}' is not an IP address or CIDR network"
+            ));
+        };
+        let (addr, prefix) = (&s[..slash], &s[slash + 1..]);
+        let ip: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("at column 1: '{addr}' is not an IP address"))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let column = slash + 2;
+        let len: u8 = prefix.parse().ok().filter(|n| *n <= max).ok_or_else(|| {
+            format!("at column {column}: prefix length '{prefix}' must be 0-{max}")
+        })?;
+        IpNet::new(ip, len)
+            .map(|net| Cidr(net.trunc()))
+            .map_err(|e| format!("at column {column}: {e}"))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `--allow` / `--deny`: a deny match always refuses; when any allow rule
+/// exists, a peer must match one.
+#[derive(Debug, Clone, Default)]
+pub struct AccessList {
+    pub allow: Vec<Cidr>,
+    pub deny: Vec<Cidr>,
+}
+
+/// Why a peer was refused, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Denied(Cidr),
+    NotAllowed,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Denied(net) => write!(f, "matches --deny {net}"),
+            Refusal::NotAllowed => f.write_str("not in any --allow network"),
+        }
+    }
+}
+
+impl AccessList {
+    pub fn is_open(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+
+    pub fn check(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let ip = ip.to_canonical();
+        if let Some(net) = self.deny.iter().find(|n| n.0.contains(&ip)) {
+            return Err(Refusal::Denied(*net));
+        }
+        if self.allow.is_empty() || self.allow.iter().any(|n| n.0.contains(&ip)) {
+            Ok(())
+        } else {
+            Err(Refusal::NotAllowed)
+        }
+    }
+}
+
+/// Resolve a target; failure is "could not connect" (status 3).
+pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| {
+            exit::error(
+                ExitCode::Connect,
+                format!("could not resolve '{}': {e}", target.host),
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(exit::error(
+            ExitCode::Connect,
+            format!("could not resolve '{}': no addresses", target.host),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// How to connect: a timeout per attempt and, with `--retry`, how long to
+/// keep trying (a server still booting in CI refuses at first).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions {
+    pub timeout: Option<Duration>,
+    pub retry_for: Option<Duration>,
+}
+
+async fn connect_once(target: &Target, timeout: Option<Duration>) -> Result<TcpStream> {
+    let addrs = resolve(target).await?;
+    let mut last: Option<anyhow::Error> = None;
+    for addr in addrs {
+        let attempt = TcpStream::connect(addr);
+        let result = match timeout {
+            Some(t) => match tokio::time::timeout(t, attempt).await {
+                Ok(r) => r,
+                Err(_) => {
+                    last = Some(exit::error(
+                        ExitCode::Connect,
+                        format!(
+                            "could not connect to {addr}: timed out after {}",
+                            humantime::format_duration(t)
+                        ),
+                    ));
+                    continue;
+                }
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(stream) => {
+                stream.set_nodelay(true).ok();
+                return Ok(stream);
+            }
+            Err(e) => {
+                last = Some(exit::error(
+                    ExitCode::Connect,
+                    format!("could not connect to {addr}: {}", describe_io(&e)),
+                ))
+            }
+        }
+    }
+    Err(last.expect("resolve returns at least one address"))
+}
+
+/// Connect over TCP, retrying with backoff for up to `retry_for`.
+pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStream> {
+    let deadline = opts.retry_for.map(|d| tokio::time::Instant::now() + d);
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        match connect_once(target, opts.timeout).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                let Some(deadline) = deadline else {
+                    return Err(e);
+                };
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    let retry = humantime::format_duration(opts.retry_for.unwrap_or_default());
+                    return Err(e.context(format!("gave up after retrying for {retry}")));
+                }
+                tokio::time::sleep(backoff.min(deadline - now)).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// A UDP socket connected to the target, so that ICMP "port unreachable"
+/// comes back as a refused error on receive.
+pub async fn connect_udp(target: &Target) -> Result<UdpSocket> {
+    let addrs = resolve(target).await?;
+    let mut last = None;
+    for addr in addrs {
+        let local: SocketAddr = if addr.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(local).await?;
+        match socket.connect(addr).await {
+            Ok(()) => return Ok(socket),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(exit::error(
+        ExitCode::Connect,
+        format!(
+            "could not connect to {target}: {}",
+            last.map(|e| describe_io(&e)).unwrap_or_default()
+        ),
+    ))
+}
+
+/// The addresses `listen` binds: the named host's, or with no host the
+/// IPv6 wildcard in dual-stack mode (IPv4 clients too), falling back to
+/// 0.0.0.0 where IPv6 is unavailable.
+async fn bind_addrs(addr: &ListenAddr) -> Result<Vec<SocketAddr>> {
+    match &addr.host {
+        None => Ok(vec![
+            (Ipv6Addr::UNSPECIFIED, addr.port).into(),
+            (Ipv4Addr::UNSPECIFIED, addr.port).into(),
+        ]),
+        Some(host) => {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), addr.port))
+                .await
+                .map_err(|e| exit::usage(format!("cannot listen on '{host}': {e}")))?
+                .collect();
+            Ok(addrs)
+        }
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: io::Error) -> anyhow::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            " (another program is listening there; pick another port or stop it)"
+        }
+        io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+        io::ErrorKind::AddrNotAvailable => " (no local interface has that address)",
+        _ => "",
+    };
+    exit::error(
+        ExitCode::Failure,
+        format!("cannot listen on {addr}: {}{hint}", describe_io(&e)),
+    )
+}
+
+fn new_socket(addr: SocketAddr, kind: socket2::Type) -> io::Result<socket2::Socket> {
+    use socket2::{Domain, Socket};
+    let socket = Socket::new(Domain::for_address(addr), kind, None)?;
+    if addr.is_ipv6() {
+        // Dual-stack only for the wildcard: a named IPv6 address is meant literally.
+        let v6only = !addr.ip().is_unspecified();
+        socket.set_only_v6(v6only)?;
+    }
+    if kind == socket2::Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// Bind a TCP listener with a deep accept backlog (hundreds of PLC
+/// simulators may connect at once).
+pub async fn bind_tcp(addr: &ListenAddr) -> Result<TcpListener> {
+    let mut last = None;
+    for candidate in bind_addrs(addr).await? {
+        match new_socket(candidate, socket2::Type::STREAM).and_then(|s| {
+            s.listen(4096)?;
+            TcpListener::from_std(s.into())
+        }) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(bind_error(candidate, e)),
+            Err(e) => last = Some(bind_error(candidate, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| exit::usage("no address to listen on")))
+}
+
+/// Bind a UDP socket (dual-stack for the wildcard, like TCP).
+pub async fn bind_udp(addr: &ListenAddr) -> Result<UdpSocket> {
+    let mut last = None;
+    for candidate in bind_addrs(addr).await? {
+        match new_socket(candidate, socket2::Type::DGRAM)
+            .and_then(|s| UdpSocket::from_std(s.into()))
+        {
+            Ok(socket) => return Ok(socket),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(bind_error(candidate, e)),
+            Err(e) => last = Some(bind_error(candidate, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| exit::usage("no address to listen on")))
+}
+
+/// An I/O error in words a user recognises, without Rust's "(os error N)" noise
+/// where the kind already says it.
+pub fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        io::ErrorKind::BrokenPipe => "connection closed by peer (broken pipe)".into(),
+        io::ErrorKind::AddrInUse => "address already in use".into(),
+        io::ErrorKind::TimedOut => "timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Whether an I/O error on a socket means the peer refused us (ICMP port
+/// unreachable on UDP surfaces this way on the next receive).
+pub fn is_refused(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ConnectionRefused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            "localhost:9000".parse::<Target>(),
+            Ok(Target {
+                host: "localhost".into(),
+                port: 9000
+            })
+        );
+        assert_eq!(
+            "[::1]:502".parse::<Target>(),
+            Ok(Target {
+                host: "::1".into(),
+                port: 502
+            })
+        );
+        assert_eq!(
+            "[::1]:502".parse::<Target>().unwrap().to_string(),
+            "[::1]:502"
+        );
+    }
+
+    #[test]
+    fn bad_targets_name_the_spot() {
+        let err = |s: &str| s.parse::<Target>().unwrap_err();
+        assert!(err("localhost").contains("at column 10: missing ':PORT'"));
+        assert!(err("host:99999").contains("at column 6: port 99999 is out of range"));
+        assert!(err("host:9x").contains("at column 7: 'x'"));
+        assert!(err("host:").contains("at column 6: missing port"));
+        assert!(err(":80").contains("missing host"));
+        assert!(err("host:0").contains("port 0"));
+        assert!(err("::1:80").contains("needs brackets"));
+        assert!(err("[::1:80").contains("closing ']'"));
+        assert!(err("[nope]:80").contains("not an IPv6 address"));
+        assert!(err("[::1]80").contains("expected ':PORT'"));
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let la = |s: &str| s.parse::<ListenAddr>();
+        assert_eq!(
+            la("9000"),
+            Ok(ListenAddr {
+                host: None,
+                port: 9000
+            })
+        );
+        assert_eq!(
+            la(":0"),
+            Ok(ListenAddr {
+                host: None,
+                port: 0
+            })
+        );
+        assert_eq!(
+            la("127.0.0.1:0"),
+            Ok(ListenAddr {
+                host: Some("127.0.0.1".into()),
+                port: 0
+            })
+        );
+        assert_eq!(
+            la("[::1]:7"),
+            Ok(ListenAddr {
+                host: Some("::1".into()),
+                port: 7
+            })
+        );
+        assert!(la("70000").unwrap_err().contains("out of range"));
+        assert!(la("").unwrap_err().contains("empty"));
+        assert!(la("host:").unwrap_err().contains("missing port"));
+    }
+
+    #[test]
+    fn cidrs_and_access_lists() {
+        let c = |s: &str| s.parse::<Cidr>().unwrap();
+        let acl = AccessList {
+            allow: vec![c("127.0.0.2/32")],
+            deny: vec![],
+        };
+        assert_eq!(acl.check("127.0.0.2".parse().unwrap()), Ok(()));
+        assert_eq!(
+            acl.check("127.0.0.1".parse().unwrap()),
+            Err(Refusal::NotAllowed)
+        );
+        // An IPv4 client seen through a dual-stack socket is still matched.
+        assert_eq!(acl.check("::ffff:127.0.0.2".parse().unwrap()), Ok(()));
+        let acl = AccessList {
+            allow: vec![c("10.0.0.0/8")],
+            deny: vec![c("10.1.0.0/16")],
+        };
+        assert_eq!(acl.check("10.2.3.4".parse().unwrap()), Ok(()));
+        assert_eq!(
+            acl.check("10.1.3.4".parse().unwrap()),
+            Err(Refusal::Denied(c("10.1.0.0/16")))
+        );
+        assert_eq!(c("::1").to_string(), "::1/128");
+        assert_eq!(c("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert!("10.0.0.0/33"
+            .parse::<Cidr>()
+            .unwrap_err()
+            .contains("at column 10"));
+        assert!("nope/8".parse::<Cidr>().unwrap_err().contains("not an IP"));
+        assert!("nope".parse::<Cidr>().unwrap_err().contains("not an IP"));
+    }
+
+    proptest! {
+        #[test]
+        fn address_parsers_never_panic(s in ".{0,30}") {
+            let _ = s.parse::<Target>();
+            let _ = s.parse::<ListenAddr>();
+            let _ = s.parse::<Cidr>();
+        }
+
+        #[test]
+        fn v4_targets_round_trip(a: [u8; 4], port in 1u16..) {
+            let text = format!("{}.{}.{}.{}:{port}", a[0], a[1], a[2], a[3]);
+            let t: Target = text.parse().unwrap();
+            prop_assert_eq!(t.to_string(), text);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""A classic socket client, written the way a device simulator would be.
+
+socket(), connect(), sendall(), recv() until --expect bytes arrived, the peer
+closed, or --timeout passed; close(). Output on stdout, one item per line:
+
+    local=HOST:PORT      the client's own address (what the server sees)
+    data=HEX             every byte received, as hex (empty when none)
+    end=REASON           count (got --expect bytes), eof (recv returned b''),
+                         reset (connection reset), or timeout
+
+With --expect 0 it reads until eof/reset/timeout. --send-hex is the payload.
+Exit status 0 unless connecting failed (3).
+"""
+import argparse
+import socket
+import sys
+import time
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--send-hex", default="")
+    p.add_argument("--expect", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=5.0)
+    a = p.parse_args()
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(a.timeout)
+    try:
+        s.connect((a.host, a.port))
+    except OSError as e:
+        print(f"connect failed: {e}", file=sys.stderr)
+        sys.exit(3)
+    host, port = s.getsockname()[:2]
+    print(f"local={host}:{port}", flush=True)
+    payload = bytes.fromhex(a.send_hex)
+    end = None
+    try:
+        if payload:
+            s.sendall(payload)
+    except OSError:
+        end = "reset"
+    got = b""
+    deadline = time.monotonic() + a.timeout
+    while end is None:
+        if a.expect and len(got) >= a.expect:
+            end = "count"
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            end = "timeout"
+            break
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            end = "timeout"
+            break
+        except ConnectionResetError:
+            end = "reset"
+            break
+        if not chunk:
+            end = "eof"
+            break
+        got += chunk
+    s.close()
+    print(f"data={got.hex()}")
+    print(f"end={end}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
