@@ -92,6 +92,7 @@ impl Config {
 #[derive(Default)]
 struct Stats {
     connections: AtomicU64,
+    refused: AtomicU64,
     active: AtomicU64,
     messages: AtomicU64,
     bytes_in: AtomicU64,
@@ -247,12 +248,14 @@ async fn accept_loop(server: &Arc<Server>, listener: tokio::net::TcpListener) ->
         if let Err(why) = server.config.access.check(peer.ip()) {
             // Closed before a single byte is read or written.
             eprintln!("refused {peer}: {why}");
+            server.stats.refused.fetch_add(1, Relaxed);
             drop(stream);
             continue;
         }
         if let Some(max) = server.config.max_conns {
             if server.stats.active.load(Relaxed) >= max {
                 eprintln!("refused {peer}: --max-conns {max} reached");
+                server.stats.refused.fetch_add(1, Relaxed);
                 drop(stream);
                 continue;
             }
@@ -387,7 +390,12 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             decoder.skipped()
         );
     }
-    let totals = format!("{messages} messages, {bytes_in} bytes in, {bytes_out} bytes out");
+    let totals = format!(
+        "{}, {} in, {} out",
+        plural(messages, "message"),
+        plural(bytes_in, "byte"),
+        plural(bytes_out, "byte")
+    );
     match &ending {
         Ending::PeerClosed => eprintln!("#{id} {peer} closed by peer ({totals})"),
         Ending::Idle(limit) => eprintln!(
@@ -432,6 +440,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         let peer = net::canonical(peer);
         if let Err(why) = config.access.check(peer.ip()) {
             eprintln!("refused datagram from {peer}: {why}");
+            server.stats.refused.fetch_add(1, Relaxed);
             continue;
         }
         if peers.len() >= MAX_PEERS && !peers.contains_key(&peer) {
@@ -476,5 +485,14 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         if last {
             return Ok(ExitCode::Success);
         }
+    }
+}
+
+/// "1 message", "2 messages".
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

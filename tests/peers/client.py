@@ -9,6 +9,7 @@ closed, or --timeout passed; close(). Output on stdout, one item per line:
     end=REASON           count (got --expect bytes), eof (recv returned b''),
                          reset (connection reset), or timeout
 
+--bind picks the source address (127.0.0.2 is loopback too on Linux).
 With --expect 0 it reads until eof/reset/timeout. --send-hex is the payload.
 Exit status 0 unless connecting failed (3).
 """
@@ -25,10 +26,13 @@ def main():
     p.add_argument("--send-hex", default="")
     p.add_argument("--expect", type=int, default=0)
     p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--bind", default=None, help="source address, e.g. 127.0.0.2")
     a = p.parse_args()
     family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(a.timeout)
+    if a.bind:
+        s.bind((a.bind, 0))
     try:
         s.connect((a.host, a.port))
     except OSError as e:
