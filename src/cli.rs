@@ -7,7 +7,14 @@
 //! is opened. Payloads are kept as text here because their meaning depends on
 //! `-x/--hex`; the subcommands parse them before connecting.
 
-use clap::{Args, Parser, Subcommand};
+use std::{ffi::OsStr, path::PathBuf};
+
+use clap::{
+    builder::{PossibleValue, TypedValueParser},
+    error::ErrorKind,
+    Args, Parser, Subcommand,
+};
+use clap_complete::Shell;
 
 use crate::{
     display::Format,
@@ -81,7 +88,99 @@ pub enum Command {
     /// One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status
     #[command(after_long_help = SEND_EXAMPLES)]
     Send(SendArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_long_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for: bash, zsh, fish, elvish or powershell
+        #[arg(hide_possible_values = true)]
+        shell: Shell,
+    },
+    /// Regenerate completions/ and man/ under DIR (for maintainers)
+    #[command(hide = true)]
+    Generate {
+        /// The repository root
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  p1ge0n completions bash > ~/.local/share/bash-completion/completions/p1ge0n
+  p1ge0n completions zsh > ~/.zfunc/_p1ge0n
+  p1ge0n completions fish > ~/.config/fish/completions/p1ge0n.fish";
+
+/// Parses a value with its `FromStr`, reporting the parser's message (which
+/// names the column), and offers fixed names for help and shell completion.
+#[derive(Clone)]
+pub struct Offering<T> {
+    names: &'static [&'static str],
+    parse: fn(&str) -> Result<T, String>,
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Offering<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "value".to_string(), |a| a.to_string());
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                ErrorKind::InvalidUtf8,
+                format!("invalid value for '{name}': not valid UTF-8\n"),
+            )
+            .with_cmd(cmd)
+        })?;
+        (self.parse)(text).map_err(|reason| {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("invalid value '{text}' for '{name}': {reason}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(self.names.iter().map(|n| PossibleValue::new(*n))))
+    }
+}
+
+/// `--frame` values: parsed by `FrameSpec`, completed from its names.
+pub fn frame_parser() -> Offering<FrameSpec> {
+    Offering {
+        names: FRAME_COMPLETIONS,
+        parse: |s| s.parse::<FrameSpec>().map_err(|e| e.to_string()),
+    }
+}
+
+/// `-f/--format` values.
+pub fn format_parser() -> Offering<Format> {
+    Offering {
+        names: Format::NAMES,
+        parse: |s| s.parse::<Format>(),
+    }
+}
+
+/// What shell completion offers for `--frame` (the full grammar is in the help).
+const FRAME_COMPLETIONS: &[&str] = &[
+    "raw",
+    "line",
+    "crlf",
+    "cr",
+    "stx-etx",
+    "delim=",
+    "fixed=",
+    "len=u8",
+    "len=u16be",
+    "len=u16le",
+    "len=u32be",
+    "len=u32le",
+    "len=u16be,offset=2,includes-header",
+];
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -98,7 +197,7 @@ Exit status: 0 after --once or --count, 130 on SIGINT, 143 on SIGTERM,
 const SEND_EXAMPLES: &str = "\
 Examples:
   p1ge0n send localhost:9000 'hello\\n'                   send, print the reply
-  p1ge0n send -x plc:502 '00 01 00 00 00 06 01 03 00 00 00 01'
+  p1ge0n send -x plc:502 '00 01 00 00 00 06 01 03 00 00 00 01'  Modbus request as hex
   p1ge0n send host:9000 PING --expect PONG -w 2s         CI check (exit 5 on mismatch)
   p1ge0n send --retry 30s host:9000 'status\\n'           wait for a booting server
   printf '\\x02hi\\x03' | p1ge0n send host:9000            stream stdin, then half-close
@@ -111,7 +210,7 @@ Exit status: 0 ok, 1 runtime error, 2 bad input (nothing sent), 3 could not conn
 #[derive(Debug, Args)]
 pub struct FrameArgs {
     /// How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)
-    #[arg(long, value_name = "SPEC", long_help = FRAME_LONG_HELP)]
+    #[arg(long, value_name = "SPEC", long_help = FRAME_LONG_HELP, value_parser = frame_parser(), hide_possible_values = true)]
     pub frame: Option<FrameSpec>,
 
     /// Largest message a framing may produce; a larger one drops that connection
@@ -149,7 +248,7 @@ pub struct ListenArgs {
     pub frame: FrameArgs,
 
     /// Output format: text, hex, hexdump, json, raw
-    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP)]
+    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
     pub format: Format,
 
     /// Do not print traffic records (connection events still go to stderr)
@@ -244,7 +343,7 @@ pub struct SendArgs {
     pub udp: bool,
 
     /// Output format: raw (default), text, hex, hexdump, json
-    #[arg(short, long, value_name = "FORMAT", default_value = "raw", long_help = FORMAT_LONG_HELP)]
+    #[arg(short, long, value_name = "FORMAT", default_value = "raw", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
     pub format: Format,
 
     /// Print nothing on stdout (the exit status still tells)

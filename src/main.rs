@@ -2,7 +2,7 @@
 //! an exit status. Nothing else lives here.
 
 use clap::Parser;
-use p1ge0n::{cli, cmd, exit};
+use p1ge0n::{cli, cmd, docs, exit};
 
 fn main() -> std::process::ExitCode {
     // Behave like other Unix filters when stdout goes away (`| head`): die
@@ -16,6 +16,8 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         cli::Command::Listen(args) => cmd::listen::run(args),
         cli::Command::Send(args) => cmd::send::run(args),
+        cli::Command::Completions { shell } => docs::print_completion(shell),
+        cli::Command::Generate { dir } => docs::write_all(&dir),
     };
     match outcome {
         Ok(code) => code.into(),

@@ -1,0 +1,129 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'p1ge0n'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'p1ge0n' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'TCP/UDP echo server: accepts many clients, prints and echoes each message')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'p1ge0n;listen' {
+            [CompletionResult]::new('--reply', '--reply', [CompletionResultType]::ParameterName, 'Answer every message with this payload instead of echoing it')
+            [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N messages')
+            [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'Serve at most N clients at once; more are closed at accept')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after DUR without data from the client')
+            [CompletionResult]::new('--allow', '--allow', [CompletionResultType]::ParameterName, 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1')
+            [CompletionResult]::new('--deny', '--deny', [CompletionResultType]::ParameterName, 'Refuse clients from this network (repeatable); deny wins over allow')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Serve UDP: answer each datagram to its sender')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Serve UDP: answer each datagram to its sender')
+            [CompletionResult]::new('--no-echo', '--no-echo', [CompletionResultType]::ParameterName, 'Only print; do not echo')
+            [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Payloads (--reply) are hex bytes')
+            [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Payloads (--reply) are hex bytes')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not print traffic records (connection events still go to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not print traffic records (connection events still go to stderr)')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit when the first client disconnects')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'p1ge0n;send' {
+            [CompletionResult]::new('--eol', '--eol', [CompletionResultType]::ParameterName, 'Terminator appended to each payload: none, lf, crlf, cr or a payload')
+            [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
+            [CompletionResult]::new('--replies', '--replies', [CompletionResultType]::ParameterName, 'With --frame: how many frames make one reply')
+            [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'A reply is complete after this much silence following its first byte')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4); 0 waits forever')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4); 0 waits forever')
+            [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3)')
+            [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'Keep trying to connect for up to DUR (for servers still booting)')
+            [CompletionResult]::new('--repeat', '--repeat', [CompletionResultType]::ParameterName, 'Repeat the whole exchange N times on fresh connections (0: until interrupted)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Pause between repeats')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Output format: raw (default), text, hex, hexdump, json')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format: raw (default), text, hex, hexdump, json')
+            [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Payloads and --expect are hex bytes')
+            [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Payloads and --expect are hex bytes')
+            [CompletionResult]::new('--no-reply', '--no-reply', [CompletionResultType]::ParameterName, 'Send without waiting for replies')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use UDP: each payload is one datagram, each reply one datagram')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use UDP: each payload is one datagram, each reply one datagram')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing on stdout (the exit status still tells)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing on stdout (the exit status still tells)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'p1ge0n;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'p1ge0n;generate' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'p1ge0n;help' {
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'TCP/UDP echo server: accepts many clients, prints and echoes each message')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'p1ge0n;help;listen' {
+            break
+        }
+        'p1ge0n;help;send' {
+            break
+        }
+        'p1ge0n;help;completions' {
+            break
+        }
+        'p1ge0n;help;generate' {
+            break
+        }
+        'p1ge0n;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,108 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_p1ge0n_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_p1ge0n_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_p1ge0n_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_p1ge0n_using_subcommand
+    set -l cmd (__fish_p1ge0n_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l reply -d 'Answer every message with this payload instead of echoing it' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+line\t''
+crlf\t''
+cr\t''
+stx-etx\t''
+delim=\t''
+fixed=\t''
+len=u8\t''
+len=u16be\t''
+len=u16le\t''
+len=u32be\t''
+len=u32le\t''
+len=u16be\,offset=2\,includes-header\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s f -l format -d 'Output format: text, hex, hexdump, json, raw' -r -f -a "text\t''
+hex\t''
+hexdump\t''
+json\t''
+raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data from the client' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l no-echo -d 'Only print; do not echo'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s x -l hex -d 'Payloads (--reply) are hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s q -l quiet -d 'Do not print traffic records (connection events still go to stderr)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l once -d 'Exit when the first client disconnects'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l eol -d 'Terminator appended to each payload: none, lf, crlf, cr or a payload' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+line\t''
+crlf\t''
+cr\t''
+stx-etx\t''
+delim=\t''
+fixed=\t''
+len=u8\t''
+len=u16be\t''
+len=u16le\t''
+len=u32be\t''
+len=u32le\t''
+len=u16be\,offset=2\,includes-header\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l replies -d 'With --frame: how many frames make one reply' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l idle -d 'A reply is complete after this much silence following its first byte' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l expect -d 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Pause between repeats' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s f -l format -d 'Output format: raw (default), text, hex, hexdump, json' -r -f -a "text\t''
+hex\t''
+hexdump\t''
+json\t''
+raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print nothing on stdout (the exit status still tells)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s h -l help -d 'Print help'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,171 @@
+//! The documentation surface: committed completions and man pages match what
+//! the CLI model generates, the man pages lint clean, and the completion
+//! scripts work in real shells.
+
+use std::{path::Path, process::Command};
+
+const REGENERATE: &str = "cargo run -- generate .";
+
+#[test]
+fn committed_completions_and_man_pages_match_the_cli() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stale = Vec::new();
+    for (path, fresh) in p1ge0n::docs::generated_files() {
+        let committed = std::fs::read(root.join(&path)).unwrap_or_default();
+        if committed != fresh {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "out of date: {}; regenerate with `{REGENERATE}` and commit",
+        stale.join(", ")
+    );
+}
+
+#[test]
+fn completions_subcommand_prints_the_committed_script() {
+    let out = assert_cmd::Command::cargo_bin("p1ge0n")
+        .unwrap()
+        .args(["completions", "bash"])
+        .timeout(std::time::Duration::from_secs(10))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/p1ge0n.bash"))
+            .unwrap();
+    assert_eq!(out.stdout, committed);
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Run a shell snippet in the repository root; returns stdout, panics with
+/// stderr on failure.
+fn shell(program: &str, args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("20")
+        .arg(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn man_pages_lint_clean_and_render_exit_status_and_examples() {
+    assert!(
+        have("mandoc"),
+        "mandoc is required (Debian package mandoc; .ci/run installs it)"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, _) in p1ge0n::docs::man_pages() {
+        let page = root.join("man").join(&name);
+        let out = Command::new("mandoc")
+            .args(["-Tlint", "-Wwarning"])
+            .arg(&page)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mandoc -Tlint {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = shell("mandoc", &["-Tutf8", "man/p1ge0n-send.1"]);
+    // mandoc renders bold with backspaces on a terminal device; strip them.
+    let plain: String = {
+        let mut s = String::new();
+        for c in text.chars() {
+            if c == '\u{8}' {
+                s.pop();
+            } else {
+                s.push(c);
+            }
+        }
+        s
+    };
+    for needle in [
+        "EXIT STATUS",
+        "EXAMPLES",
+        "could not connect",
+        "--expect PONG",
+        "SEE ALSO",
+    ] {
+        assert!(
+            plain.contains(needle),
+            "p1ge0n-send.1 lacks {needle:?}:\n{plain}"
+        );
+    }
+}
+
+#[test]
+fn bash_completes_subcommands_and_frame_values() {
+    let complete = |line: &str| {
+        let script = format!(
+            r#"source completions/p1ge0n.bash
+COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}
+read -ra COMP_WORDS <<< "$COMP_LINE"
+[[ "$COMP_LINE" == *' ' ]] && COMP_WORDS+=('')
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+_p1ge0n p1ge0n "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#
+        );
+        shell("bash", &["--norc", "-c", &script])
+    };
+    let subs = complete("p1ge0n ");
+    for sub in ["listen", "send", "completions"] {
+        assert!(subs.lines().any(|l| l == sub), "no {sub} in {subs:?}");
+    }
+    assert_eq!(complete("p1ge0n li").trim(), "listen");
+    let frames = complete("p1ge0n listen --frame ");
+    for value in ["raw", "line", "stx-etx", "len=u16be"] {
+        assert!(
+            frames.lines().any(|l| l == value),
+            "no {value} in {frames:?}"
+        );
+    }
+    let formats = complete("p1ge0n send -f hex");
+    assert!(formats.lines().any(|l| l == "hexdump"), "{formats:?}");
+}
+
+#[test]
+fn zsh_and_fish_scripts_load() {
+    if have("zsh") {
+        shell("zsh", &["-n", "completions/_p1ge0n"]);
+        shell(
+            "zsh",
+            &[
+                "-c",
+                "autoload -U compinit && compinit -u && source completions/_p1ge0n",
+            ],
+        );
+    } else {
+        eprintln!("note: zsh not installed; skipped");
+    }
+    if have("fish") {
+        let out = shell(
+            "fish",
+            &[
+                "--no-config",
+                "-c",
+                "source completions/p1ge0n.fish; complete -C 'p1ge0n li'",
+            ],
+        );
+        assert!(out.starts_with("listen"), "{out:?}");
+    } else {
+        eprintln!("note: fish not installed; skipped");
+    }
+}
