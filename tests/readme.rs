@@ -1,0 +1,158 @@
+//! The README's examples work as written.
+//!
+//! Blocks fenced ```` ```sh ```` run against a real `p1ge0n listen` echo
+//! server (its address replaces `127.0.0.1:9000`) and must exit 0; blocks
+//! fenced ```` ```sh server ```` start a server, which must print its
+//! `listening on` line (they run on a free loopback port for one second).
+//! ```` ```sh setup ```` blocks (build, install) are not run here.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_p1ge0n")
+}
+
+/// (info string, body) of every fenced block.
+fn blocks(markdown: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.strip_prefix("```")) {
+            (None, Some(info)) => current = Some((info.trim().to_string(), String::new())),
+            (Some(_), Some(_)) => out.push(current.take().unwrap()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn run_bash(script: &str, secs: u32) -> std::process::Output {
+    let dir = Path::new(binary()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("timeout")
+        .arg(secs.to_string())
+        .args(["bash", "-o", "pipefail", "-c", script])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn echo_server() -> (Server, String) {
+    let mut child = Command::new(binary())
+        .args(["listen", "127.0.0.1:0", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        for _ in lines {}
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("listening line");
+    let addr = first
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.strip_suffix(" (tcp)"))
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    (Server(child), addr)
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+#[test]
+fn client_examples_run_against_a_real_server() {
+    let (_server, addr) = echo_server();
+    let examples: Vec<_> = blocks(&readme())
+        .into_iter()
+        .filter(|(info, _)| info == "sh")
+        .collect();
+    assert!(examples.len() >= 3, "the README lost its examples");
+    for (_, body) in examples {
+        let script = body.replace("127.0.0.1:9000", &addr);
+        let out = run_bash(&script, 30);
+        assert!(
+            out.status.success(),
+            "README example failed ({:?}):\n{body}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn server_examples_start_listening() {
+    let examples: Vec<_> = blocks(&readme())
+        .into_iter()
+        .filter(|(info, _)| info == "sh server")
+        .collect();
+    assert!(!examples.is_empty());
+    for (_, body) in examples {
+        // A free loopback port instead of 9000, which may be taken.
+        let script = body
+            .replace("0.0.0.0:9000", "127.0.0.1:0")
+            .replace("listen 9000", "listen 127.0.0.1:0");
+        let out = run_bash(&script, 1);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(124),
+            "{body} exited early: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("listening on 127.0.0.1:"),
+            "{body}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn readme_test_command_is_what_ci_runs() {
+    let ci =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    let setup: Vec<_> = blocks(&readme())
+        .into_iter()
+        .filter(|(info, _)| info == "sh setup")
+        .collect();
+    let test_command = setup
+        .iter()
+        .flat_map(|(_, body)| body.lines())
+        .find(|line| line.starts_with("cargo test"))
+        .expect("README names a test command");
+    assert!(
+        ci.lines().any(|l| l.trim() == test_command),
+        "{test_command} not in .ci/run"
+    );
+}
