@@ -1,1 +1,1523 @@
-fn main() {}
+//! Side-by-side benchmark of p1ge0n against socat, ncat, nc and hexdump
+//! (results and targets in BENCHMARKS.md).
+//!
+//! `cargo bench --bench peers` builds the release binary and compares, in
+//! one run and on 127.0.0.1 only:
+//!
+//! 1. message rate: 100 clients, 64-byte lines, one in flight each;
+//! 2. bulk stream: one client, 64 KiB writes with a concurrent reader;
+//! 3. scale: thousands of connections held open, server memory;
+//! 4. one-shot: `echo hello | CLIENT` wall time against one echo server;
+//! 5. the display formatter (library) against `hexdump -C`;
+//! 6. binary size and idle RSS.
+//!
+//! Servers alternate within each round (the order rotates per round) so that
+//! drift from other load hits all of them alike; tables show the median of
+//! the rounds and the ratio to socat. Every loop is bounded in count and in
+//! time. Each server runs in its own process group, dies with the bench
+//! (PR_SET_PDEATHSIG) and is killed as a group when done (or on panic, by
+//! `Drop`); the bench is a child subreaper so forked socat/ncat children are
+//! reaped here.
+//!
+//! Environment (all optional):
+//!   P1GE0N_BENCH_QUICK=1        smoke run in seconds (small counts, 1 round)
+//!   P1GE0N_BENCH_ROUNDS=N       rounds per comparison (default 3)
+//!   P1GE0N_BENCH_SECS=S         message-rate duration per server per round (3)
+//!   P1GE0N_BENCH_BULK_MB=N      bulk volume per server per round in MB (256)
+//!   P1GE0N_BENCH_CONNS=N        scale: connections to p1ge0n (10000)
+//!   P1GE0N_BENCH_PEER_CONNS=N   scale: cap for socat/ncat (1000)
+//!   P1GE0N_BENCH_RUNS=N         one-shot runs per client (200)
+//!   P1GE0N_BENCH_DISPLAY_MB=N   formatter volume in MB (50)
+//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size
+//!
+//! MB is 10^6 bytes throughout.
+
+use std::{
+    collections::VecDeque,
+    fs::{self, File},
+    io::{self, BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream},
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    str::FromStr,
+    sync::{mpsc, Arc, Mutex},
+    thread,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use p1ge0n::display::{write_data, Direction, Format, Meta, Side};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    runtime::Runtime,
+    task::JoinSet,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_p1ge0n");
+const LINE: usize = 64;
+const CHUNK: usize = 64 * 1024;
+const MB: f64 = 1e6;
+
+// ---------------------------------------------------------------- config
+
+struct Config {
+    quick: bool,
+    rounds: usize,
+    rate_secs: f64,
+    clients: usize,
+    bulk_mb: u64,
+    scale_conns: usize,
+    peer_conns: usize,
+    oneshot_runs: usize,
+    display_mb: usize,
+    only: Vec<String>,
+}
+
+fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = std::env::var("P1GE0N_BENCH_QUICK").is_ok_and(|v| v != "0" && !v.is_empty());
+        let pick = |full: usize, fast: usize| if quick { fast } else { full };
+        let mut only: Vec<String> = std::env::var("P1GE0N_BENCH_ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        // `cargo bench --bench peers -- rate scale` also selects sections.
+        only.extend(
+            std::env::args()
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .map(|a| a.to_lowercase()),
+        );
+        Config {
+            quick,
+            rounds: env_or("P1GE0N_BENCH_ROUNDS", pick(3, 1)).max(1),
+            rate_secs: env_or::<f64>("P1GE0N_BENCH_SECS", if quick { 0.5 } else { 3.0 })
+                .clamp(0.1, 60.0),
+            clients: 100,
+            bulk_mb: env_or("P1GE0N_BENCH_BULK_MB", pick(256, 16) as u64).clamp(1, 4096),
+            scale_conns: env_or("P1GE0N_BENCH_CONNS", pick(10_000, 500)).clamp(1, 60_000),
+            peer_conns: env_or("P1GE0N_BENCH_PEER_CONNS", pick(1_000, 100)).clamp(1, 5_000),
+            oneshot_runs: env_or("P1GE0N_BENCH_RUNS", pick(200, 10)).clamp(1, 10_000),
+            display_mb: env_or("P1GE0N_BENCH_DISPLAY_MB", pick(50, 5)).clamp(1, 2_000),
+            only,
+        }
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+// --------------------------------------------------------------- servers
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    Quiet,
+    Text,
+    Socat,
+    Ncat,
+}
+
+impl Peer {
+    fn label(self) -> &'static str {
+        match self {
+            Peer::Quiet => "p1ge0n listen -q",
+            Peer::Text => "p1ge0n listen --frame line >file",
+            Peer::Socat => "socat fork PIPE",
+            Peer::Ncat => "ncat -k --exec /bin/cat",
+        }
+    }
+
+    fn tool(self) -> &'static str {
+        match self {
+            Peer::Quiet | Peer::Text => BIN,
+            Peer::Socat => "socat",
+            Peer::Ncat => "ncat",
+        }
+    }
+}
+
+fn have(tool: &str) -> bool {
+    if tool.contains('/') {
+        return Path::new(tool).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+}
+
+/// A server child in its own process group; killed with its whole group on
+/// drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<VecDeque<String>>>,
+    stdout_path: Option<PathBuf>,
+}
+
+impl Server {
+    fn start(peer: Peer, dir: &Path, max_conns: usize) -> Result<Server> {
+        match peer {
+            Peer::Quiet => {
+                let mut cmd = Command::new(BIN);
+                cmd.args(["listen", "-q", "127.0.0.1:0"]);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::Text => {
+                let path = unique_path(dir, "records", "txt");
+                let file = File::create(&path).context("create the records file")?;
+                let mut cmd = Command::new(BIN);
+                cmd.args(["listen", "127.0.0.1:0", "--frame", "line"]);
+                Server::launch_and_parse(cmd, Stdio::from(file), Some(path))
+            }
+            Peer::Socat => {
+                let mut cmd = Command::new("socat");
+                cmd.args([
+                    "-d",
+                    "-d",
+                    "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
+                    "PIPE",
+                ]);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::Ncat => {
+                // ncat cannot bind port 0 and report it, so take a free port
+                // from the kernel, release it and hand it to ncat. Another
+                // process may grab it in between (a race); ncat then fails to
+                // bind and exits, and we retry with a fresh port.
+                let mut last = anyhow!("ncat did not start");
+                for _ in 0..3 {
+                    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                    let mut cmd = Command::new("ncat");
+                    cmd.args(["-l", "127.0.0.1", &port.to_string(), "-k"])
+                        // ncat's default --max-conns is 100; raise it so the
+                        // cap is ours, not ncat's.
+                        .args(["-m", &(max_conns + 16).to_string()])
+                        .args(["--exec", "/bin/cat"]);
+                    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+                    let mut server = Server::launch(cmd, Stdio::null(), None, addr)?;
+                    match server.wait_connectable(Duration::from_secs(5)) {
+                        Ok(()) => return Ok(server),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+
+    fn launch(
+        mut cmd: Command,
+        stdout: Stdio,
+        stdout_path: Option<PathBuf>,
+        addr: SocketAddr,
+    ) -> Result<Server> {
+        cmd.stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped());
+        let mut child = spawn_in_group(&mut cmd)?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        drain(stderr, log.clone(), tx);
+        drop(rx);
+        Ok(Server {
+            child,
+            addr,
+            log,
+            stdout_path,
+        })
+    }
+
+    /// Start, then read the address from the first "listening on" stderr
+    /// line (p1ge0n: `listening on 127.0.0.1:P (tcp)`; socat -d -d:
+    /// `... N listening on AF=2 127.0.0.1:P`).
+    fn launch_and_parse(
+        mut cmd: Command,
+        stdout: Stdio,
+        stdout_path: Option<PathBuf>,
+    ) -> Result<Server> {
+        let name = format!("{:?}", cmd.get_program());
+        cmd.stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped());
+        let mut child = spawn_in_group(&mut cmd)?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = mpsc::channel();
+        drain(stderr, log.clone(), tx);
+        let mut server = Server {
+            child,
+            addr: ([127, 0, 0, 1], 0).into(),
+            log,
+            stdout_path,
+        };
+        let line = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
+            anyhow!(
+                "{name}: no 'listening on' line within 10 s{}",
+                server.tail()
+            )
+        })?;
+        server.addr = parse_listening(&line)
+            .ok_or_else(|| anyhow!("{name}: cannot parse an address from {line:?}"))?;
+        Ok(server)
+    }
+
+    fn wait_connectable(&mut self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("server exited early ({status}){}", self.tail());
+            }
+            if StdStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "{} not accepting within {limit:?}{}",
+            self.addr,
+            self.tail()
+        )
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn tail(&self) -> String {
+        let log = self.log.lock().unwrap();
+        if log.is_empty() {
+            String::new()
+        } else {
+            let lines: Vec<&str> = log.iter().map(String::as_str).collect();
+            format!("; stderr tail: {}", lines.join(" | "))
+        }
+    }
+
+    /// SIGTERM the leader (p1ge0n flushes stdout and exits 143), wait up to
+    /// `grace`, then kill the group.
+    fn terminate(mut self, grace: Duration) {
+        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let pgid = self.pid();
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        reap_group(pgid);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_in_group(cmd: &mut Command) -> Result<Child> {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child
+    // before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .with_context(|| format!("spawn {:?}", cmd.get_program()))
+}
+
+/// Reap the (now reparented, since we are a subreaper) members of a killed
+/// process group; bounded at 5 s.
+fn reap_group(pgid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) };
+        if r > 0 {
+            continue;
+        }
+        if r < 0 || Instant::now() >= deadline {
+            return;
+        }
+        // r == 0: members still exiting. If none of the group is left as our
+        // child waitpid returns ECHILD above, so this only waits for dying ones.
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Keep reading a server's stderr so it never blocks on a full pipe; the
+/// first "listening on" line is forwarded, the last lines kept for errors.
+fn drain(
+    stderr: std::process::ChildStderr,
+    log: Arc<Mutex<VecDeque<String>>>,
+    tx: mpsc::Sender<String>,
+) {
+    thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("listening on") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(line.clone());
+                }
+            }
+            let mut log = log.lock().unwrap();
+            if log.len() >= 8 {
+                log.pop_front();
+            }
+            log.push_back(line);
+        }
+    });
+}
+
+fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("listening on")? + "listening on".len()..];
+    rest.split_whitespace().find_map(|t| t.parse().ok())
+}
+
+fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    dir.join(format!(
+        "{stem}-{}.{ext}",
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+// ---------------------------------------------------------------- /proc
+
+#[derive(Default, Clone, Copy)]
+struct Mem {
+    processes: usize,
+    rss_kb: u64,
+    hwm_kb: u64,
+    pss_kb: u64,
+}
+
+fn status_kb(pid: i32, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    kb_field(&text, key)
+}
+
+fn kb_field(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn pgrp_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised comm: state ppid pgrp ...
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// Memory of every process in a process group: RSS double-counts pages the
+/// forked children share, PSS splits them fairly.
+fn group_mem(pgid: i32) -> Mem {
+    let mut mem = Mem::default();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return mem;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pgrp_of(pid) != Some(pgid) {
+            continue;
+        }
+        mem.processes += 1;
+        mem.rss_kb += status_kb(pid, "VmRSS:").unwrap_or(0);
+        mem.hwm_kb += status_kb(pid, "VmHWM:").unwrap_or(0);
+        if let Ok(text) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+            mem.pss_kb += kb_field(&text, "Pss:").unwrap_or(0);
+        }
+    }
+    mem
+}
+
+// ------------------------------------------------------------ statistics
+
+fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}x", a / b)
+    } else {
+        "-".into()
+    }
+}
+
+fn si(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mb_kb(kb: u64) -> String {
+    format!("{:.1}", kb as f64 / 1024.0)
+}
+
+fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = width[i] - cell.chars().count();
+            if i == 0 {
+                s.push_str(cell);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str("  ");
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    println!("\n{title}");
+    line(header.to_vec());
+    line(
+        width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// Target verdicts for the closing summary.
+struct Targets(Vec<[String; 3]>);
+
+impl Targets {
+    fn add(&mut self, target: &str, measured: String, met: Option<bool>) {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "n/a",
+        };
+        self.0.push([target.into(), measured, verdict.into()]);
+    }
+}
+
+// ------------------------------------------------------- 1. message rate
+
+struct RateRound {
+    msgs: u64,
+    secs: f64,
+    lat_ns: Vec<u64>,
+}
+
+async fn rate_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<RateRound> {
+    let mut streams = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+            .await
+            .map_err(|_| anyhow!("connect to {addr} timed out"))??;
+        s.set_nodelay(true)?;
+        streams.push(s);
+    }
+    let start = tokio::time::Instant::now() + Duration::from_millis(20);
+    let deadline = start + dur;
+    let mut set = JoinSet::new();
+    for (id, s) in streams.into_iter().enumerate() {
+        set.spawn(rate_client(id, s, start, deadline));
+    }
+    let watchdog = deadline + Duration::from_secs(10);
+    let mut round = RateRound {
+        msgs: 0,
+        secs: 0.0,
+        lat_ns: Vec::new(),
+    };
+    let mut last_end = start;
+    loop {
+        let next = tokio::time::timeout_at(watchdog, set.join_next())
+            .await
+            .map_err(|_| anyhow!("clients still waiting for echoes 10 s after the deadline"))?;
+        let Some(joined) = next else { break };
+        let (n, lat, end) = joined??;
+        round.msgs += n;
+        round.lat_ns.extend(lat);
+        last_end = last_end.max(end);
+    }
+    round.secs = (last_end - start).as_secs_f64();
+    Ok(round)
+}
+
+async fn rate_client(
+    id: usize,
+    mut s: TcpStream,
+    start: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+) -> Result<(u64, Vec<u64>, tokio::time::Instant)> {
+    // "c=00042 s=<16 hex digits> " then filler, LF: unique per message.
+    let mut line = [b'a' + (id % 26) as u8; LINE];
+    line[..2].copy_from_slice(b"c=");
+    line[2..7].copy_from_slice(format!("{:05}", id % 100_000).as_bytes());
+    line[7..10].copy_from_slice(b" s=");
+    line[26] = b' ';
+    line[LINE - 1] = b'\n';
+    let mut back = [0u8; LINE];
+    let mut lat = Vec::with_capacity(1 << 14);
+    let mut seq = 0u64;
+    tokio::time::sleep_until(start).await;
+    while tokio::time::Instant::now() < deadline {
+        hex::encode_to_slice(seq.to_be_bytes(), &mut line[10..26]).expect("16 digits");
+        let t0 = Instant::now();
+        s.write_all(&line).await?;
+        s.read_exact(&mut back).await?;
+        lat.push(t0.elapsed().as_nanos() as u64);
+        if back != line {
+            bail!(
+                "client {id}: echo #{seq} differs: sent {:?}, got {:?}",
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&back)
+            );
+        }
+        seq += 1;
+    }
+    Ok((seq, lat, tokio::time::Instant::now()))
+}
+
+fn count_lines(path: &Path) -> Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
+fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let peers: Vec<Peer> = [Peer::Quiet, Peer::Text, Peer::Socat, Peer::Ncat]
+        .into_iter()
+        .filter(|p| have(p.tool()))
+        .collect();
+    let dur = Duration::from_secs_f64(cfg.rate_secs);
+    println!(
+        "\n## 1. Message rate: {} clients, {LINE}-byte lines, 1 in flight each, {:.1} s per server x {} rounds",
+        cfg.clients, cfg.rate_secs, cfg.rounds
+    );
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    let mut lats: Vec<Vec<u64>> = vec![Vec::new(); peers.len()];
+    let mut records = (0u64, 0u64);
+    for round in 0..cfg.rounds {
+        for k in 0..peers.len() {
+            let i = (k + round) % peers.len();
+            let peer = peers[i];
+            let server = Server::start(peer, dir, cfg.clients)?;
+            let r = rt
+                .block_on(rate_round(server.addr, cfg.clients, dur))
+                .with_context(|| format!("{} round {}", peer.label(), round + 1))?;
+            if let Some(path) = server.stdout_path.clone() {
+                server.terminate(Duration::from_secs(5));
+                records.0 += count_lines(&path)?;
+                records.1 += r.msgs;
+                let _ = fs::remove_file(&path);
+            } else {
+                drop(server);
+            }
+            let rate = r.msgs as f64 / r.secs;
+            println!(
+                "  round {} {:<34} {:>9} msgs/s",
+                round + 1,
+                peer.label(),
+                si(rate)
+            );
+            rates[i].push(rate);
+            lats[i].extend(r.lat_ns);
+        }
+    }
+    let socat = peers
+        .iter()
+        .position(|&p| p == Peer::Socat)
+        .map(|i| median(&rates[i]))
+        .unwrap_or(f64::NAN);
+    let mut rows = Vec::new();
+    for (i, peer) in peers.iter().enumerate() {
+        lats[i].sort_unstable();
+        let med = median(&rates[i]);
+        rows.push(vec![
+            peer.label().to_string(),
+            thousands(med as u64),
+            rates[i]
+                .iter()
+                .map(|r| si(*r))
+                .collect::<Vec<_>>()
+                .join(" "),
+            format!("{:.0}", percentile(&lats[i], 50.0) as f64 / 1e3),
+            format!("{:.0}", percentile(&lats[i], 99.0) as f64 / 1e3),
+            ratio(med, socat),
+        ]);
+        match peer {
+            Peer::Quiet => targets.add(
+                "listen -q >= 2.0x socat msgs/s",
+                ratio(med, socat),
+                socat.is_finite().then_some(med >= 2.0 * socat),
+            ),
+            Peer::Text => targets.add(
+                "text display to file >= 1.0x socat msgs/s",
+                ratio(med, socat),
+                socat.is_finite().then_some(med >= socat),
+            ),
+            _ => {}
+        }
+    }
+    print_table(
+        "message rate (median of rounds; latency pooled over rounds)",
+        &["server", "msgs/s", "rounds", "p50 us", "p99 us", "vs socat"],
+        &rows,
+    );
+    if records.1 > 0 {
+        println!(
+            "text display: {} record lines written for {} echoed messages{}",
+            thousands(records.0),
+            thousands(records.1),
+            if records.0 == records.1 {
+                " (all)"
+            } else {
+                " (MISMATCH)"
+            }
+        );
+    }
+    for peer in [Peer::Socat, Peer::Ncat] {
+        if !peers.contains(&peer) {
+            println!("note: {} not installed, skipped", peer.tool());
+        }
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------- 2. bulk stream
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+async fn bulk_round(addr: SocketAddr, total: u64) -> Result<f64> {
+    let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow!("connect to {addr} timed out"))??;
+    s.set_nodelay(true)?;
+    let (mut r, mut w) = s.into_split();
+    let pat = Arc::new(pattern(CHUNK + 251));
+    let t0 = Instant::now();
+    let check = pat.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = 0u64;
+        while got < total {
+            let n = r.read(&mut buf).await?;
+            if n == 0 {
+                bail!("EOF after {got} of {total} bytes");
+            }
+            let phase = (got % 251) as usize;
+            if buf[..n] != check[phase..phase + n] {
+                bail!("echo corrupted within bytes {got}..{}", got + n as u64);
+            }
+            got += n as u64;
+        }
+        Ok(got)
+    });
+    let mut sent = 0u64;
+    while sent < total {
+        let n = (total - sent).min(CHUNK as u64) as usize;
+        let phase = (sent % 251) as usize;
+        w.write_all(&pat[phase..phase + n]).await?;
+        sent += n as u64;
+    }
+    w.shutdown().await?;
+    reader.await??;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let peers: Vec<Peer> = [Peer::Quiet, Peer::Socat, Peer::Ncat]
+        .into_iter()
+        .filter(|p| have(p.tool()))
+        .collect();
+    let total = cfg.bulk_mb * 1_000_000;
+    println!(
+        "\n## 2. Bulk stream: 1 client, {} KiB writes + concurrent reader, {} MB per server x {} rounds",
+        CHUNK / 1024,
+        cfg.bulk_mb,
+        cfg.rounds
+    );
+    // Bounded: at least 1 MB/s or the round fails.
+    let limit = Duration::from_secs(10 + cfg.bulk_mb);
+    let mut speeds: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
+    for round in 0..cfg.rounds {
+        for k in 0..peers.len() {
+            let i = (k + round) % peers.len();
+            let server = Server::start(peers[i], dir, 4)?;
+            let secs = rt
+                .block_on(async {
+                    tokio::time::timeout(limit, bulk_round(server.addr, total)).await
+                })
+                .map_err(|_| anyhow!("{} round {}: over {limit:?}", peers[i].label(), round + 1))?
+                .with_context(|| format!("{} round {}", peers[i].label(), round + 1))?;
+            drop(server);
+            let speed = total as f64 / MB / secs;
+            println!(
+                "  round {} {:<34} {:>7.0} MB/s",
+                round + 1,
+                peers[i].label(),
+                speed
+            );
+            speeds[i].push(speed);
+        }
+    }
+    let socat = peers
+        .iter()
+        .position(|&p| p == Peer::Socat)
+        .map(|i| median(&speeds[i]))
+        .unwrap_or(f64::NAN);
+    let mut rows = Vec::new();
+    for (i, peer) in peers.iter().enumerate() {
+        let med = median(&speeds[i]);
+        rows.push(vec![
+            peer.label().to_string(),
+            format!("{med:.0}"),
+            speeds[i]
+                .iter()
+                .map(|s| format!("{s:.0}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ratio(med, socat),
+        ]);
+        if *peer == Peer::Quiet {
+            targets.add(
+                "bulk >= 1.5x socat MB/s",
+                ratio(med, socat),
+                socat.is_finite().then_some(med >= 1.5 * socat),
+            );
+        }
+    }
+    print_table(
+        "bulk stream (echo verified byte for byte)",
+        &["server", "MB/s", "rounds", "vs socat"],
+        &rows,
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- 3. scale
+
+struct ScaleResult {
+    opened: usize,
+    echoed: usize,
+    open_secs: f64,
+    echo_secs: f64,
+    mem: Mem,
+    first_error: Option<String>,
+}
+
+async fn scale_run(addr: SocketAddr, n: usize, pgid: i32) -> ScaleResult {
+    const MSGS: usize = 3;
+    const PARALLEL: usize = 64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut first_error = None;
+    let mut streams = Vec::with_capacity(n);
+    let mut failed = 0usize;
+    let t0 = Instant::now();
+    while streams.len() + failed < n && tokio::time::Instant::now() < deadline {
+        let batch = (n - streams.len() - failed).min(PARALLEL);
+        let mut set = JoinSet::new();
+        for _ in 0..batch {
+            set.spawn(async move {
+                let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| anyhow!("connect timed out"))??;
+                s.set_nodelay(true)?;
+                Ok::<_, anyhow::Error>(s)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(s) => streams.push(s),
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| format!("connect: {e:#}"));
+                }
+            }
+        }
+        if failed > n / 10 + 10 {
+            break;
+        }
+    }
+    let opened = streams.len();
+    let open_secs = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let mut set = JoinSet::new();
+    for (id, mut s) in streams.into_iter().enumerate() {
+        set.spawn(async move {
+            let mut back = [0u8; LINE];
+            for k in 0..MSGS {
+                let mut line = [b'.'; LINE];
+                let head = format!("scale conn {id:06} msg {k} ");
+                line[..head.len()].copy_from_slice(head.as_bytes());
+                line[LINE - 1] = b'\n';
+                s.write_all(&line).await?;
+                s.read_exact(&mut back).await?;
+                if back != line {
+                    bail!("conn {id}: echo {k} differs");
+                }
+            }
+            Ok(s)
+        });
+    }
+    let mut held = Vec::with_capacity(opened);
+    loop {
+        match tokio::time::timeout_at(deadline + Duration::from_secs(30), set.join_next()).await {
+            Err(_) => {
+                first_error.get_or_insert_with(|| "echo phase timed out".into());
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(joined)) => match joined.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    first_error.get_or_insert_with(|| format!("echo: {e:#}"));
+                }
+            },
+        }
+    }
+    let echo_secs = t1.elapsed().as_secs_f64();
+    // Measured while every connection that echoed is still open.
+    let mem = group_mem(pgid);
+    let echoed = held.len();
+    drop(held);
+    ScaleResult {
+        opened,
+        echoed,
+        open_secs,
+        echo_secs,
+        mem,
+        first_error,
+    }
+}
+
+fn raise_nofile() -> u64 {
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 1024;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                r = raised;
+            }
+        }
+        r.rlim_cur
+    }
+}
+
+fn section_scale(
+    cfg: &Config,
+    rt: &Runtime,
+    dir: &Path,
+    nofile: u64,
+    targets: &mut Targets,
+) -> Result<()> {
+    const RESERVE: u64 = 256;
+    println!(
+        "\n## 3. Scale: {} connections to p1ge0n, {} to socat/ncat (capped: they fork a process per connection), 3 echoes each, held open",
+        cfg.scale_conns, cfg.peer_conns
+    );
+    let fit = nofile.saturating_sub(RESERVE) as usize;
+    if fit < 100 {
+        println!("note: RLIMIT_NOFILE is {nofile}; too low for the scale test, skipped");
+        targets.add(
+            "10k connections, RSS < 100 MB",
+            "skipped (fd limit)".into(),
+            None,
+        );
+        return Ok(());
+    }
+    let mut plan: Vec<(Peer, usize)> = vec![(Peer::Quiet, cfg.scale_conns.min(fit))];
+    if cfg.scale_conns > fit {
+        println!(
+            "note: RLIMIT_NOFILE hard limit {nofile} allows {fit} connections, not {}",
+            cfg.scale_conns
+        );
+    }
+    for peer in [Peer::Socat, Peer::Ncat] {
+        if have(peer.tool()) {
+            plan.push((peer, cfg.peer_conns.min(fit)));
+        }
+    }
+    let mut rows = Vec::new();
+    for (peer, n) in plan {
+        let server = Server::start(peer, dir, n)?;
+        thread::sleep(Duration::from_millis(100));
+        let idle = group_mem(server.pid());
+        let r = rt.block_on(scale_run(server.addr, n, server.pid()));
+        let tail = server.tail();
+        drop(server);
+        let per_conn = if r.echoed > 0 {
+            format!(
+                "{:.1}",
+                r.mem.pss_kb.saturating_sub(idle.pss_kb) as f64 / r.echoed as f64
+            )
+        } else {
+            "-".into()
+        };
+        rows.push(vec![
+            peer.label().to_string(),
+            thousands(n as u64),
+            thousands(r.opened as u64),
+            thousands(r.echoed as u64),
+            thousands(r.mem.processes as u64),
+            mb_kb(r.mem.rss_kb),
+            mb_kb(r.mem.pss_kb),
+            mb_kb(r.mem.hwm_kb),
+            per_conn,
+            format!("{:.1}/{:.1}", r.open_secs, r.echo_secs),
+        ]);
+        if let Some(e) = &r.first_error {
+            println!("  {}: first error: {e}{tail}", peer.label());
+        }
+        if peer == Peer::Quiet {
+            let full = n >= 10_000 && r.echoed == n;
+            let rss_mb = r.mem.rss_kb as f64 / 1024.0;
+            targets.add(
+                "10k connections, RSS < 100 MB",
+                format!(
+                    "{} of {} echoed, RSS {rss_mb:.1} MB (HWM {:.1})",
+                    thousands(r.echoed as u64),
+                    thousands(n as u64),
+                    r.mem.hwm_kb as f64 / 1024.0
+                ),
+                (n >= 10_000).then_some(full && rss_mb < 100.0),
+            );
+        }
+    }
+    print_table(
+        "scale (memory measured with all echoed connections open; RSS summed over the process group double-counts shared pages, PSS does not)",
+        &[
+            "server",
+            "wanted",
+            "opened",
+            "echoed ok",
+            "procs",
+            "RSS MB",
+            "PSS MB",
+            "HWM MB",
+            "PSS KB/conn",
+            "open/echo s",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------- 4. one-shot
+
+/// Kills a client that overruns its deadline, so every run is bounded.
+#[derive(Clone)]
+struct Watchdog(Arc<Mutex<Option<(i32, Instant)>>>);
+
+impl Watchdog {
+    fn start() -> Watchdog {
+        let dog = Watchdog(Arc::new(Mutex::new(None)));
+        let weak = Arc::downgrade(&dog.0);
+        thread::spawn(move || {
+            while let Some(slot) = weak.upgrade() {
+                {
+                    let mut slot = slot.lock().unwrap();
+                    if let Some((pid, deadline)) = *slot {
+                        if Instant::now() >= deadline {
+                            // Not yet reaped (see run_client), so the pid is ours.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            *slot = None;
+                        }
+                    }
+                }
+                drop(slot);
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        dog
+    }
+
+    fn arm(&self, pid: i32, limit: Duration) {
+        *self.0.lock().unwrap() = Some((pid, Instant::now() + limit));
+    }
+
+    fn disarm(&self) {
+        *self.0.lock().unwrap() = None;
+    }
+}
+
+fn run_client(argv: &[String], dog: &Watchdog) -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {}", argv[0]))?;
+    dog.arm(child.id() as i32, Duration::from_secs(10));
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let wrote = stdin.write_all(b"hello\n");
+    drop(stdin);
+    // Wait for the exit without reaping, so the watchdog can never hit a
+    // recycled pid; then disarm and reap.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        libc::waitid(
+            libc::P_PID,
+            child.id(),
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    let took = t0.elapsed();
+    dog.disarm();
+    let status = child.wait()?;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    child.stdout.take().expect("piped").read_to_end(&mut out)?;
+    child.stderr.take().expect("piped").read_to_end(&mut err)?;
+    wrote.context("write stdin")?;
+    if !status.success() || out != b"hello\n" {
+        bail!(
+            "{}: {status}, stdout {:?}, stderr {:?}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&err)
+        );
+    }
+    Ok(took)
+}
+
+fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let server = Server::start(Peer::Quiet, dir, 4)?;
+    let target = server.addr.to_string();
+    let port = server.addr.port().to_string();
+    println!(
+        "\n## 4. One-shot: echo hello | CLIENT against one `p1ge0n listen -q` server, {} runs each, interleaved",
+        cfg.oneshot_runs
+    );
+    let mut clients: Vec<(&str, Vec<String>)> = vec![(
+        "p1ge0n send",
+        vec![BIN.into(), "send".into(), target.clone()],
+    )];
+    if have("nc") {
+        clients.push((
+            "nc -N",
+            vec!["nc".into(), "-N".into(), "127.0.0.1".into(), port.clone()],
+        ));
+    }
+    if have("socat") {
+        clients.push((
+            "socat - TCP:",
+            vec!["socat".into(), "-".into(), format!("TCP:{target}")],
+        ));
+    }
+    let dog = Watchdog::start();
+    for (_, argv) in &clients {
+        for _ in 0..3 {
+            run_client(argv, &dog)?;
+        }
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+    let phase_deadline = Instant::now() + Duration::from_secs(120);
+    for run in 0..cfg.oneshot_runs {
+        if Instant::now() >= phase_deadline {
+            println!("note: stopped after {run} runs (120 s phase limit)");
+            break;
+        }
+        for k in 0..clients.len() {
+            let i = (k + run) % clients.len();
+            times[i].push(run_client(&clients[i].1, &dog)?.as_secs_f64() * 1e3);
+        }
+    }
+    drop(server);
+    let med = |name: &str| {
+        clients
+            .iter()
+            .position(|c| c.0 == name)
+            .map(|i| median(&times[i]))
+            .unwrap_or(f64::NAN)
+    };
+    let (nc, socat) = (med("nc -N"), med("socat - TCP:"));
+    let mut rows = Vec::new();
+    for (i, (name, _)) in clients.iter().enumerate() {
+        let mut sorted = times[i].clone();
+        sorted.sort_by(f64::total_cmp);
+        let m = median(&sorted);
+        rows.push(vec![
+            name.to_string(),
+            format!("{m:.2}"),
+            format!("{:.2}", sorted.first().copied().unwrap_or(f64::NAN)),
+            format!(
+                "{:.2}",
+                sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)]
+            ),
+            ratio(m, nc),
+            ratio(m, socat),
+        ]);
+    }
+    print_table(
+        "one-shot wall time, ms (spawn to exit, reply verified; lower is better)",
+        &["client", "median", "min", "p90", "vs nc -N", "vs socat"],
+        &rows,
+    );
+    let send = med("p1ge0n send");
+    targets.add(
+        "send wall time <= nc -N",
+        format!("{send:.2} ms vs {nc:.2} ms"),
+        nc.is_finite().then_some(send <= nc),
+    );
+    if have("hyperfine") {
+        println!("reproduce with hyperfine (after `{BIN} listen -q 127.0.0.1:9999 &`):");
+        let mut cmd = format!("hyperfine -w 20 -r {}", cfg.oneshot_runs);
+        cmd += &format!(" 'echo hello | {BIN} send 127.0.0.1:9999'");
+        cmd += " 'echo hello | nc -N 127.0.0.1 9999'";
+        cmd += " 'echo hello | socat - TCP:127.0.0.1:9999'";
+        println!("  {cmd}");
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ 5. display
+
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn format_all(data: &[u8], format: Format, sink: &mut File) -> Result<f64> {
+    let peer: SocketAddr = ([127, 0, 0, 1], 40_000).into();
+    let started = Instant::now();
+    let mut out = Vec::with_capacity(CHUNK * 6);
+    for chunk in data.chunks(CHUNK) {
+        let meta = Meta {
+            elapsed: started.elapsed(),
+            wall: SystemTime::now(),
+            conn: 1,
+            peer,
+        };
+        out.clear();
+        write_data(
+            &mut out,
+            format,
+            &meta,
+            Side::Client,
+            Direction::Recv,
+            chunk,
+        );
+        sink.write_all(&out)?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn section_display(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let len = cfg.display_mb * 1_000_000;
+    println!(
+        "\n## 5. Display formatter: {} MB pseudo-random data in {} KiB records, output to /dev/null, {} rounds",
+        cfg.display_mb,
+        CHUNK / 1024,
+        cfg.rounds
+    );
+    let data = random_bytes(len);
+    let path = dir.join("random.bin");
+    fs::write(&path, &data)?;
+    let mut devnull = fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let has_hexdump = have("hexdump");
+    let (mut text, mut hexd, mut tool) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..cfg.rounds {
+        text.push(len as f64 / MB / format_all(&data, Format::Text, &mut devnull)?);
+        hexd.push(len as f64 / MB / format_all(&data, Format::Hexdump, &mut devnull)?);
+        if has_hexdump {
+            let t0 = Instant::now();
+            let mut child = Command::new("hexdump")
+                .arg("-C")
+                .arg(&path)
+                .stdout(Stdio::from(devnull.try_clone()?))
+                .spawn()?;
+            let dog = Instant::now() + Duration::from_secs(120);
+            let status = loop {
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                if Instant::now() >= dog {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("hexdump -C took over 120 s");
+                }
+                thread::sleep(Duration::from_millis(1));
+            };
+            if !status.success() {
+                bail!("hexdump -C: {status}");
+            }
+            tool.push(len as f64 / MB / t0.elapsed().as_secs_f64());
+        }
+    }
+    let _ = fs::remove_file(&path);
+    let base = median(&tool);
+    let rows: Vec<Vec<String>> = [
+        ("p1ge0n text (library)", &text),
+        ("p1ge0n hexdump (library)", &hexd),
+        ("hexdump -C", &tool),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(name, v)| {
+        vec![
+            name.to_string(),
+            format!("{:.0}", median(v)),
+            v.iter()
+                .map(|s| format!("{s:.0}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ratio(median(v), base),
+        ]
+    })
+    .collect();
+    print_table(
+        "display formatting, MB/s of input",
+        &["formatter", "MB/s", "rounds", "vs hexdump -C"],
+        &rows,
+    );
+    let (t, h) = (median(&text), median(&hexd));
+    targets.add(
+        "text and hexdump >= 2x hexdump -C",
+        format!("text {}, hexdump {}", ratio(t, base), ratio(h, base)),
+        base.is_finite()
+            .then_some(t >= 2.0 * base && h >= 2.0 * base),
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------- 6. size and RSS
+
+fn section_size(dir: &Path) -> Result<()> {
+    println!("\n## 6. Binary size and idle RSS");
+    let size = fs::metadata(BIN)?.len();
+    let copy = dir.join("p1ge0n-stripped");
+    fs::copy(BIN, &copy)?;
+    let stripped = match Command::new("strip").arg(&copy).status() {
+        Ok(s) if s.success() => Some(fs::metadata(&copy)?.len()),
+        _ => None,
+    };
+    let server = Server::start(Peer::Quiet, dir, 4)?;
+    thread::sleep(Duration::from_millis(200));
+    let rss = status_kb(server.pid(), "VmRSS:").unwrap_or(0);
+    let hwm = status_kb(server.pid(), "VmHWM:").unwrap_or(0);
+    drop(server);
+    let mut rows = vec![vec![
+        "p1ge0n (release)".into(),
+        format!("{:.2}", size as f64 / 1024.0 / 1024.0),
+        stripped
+            .map(|s| format!("{:.2}", s as f64 / 1024.0 / 1024.0))
+            .unwrap_or_else(|| "-".into()),
+        format!("{} / {}", mb_kb(rss), mb_kb(hwm)),
+    ]];
+    if have("socat") {
+        let server = Server::start(Peer::Socat, dir, 4)?;
+        thread::sleep(Duration::from_millis(200));
+        let rss = status_kb(server.pid(), "VmRSS:").unwrap_or(0);
+        let hwm = status_kb(server.pid(), "VmHWM:").unwrap_or(0);
+        drop(server);
+        rows.push(vec![
+            "socat (listener)".into(),
+            "-".into(),
+            "-".into(),
+            format!("{} / {}", mb_kb(rss), mb_kb(hwm)),
+        ]);
+    }
+    print_table(
+        "size (MiB) and idle RSS after the listening line (MiB)",
+        &["binary", "size", "stripped", "idle RSS / HWM"],
+        &rows,
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------ main
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+fn main() {
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+    let cfg = Config::from_env();
+    let nofile = raise_nofile();
+    println!(
+        "p1ge0n peer benchmark{} — {}; RLIMIT_NOFILE {nofile}; binary {BIN}",
+        if cfg.quick { " (QUICK)" } else { "" },
+        machine()
+    );
+    println!("note: load generator and servers share the same cores");
+    let dir = match tempfile::Builder::new().prefix("p1ge0n-bench").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cannot create a temp dir: {e}");
+            std::process::exit(1);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let started = Instant::now();
+    let mut targets = Targets(Vec::new());
+    let mut failed = Vec::new();
+    let mut run = |name: &str, result: Result<()>| {
+        if let Err(e) = result {
+            println!("\n{name} FAILED: {e:#}");
+            failed.push(name.to_string());
+        }
+    };
+    if cfg.wants("rate") {
+        run("rate", section_rate(&cfg, &rt, dir.path(), &mut targets));
+    }
+    if cfg.wants("bulk") {
+        run("bulk", section_bulk(&cfg, &rt, dir.path(), &mut targets));
+    }
+    if cfg.wants("scale") {
+        run(
+            "scale",
+            section_scale(&cfg, &rt, dir.path(), nofile, &mut targets),
+        );
+    }
+    if cfg.wants("oneshot") {
+        run("oneshot", section_oneshot(&cfg, dir.path(), &mut targets));
+    }
+    if cfg.wants("display") {
+        run("display", section_display(&cfg, dir.path(), &mut targets));
+    }
+    if cfg.wants("size") {
+        run("size", section_size(dir.path()));
+    }
+    let rows: Vec<Vec<String>> = targets.0.iter().map(|r| r.to_vec()).collect();
+    if !rows.is_empty() {
+        print_table("## Targets", &["target", "measured", "verdict"], &rows);
+    }
+    println!("\ntotal {:.0} s", started.elapsed().as_secs_f64());
+    rt.shutdown_timeout(Duration::from_secs(1));
+    drop(dir);
+    if !failed.is_empty() {
+        println!("failed sections: {}", failed.join(", "));
+        std::process::exit(1);
+    }
+}

@@ -3,7 +3,7 @@
 //! Every timeout flag (`-w`, `--idle`, `--retry`, ...) and, later, the `+DUR`
 //! pauses of replay scripts share one syntax, so it lives here rather than in
 //! each parser. A bare number means seconds, as in `nc -w 5`; otherwise
-//! humantime's units (`250ms`, `1.5s`, `2m`, `1h 30m`).
+//! a number with a unit (`250ms`, `1.5s`, `2m`, `1h 30m`).
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -25,45 +25,85 @@ impl fmt::Display for Dur {
     }
 }
 
-/// Parse `5`, `0.5`, `250ms`, `1.5s`, `2m`, `1h30m`. Errors name what is wrong.
+const UNITS: &str = "ms, s, m, h (also us, ns, d)";
+
+/// Seconds per unit, for the units people write in timeouts.
+fn unit_scale(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        _ => return None,
+    })
+}
+
+/// Parse `5`, `0.5`, `250ms`, `1.5s`, `2m`, `1h30m`, `1h 30m`. Errors name
+/// the 1-based column, like every other parser of user input here.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let trimmed = s.trim();
-    if trimmed.is_empty() {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let skip_space = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    skip_space(&mut i);
+    if i == chars.len() {
         return Err("empty duration (examples: 5, 250ms, 1.5s, 2m)".into());
     }
-    // A bare number is seconds; Duration::try_from_secs_f64 rejects NaN,
-    // infinities and negatives for us.
-    if trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs: f64 = trimmed
-            .parse()
-            .map_err(|_| format!("'{trimmed}' is not a number of seconds"))?;
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("'{trimmed}' is out of range"));
-    }
-    // humantime does not take fractions ("1.5s"); handle a single fractional
-    // number with a unit ourselves and leave the rest to humantime.
-    if let Some(split) = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        let (number, unit) = trimmed.split_at(split);
-        if number.contains('.') {
-            let value: f64 = number
-                .parse()
-                .map_err(|_| format!("'{number}' is not a number"))?;
-            let scale = match unit.trim() {
-                "ms" => 1e-3,
-                "s" | "sec" | "secs" => 1.0,
-                "m" | "min" | "mins" => 60.0,
-                "h" | "hr" | "hrs" => 3600.0,
-                other => {
-                    return Err(format!(
-                        "unknown unit '{other}' after '{number}' (expected ms, s, m, h)"
-                    ))
-                }
-            };
-            return Duration::try_from_secs_f64(value * scale)
-                .map_err(|_| format!("'{trimmed}' is out of range"));
+    let mut total = 0f64;
+    let mut groups = 0;
+    while i < chars.len() {
+        let number_start = i;
+        while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+            i += 1;
         }
+        let number: String = chars[number_start..i].iter().collect();
+        if number.is_empty() {
+            return Err(format!(
+                "at column {}: expected a number, found '{}' (examples: 5, 250ms, 1.5s)",
+                i + 1,
+                chars[i]
+            ));
+        }
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("at column {}: '{number}' is not a number", number_start + 1))?;
+        skip_space(&mut i);
+        let unit_start = i;
+        while i < chars.len() && chars[i].is_alphabetic() {
+            i += 1;
+        }
+        let unit: String = chars[unit_start..i].iter().collect();
+        groups += 1;
+        if unit.is_empty() {
+            // A bare number is seconds, as in `nc -w 5`; only on its own.
+            skip_space(&mut i);
+            if groups > 1 || i < chars.len() {
+                let column = if i < chars.len() {
+                    i + 1
+                } else {
+                    unit_start + 1
+                };
+                return Err(format!("at column {column}: expected a unit ({UNITS})"));
+            }
+            total += value;
+            break;
+        }
+        let scale = unit_scale(&unit).ok_or_else(|| {
+            format!(
+                "at column {}: unknown unit '{unit}' (expected {UNITS})",
+                unit_start + 1
+            )
+        })?;
+        total += value * scale;
+        skip_space(&mut i);
     }
-    humantime::parse_duration(trimmed).map_err(|e| format!("'{trimmed}': {e}"))
+    Duration::try_from_secs_f64(total).map_err(|_| format!("'{}' is out of range", s.trim()))
 }
 
 /// A byte count such as `--max-frame 1MiB`.
@@ -129,17 +169,26 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 2 s "), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 2 s "), Ok(Duration::from_secs(2)));
     }
 
     #[test]
     fn bad_durations_say_why() {
-        assert!(parse_duration("").unwrap_err().contains("empty"));
-        assert!(parse_duration("5x").unwrap_err().contains("5x"));
-        assert!(parse_duration("1.5q")
-            .unwrap_err()
-            .contains("unknown unit 'q'"));
-        assert!(parse_duration("1..5").unwrap_err().contains("not a number"));
-        assert!(parse_duration("-1").is_err());
+        let err = |s: &str| parse_duration(s).unwrap_err();
+        assert!(err("").contains("empty"));
+        assert_eq!(
+            err("5x"),
+            "at column 2: unknown unit 'x' (expected ms, s, m, h (also us, ns, d))"
+        );
+        assert!(err("1.5q").starts_with("at column 4: unknown unit 'q'"));
+        assert!(err("1..5").starts_with("at column 1: '1..5' is not a number"));
+        assert!(err("abc").starts_with("at column 1: expected a number, found 'a'"));
+        assert!(err("-1").starts_with("at column 1: expected a number"));
+        assert!(err("1h 5").starts_with("at column 5: expected a unit"));
+        assert!(err("5 5").starts_with("at column 3: expected a unit"));
     }
 
     #[test]

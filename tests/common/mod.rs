@@ -123,9 +123,7 @@ impl Proc {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let (out, h1) = collect(stdout);
         let (err, h2) = collect(child.stderr.take().unwrap());
@@ -298,7 +296,10 @@ impl Listen {
         let mut proc = Proc::spawn(cmd);
         let has_line = |p: &Proc| p.stderr().contains('\n');
         if !wait_until(STARTUP, || has_line(&proc) || !proc.running()) {
-            return Err(format!("no listening line within {STARTUP:?}\n{}", proc.dump()));
+            return Err(format!(
+                "no listening line within {STARTUP:?}\n{}",
+                proc.dump()
+            ));
         }
         if !has_line(&proc) {
             return Err(format!("exited before listening\n{}", proc.dump()));
@@ -434,7 +435,12 @@ impl PyServer {
 
     /// The server's log after the port line.
     pub fn log(&self) -> Vec<String> {
-        self.proc.stdout().lines().skip(1).map(str::to_owned).collect()
+        self.proc
+            .stdout()
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -512,7 +518,8 @@ pub fn py_client_from(
 
 /// A TCP connection with 5 s read/write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, SOON).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let s =
+        TcpStream::connect_timeout(&addr, SOON).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(SOON)).unwrap();
     s.set_write_timeout(Some(SOON)).unwrap();
     s.set_nodelay(true).unwrap();
@@ -582,7 +589,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 pub fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();
-    assert!(s.len() % 2 == 0, "odd hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd hex {s:?}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s:?}")))

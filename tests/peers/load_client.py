@@ -23,8 +23,8 @@ def message(client, n, size):
 
 async def one(host, port, client, count, size, stats, per_read):
     try:
-        reader, writer = await asyncio.open_connection(host, port)
-    except OSError as e:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), per_read)
+    except (OSError, asyncio.TimeoutError) as e:
         stats["errors"] += 1
         stats["details"].append(f"client {client}: connect: {e}")
         return

@@ -3,8 +3,10 @@
 
 Binds port 0 on 127.0.0.1 and prints the port on stdout. Then, for the tests
 to check what reached it, it logs one line per event on stdout (flushed):
-`accepted`, `recv N HEX`, `closed`. It never writes to a client. Bounded by
-socket timeouts and --lifetime.
+`accepted`, `recv N HEX`, `eof`, `closed`. It never writes to a client and
+never closes first: after the client half-closes it keeps the connection open
+for --hold seconds, so a client waiting for a reply really has to time out.
+Bounded by socket timeouts, --hold and --lifetime.
 """
 import argparse
 import socket
@@ -19,13 +21,15 @@ def log(line):
         print(line, flush=True)
 
 
-def serve(conn, timeout):
+def serve(conn, timeout, hold):
     conn.settimeout(timeout)
     log("accepted")
     try:
         while True:
             data = conn.recv(65536)
             if not data:
+                log("eof")
+                time.sleep(hold)
                 break
             log(f"recv {len(data)} {data.hex()}")
     except OSError:
@@ -38,6 +42,7 @@ def serve(conn, timeout):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--hold", type=float, default=10.0)
     p.add_argument("--lifetime", type=float, default=120.0)
     a = p.parse_args()
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -51,7 +56,7 @@ def main():
             conn, _ = srv.accept()
         except socket.timeout:
             continue
-        threading.Thread(target=serve, args=(conn, a.timeout), daemon=True).start()
+        threading.Thread(target=serve, args=(conn, a.timeout, a.hold), daemon=True).start()
 
 
 if __name__ == "__main__":

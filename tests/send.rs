@@ -1,0 +1,223 @@
+//! `p1ge0n send` against real servers: socat, a Python echo server, and
+//! `p1ge0n listen` itself (TCP, UDP, IPv6).
+
+mod common;
+
+use std::{net::TcpListener, thread, time::Duration};
+
+use common::*;
+
+fn all_bytes() -> Vec<u8> {
+    (0..=255u8).collect()
+}
+
+/// Acceptance 2: the exact reply from socat, printed raw on stdout.
+#[test]
+fn prints_the_exact_reply_from_socat() {
+    let socat = Socat::echo();
+    let out = send_cmd()
+        .args([&socat.target(), "hello\\r\\n"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"hello\r\n", "{}", show(&out));
+}
+
+/// Acceptance 2: the exact reply from a Python echo server, binary payload.
+#[test]
+fn prints_the_exact_reply_from_a_python_echo_server() {
+    let server = PyServer::start("echo_server.py", &[]);
+    let out = send_cmd()
+        .args(["-x", &server.target(), "00 01 02 ff fe 0d 0a 1b 5c"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        out.stdout,
+        b"\x00\x01\x02\xff\xfe\r\n\x1b\\",
+        "{}",
+        show(&out)
+    );
+}
+
+fn stdin_round_trip(target: &str, data: &[u8]) {
+    let out = send_cmd().arg(target).write_stdin(data).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        out.stdout == data,
+        "stdin did not round-trip: sent {} bytes, got {} bytes\n{}",
+        data.len(),
+        out.stdout.len(),
+        show(&out)
+    );
+}
+
+/// Acceptance 2: all 256 byte values piped through stdin come back
+/// unchanged (stream stdin, half-close, read until the server closes).
+#[test]
+fn stdin_with_all_byte_values_round_trips_through_socat() {
+    let socat = Socat::echo();
+    stdin_round_trip(&socat.target(), &all_bytes());
+}
+
+#[test]
+fn stdin_with_all_byte_values_round_trips_through_python() {
+    let server = PyServer::start("echo_server.py", &[]);
+    stdin_round_trip(&server.target(), &all_bytes());
+}
+
+#[test]
+fn stdin_with_all_byte_values_round_trips_through_listen() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    stdin_round_trip(&server.target(), &all_bytes());
+    server.wait_stderr_contains("closed by peer", SOON);
+}
+
+/// A stream larger than the socket buffers must not deadlock: send keeps
+/// reading the echo while it uploads.
+#[test]
+fn one_mebibyte_of_stdin_round_trips() {
+    let data: Vec<u8> = all_bytes().into_iter().cycle().take(1 << 20).collect();
+    let server = PyServer::start("echo_server.py", &[]);
+    stdin_round_trip(&server.target(), &data);
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    stdin_round_trip(&server.target(), &data);
+}
+
+/// Several payloads with `--frame line`: several exchanges, one connection.
+#[test]
+fn several_payloads_are_several_exchanges_on_one_connection() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
+    let out = send_cmd()
+        .args([
+            &server.target(),
+            "one\\n",
+            "two\\n",
+            "three\\n",
+            "--frame",
+            "line",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout_of(&out), "one\ntwo\nthree\n", "{}", show(&out));
+
+    let stderr = server.wait_stderr_contains("closed by peer", SOON);
+    assert_eq!(stderr.matches(" connected").count(), 1, "{stderr}");
+    let recs = records(&server.stdout());
+    let seen: Vec<(u64, &str)> = recs.iter().map(|r| (r.conn, r.payload.as_str())).collect();
+    assert_eq!(seen, [(1, "one\\n"), (1, "two\\n"), (1, "three\\n")]);
+}
+
+/// `-f text` on send shows each message sent and each reply received.
+#[test]
+fn text_format_shows_sent_and_received_records() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
+    let out = send_cmd()
+        .args([
+            &server.target(),
+            "one\\n",
+            "two\\n",
+            "--frame",
+            "line",
+            "-f",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let recs = records(&stdout_of(&out));
+    let seen: Vec<(&str, usize, &str)> = recs
+        .iter()
+        .map(|r| (r.dir.as_str(), r.len, r.payload.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("sent", 4, "one\\n"),
+            ("recv", 4, "one\\n"),
+            ("sent", 4, "two\\n"),
+            ("recv", 4, "two\\n")
+        ],
+        "{}",
+        show(&out)
+    );
+    for r in &recs {
+        assert_eq!(r.peer, server.target(), "{r:?}");
+    }
+}
+
+/// `--retry 3s` succeeds against a server that starts 500 ms later.
+///
+/// This is the one place where a port is chosen before its server exists
+/// (bind port 0, close, reuse the number): the point of the test is that
+/// nothing listens there at first. The gap is a few hundred milliseconds on
+/// loopback, so another program grabbing the port is not a realistic risk.
+#[test]
+fn retry_connects_to_a_server_that_starts_later() {
+    let port = free_port();
+    let target = format!("127.0.0.1:{port}");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["send", "--retry", "3s", &target, "hello"]);
+    let mut send = Proc::spawn(cmd);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        send.running(),
+        "send gave up before the server started\n{}",
+        send.dump()
+    );
+    let server = Listen::start(&[&target]);
+    assert_eq!(server.port(), port);
+    assert_eq!(send.wait_code(SOON), 0, "{}", send.dump());
+    assert_eq!(send.stdout(), "hello", "{}", send.dump());
+    server.wait_stdout_contains(" recv 5 hello", SOON);
+}
+
+/// Acceptance 6: UDP on both sides.
+#[test]
+fn udp_echo_with_u_on_both_sides() {
+    let server = Listen::start(&["-u", "127.0.0.1:0"]);
+    assert_eq!(server.transport(), "udp");
+    assert_eq!(
+        server.stderr().lines().next().unwrap(),
+        format!("listening on 127.0.0.1:{} (udp)", server.port())
+    );
+    let out = send_cmd()
+        .args(["-u", &server.target(), "ping\\n"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"ping\n", "{}", show(&out));
+    let lines = server.wait_stdout_lines(1, SOON);
+    let rec = record(&lines[0]);
+    assert_eq!(
+        (rec.dir.as_str(), rec.len, rec.payload.as_str()),
+        ("recv", 5, "ping\\n")
+    );
+    assert!(rec.peer.starts_with("127.0.0.1:"), "{rec:?}");
+}
+
+/// Acceptance 6: IPv6 loopback, skipped (with a note) only where ::1
+/// cannot be bound at all.
+#[test]
+fn ipv6_loopback() {
+    if let Err(e) = TcpListener::bind("[::1]:0") {
+        eprintln!("note: skipping ipv6_loopback: cannot bind [::1]:0 on this machine: {e}");
+        return;
+    }
+    let server = Listen::start(&["[::1]:0"]);
+    assert_eq!(
+        server.stderr().lines().next().unwrap(),
+        format!("listening on [::1]:{} (tcp)", server.port())
+    );
+    let out = send_cmd()
+        .args([&server.target(), "hello over v6"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout_of(&out), "hello over v6", "{}", show(&out));
+    let lines = server.wait_stdout_lines(1, SOON);
+    let rec = record(&lines[0]);
+    assert!(rec.peer.starts_with("[::1]:"), "{rec:?}");
+    assert_eq!(rec.payload, "hello over v6");
+}
