@@ -301,3 +301,113 @@ fn port_in_use_is_a_runtime_error() {
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert!(stderr_of(&out).contains("in use"), "{}", show(&out));
 }
+
+/// `--max-conns 1`: a second client while the first is connected is closed
+/// at accept without data and logged; the first keeps being served, and once
+/// it leaves a new client is served again.
+#[test]
+fn max_conns_closes_extra_clients_and_keeps_serving() {
+    let server = Listen::start(&["127.0.0.1:0", "--max-conns", "1"]);
+    let mut first = connect(server.addr());
+    first.write_all(b"one").unwrap();
+    assert_eq!(read_n(&mut first, 3), b"one");
+
+    let mut second = connect(server.addr());
+    let (data, end) = read_to_end(&mut second);
+    assert!(data.is_empty(), "the extra client got {data:?}");
+    assert_ne!(end, End::TimedOut, "the extra client was not closed");
+    server.wait_stderr_contains("--max-conns 1 reached", SOON);
+
+    first.write_all(b"two").unwrap();
+    assert_eq!(read_n(&mut first, 3), b"two");
+    drop(first);
+    server.wait_stderr_contains("#1 ", SOON);
+    server.wait_stderr_contains("closed by peer", SOON);
+    let run = py_client(server.addr(), b"three", 5);
+    assert_eq!(run.data, b"three");
+}
+
+/// `--idle-timeout 300ms` drops a silent client and logs why; an active
+/// client is unaffected.
+#[test]
+fn idle_timeout_drops_silent_clients() {
+    let server = Listen::start(&["127.0.0.1:0", "--idle-timeout", "300ms"]);
+    let mut idle = connect(server.addr());
+    let started = std::time::Instant::now();
+    let (data, end) = read_to_end(&mut idle);
+    assert!(data.is_empty());
+    assert_eq!(end, End::Eof, "the idle client should see a clean close");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "closed too late: {waited:?}"
+    );
+    server.wait_stderr_contains("idle for 300ms, closing", SOON);
+
+    let mut busy = connect(server.addr());
+    for _ in 0..4 {
+        thread::sleep(Duration::from_millis(150));
+        busy.write_all(b"ping").unwrap();
+        assert_eq!(read_n(&mut busy, 4), b"ping");
+    }
+}
+
+/// `--deny` wins over `--allow`, and is enforced before any byte is echoed.
+#[test]
+fn deny_refuses_a_matching_client() {
+    let server = Listen::start(&[
+        "127.0.0.1:0",
+        "--allow",
+        "127.0.0.0/8",
+        "--deny",
+        "127.0.0.1",
+    ]);
+    let mut s = connect(server.addr());
+    let _ = s.write_all(b"secret");
+    let (data, end) = read_to_end(&mut s);
+    assert!(data.is_empty(), "denied client got {data:?}");
+    assert_ne!(end, End::TimedOut);
+    server.wait_stderr_contains("matches --deny 127.0.0.1/32", SOON);
+    assert!(
+        server.stdout().is_empty(),
+        "nothing may be printed for a denied client"
+    );
+}
+
+/// SIGTERM stops the server with status 143 and the summary line.
+#[test]
+fn sigterm_prints_the_summary_and_exits_143() {
+    let mut server = Listen::start(&["127.0.0.1:0"]);
+    let run = py_client(server.addr(), b"abc", 3);
+    assert_eq!(run.data, b"abc");
+    server.wait_stderr_contains("closed by peer", SOON);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(server.wait_code(SOON), 143, "{}", server.dump());
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(
+            "summary: 1 connection, 1 message, 3 bytes received, 3 bytes sent, 0 refused"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Bound to all interfaces with no allow list: a warning (after the
+/// listening line, which scripts read first).
+#[test]
+fn warns_when_open_to_all_interfaces() {
+    let server = Listen::start(&["0"]);
+    let stderr = server.wait_stderr_contains("warning: listening on all interfaces", SOON);
+    assert!(stderr.starts_with("listening on "), "{stderr}");
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], server.port()));
+    let run = py_client(local, b"v4 via dual stack", 17);
+    assert_eq!(run.data, b"v4 via dual stack");
+}

@@ -55,7 +55,7 @@ fn two_hundred_clients_a_hundred_messages_each() {
     assert_eq!(
         line,
         format!(
-            "summary: {CLIENTS} connections, {total} messages, {bytes} bytes received, {bytes} bytes sent"
+            "summary: {CLIENTS} connections, {total} messages, {bytes} bytes received, {bytes} bytes sent, 0 refused"
         )
     );
 }

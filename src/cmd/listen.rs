@@ -176,15 +176,17 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     writer.finish();
     let code = outcome?;
     let stats = &server.stats;
+    let messages = stats
+        .messages
+        .load(Relaxed)
+        .min(server.config.count.unwrap_or(u64::MAX));
     eprintln!(
-        "summary: {} connections, {} messages, {} bytes received, {} bytes sent",
-        stats.connections.load(Relaxed),
-        stats
-            .messages
-            .load(Relaxed)
-            .min(server.config.count.unwrap_or(u64::MAX)),
-        stats.bytes_in.load(Relaxed),
-        stats.bytes_out.load(Relaxed),
+        "summary: {}, {}, {} received, {} sent, {} refused",
+        plural(stats.connections.load(Relaxed), "connection"),
+        plural(messages, "message"),
+        plural(stats.bytes_in.load(Relaxed), "byte"),
+        plural(stats.bytes_out.load(Relaxed), "byte"),
+        stats.refused.load(Relaxed),
     );
     Ok(code)
 }
