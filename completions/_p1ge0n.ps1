@@ -27,6 +27,8 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'TCP/UDP echo server: accepts many clients, prints and echoes each message')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
+            [CompletionResult]::new('repl', 'repl', [CompletionResultType]::ParameterValue, 'Interactive client session with line editing, history and live incoming data')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Resend the client side of a capture, pcap or script, with its timing, and check the replies')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -85,6 +87,52 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'p1ge0n;repl' {
+            [CompletionResult]::new('--eol', '--eol', [CompletionResultType]::ParameterName, 'Terminator appended to each line: none, lf, crlf, cr or a payload')
+            [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'How incoming data is shown: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How incoming data is shown: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'History file (default: $XDG_STATE_HOME/p1ge0n/history)')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Piped input: after the last line, wait at most DUR for its reply')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Piped input: after the last line, wait at most DUR for its reply')
+            [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'Piped input: a reply is complete after this much silence')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3)')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Record the session as a JSON Lines capture')
+            [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Start in hex mode: each line is hex bytes')
+            [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Start in hex mode: each line is hex bytes')
+            [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'Reconnect automatically, with backoff, when the connection is lost')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'p1ge0n;replay' {
+            [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'Replay only flow N (see --list); repeatable')
+            [CompletionResult]::new('--speed', '--speed', [CompletionResultType]::ParameterName, 'Play the captured timing X times faster')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'A fixed pause between messages instead of the captured timing')
+            [CompletionResult]::new('--loop', '--loop', [CompletionResultType]::ParameterName, 'Replay the whole file N times')
+            [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4)')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'How replies are shown on stdout: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How replies are shown on stdout: text, hex, hexdump, json, raw')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Compare every reply with the captured one; exit 5 on any difference')
+            [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the flows in the file and exit')
+            [CompletionResult]::new('--no-delay', '--no-delay', [CompletionResultType]::ParameterName, 'Send each message as soon as the previous reply is in')
+            [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Script payloads are hex bytes')
+            [CompletionResult]::new('--hex', '--hex', [CompletionResultType]::ParameterName, 'Script payloads are hex bytes')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Do not print traffic records (verification results still go to stderr)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Do not print traffic records (verification results still go to stderr)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'p1ge0n;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -102,6 +150,8 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
         'p1ge0n;help' {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'TCP/UDP echo server: accepts many clients, prints and echoes each message')
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
+            [CompletionResult]::new('repl', 'repl', [CompletionResultType]::ParameterValue, 'Interactive client session with line editing, history and live incoming data')
+            [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Resend the client side of a capture, pcap or script, with its timing, and check the replies')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -111,6 +161,12 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;help;send' {
+            break
+        }
+        'p1ge0n;help;repl' {
+            break
+        }
+        'p1ge0n;help;replay' {
             break
         }
         'p1ge0n;help;completions' {

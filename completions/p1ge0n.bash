@@ -28,6 +28,12 @@ _p1ge0n() {
             p1ge0n,listen)
                 cmd="p1ge0n__subcmd__listen"
                 ;;
+            p1ge0n,repl)
+                cmd="p1ge0n__subcmd__repl"
+                ;;
+            p1ge0n,replay)
+                cmd="p1ge0n__subcmd__replay"
+                ;;
             p1ge0n,send)
                 cmd="p1ge0n__subcmd__send"
                 ;;
@@ -43,6 +49,12 @@ _p1ge0n() {
             p1ge0n__subcmd__help,listen)
                 cmd="p1ge0n__subcmd__help__subcmd__listen"
                 ;;
+            p1ge0n__subcmd__help,repl)
+                cmd="p1ge0n__subcmd__help__subcmd__repl"
+                ;;
+            p1ge0n__subcmd__help,replay)
+                cmd="p1ge0n__subcmd__help__subcmd__replay"
+                ;;
             p1ge0n__subcmd__help,send)
                 cmd="p1ge0n__subcmd__help__subcmd__send"
                 ;;
@@ -53,7 +65,7 @@ _p1ge0n() {
 
     case "${cmd}" in
         p1ge0n)
-            opts="-h -V --help --version listen send completions generate help"
+            opts="-h -V --help --version listen send repl replay completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,7 +107,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__help)
-            opts="listen send completions generate help"
+            opts="listen send repl replay completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +163,34 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__help__subcmd__repl)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__help__subcmd__replay)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -223,6 +263,122 @@ _p1ge0n() {
                     ;;
                 --deny)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__repl)
+            opts="-x -f -w -h -V --hex --eol --frame --max-frame --format --history --reconnect --timeout --idle --connect-timeout --capture --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --eol)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --frame)
+                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-frame)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__replay)
+            opts="-x -w -f -q -h -V --verify --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --format --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --flow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --loop)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --frame)
+                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-frame)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
                     return 0
                     ;;
                 *)

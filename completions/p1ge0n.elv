@@ -24,6 +24,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --version 'Print version'
             cand listen 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
             cand send 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+            cand repl 'Interactive client session with line editing, history and live incoming data'
+            cand replay 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand generate 'Regenerate completions/ and man/ under DIR (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -79,6 +81,50 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'p1ge0n;repl'= {
+            cand --eol 'Terminator appended to each line: none, lf, crlf, cr or a payload'
+            cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
+            cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
+            cand -f 'How incoming data is shown: text, hex, hexdump, json, raw'
+            cand --format 'How incoming data is shown: text, hex, hexdump, json, raw'
+            cand --history 'History file (default: $XDG_STATE_HOME/p1ge0n/history)'
+            cand -w 'Piped input: after the last line, wait at most DUR for its reply'
+            cand --timeout 'Piped input: after the last line, wait at most DUR for its reply'
+            cand --idle 'Piped input: a reply is complete after this much silence'
+            cand --connect-timeout 'Give up connecting after DUR (exit 3)'
+            cand --capture 'Record the session as a JSON Lines capture'
+            cand -x 'Start in hex mode: each line is hex bytes'
+            cand --hex 'Start in hex mode: each line is hex bytes'
+            cand --reconnect 'Reconnect automatically, with backoff, when the connection is lost'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'p1ge0n;replay'= {
+            cand --flow 'Replay only flow N (see --list); repeatable'
+            cand --speed 'Play the captured timing X times faster'
+            cand --interval 'A fixed pause between messages instead of the captured timing'
+            cand --loop 'Replay the whole file N times'
+            cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
+            cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
+            cand -w 'Give up waiting for a reply after DUR (exit 4)'
+            cand --timeout 'Give up waiting for a reply after DUR (exit 4)'
+            cand --connect-timeout 'Give up connecting after DUR (exit 3)'
+            cand -f 'How replies are shown on stdout: text, hex, hexdump, json, raw'
+            cand --format 'How replies are shown on stdout: text, hex, hexdump, json, raw'
+            cand --verify 'Compare every reply with the captured one; exit 5 on any difference'
+            cand --list 'List the flows in the file and exit'
+            cand --no-delay 'Send each message as soon as the previous reply is in'
+            cand -x 'Script payloads are hex bytes'
+            cand --hex 'Script payloads are hex bytes'
+            cand -q 'Do not print traffic records (verification results still go to stderr)'
+            cand --quiet 'Do not print traffic records (verification results still go to stderr)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'p1ge0n;completions'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -94,6 +140,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
         &'p1ge0n;help'= {
             cand listen 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
             cand send 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+            cand repl 'Interactive client session with line editing, history and live incoming data'
+            cand replay 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand generate 'Regenerate completions/ and man/ under DIR (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -101,6 +149,10 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
         &'p1ge0n;help;listen'= {
         }
         &'p1ge0n;help;send'= {
+        }
+        &'p1ge0n;help;repl'= {
+        }
+        &'p1ge0n;help;replay'= {
         }
         &'p1ge0n;help;completions'= {
         }

@@ -28,6 +28,8 @@ complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -s h -l help -d 'Print help 
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "repl" -d 'Interactive client session with line editing, history and live incoming data'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "replay" -d 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -97,12 +99,75 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print nothing on stdout (the exit status still tells)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l eol -d 'Terminator appended to each line: none, lf, crlf, cr or a payload' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+line\t''
+crlf\t''
+cr\t''
+stx-etx\t''
+delim=\t''
+fixed=\t''
+len=u8\t''
+len=u16be\t''
+len=u16le\t''
+len=u32be\t''
+len=u32le\t''
+len=u16be\,offset=2\,includes-header\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s f -l format -d 'How incoming data is shown: text, hex, hexdump, json, raw' -r -f -a "text\t''
+hex\t''
+hexdump\t''
+json\t''
+raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Piped input: after the last line, wait at most DUR for its reply' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'Piped input: a reply is complete after this much silence' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record the session as a JSON Lines capture' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s x -l hex -d 'Start in hex mode: each line is hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l reconnect -d 'Reconnect automatically, with backoff, when the connection is lost'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l flow -d 'Replay only flow N (see --list); repeatable' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l speed -d 'Play the captured timing X times faster' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l interval -d 'A fixed pause between messages instead of the captured timing' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l loop -d 'Replay the whole file N times' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+line\t''
+crlf\t''
+cr\t''
+stx-etx\t''
+delim=\t''
+fixed=\t''
+len=u8\t''
+len=u16be\t''
+len=u16le\t''
+len=u32be\t''
+len=u32le\t''
+len=u16be\,offset=2\,includes-header\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'How replies are shown on stdout: text, hex, hexdump, json, raw' -r -f -a "text\t''
+hex\t''
+hexdump\t''
+json\t''
+raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Compare every reply with the captured one; exit 5 on any difference'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l no-delay -d 'Send each message as soon as the previous reply is in'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s x -l hex -d 'Script payloads are hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d 'Do not print traffic records (verification results still go to stderr)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "repl" -d 'Interactive client session with line editing, history and live incoming data'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "replay" -d 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

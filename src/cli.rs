@@ -21,7 +21,7 @@ use crate::{
     frame::FrameSpec,
     net::{Cidr, ListenAddr, Target},
     payload::Eol,
-    units::{ByteSize, Dur},
+    units::{ByteSize, Dur, Speed},
 };
 
 pub const EXIT_STATUS_HELP: &str = "\
@@ -88,6 +88,12 @@ pub enum Command {
     /// One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status
     #[command(after_long_help = SEND_EXAMPLES)]
     Send(SendArgs),
+    /// Interactive client session with line editing, history and live incoming data
+    #[command(after_long_help = REPL_EXAMPLES)]
+    Repl(ReplArgs),
+    /// Resend the client side of a capture, pcap or script, with its timing, and check the replies
+    #[command(after_long_help = REPLAY_EXAMPLES)]
+    Replay(ReplayArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_long_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -103,6 +109,25 @@ pub enum Command {
         dir: PathBuf,
     },
 }
+
+const REPL_EXAMPLES: &str = "\
+Examples:
+  p1ge0n repl 127.0.0.1:9000                      type lines, see replies as they arrive
+  p1ge0n repl plc:502 -x --eol none                talk hex to a Modbus device
+  p1ge0n repl robot:3000 --frame line --reconnect  keep the session across robot restarts
+  printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000      scripted: send each line, print replies
+
+Commands: :help :hex BYTES :mode text|hex :eol EOL :format FORMAT :frame SPEC
+          :reconnect :capture FILE :quit";
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  p1ge0n replay session.jsonl 127.0.0.1:9000 --verify     replay a capture, check every reply
+  p1ge0n replay plc.pcapng 127.0.0.1:502 --verify --list   list the flows in a pcap
+  p1ge0n replay plc.pcap 127.0.0.1:502 --flow 2 --speed 10 one flow, ten times faster
+  p1ge0n replay test.script 127.0.0.1:9000 --no-delay      a hand-written script, no pauses
+
+Script files: '> PAYLOAD' send, '< PAYLOAD' expected reply, '+DUR' pause, '#' comment.";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
@@ -278,6 +303,116 @@ pub struct ListenArgs {
     /// Refuse clients from this network (repeatable); deny wins over allow
     #[arg(long, value_name = "CIDR")]
     pub deny: Vec<Cidr>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct ReplArgs {
+    /// Server to connect to: HOST:PORT or [IPV6]:PORT
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Target,
+
+    /// Start in hex mode: each line is hex bytes
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+
+    /// Terminator appended to each line: none, lf, crlf, cr or a payload
+    #[arg(long, value_name = "EOL", default_value = "lf")]
+    pub eol: Eol,
+
+    #[command(flatten)]
+    pub frame: FrameArgs,
+
+    /// How incoming data is shown: text, hex, hexdump, json, raw
+    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
+    pub format: Format,
+
+    /// History file (default: $XDG_STATE_HOME/p1ge0n/history)
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+
+    /// Reconnect automatically, with backoff, when the connection is lost
+    #[arg(long)]
+    pub reconnect: bool,
+
+    /// Piped input: after the last line, wait at most DUR for its reply
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+
+    /// Piped input: a reply is complete after this much silence
+    #[arg(long, value_name = "DUR", default_value = "250ms")]
+    pub idle: Dur,
+
+    /// Give up connecting after DUR (exit 3)
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub connect_timeout: Dur,
+
+    /// Record the session as a JSON Lines capture
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_STATUS_HELP)]
+pub struct ReplayArgs {
+    /// A capture (JSON Lines), pcap or pcapng file, or a script
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Server to replay to (not needed with --list)
+    #[arg(value_name = "HOST:PORT", required_unless_present = "list")]
+    pub target: Option<Target>,
+
+    /// Compare every reply with the captured one; exit 5 on any difference
+    #[arg(long)]
+    pub verify: bool,
+
+    /// List the flows in the file and exit
+    #[arg(long)]
+    pub list: bool,
+
+    /// Replay only flow N (see --list); repeatable
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub flow: Vec<u64>,
+
+    /// Play the captured timing X times faster
+    #[arg(long, value_name = "X", conflicts_with_all = ["no_delay", "interval"])]
+    pub speed: Option<Speed>,
+
+    /// Send each message as soon as the previous reply is in
+    #[arg(long, conflicts_with = "interval")]
+    pub no_delay: bool,
+
+    /// A fixed pause between messages instead of the captured timing
+    #[arg(long, value_name = "DUR")]
+    pub interval: Option<Dur>,
+
+    /// Replay the whole file N times
+    #[arg(long = "loop", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub loop_count: u64,
+
+    /// Script payloads are hex bytes
+    #[arg(short = 'x', long)]
+    pub hex: bool,
+
+    #[command(flatten)]
+    pub frame: FrameArgs,
+
+    /// Give up waiting for a reply after DUR (exit 4)
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+
+    /// Give up connecting after DUR (exit 3)
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub connect_timeout: Dur,
+
+    /// How replies are shown on stdout: text, hex, hexdump, json, raw
+    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
+    pub format: Format,
+
+    /// Do not print traffic records (verification results still go to stderr)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

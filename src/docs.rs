@@ -213,9 +213,12 @@ fn files_section(roff: &mut Roff, name: &str) {
 
 fn see_also_section(roff: &mut Roff, name: &str, is_top: bool) {
     roff.control("SH", ["SEE ALSO"]);
-    let mut refs: Vec<String> = ["listen", "send", "completions"]
-        .iter()
-        .filter(|sub| is_top || **sub != name)
+    let top = cli::Cli::command();
+    let mut refs: Vec<String> = top
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .map(|sub| sub.get_name())
+        .filter(|sub| is_top || *sub != name)
         .map(|sub| format!("{BIN}-{sub}(1)"))
         .collect();
     if !is_top {

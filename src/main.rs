@@ -16,6 +16,8 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         cli::Command::Listen(args) => cmd::listen::run(args),
         cli::Command::Send(args) => cmd::send::run(args),
+        cli::Command::Repl(args) => cmd::repl::run(args),
+        cli::Command::Replay(args) => cmd::replay::run(args),
         cli::Command::Completions { shell } => docs::print_completion(shell),
         cli::Command::Generate { dir } => docs::write_all(&dir),
     };

@@ -106,6 +106,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| format!("'{}' is out of range", s.trim()))
 }
 
+/// A replay speed factor (`--speed 2` plays twice as fast): a finite
+/// number above zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed(pub f64);
+
+impl FromStr for Speed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let value: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not a number (examples: 2, 0.5)"))?;
+        if value.is_finite() && value > 0.0 {
+            Ok(Speed(value))
+        } else {
+            Err(format!("speed must be above 0, not '{s}'"))
+        }
+    }
+}
+
 /// A byte count such as `--max-frame 1MiB`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub usize);

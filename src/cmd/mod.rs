@@ -2,6 +2,8 @@
 //! (payload, frame, display, net) with its own socket loop.
 
 pub mod listen;
+pub mod repl;
+pub mod replay;
 pub mod send;
 
 use anyhow::Result;
