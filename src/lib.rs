@@ -3,6 +3,7 @@
 //! binary in `main.rs` only parses the command line and dispatches; benches
 //! and tests reach the core through this crate root.
 
+pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod display;
