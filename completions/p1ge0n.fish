@@ -58,6 +58,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'S
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data from the client' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l no-echo -d 'Only print; do not echo'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s x -l hex -d 'Payloads (--reply) are hex bytes'
@@ -93,6 +94,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'

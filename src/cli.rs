@@ -303,6 +303,10 @@ pub struct ListenArgs {
     /// Refuse clients from this network (repeatable); deny wins over allow
     #[arg(long, value_name = "CIDR")]
     pub deny: Vec<Cidr>,
+
+    /// Record every event as JSON Lines in FILE (created mode 0600), for replay
+    #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
+    pub capture: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -484,7 +488,19 @@ pub struct SendArgs {
     /// Print nothing on stdout (the exit status still tells)
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Record every event as JSON Lines in FILE (created mode 0600), for replay
+    #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
+    pub capture: Option<PathBuf>,
 }
+
+const CAPTURE_LONG_HELP: &str = "\
+Record every event as JSON Lines in FILE (created with mode 0600), written
+as it happens so an interrupted run loses nothing. The first line is a
+header ({\"p1ge0n\":\"capture\",\"version\":1,\"started\":...,\"transport\":...,
+\"local\":...,\"side\":...}); then one object per open, data, close or error
+event with t (seconds since started), conn, peer, event, and for data: from
+(client or server), len, hex (authoritative) and text. `p1ge0n replay` reads it.";
 
 const REPLY_RULES: &str = "\
 A reply is complete after this much silence following its first byte.

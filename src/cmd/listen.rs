@@ -25,6 +25,7 @@ use tokio::{
 };
 
 use crate::{
+    capture::{self, Transport},
     cli::ListenArgs,
     display::{self, Direction, Event, Format, Meta, Side},
     exit::ExitCode,
@@ -55,6 +56,7 @@ struct Config {
     max_conns: Option<u64>,
     idle_timeout: Option<Duration>,
     access: AccessList,
+    capture: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -84,6 +86,7 @@ impl Config {
                 allow: args.allow,
                 deny: args.deny,
             },
+            capture: args.capture,
         })
     }
 }
@@ -104,7 +107,10 @@ struct Server {
     config: Config,
     stats: Stats,
     sink: Sink,
+    /// `--capture`: JSON Lines of every event, both directions.
+    capture: Option<Sink>,
     started: Instant,
+    started_wall: SystemTime,
     /// Set once by whoever decides the server is done (`--once`, `--count`).
     stop: watch::Sender<Option<ExitCode>>,
 }
@@ -126,10 +132,17 @@ impl Server {
     /// JSON output carries connection events too, so a `-f json` log is a
     /// complete capture of what happened.
     async fn event(&self, conn: u64, peer: SocketAddr, event: Event<'_>) {
+        let meta = self.meta(conn, peer);
         if self.shows_records() && self.config.format == Format::Json {
             let mut buf = Vec::with_capacity(128);
-            display::write_event_json(&mut buf, &self.meta(conn, peer), event);
+            display::write_event_json(&mut buf, &meta, event);
             self.sink.write(buf).await;
+        }
+        // The capture file always carries connection events.
+        if let Some(capture) = &self.capture {
+            let mut buf = Vec::with_capacity(128);
+            display::write_event_json(&mut buf, &meta, event);
+            capture.write(buf).await;
         }
     }
 
@@ -161,19 +174,31 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let (capture, capture_writer) = match &config.capture {
+        Some(path) => {
+            let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
+            (Some(sink), Some(writer))
+        }
+        None => (None, None),
+    };
     let (sink, writer) = Sink::spawn();
     let (stop, stopped) = watch::channel(None);
     let server = Arc::new(Server {
         config,
         stats: Stats::default(),
         sink,
+        capture,
         started: Instant::now(),
+        started_wall: SystemTime::now(),
         stop,
     });
     let outcome = runtime.block_on(serve(server.clone(), stopped));
     // Connection tasks may be mid-write; stop them, then flush what they queued.
     runtime.shutdown_timeout(Duration::from_millis(100));
     writer.finish();
+    if let Some(writer) = capture_writer {
+        writer.finish();
+    }
     let code = outcome?;
     let stats = &server.stats;
     let messages = stats
@@ -211,6 +236,23 @@ async fn serve(
     };
     // Scripts read this line for the port: it is always the first on stderr.
     eprintln!("listening on {local} ({transport})");
+    if let Some(capture) = &server.capture {
+        let mut header = Vec::new();
+        capture::write_header(
+            &mut header,
+            &capture::Header {
+                started: server.started_wall,
+                transport: if config.udp {
+                    Transport::Udp
+                } else {
+                    Transport::Tcp
+                },
+                local,
+                side: Side::Server,
+            },
+        );
+        capture.write(header).await;
+    }
     if local.ip().is_unspecified() && config.access.allow.is_empty() {
         eprintln!(
             "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
@@ -292,6 +334,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
     let config = &server.config;
     let mut decoder = Decoder::new(config.frame.clone(), config.max_frame);
     let mut records = Vec::new();
+    let mut captured = Vec::new();
     let mut answer = Vec::new();
     let (mut messages, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
 
@@ -348,10 +391,31 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                     &frame,
                 );
             }
-            match &config.answer {
-                Answer::Echo => answer.extend_from_slice(&frame),
-                Answer::Reply(reply) => answer.extend_from_slice(reply),
-                Answer::Nothing => {}
+            let answered: &[u8] = match &config.answer {
+                Answer::Echo => &frame,
+                Answer::Reply(reply) => reply,
+                Answer::Nothing => &[],
+            };
+            answer.extend_from_slice(answered);
+            if server.capture.is_some() {
+                display::write_data(
+                    &mut captured,
+                    Format::Json,
+                    &meta,
+                    Side::Client,
+                    Direction::Recv,
+                    &frame,
+                );
+                if !answered.is_empty() {
+                    display::write_data(
+                        &mut captured,
+                        Format::Json,
+                        &meta,
+                        Side::Server,
+                        Direction::Sent,
+                        answered,
+                    );
+                }
             }
             if last {
                 count_reached = true;
@@ -360,6 +424,11 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
         }
         if !records.is_empty() {
             server.sink.write(std::mem::take(&mut records)).await;
+        }
+        if let Some(capture) = &server.capture {
+            if !captured.is_empty() {
+                capture.write(std::mem::take(&mut captured)).await;
+            }
         }
         if !answer.is_empty() {
             if let Err(e) = writer.write_all(&answer).await {
@@ -460,11 +529,12 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         if !admitted {
             return Ok(ExitCode::Success);
         }
+        let meta = server.meta(id, peer);
         if server.shows_records() {
             display::write_data(
                 &mut records,
                 config.format,
-                &server.meta(id, peer),
+                &meta,
                 Side::Client,
                 Direction::Recv,
                 data,
@@ -476,6 +546,28 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
             Answer::Reply(reply) => reply,
             Answer::Nothing => &[],
         };
+        if let Some(capture) = &server.capture {
+            let mut captured = Vec::new();
+            display::write_data(
+                &mut captured,
+                Format::Json,
+                &meta,
+                Side::Client,
+                Direction::Recv,
+                data,
+            );
+            if !answer.is_empty() {
+                display::write_data(
+                    &mut captured,
+                    Format::Json,
+                    &meta,
+                    Side::Server,
+                    Direction::Sent,
+                    answer,
+                );
+            }
+            capture.write(captured).await;
+        }
         if !matches!(config.answer, Answer::Nothing) {
             match socket.send_to(answer, peer).await {
                 Ok(sent) => {

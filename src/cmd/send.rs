@@ -10,6 +10,8 @@
 use std::{
     io::Write,
     net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
@@ -22,11 +24,13 @@ use tokio::{
 };
 
 use crate::{
+    capture::Transport,
     cli::SendArgs,
-    display::{self, Direction, Format, Meta, Side},
+    display::{self, Direction, Event, Format, Meta, Side},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, Target},
+    output::CaptureLog,
 };
 
 /// The exchange to run, fully validated.
@@ -46,6 +50,7 @@ struct Plan {
     udp: bool,
     format: Format,
     quiet: bool,
+    capture: Option<PathBuf>,
 }
 
 impl Plan {
@@ -89,6 +94,7 @@ impl Plan {
             udp: args.udp,
             format: args.format,
             quiet: args.quiet,
+            capture: args.capture,
         })
     }
 
@@ -123,10 +129,15 @@ pub fn run(args: SendArgs) -> Result<ExitCode> {
 }
 
 async fn run_all(plan: &Plan) -> Result<ExitCode> {
+    let capture = plan
+        .capture
+        .as_deref()
+        .map(CaptureLog::create)
+        .transpose()?;
     let mut round = 0u64;
     loop {
         round += 1;
-        let mut out = Printer::new(plan, round);
+        let mut out = Printer::new(plan, capture.clone(), round);
         let code = if plan.udp {
             exchange_udp(plan, &mut out).await?
         } else if plan.messages.is_empty() {
@@ -134,6 +145,7 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
         } else {
             exchange_tcp(plan, &mut out).await?
         };
+        out.closed();
         if code != ExitCode::Success || (plan.repeat != 0 && round >= plan.repeat) {
             return Ok(code);
         }
@@ -141,37 +153,63 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
     }
 }
 
-/// Writes what the user asked to see on stdout, straight away.
-struct Printer<'a> {
-    plan: &'a Plan,
+/// Shows traffic on stdout as the user asked, straight away, and records it
+/// in the `--capture` file. Cloned into the stdin upload task.
+#[derive(Clone)]
+struct Printer {
+    format: Format,
+    quiet: bool,
+    capture: Option<Arc<CaptureLog>>,
     started: Instant,
     conn: u64,
     peer: SocketAddr,
-    buf: Vec<u8>,
 }
 
-impl<'a> Printer<'a> {
-    fn new(plan: &'a Plan, conn: u64) -> Self {
+impl Printer {
+    fn new(plan: &Plan, capture: Option<Arc<CaptureLog>>, conn: u64) -> Self {
         Printer {
-            plan,
+            format: plan.format,
+            quiet: plan.quiet,
+            capture,
             started: Instant::now(),
             conn,
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-            buf: Vec::new(),
         }
     }
 
-    fn record(&mut self, dir: Direction, data: &[u8]) {
-        if self.plan.quiet {
-            return;
+    /// A connection is up: remember the peer, open the capture.
+    fn connected(&mut self, transport: Transport, local: SocketAddr, peer: SocketAddr) {
+        self.peer = net::canonical(peer);
+        if let Some(capture) = &self.capture {
+            capture.start(transport, net::canonical(local));
+            capture.event(self.conn, self.peer, Event::Open);
+        }
+    }
+
+    fn closed(&self) {
+        if let Some(capture) = &self.capture {
+            capture.event(self.conn, self.peer, Event::Close);
+        }
+    }
+
+    fn record(&self, dir: Direction, data: &[u8]) {
+        self.record_at(dir, data, Instant::now());
+    }
+
+    /// A record for bytes that arrived at `at` (replies are shown once
+    /// complete, but stamped with when they came in).
+    fn record_at(&self, dir: Direction, data: &[u8], at: Instant) {
+        let age = at.elapsed();
+        if let Some(capture) = &self.capture {
+            capture.data(self.conn, self.peer, dir, data, age);
         }
         // Raw output is the reply bytes only, so it can be piped onwards.
-        if self.plan.format == Format::Raw && dir == Direction::Sent {
+        if self.quiet || (self.format == Format::Raw && dir == Direction::Sent) {
             return;
         }
         let meta = Meta {
-            elapsed: self.started.elapsed(),
-            wall: SystemTime::now(),
+            elapsed: self.started.elapsed().saturating_sub(age),
+            wall: SystemTime::now() - age,
             conn: self.conn,
             peer: self.peer,
         };
@@ -179,10 +217,10 @@ impl<'a> Printer<'a> {
             Direction::Sent => Side::Client,
             Direction::Recv => Side::Server,
         };
-        self.buf.clear();
-        display::write_data(&mut self.buf, self.plan.format, &meta, from, dir, data);
+        let mut buf = Vec::with_capacity(64 + data.len() * 2);
+        display::write_data(&mut buf, self.format, &meta, from, dir, data);
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&self.buf).and_then(|()| stdout.flush());
+        let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
     }
 }
 
@@ -196,6 +234,8 @@ enum ReplyEnd {
 struct Reply {
     /// Frames (with --frame) or read chunks, in order.
     parts: Vec<Bytes>,
+    /// When each part arrived (its last byte), for records and captures.
+    arrived: Vec<Instant>,
     /// Bytes of an incomplete frame still buffered when the wait ended.
     partial: usize,
     end: ReplyEnd,
@@ -221,6 +261,7 @@ async fn read_reply(
 ) -> Result<Reply> {
     let deadline = plan.deadline();
     let mut parts = Vec::new();
+    let mut arrived = Vec::new();
     let mut last_byte: Option<TokioInstant> = None;
     loop {
         if plan.frame.is_some() {
@@ -229,13 +270,17 @@ async fn read_reply(
                     .next_frame()
                     .map_err(|e| anyhow::anyhow!("reply: {e}"))?
                 {
-                    Some(frame) => parts.push(frame),
+                    Some(frame) => {
+                        parts.push(frame);
+                        arrived.push(Instant::now());
+                    }
                     None => break,
                 }
             }
             if parts.len() >= plan.replies {
                 return Ok(Reply {
                     parts,
+                    arrived,
                     partial: 0,
                     end: ReplyEnd::Complete,
                 });
@@ -246,12 +291,14 @@ async fn read_reply(
         {
             // Raw framing: every read is one chunk of the reply.
             parts.push(chunk);
+            arrived.push(Instant::now());
             last_byte = Some(TokioInstant::now());
         }
         if *peer_closed {
             let partial = decoder.buffered();
             return Ok(Reply {
                 parts,
+                arrived,
                 partial,
                 end: ReplyEnd::PeerClosed,
             });
@@ -279,6 +326,7 @@ async fn read_reply(
                     let partial = decoder.buffered();
                     return Ok(Reply {
                         parts,
+                        arrived,
                         partial,
                         end,
                     });
@@ -334,9 +382,9 @@ fn check_expect(plan: &Plan, index: usize, received: &[u8]) -> bool {
     false
 }
 
-async fn exchange_tcp(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
+async fn exchange_tcp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
     let stream = net::connect_tcp(&plan.target, plan.connect).await?;
-    out.peer = net::canonical(stream.peer_addr()?);
+    out.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let mut peer_closed = false;
@@ -362,8 +410,8 @@ async fn exchange_tcp(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
             continue;
         }
         let reply = read_reply(plan, &mut reader, &mut decoder, &mut peer_closed).await?;
-        for part in &reply.parts {
-            out.record(Direction::Recv, part);
+        for (part, at) in reply.parts.iter().zip(&reply.arrived) {
+            out.record_at(Direction::Recv, part, *at);
         }
         match reply.end {
             ReplyEnd::TimedOut => return Err(timeout_error(plan, index, &reply)),
@@ -391,19 +439,17 @@ async fn exchange_tcp(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
 
 /// No payload arguments: copy stdin to the server while printing what comes
 /// back, half-close at end of input, then wait for the rest of the reply.
-async fn stream_stdin(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
+async fn stream_stdin(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
     let stream: TcpStream = net::connect_tcp(&plan.target, plan.connect).await?;
-    out.peer = net::canonical(stream.peer_addr()?);
+    out.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
-    let show_sent = !plan.quiet && plan.format != Format::Raw;
-    let (format, conn, peer, started) = (plan.format, out.conn, out.peer, out.started);
+    let upload_out = out.clone();
 
     // Uploading runs as its own task so that a server echoing a large
     // stream never deadlocks against us: we keep reading while it reads.
     let upload = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut records = Vec::new();
         loop {
             let n = stdin.read(&mut buf).await.context("reading stdin")?;
             if n == 0 {
@@ -415,25 +461,7 @@ async fn stream_stdin(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
                     format!("sending stdin: {}", net::describe_io(&e)),
                 )
             })?;
-            if show_sent {
-                let meta = Meta {
-                    elapsed: started.elapsed(),
-                    wall: SystemTime::now(),
-                    conn,
-                    peer,
-                };
-                records.clear();
-                display::write_data(
-                    &mut records,
-                    format,
-                    &meta,
-                    Side::Client,
-                    Direction::Sent,
-                    &buf[..n],
-                );
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(&records).and_then(|()| stdout.flush());
-            }
+            upload_out.record(Direction::Sent, &buf[..n]);
         }
         // Half-close: tell the server we are done, keep reading its reply.
         let _ = writer.shutdown().await;
@@ -516,9 +544,9 @@ async fn stream_stdin(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
 }
 
 /// UDP: each payload is one datagram; each reply is `--replies` datagrams.
-async fn exchange_udp(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
+async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
     let socket = net::connect_udp(&plan.target).await?;
-    out.peer = net::canonical(socket.peer_addr()?);
+    out.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
     let messages = if plan.messages.is_empty() {
         let mut data = Vec::new();
         tokio::io::stdin()
@@ -556,6 +584,7 @@ async fn exchange_udp(plan: &Plan, out: &mut Printer<'_>) -> Result<ExitCode> {
                 Err(_) => {
                     let partial = Reply {
                         parts: vec![],
+                        arrived: vec![],
                         partial: 0,
                         end: ReplyEnd::TimedOut,
                     };
