@@ -150,7 +150,7 @@ len=u16be\,offset=2\,includes-header\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'How replies are shown on stdout: text, hex, hexdump, json, raw' -r -f -a "text\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic on stdout as text, hex, hexdump, json or raw (default: text; none with --verify)' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''

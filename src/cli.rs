@@ -410,9 +410,9 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DUR", default_value = "10s")]
     pub connect_timeout: Dur,
 
-    /// How replies are shown on stdout: text, hex, hexdump, json, raw
-    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
-    pub format: Format,
+    /// Show traffic on stdout as text, hex, hexdump, json or raw (default: text; none with --verify)
+    #[arg(short, long, value_name = "FORMAT", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
+    pub format: Option<Format>,
 
     /// Do not print traffic records (verification results still go to stderr)
     #[arg(short, long)]

@@ -13,4 +13,5 @@ pub mod frame;
 pub mod net;
 pub mod output;
 pub mod payload;
+pub mod pcap;
 pub mod units;

@@ -1,12 +1,642 @@
-//! `p1ge0n replay` (in progress).
+//! `p1ge0n replay`: resend the client side of a recorded conversation to a
+//! live server, with its timing, and check the replies.
+//!
+//! The file (a capture, a pcap/pcapng or a script) is read and validated in
+//! full before a socket is opened, so a damaged file exits 2 with its line or
+//! packet number and the server receives nothing. Each flow is replayed on
+//! its own connection over an ordinary socket (no root, works on loopback):
+//! every client message is sent on the captured schedule (or `--speed`,
+//! `--interval`, `--no-delay`), and before the next one we wait for the
+//! captured reply's bytes (or frames, with `--frame`), bounded by `-w`.
 
-use anyhow::Result;
-
-use crate::{
-    cli::ReplayArgs,
-    exit::{self, ExitCode},
+use std::{
+    io::{IsTerminal, Write},
+    net::SocketAddr,
+    path::Path,
+    time::{Duration, Instant, SystemTime},
 };
 
-pub fn run(_args: ReplayArgs) -> Result<ExitCode> {
-    Err(exit::usage("replay is not implemented yet"))
+use anyhow::Result;
+use bytes::{Buf, BytesMut};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{tcp::OwnedReadHalf, UdpSocket},
+};
+
+use crate::{
+    capture::{self, Flow, Transport},
+    cli::ReplayArgs,
+    display::{self, Direction, Format, Meta, Side},
+    exit::{self, ExitCode},
+    frame::{Decoder, FrameSpec},
+    net::{self, ConnectOptions, Target},
+    pcap,
+};
+
+/// How sends are spaced.
+#[derive(Debug, Clone, Copy)]
+enum Timing {
+    /// The captured schedule, divided by the speed factor.
+    Captured(f64),
+    /// A fixed pause after each reply.
+    Interval(Duration),
+    /// As fast as replies allow.
+    NoDelay,
+}
+
+struct Plan {
+    target: Target,
+    flows: Vec<(usize, Flow)>,
+    timing: Timing,
+    verify: bool,
+    loops: u64,
+    frame: Option<FrameSpec>,
+    max_frame: usize,
+    timeout: Option<Duration>,
+    connect: ConnectOptions,
+    /// Traffic records on stdout, if any.
+    format: Option<Format>,
+}
+
+pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    let flows = load(&args.file, super::mode(args.hex))?;
+    if args.list {
+        print_list(&flows);
+        return Ok(ExitCode::Success);
+    }
+    let target = args.target.expect("clap requires a target without --list");
+    let mut selected = Vec::new();
+    if args.flow.is_empty() {
+        selected.extend(flows.into_iter().enumerate().map(|(i, f)| (i + 1, f)));
+    } else {
+        for &n in &args.flow {
+            let flow = flows.get(n as usize - 1).ok_or_else(|| {
+                exit::usage(format!(
+                    "--flow {n}: {} has {} flow{} (see --list)",
+                    args.file.display(),
+                    flows.len(),
+                    if flows.len() == 1 { "" } else { "s" }
+                ))
+            })?;
+            selected.push((n as usize, flow.clone()));
+        }
+    }
+    let timing = match (args.speed, args.interval, args.no_delay) {
+        (_, _, true) => Timing::NoDelay,
+        (_, Some(interval), _) => Timing::Interval(interval.0),
+        (Some(speed), _, _) => Timing::Captured(speed.0),
+        _ => Timing::Captured(1.0),
+    };
+    // With --verify the report is the output; traffic records only when asked.
+    let format = match (args.format, args.quiet, args.verify) {
+        (_, true, _) => None,
+        (Some(f), _, _) => Some(f),
+        (None, _, true) => None,
+        (None, _, false) => Some(Format::Text),
+    };
+    let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+    let plan = Plan {
+        target,
+        flows: selected,
+        timing,
+        verify: args.verify,
+        loops: args.loop_count,
+        frame: args.frame.frame,
+        max_frame: args.frame.max_frame.0,
+        timeout: nonzero(args.timeout.0),
+        connect: ConnectOptions {
+            timeout: nonzero(args.connect_timeout.0),
+            retry_for: None,
+        },
+        format,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        tokio::select! {
+            outcome = replay_all(&plan) => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                Progress::clear();
+                let _ = std::io::stdout().flush();
+                Ok(ExitCode::Interrupted)
+            }
+        }
+    })
+}
+
+/// Read and validate the whole file; every problem is a usage error (2)
+/// naming the file and the line or packet.
+fn load(path: &Path, mode: crate::payload::PayloadMode) -> Result<Vec<Flow>> {
+    let name = path.display();
+    let bytes =
+        std::fs::read(path).map_err(|e| exit::usage(format!("cannot read '{name}': {e}")))?;
+    if bytes.is_empty() {
+        return Err(exit::usage(format!("{name}: empty file")));
+    }
+    let flows = if pcap::is_pcap(&bytes) {
+        pcap::read_flows(&bytes).map_err(|e| exit::usage(format!("{name}: {e}")))?
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            exit::usage(format!(
+                "{name}:{line}: not UTF-8 text, nor a pcap or pcapng file"
+            ))
+        })?;
+        if capture::is_capture(text) {
+            capture::read_capture(text)
+                .map_err(|e| located(&name, &e))?
+                .1
+        } else {
+            vec![capture::read_script(text, mode).map_err(|e| located(&name, &e))?]
+        }
+    };
+    let flows: Vec<Flow> = flows
+        .into_iter()
+        .filter(|f| f.messages.iter().any(|m| m.from == Side::Client))
+        .collect();
+    if flows.is_empty() {
+        return Err(exit::usage(format!(
+            "{name}: no flow in the file sends anything from the client side"
+        )));
+    }
+    Ok(flows)
+}
+
+/// `FILE:LINE[:COLUMN]: reason`, as compilers and editors expect.
+fn located(name: &impl std::fmt::Display, e: &capture::FileError) -> anyhow::Error {
+    match e.column {
+        Some(column) => exit::usage(format!("{name}:{}:{column}: {}", e.line, e.reason)),
+        None => exit::usage(format!("{name}:{}: {}", e.line, e.reason)),
+    }
+}
+
+fn print_list(flows: &[Flow]) {
+    let mut out = String::new();
+    for (i, flow) in flows.iter().enumerate() {
+        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+        let (cn, cb) = flow.totals(Side::Client);
+        let (sn, sb) = flow.totals(Side::Server);
+        let span = flow
+            .messages
+            .last()
+            .map_or(Duration::ZERO, |m| m.at.saturating_sub(flow.start()));
+        out.push_str(&format!(
+            "flow {}: {} {} -> {}, client {cn} messages {cb} bytes, server {sn} messages {sb} bytes, {:.3}s\n",
+            i + 1,
+            flow.transport.as_str(),
+            addr(flow.client),
+            addr(flow.server),
+            span.as_secs_f64()
+        ));
+    }
+    print!("{out}");
+}
+
+/// Counts for the final verification line.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    differs: usize,
+}
+
+async fn replay_all(plan: &Plan) -> Result<ExitCode> {
+    let mut tally = Tally::default();
+    let mut progress = Progress::new(plan);
+    for _ in 0..plan.loops {
+        for (number, flow) in &plan.flows {
+            let result = match flow.transport {
+                Transport::Tcp => replay_tcp(plan, *number, flow, &mut tally, &mut progress).await,
+                Transport::Udp => replay_udp(plan, *number, flow, &mut tally, &mut progress).await,
+            };
+            if let Err(e) = result {
+                Progress::clear();
+                return Err(e);
+            }
+        }
+    }
+    Progress::clear();
+    if plan.verify {
+        println!(
+            "verify: {} ok, {} differ{}",
+            tally.ok,
+            tally.differs,
+            if tally.differs == 1 { "s" } else { "" }
+        );
+    }
+    Ok(if tally.differs > 0 {
+        ExitCode::Mismatch
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// One client message and the reply captured after it.
+struct Step<'a> {
+    index: usize,
+    at: Duration,
+    data: &'a [u8],
+    reply: Vec<u8>,
+    reply_messages: usize,
+}
+
+fn steps(flow: &Flow) -> Vec<Step<'_>> {
+    let mut steps: Vec<Step> = Vec::new();
+    for message in &flow.messages {
+        match message.from {
+            Side::Client => steps.push(Step {
+                index: steps.len() + 1,
+                at: message.at,
+                data: &message.data,
+                reply: Vec::new(),
+                reply_messages: 0,
+            }),
+            // A server greeting before the first request is not waited for:
+            // the live server sends its own.
+            Side::Server => {
+                if let Some(step) = steps.last_mut() {
+                    step.reply.extend_from_slice(&message.data);
+                    step.reply_messages += 1;
+                }
+            }
+        }
+    }
+    steps
+}
+
+/// Sleep until `target` with sub-millisecond accuracy. The runtime's timer
+/// has millisecond granularity (and may wake a tick late), so it only covers
+/// the bulk of a pause; the last few milliseconds are a plain thread sleep
+/// (tens of microseconds accurate) and a short spin. Blocking here is fine:
+/// the reply we waited for is in and nothing else runs on this thread.
+async fn sleep_precisely_until(target: Instant) {
+    const COARSE: Duration = Duration::from_millis(3);
+    const SPIN: Duration = Duration::from_micros(150);
+    let now = Instant::now();
+    if target <= now {
+        return;
+    }
+    if target - now > COARSE {
+        tokio::time::sleep(target - now - COARSE).await;
+    }
+    let now = Instant::now();
+    if target > now + SPIN {
+        std::thread::sleep(target - now - SPIN);
+    }
+    while Instant::now() < target {
+        std::hint::spin_loop();
+    }
+}
+
+/// When step `i` is due.
+fn due(
+    plan: &Plan,
+    flow_start: Instant,
+    first_at: Duration,
+    step: &Step,
+    last_reply: Instant,
+) -> Instant {
+    match plan.timing {
+        Timing::Captured(speed) => flow_start + (step.at.saturating_sub(first_at)).div_f64(speed),
+        Timing::Interval(pause) if step.index > 1 => last_reply + pause,
+        Timing::Interval(_) | Timing::NoDelay => Instant::now(),
+    }
+}
+
+/// Shows records on stdout (when asked) and keeps the verification report.
+struct Report<'a> {
+    plan: &'a Plan,
+    flow: usize,
+    peer: SocketAddr,
+    started: Instant,
+}
+
+impl Report<'_> {
+    fn record(&self, dir: Direction, data: &[u8]) {
+        let Some(format) = self.plan.format else {
+            return;
+        };
+        let meta = Meta {
+            elapsed: self.started.elapsed(),
+            wall: SystemTime::now(),
+            conn: self.flow as u64,
+            peer: self.peer,
+        };
+        let from = match dir {
+            Direction::Sent => Side::Client,
+            Direction::Recv => Side::Server,
+        };
+        let mut buf = Vec::new();
+        display::write_data(&mut buf, format, &meta, from, dir, data);
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
+    }
+
+    fn verify(&self, tally: &mut Tally, step: &Step, received: &[u8]) {
+        if !self.plan.verify {
+            return;
+        }
+        let mut out = Vec::new();
+        if received == step.reply.as_slice() {
+            tally.ok += 1;
+            let _ = writeln!(
+                out,
+                "flow {} message {}: ok ({} bytes)",
+                self.flow,
+                step.index,
+                received.len()
+            );
+        } else {
+            tally.differs += 1;
+            let _ = writeln!(
+                out,
+                "flow {} message {}: differs\nexpected ({} bytes):",
+                self.flow,
+                step.index,
+                step.reply.len()
+            );
+            display::hexdump_into(&mut out, &step.reply);
+            let _ = writeln!(out, "received ({} bytes):", received.len());
+            display::hexdump_into(&mut out, received);
+            if let Some(at) = received.iter().zip(&step.reply).position(|(a, b)| a != b) {
+                let _ = writeln!(out, "first difference at byte {at}");
+            }
+        }
+        Progress::clear();
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+    }
+}
+
+/// Read a reply: the captured byte count, or with `--frame` as many frames
+/// as the captured reply holds. Extra bytes stay buffered for the next reply.
+async fn read_reply(
+    plan: &Plan,
+    reader: &mut OwnedReadHalf,
+    pending: &mut BytesMut,
+    decoder: &mut Option<Decoder>,
+    step: &Step<'_>,
+    flow: usize,
+) -> Result<Vec<u8>> {
+    let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
+    let wanted_frames = decoder
+        .as_ref()
+        .map(|d| count_frames(d.spec(), plan.max_frame, &step.reply));
+    let mut reply = Vec::new();
+    let mut frames = 0usize;
+    loop {
+        match (decoder.as_mut(), wanted_frames) {
+            (Some(decoder), Some(wanted)) => {
+                while frames < wanted {
+                    match decoder.next_frame().map_err(|e| {
+                        anyhow::anyhow!("flow {flow} message {}: reply: {e}", step.index)
+                    })? {
+                        Some(frame) => {
+                            reply.extend_from_slice(&frame);
+                            frames += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if frames >= wanted {
+                    return Ok(reply);
+                }
+            }
+            _ => {
+                if pending.len() >= step.reply.len() {
+                    return Ok(pending.split_to(step.reply.len()).to_vec());
+                }
+            }
+        }
+        let buffer = match decoder.as_mut() {
+            Some(decoder) => decoder.buffer_mut(),
+            None => &mut *pending,
+        };
+        let read = reader.read_buf(buffer);
+        let result = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let got =
+                        decoder.as_ref().map_or(pending.len(), |d| d.buffered()) + reply.len();
+                    return Err(exit::error(
+                        ExitCode::Timeout,
+                        format!(
+                            "flow {flow} message {}: no complete reply within {} (expected {} bytes, got {got})",
+                            step.index,
+                            humantime::format_duration(plan.timeout.unwrap_or_default()),
+                            step.reply.len()
+                        ),
+                    ));
+                }
+            },
+            None => read.await,
+        };
+        match result {
+            Ok(0) => {
+                return Err(exit::error(
+                    ExitCode::Failure,
+                    format!(
+                        "flow {flow} message {}: the server closed the connection before the reply was complete",
+                        step.index
+                    ),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(exit::error(
+                    ExitCode::Failure,
+                    format!("flow {flow} message {}: {}", step.index, net::describe_io(&e)),
+                ))
+            }
+        }
+    }
+}
+
+/// How many frames the captured reply holds under `spec` (an incomplete
+/// tail counts as one).
+fn count_frames(spec: &FrameSpec, max_frame: usize, reply: &[u8]) -> usize {
+    let mut decoder = Decoder::new(spec.clone(), max_frame);
+    decoder.push(reply);
+    let mut n = 0;
+    while let Ok(Some(_)) = decoder.next_frame() {
+        n += 1;
+    }
+    n + usize::from(decoder.finish().is_some())
+}
+
+async fn replay_tcp(
+    plan: &Plan,
+    number: usize,
+    flow: &Flow,
+    tally: &mut Tally,
+    progress: &mut Progress,
+) -> Result<()> {
+    let stream = net::connect_tcp(&plan.target, plan.connect).await?;
+    let report = Report {
+        plan,
+        flow: number,
+        peer: net::canonical(stream.peer_addr()?),
+        started: Instant::now(),
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let mut pending = BytesMut::with_capacity(8192);
+    let mut decoder = plan
+        .frame
+        .clone()
+        .map(|spec| Decoder::new(spec, plan.max_frame));
+    let steps = steps(flow);
+    let first_at = flow.start();
+    let flow_start = Instant::now();
+    let mut last_reply = flow_start;
+    for step in &steps {
+        sleep_precisely_until(due(plan, flow_start, first_at, step, last_reply)).await;
+        writer.write_all(step.data).await.map_err(|e| {
+            exit::error(
+                ExitCode::Failure,
+                format!(
+                    "flow {number} message {}: sending: {}",
+                    step.index,
+                    net::describe_io(&e)
+                ),
+            )
+        })?;
+        report.record(Direction::Sent, step.data);
+        progress.show(number, step.index, steps.len());
+        if step.reply.is_empty() {
+            continue;
+        }
+        let received =
+            read_reply(plan, &mut reader, &mut pending, &mut decoder, step, number).await?;
+        last_reply = Instant::now();
+        report.record(Direction::Recv, &received);
+        report.verify(tally, step, &received);
+    }
+    let _ = writer.shutdown().await;
+    // Let the server see our close before the next flow starts.
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(200), async {
+        while let Ok(n) = reader.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    pending.advance(pending.len());
+    Ok(())
+}
+
+async fn replay_udp(
+    plan: &Plan,
+    number: usize,
+    flow: &Flow,
+    tally: &mut Tally,
+    progress: &mut Progress,
+) -> Result<()> {
+    let socket: UdpSocket = net::connect_udp(&plan.target).await?;
+    let report = Report {
+        plan,
+        flow: number,
+        peer: net::canonical(socket.peer_addr()?),
+        started: Instant::now(),
+    };
+    let steps = steps(flow);
+    let first_at = flow.start();
+    let flow_start = Instant::now();
+    let mut last_reply = flow_start;
+    let mut buf = vec![0u8; 65_536];
+    for step in &steps {
+        sleep_precisely_until(due(plan, flow_start, first_at, step, last_reply)).await;
+        socket
+            .send(step.data)
+            .await
+            .map_err(|e| udp_error(&plan.target, &e))?;
+        report.record(Direction::Sent, step.data);
+        progress.show(number, step.index, steps.len());
+        let mut received = Vec::new();
+        for _ in 0..step.reply_messages {
+            let wait = socket.recv(&mut buf);
+            let result = match plan.timeout {
+                Some(t) => tokio::time::timeout(t, wait).await.map_err(|_| {
+                    exit::error(
+                        ExitCode::Timeout,
+                        format!(
+                            "flow {number} message {}: no reply datagram within {}",
+                            step.index,
+                            humantime::format_duration(t)
+                        ),
+                    )
+                })?,
+                None => wait.await,
+            };
+            let n = result.map_err(|e| udp_error(&plan.target, &e))?;
+            report.record(Direction::Recv, &buf[..n]);
+            received.extend_from_slice(&buf[..n]);
+        }
+        if step.reply_messages > 0 {
+            last_reply = Instant::now();
+            report.verify(tally, step, &received);
+        }
+    }
+    Ok(())
+}
+
+fn udp_error(target: &Target, e: &std::io::Error) -> anyhow::Error {
+    if net::is_refused(e) {
+        exit::error(
+            ExitCode::Connect,
+            format!(
+                "could not reach {target}: connection refused (nothing listening on that UDP port)"
+            ),
+        )
+    } else {
+        exit::error(
+            ExitCode::Failure,
+            format!("{target}: {}", net::describe_io(e)),
+        )
+    }
+}
+
+/// A one-line progress indicator on stderr, only when stderr is a terminal
+/// (never in pipes or CI logs), redrawn at most ten times a second.
+struct Progress {
+    enabled: bool,
+    flows: usize,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(plan: &Plan) -> Progress {
+        Progress {
+            enabled: std::io::stderr().is_terminal(),
+            flows: plan.flows.len(),
+            last: None,
+        }
+    }
+
+    fn show(&mut self, flow: usize, message: usize, messages: usize) {
+        if !self.enabled
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        eprint!(
+            "\r\x1b[2Kreplaying flow {flow} ({} in all): message {message}/{messages}",
+            self.flows
+        );
+    }
+
+    fn clear() {
+        if std::io::stderr().is_terminal() {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
