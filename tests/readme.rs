@@ -35,7 +35,10 @@ fn blocks(markdown: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Run a README block in a fresh temporary directory (examples may write
+/// files, such as captures).
 fn run_bash(script: &str, secs: u32) -> std::process::Output {
+    let work = tempfile::tempdir().unwrap();
     let dir = Path::new(binary()).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -46,6 +49,7 @@ fn run_bash(script: &str, secs: u32) -> std::process::Output {
         .arg(secs.to_string())
         .args(["bash", "-o", "pipefail", "-c", script])
         .env("PATH", path)
+        .current_dir(work.path())
         .stdin(Stdio::null())
         .output()
         .unwrap()
