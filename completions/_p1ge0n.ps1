@@ -95,7 +95,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'How incoming data is shown: text, hex, hexdump, json, raw')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How incoming data is shown: text, hex, hexdump, json, raw')
-            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'History file (default: $XDG_STATE_HOME/p1ge0n/history)')
+            [CompletionResult]::new('--history', '--history', [CompletionResultType]::ParameterName, 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Piped input: after the last line, wait at most DUR for its reply')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Piped input: after the last line, wait at most DUR for its reply')
             [CompletionResult]::new('--idle', '--idle', [CompletionResultType]::ParameterName, 'Piped input: a reply is complete after this much silence')

@@ -89,7 +89,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
             cand -f 'How incoming data is shown: text, hex, hexdump, json, raw'
             cand --format 'How incoming data is shown: text, hex, hexdump, json, raw'
-            cand --history 'History file (default: $XDG_STATE_HOME/p1ge0n/history)'
+            cand --history 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)'
             cand -w 'Piped input: after the last line, wait at most DUR for its reply'
             cand --timeout 'Piped input: after the last line, wait at most DUR for its reply'
             cand --idle 'Piped input: a reply is complete after this much silence'

@@ -121,7 +121,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Piped input: after the last line, wait at most DUR for its reply' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'Piped input: a reply is complete after this much silence' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r

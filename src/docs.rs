@@ -189,26 +189,32 @@ fn examples_section(roff: &mut Roff, cmd: &clap::Command, is_top: bool) {
 }
 
 fn files_section(roff: &mut Roff, name: &str) {
+    const CAPTURE: &str = "--capture FILE writes JSON Lines (mode 0600): a header line \
+        {\"p1ge0n\":\"capture\",\"version\":1,\"started\":...,\"transport\":...,\"local\":...,\"side\":...} \
+        then one object per event with t, conn, peer, event (open, data, close, error) and, \
+        for data, from (client or server), len, hex and text. p1ge0n-replay(1) reads it.";
     roff.control("SH", ["FILES"]);
-    match name {
-        "send" => {
-            roff.text([
-                italic("@FILE"),
-                roman(" payloads are read verbatim from the named file. No configuration files are read."),
-            ]);
-        }
+    let text = match name {
+        "listen" => CAPTURE.to_string(),
+        "send" => format!("@FILE payloads are read verbatim from the named file. {CAPTURE}"),
+        "repl" => format!(
+            "History is kept in $XDG_STATE_HOME/p1ge0n/history (default \
+             ~/.local/state/p1ge0n/history), or the file given with --history. {CAPTURE}"
+        ),
+        "replay" => "FILE is a pcap or pcapng file (recognised by its magic bytes), a p1ge0n \
+            capture (first line {\"p1ge0n\":\"capture\",...}), or a script: '> PAYLOAD' sends, \
+            '< PAYLOAD' is the expected reply, '+DUR' pauses, '#' starts a comment."
+            .to_string(),
         "completions" => {
-            roff.text([roman(
-                "Completion scripts are also shipped in the completions/ directory of the source tree.",
-            )]);
+            "Completion scripts are also shipped in the completions/ directory of the source tree."
+                .to_string()
         }
-        _ => {
-            roff.text([roman(
-                "No configuration files are read. Traffic goes to stdout, diagnostics to stderr; \
-                 redirect them to keep a log.",
-            )]);
-        }
-    }
+        _ => format!(
+            "History: $XDG_STATE_HOME/p1ge0n/history (repl). Captures: JSON Lines written by \
+             --capture and read by replay. {CAPTURE}"
+        ),
+    };
+    roff.text([roman(text)]);
 }
 
 fn see_also_section(roff: &mut Roff, name: &str, is_top: bool) {
