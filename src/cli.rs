@@ -118,7 +118,16 @@ Examples:
   printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000      scripted: send each line, print replies
 
 Commands: :help :hex BYTES :mode text|hex :eol EOL :format FORMAT :frame SPEC
-          :reconnect :capture FILE :quit";
+          :reconnect :capture FILE :quit
+A line starting with ':' is a command (\\x3a sends a ':'); :hex sends its bytes without
+the end of line. Up/Down recall history, Tab completes commands and values, Ctrl-C
+clears the line, Ctrl-D quits.
+
+Without a terminal (stdin or stdout not a tty) each line is sent as it is read; after
+the last one, replies are awaited like send's: one --frame per line, else --idle of
+silence, at most -w. Exit status: 0 at the end of input, 2 for a bad line (named with
+its column; not sent), 3 if it cannot connect, 1 if the connection is lost before a
+line is sent (--reconnect: reconnect, for up to --connect-timeout).";
 
 const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -331,7 +340,7 @@ pub struct ReplArgs {
     #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
     pub format: Format,
 
-    /// History file (default: $XDG_STATE_HOME/p1ge0n/history)
+    /// History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
 

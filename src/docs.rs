@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::{Generator, Shell};
 use clap_mangen::{
-    roff::{bold, italic, roman, Roff},
+    roff::{bold, roman, Roff},
     Man,
 };
 
