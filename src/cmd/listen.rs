@@ -171,6 +171,7 @@ impl Server {
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
     let config = Config::new(args)?;
+    net::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
