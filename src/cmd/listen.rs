@@ -277,14 +277,27 @@ async fn serve(
 
 async fn accept_loop(server: &Arc<Server>, listener: tokio::net::TcpListener) -> Result<ExitCode> {
     let mut next_id = 0u64;
+    let mut failing = false;
     loop {
         let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                if failing {
+                    eprintln!("accepting again");
+                    failing = false;
+                }
+                accepted
+            }
             Err(e) => {
                 // Out of descriptors (or a client that reset before we
-                // accepted): report, back off briefly so we never spin, and
-                // keep serving.
-                eprintln!("accept failed: {}", net::describe_io(&e));
+                // accepted): say so once, back off briefly so we never spin,
+                // and keep serving; the connection waits in the backlog.
+                if !failing {
+                    eprintln!(
+                        "accept failed: {}; retrying every 50ms",
+                        net::describe_io(&e)
+                    );
+                    failing = true;
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -293,6 +293,15 @@ impl Listen {
     pub fn try_start(args: &[&str]) -> Result<Listen, String> {
         let mut cmd = Command::new(bin());
         cmd.arg("listen").args(args);
+        Listen::try_spawn_with(cmd)
+    }
+
+    /// Start listen through a wrapper command (e.g. `prlimit ... p1ge0n listen ...`).
+    pub fn spawn_with(cmd: Command) -> Listen {
+        Listen::try_spawn_with(cmd).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_spawn_with(cmd: Command) -> Result<Listen, String> {
         let mut proc = Proc::spawn(cmd);
         let has_line = |p: &Proc| p.stderr().contains('\n');
         if !wait_until(STARTUP, || has_line(&proc) || !proc.running()) {

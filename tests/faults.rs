@@ -1,0 +1,369 @@
+//! Faults and load: misbehaving peers, resource exhaustion, interruption.
+//! Nothing may crash `listen`, lose data, or spin the CPU.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+/// Resident memory figures of a process, in kB: (VmRSS, VmHWM).
+fn memory_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time used by a process so far, in clock ticks (user + system).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat; after the name they are at 11 and 12.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn message(client: usize, n: usize) -> Vec<u8> {
+    let head = format!("client {client:05} message {n:05} ");
+    let mut line = head.into_bytes();
+    line.resize(63, b'x');
+    line.push(b'\n');
+    line
+}
+
+/// 1,000 concurrent clients: every byte echoed exactly (checked by the
+/// clients) and present exactly once in the capture, which parses line by
+/// line.
+#[test]
+fn nothing_lost_under_a_thousand_clients() {
+    const CLIENTS: usize = 1000;
+    const MESSAGES: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("load.jsonl");
+    let mut server = Listen::start(&[
+        "127.0.0.1:0",
+        "--frame",
+        "line",
+        "-q",
+        "--capture",
+        capture.to_str().unwrap(),
+    ]);
+    let args: Vec<String> = [
+        "--port",
+        &server.port().to_string(),
+        "--clients",
+        &CLIENTS.to_string(),
+        "--messages",
+        &MESSAGES.to_string(),
+        "--size",
+        "64",
+        "--timeout",
+        "60",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = python("load_client.py", &args);
+    let total = CLIENTS * MESSAGES;
+    assert!(
+        stdout_of(&out).starts_with(&format!(
+            "clients={CLIENTS} messages={total} ok={total} mismatches=0 errors=0 "
+        )),
+        "{}",
+        show(&out)
+    );
+    server.wait_stderr_contains(&format!("#{CLIENTS} "), SOON);
+    assert!(wait_until(Duration::from_secs(20), || server
+        .stderr()
+        .matches("closed by peer")
+        .count()
+        >= CLIENTS));
+    server.interrupt();
+    assert_eq!(server.wait_code(SOON), 130);
+
+    let text = std::fs::read_to_string(&capture).unwrap();
+    assert!(text.ends_with('\n'), "the last line is complete");
+    let mut from_client: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut from_server: HashMap<u64, Vec<u8>> = HashMap::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", i + 1));
+        if v["event"] != "data" {
+            continue;
+        }
+        let conn = v["conn"].as_u64().unwrap();
+        let bytes = unhex(v["hex"].as_str().unwrap());
+        let side = if v["from"] == "client" {
+            &mut from_client
+        } else {
+            &mut from_server
+        };
+        side.entry(conn).or_default().extend_from_slice(&bytes);
+    }
+    let mut captured: Vec<Vec<u8>> = from_client.values().cloned().collect();
+    captured.sort();
+    let mut sent: Vec<Vec<u8>> = (0..CLIENTS)
+        .map(|c| (0..MESSAGES).flat_map(|n| message(c, n)).collect())
+        .collect();
+    sent.sort();
+    assert_eq!(captured.len(), CLIENTS);
+    assert!(
+        captured == sent,
+        "the capture does not hold exactly what the clients sent"
+    );
+    assert_eq!(from_client, from_server, "every message echoed, once");
+}
+
+/// SIGINT and SIGTERM in the middle of a load: the capture is whole (every
+/// line parses, none half-written) and the summary is printed.
+#[test]
+fn interrupting_under_load_leaves_a_whole_capture() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let capture = dir.path().join("c.jsonl");
+        let mut server = Listen::start(&[
+            "127.0.0.1:0",
+            "--frame",
+            "line",
+            "-q",
+            "--capture",
+            capture.to_str().unwrap(),
+        ]);
+        let mut load = Command::new("python3")
+            .arg(peer_script("load_client.py"))
+            .args([
+                "--port",
+                &server.port().to_string(),
+                "--clients",
+                "100",
+                "--messages",
+                "100000",
+                "--size",
+                "64",
+                "--timeout",
+                "30",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(Duration::from_secs(10), || std::fs::metadata(
+            &capture
+        )
+        .map(|m| m.len() > 200_000)
+        .unwrap_or(false)));
+        Command::new("kill")
+            .args([signal, &server.pid().to_string()])
+            .status()
+            .unwrap();
+        let code = server.wait_code(SOON);
+        let _ = load.kill();
+        let _ = load.wait();
+        assert_eq!(code, if signal == "-INT" { 130 } else { 143 });
+        assert!(server.stderr().contains("summary: "), "{}", server.stderr());
+        let text = std::fs::read_to_string(&capture).unwrap();
+        assert!(text.ends_with('\n'), "{signal}: half-written last line");
+        for (i, line) in text.lines().enumerate() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{signal}: line {}: {e}", i + 1));
+        }
+        // And replay accepts it as a whole.
+        let out = p1ge0n(&["replay", capture.to_str().unwrap(), "--list"]);
+        assert_eq!(code_of(&out), 0, "{}", show(&out));
+    }
+}
+
+fn code_of(out: &std::process::Output) -> i32 {
+    code(out)
+}
+
+/// A client that resets in the middle of a message loses only its own
+/// connection.
+#[test]
+fn a_peer_resetting_mid_message_affects_only_itself() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
+    let mut other = connect(server.addr());
+    other.write_all(b"before\n").unwrap();
+    assert_eq!(read_n(&mut other, 7), b"before\n");
+
+    let resetter =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    resetter.connect(&server.addr().into()).unwrap();
+    resetter.send(b"half a mess").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    resetter.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(resetter);
+    server.wait_stderr_contains("#2 ", SOON);
+    let stderr = server.wait_stderr_contains("connection reset by peer", SOON);
+    assert!(stderr.contains("#2 127.0.0.1:"), "{stderr}");
+
+    other.write_all(b"after\n").unwrap();
+    assert_eq!(read_n(&mut other, 6), b"after\n");
+}
+
+/// `send` against a server that closes or resets mid-exchange: status 1
+/// with the message named.
+#[test]
+fn send_reports_a_server_closing_or_resetting() {
+    let server = PyServer::start("closing_server.py", &["--mode", "close-after-first"]);
+    let out = send_cmd()
+        .args([&server.target(), "one\\n", "two\\n", "--frame", "line"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert_eq!(out.stdout, b"one\n", "the first reply still reaches stdout");
+    assert!(stderr_of(&out).contains("message 2"), "{}", show(&out));
+
+    let server = PyServer::start("closing_server.py", &["--mode", "reset"]);
+    let out = send_cmd()
+        .args([&server.target(), "hello\\n"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("connection reset by peer"),
+        "{}",
+        show(&out)
+    );
+
+    // A clean close with no answer completes an unframed reply (the peer
+    // closing is a completion rule) but not a framed one.
+    let server = PyServer::start("closing_server.py", &["--mode", "close-silently"]);
+    let out = send_cmd()
+        .args([&server.target(), "hello\\n", "--frame", "line"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("closed the connection before a complete reply to message 1"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// `replay` against a server that closes after the first exchange.
+#[test]
+fn replay_reports_a_server_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("three.script");
+    std::fs::write(
+        &script,
+        "> one\\n\n< one\\n\n> two\\n\n< two\\n\n> three\\n\n< three\\n\n",
+    )
+    .unwrap();
+    let server = PyServer::start("closing_server.py", &["--mode", "close-after-first"]);
+    let out = p1ge0n(&[
+        "replay",
+        script.to_str().unwrap(),
+        &server.target(),
+        "--verify",
+    ]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        stdout_of(&out).contains("flow 1 message 1: ok"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("flow 1 message 2"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// 50 clients pushing 100 MB each without ever reading their echoes:
+/// TCP back-pressure keeps listen's memory bounded, and it keeps serving.
+#[test]
+fn flooding_clients_do_not_grow_memory() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let mut flood = Command::new("python3")
+        .arg(peer_script("flood_client.py"))
+        .args([
+            "--port",
+            &server.port().to_string(),
+            "--clients",
+            "50",
+            "--bytes",
+            "100000000",
+            "--seconds",
+            "2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(flood.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (rss, hwm) = memory_kb(server.pid());
+    println!(
+        "flood: {} ; listen VmRSS {rss} kB, peak VmHWM {hwm} kB",
+        line.trim()
+    );
+    assert!(line.starts_with("clients=50 sent="), "{line}");
+    assert!(
+        hwm < 150 * 1024,
+        "listen peaked at {hwm} kB under the flood"
+    );
+    // Still serving while the flooders hang on.
+    let run = py_client(server.addr(), b"still here", 10);
+    assert_eq!(run.data, b"still here");
+    drop(flood.stdin.take());
+    let _ = flood.kill();
+    let _ = flood.wait();
+}
+
+/// Out of file descriptors: accept errors are reported once, do not spin
+/// the CPU, and service resumes when descriptors free up.
+#[test]
+fn descriptor_exhaustion_neither_spins_nor_crashes() {
+    let mut cmd = Command::new("prlimit");
+    cmd.args([
+        "--nofile=32:32",
+        bin().to_str().unwrap(),
+        "listen",
+        "127.0.0.1:0",
+    ]);
+    let server = Listen::spawn_with(cmd);
+    let held: Vec<TcpStream> = (0..60).map(|_| connect(server.addr())).collect();
+    server.wait_stderr_contains("accept failed: Too many open files", SOON);
+    let before = cpu_ticks(server.pid());
+    let started = Instant::now();
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(server.pid()) - before;
+    let ticks_per_second = 100; // USER_HZ on Linux
+    println!(
+        "fd exhaustion: {used} ticks of CPU in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        used < ticks_per_second / 4,
+        "listen used {used} ticks in 1 s while out of descriptors"
+    );
+    assert_eq!(
+        server.stderr().matches("accept failed").count(),
+        1,
+        "{}",
+        server.stderr()
+    );
+    drop(held);
+    let run = py_client(server.addr(), b"back", 4);
+    assert_eq!(run.data, b"back");
+    server.wait_stderr_contains("accepting again", SOON);
+}

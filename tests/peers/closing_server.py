@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""A server that misbehaves on purpose, for fault tests.
+
+Binds 127.0.0.1 port 0, prints the port on the first stdout line, serves one
+client at a time (up to --lifetime seconds in all):
+  --mode close-after-first   answer the first line (echo), then close
+  --mode reset               read something, then reset the connection (RST)
+  --mode close-silently      read something, then close without answering
+Logs each event on stdout ("conn", "recv N", "close", "reset").
+"""
+import argparse
+import socket
+import struct
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--mode", required=True, choices=["close-after-first", "reset", "close-silently"])
+ap.add_argument("--lifetime", type=float, default=30)
+args = ap.parse_args()
+
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+srv.settimeout(0.5)
+print(srv.getsockname()[1], flush=True)
+deadline = time.time() + args.lifetime
+while time.time() < deadline:
+    try:
+        conn, _ = srv.accept()
+    except socket.timeout:
+        continue
+    print("conn", flush=True)
+    conn.settimeout(5)
+    try:
+        data = b""
+        while b"\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print("recv", len(data), flush=True)
+        if args.mode == "close-after-first":
+            first = data.split(b"\n", 1)[0] + b"\n"
+            conn.sendall(first)
+            conn.close()
+            print("close", flush=True)
+        elif args.mode == "reset":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            print("reset", flush=True)
+        else:
+            conn.close()
+            print("close", flush=True)
+    except OSError as e:
+        print("error", e, flush=True)
+sys.exit(0)
