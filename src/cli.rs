@@ -112,10 +112,10 @@ pub enum Command {
 
 const REPL_EXAMPLES: &str = "\
 Examples:
-  p1ge0n repl 127.0.0.1:9000                      type lines, see replies as they arrive
+  p1ge0n repl 127.0.0.1:9000                       type lines, see replies as they arrive
   p1ge0n repl plc:502 -x --eol none                talk hex to a Modbus device
   p1ge0n repl robot:3000 --frame line --reconnect  keep the session across robot restarts
-  printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000      scripted: send each line, print replies
+  printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000    scripted: send each line, print replies
 
 Commands: :help :hex BYTES :mode text|hex :eol EOL :format FORMAT :frame SPEC
           :reconnect :capture FILE :quit

@@ -287,6 +287,6 @@ fn timing_follows_the_captured_schedule() {
     println!(
         "timing: median deviation {median:.3} ms, p99 {p99:.3} ms over {N} messages 20 ms apart"
     );
-    assert!(median < 2.0, "median deviation {median:.3} ms");
-    assert!(p99 < 20.0, "p99 deviation {p99:.3} ms");
+    assert!(median < 5.0, "median deviation {median:.3} ms");
+    assert!(p99 < 50.0, "p99 deviation {p99:.3} ms");
 }

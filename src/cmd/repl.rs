@@ -68,11 +68,13 @@ use tokio::{
 };
 
 use crate::{
+    capture::Transport,
     cli::{self, ReplArgs},
     display::{self, Direction, Event, Format, Meta, Side},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, Target},
+    output::CaptureLog,
     payload::{self, Eol, PayloadMode},
 };
 
@@ -410,18 +412,42 @@ fn history_path(
 // ---------------------------------------------------------------------------
 // Capture hook
 
-/// CAPTURE HOOK (`--capture FILE`, `:capture FILE`): every event of the
-/// session passes through here in order, with the same `Meta` (time,
-/// connection number, peer) the display uses: opens, closes, errors, and
-/// the data each side sent (`Side::Client` is what we sent). Nothing
-/// implements it yet; the capture writer will, and `Session::recorder` is
-/// where it plugs in.
+/// `--capture FILE` / `:capture FILE`: every event of the session passes
+/// through here in order, with the same `Meta` (time, connection number,
+/// peer) the display uses: opens, closes, errors, and the data each side
+/// sent (`Side::Client` is what we sent).
 trait Recorder: Send {
+    /// A connection is up; `local` is our end (the capture header's).
+    fn start(&mut self, local: SocketAddr);
     fn data(&mut self, meta: &Meta, from: Side, bytes: &[u8]);
     fn event(&mut self, meta: &Meta, event: Event<'_>);
 }
 
-const CAPTURE_NOT_YET: &str = "capture is not available yet";
+/// The capture file shared with `send` (`output::CaptureLog`).
+struct CaptureRecorder(std::sync::Arc<CaptureLog>);
+
+impl Recorder for CaptureRecorder {
+    fn start(&mut self, local: SocketAddr) {
+        self.0.start(Transport::Tcp, net::canonical(local));
+    }
+
+    fn data(&mut self, meta: &Meta, from: Side, bytes: &[u8]) {
+        let dir = match from {
+            Side::Client => Direction::Sent,
+            Side::Server => Direction::Recv,
+        };
+        self.0
+            .data(meta.conn, meta.peer, dir, bytes, std::time::Duration::ZERO);
+    }
+
+    fn event(&mut self, meta: &Meta, event: Event<'_>) {
+        self.0.event(meta.conn, meta.peer, event);
+    }
+}
+
+fn recorder_for(path: &std::path::Path) -> Result<Box<dyn Recorder>> {
+    Ok(Box::new(CaptureRecorder(CaptureLog::create(path)?)))
+}
 
 // ---------------------------------------------------------------------------
 // Output
@@ -633,13 +659,14 @@ struct Session {
     /// Announce the first connection (at a terminal); piped sessions stay
     /// quiet on success, like `send`.
     announce_first: bool,
-    /// CAPTURE HOOK: `None` until capture lands.
+    /// `--capture` / `:capture`.
     recorder: Option<Box<dyn Recorder>>,
+    /// Our end of the current connection, for a capture started mid-session.
+    local: Option<SocketAddr>,
 }
 
 impl Session {
     fn new(args: &ReplArgs, out: Output, events: mpsc::Sender<NetEvent>, announce: bool) -> Self {
-        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         let settings = Settings {
             mode: super::mode(args.hex),
             eol: args.eol.clone(),
@@ -648,10 +675,7 @@ impl Session {
         };
         Session {
             target: args.target.clone(),
-            connect: ConnectOptions {
-                timeout: nonzero(args.connect_timeout.0),
-                retry_for: None,
-            },
+            connect: connect_options(args),
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
             settings,
             max_frame: args.frame.max_frame.0,
@@ -663,7 +687,21 @@ impl Session {
             pending: Vec::new(),
             announce_first: announce,
             recorder: None,
+            local: None,
         }
+    }
+
+    /// Start (or switch) the capture file; a connection already up is
+    /// recorded from here on.
+    fn start_capture(&mut self, path: &std::path::Path) -> Result<()> {
+        let mut recorder = recorder_for(path)?;
+        if let (Some(local), Some(conn)) = (self.local, &self.conn) {
+            recorder.start(local);
+            let meta = self.meta(conn);
+            recorder.event(&meta, Event::Open);
+        }
+        self.recorder = Some(recorder);
+        Ok(())
     }
 
     fn meta(&self, conn: &Conn) -> Meta {
@@ -680,6 +718,10 @@ impl Session {
             .peer_addr()
             .map(net::canonical)
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.local = stream.local_addr().ok();
+        if let (Some(recorder), Some(local)) = (&mut self.recorder, self.local) {
+            recorder.start(local);
+        }
         self.conns += 1;
         let id = self.conns;
         let (reader, writer) = stream.into_split();
@@ -885,9 +927,10 @@ fn dial(target: Target, opts: ConnectOptions, delay: Duration) -> Dial {
 // Entry point
 
 pub fn run(args: ReplArgs) -> Result<ExitCode> {
-    // CAPTURE HOOK: build the `Recorder` from `args.capture` here.
-    if args.capture.is_some() {
-        return Err(exit::usage(format!("--capture: {CAPTURE_NOT_YET}")));
+    // A capture file that cannot be created is bad input: fail before
+    // connecting (the session opens it again, truncating this empty file).
+    if let Some(path) = &args.capture {
+        crate::output::create_capture(path)?;
     }
     // Line editing needs both ends on a terminal (the printer writes to
     // stdout); anything else is a script, even a terminal piped to `tee`.
@@ -908,10 +951,20 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
     outcome
 }
 
+/// One attempt per connect, bounded by `--connect-timeout` (0: no bound);
+/// retrying is the caller's decision.
+fn connect_options(args: &ReplArgs) -> ConnectOptions {
+    let timeout = args.connect_timeout.0;
+    ConnectOptions {
+        timeout: (!timeout.is_zero()).then_some(timeout),
+        retry_for: None,
+    }
+}
+
 /// Connect, or exit 3; Ctrl-C while waiting exits 130.
-async fn first_connect(args: &ReplArgs, opts: ConnectOptions) -> Result<Option<TcpStream>> {
+async fn first_connect(args: &ReplArgs) -> Result<Option<TcpStream>> {
     tokio::select! {
-        stream = net::connect_tcp(&args.target, opts) => stream.map(Some),
+        stream = net::connect_tcp(&args.target, connect_options(args)) => stream.map(Some),
         _ = tokio::signal::ctrl_c() => Ok(None),
     }
 }
@@ -941,11 +994,7 @@ struct Reply {
 
 fn run_interactive(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<ExitCode> {
     let (events_tx, events_rx) = mpsc::channel(64);
-    let opts = ConnectOptions {
-        timeout: (!args.connect_timeout.0.is_zero()).then_some(args.connect_timeout.0),
-        retry_for: None,
-    };
-    let Some(stream) = runtime.block_on(first_connect(&args, opts))? else {
+    let Some(stream) = runtime.block_on(first_connect(&args))? else {
         return Ok(ExitCode::Interrupted);
     };
 
@@ -991,6 +1040,9 @@ fn run_interactive(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let code = runtime.block_on(async {
         let mut session = Session::new(&args, out, events_tx, true);
+        if let Some(path) = &args.capture {
+            session.start_capture(path)?;
+        }
         session.install(stream);
         session.note(":help lists the commands, Ctrl-D quits");
         for note in &startup_notes {
@@ -1136,7 +1188,10 @@ async fn interactive_loop(
                             backoff = BACKOFF_FIRST;
                             last_failure = None;
                         }
-                        Ok(Action::Capture(_)) => session.note(CAPTURE_NOT_YET),
+                        Ok(Action::Capture(path)) => match session.start_capture(&path) {
+                            Ok(()) => session.note(&format!("capturing to {}", path.display())),
+                            Err(e) => session.note(&format!("{e:#}")),
+                        },
                         Ok(Action::Quit) => quit = true,
                     }
                     session.flush();
@@ -1296,7 +1351,10 @@ fn stdin_lines() -> mpsc::Receiver<std::io::Result<Vec<u8>>> {
 async fn run_piped(args: ReplArgs) -> Result<ExitCode> {
     let (events_tx, mut events) = mpsc::channel(64);
     let mut session = Session::new(&args, Output::Stdio, events_tx, false);
-    let Some(stream) = first_connect(&args, session.connect).await? else {
+    if let Some(path) = &args.capture {
+        session.start_capture(path)?;
+    }
+    let Some(stream) = first_connect(&args).await? else {
         return Ok(ExitCode::Interrupted);
     };
     session.install(stream);
@@ -1381,7 +1439,11 @@ async fn piped_loop(
                         session.install(stream);
                         tally.closed = false;
                     }
-                    Action::Capture(_) => session.note(&format!("{what}: {CAPTURE_NOT_YET}")),
+                    Action::Capture(path) => {
+                        if let Err(e) = session.start_capture(&path) {
+                            return Err(e.context(what.clone()));
+                        }
+                    }
                     // The rest of the input is not read; replies are still
                     // awaited as at its end.
                     Action::Quit => input_done = Some(TokioInstant::now()),

@@ -1,0 +1,561 @@
+//! `p1ge0n repl` as a user sees it: the real binary in a pseudo-terminal
+//! (tmux) against real servers (`p1ge0n listen`, Python peers), and piped.
+//!
+//! Each terminal test runs its own tmux server on a private socket (`-L`
+//! with a unique name, under a temporary `TMUX_TMPDIR`), with HOME and
+//! XDG_STATE_HOME in a temporary directory so history never touches the
+//! real home; the server is killed when the fixture is dropped. The command
+//! in the pane is followed by `echo "[exit $?]"` and a long sleep, so the
+//! exit status can be read off the screen after the repl ends.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use common::*;
+use tempfile::TempDir;
+
+static TERMINALS: AtomicUsize = AtomicUsize::new(0);
+
+/// `p1ge0n ARGS...` in a 120x30 tmux pane.
+struct Term {
+    socket: String,
+    tmpdir: TempDir,
+    home: PathBuf,
+}
+
+fn quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
+
+impl Term {
+    /// Start in `home` (HOME; XDG_STATE_HOME is `home/state`).
+    fn start(home: &Path, args: &[&str]) -> Term {
+        let term = Term {
+            socket: format!(
+                "p1ge0n-{}-{}",
+                std::process::id(),
+                TERMINALS.fetch_add(1, Ordering::Relaxed)
+            ),
+            tmpdir: TempDir::new().unwrap(),
+            home: home.to_path_buf(),
+        };
+        let mut command = quote(bin().to_str().unwrap());
+        for arg in args {
+            command.push(' ');
+            command.push_str(&quote(arg));
+        }
+        command.push_str("; echo \"[exit $?]\"; sleep 600");
+        term.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            "-s",
+            "t",
+            &command,
+        ]);
+        term
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = assert_cmd::Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .env("TMUX_TMPDIR", self.tmpdir.path())
+            .env("HOME", &self.home)
+            .env("XDG_STATE_HOME", self.home.join("state"))
+            .env("TERM", "xterm")
+            .timeout(SOON)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("tmux is needed for these tests (apt-get install tmux): {e}")
+            });
+        assert!(out.status.success(), "tmux {args:?}: {}", show(&out));
+        stdout_of(&out)
+    }
+
+    /// Type text literally (no key names).
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]);
+    }
+
+    /// Press keys by tmux name: Enter, Up, Tab, C-c, C-d.
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Type a line and press Enter.
+    fn line(&self, text: &str) {
+        self.type_text(text);
+        self.keys(&["Enter"]);
+    }
+
+    /// The visible screen.
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Everything printed so far, scrolled off or not.
+    fn transcript(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"])
+    }
+
+    /// The last non-empty line on the screen: the prompt and what is typed.
+    fn prompt_line(&self) -> String {
+        let screen = self.screen();
+        screen
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .trim_end()
+            .to_string()
+    }
+
+    fn wait_until(&self, what: &str, cond: impl FnMut(&Term) -> bool) {
+        self.wait_within(SOON, what, cond);
+    }
+
+    fn wait_within(&self, timeout: Duration, what: &str, mut cond: impl FnMut(&Term) -> bool) {
+        if !wait_until(timeout, || cond(self)) {
+            panic!(
+                "{what}: not within {timeout:?}\n--- screen ---\n{}",
+                self.transcript()
+            );
+        }
+    }
+
+    fn wait_for(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?} on screen"), |t| {
+            t.transcript().contains(needle)
+        });
+    }
+
+    fn wait_prompt(&self, expected: &str) {
+        self.wait_until(&format!("prompt line {expected:?}"), |t| {
+            t.prompt_line() == expected
+        });
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.transcript().matches(needle).count()
+    }
+
+    /// Ctrl-D, then the exit status the shell printed.
+    fn quit(&self) -> String {
+        self.keys(&["C-d"]);
+        self.wait_for("[exit ");
+        let t = self.transcript();
+        let at = t.find("[exit ").unwrap();
+        t[at..].lines().next().unwrap().to_string()
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .env("TMUX_TMPDIR", self.tmpdir.path())
+            .status();
+    }
+}
+
+/// The text records `p1ge0n listen` printed for what it received.
+fn received_by(server: &Listen) -> Vec<String> {
+    records(&server.stdout())
+        .into_iter()
+        .filter(|r| r.dir == "recv")
+        .map(|r| r.payload)
+        .collect()
+}
+
+/// Must show 1: a typed line is echoed on screen; `:hex` sends exactly its
+/// bytes; Up recalls the previous line and Enter resends it; the history is
+/// written where XDG_STATE_HOME says and read back by the next session.
+#[test]
+fn typed_lines_hex_and_history_recall() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &server.target()]);
+    term.wait_for("#1 127.0.0.1:");
+    term.wait_prompt("text>");
+
+    term.line("hello");
+    term.wait_for("recv 6 hello\\n");
+    server.wait_stdout_contains("hello\\n", SOON);
+
+    term.keys(&["Up"]);
+    term.wait_prompt("text> hello");
+    term.keys(&["Enter"]);
+    term.wait_until("a second echo", |t| t.count("recv 6 hello\\n") == 2);
+
+    term.line(":hex 02 41 03");
+    server.wait_stdout_contains("\\x02A\\x03", SOON);
+    assert_eq!(
+        received_by(&server),
+        ["hello\\n", "hello\\n", "\\x02A\\x03"],
+        "{}",
+        server.dump()
+    );
+    term.wait_for("recv 3 \\x02A\\x03");
+    assert_eq!(term.quit(), "[exit 0]");
+
+    let history = home.path().join("state/p1ge0n/history");
+    let saved =
+        std::fs::read_to_string(&history).unwrap_or_else(|e| panic!("{}: {e}", history.display()));
+    let lines: Vec<&str> = saved.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines, ["hello", ":hex 02 41 03"], "{saved}");
+
+    // A new session starts with the old history.
+    let again = Term::start(home.path(), &["repl", &server.target()]);
+    again.wait_prompt("text>");
+    again.keys(&["Up"]);
+    again.wait_prompt("text> :hex 02 41 03");
+}
+
+/// Must show 2: data arriving every 100 ms while the user types appears
+/// above the prompt, and the half-typed line stays intact: on screen, and
+/// byte for byte at the server once Enter is pressed.
+#[test]
+fn incoming_data_does_not_disturb_the_half_typed_line() {
+    let server = PyServer::start("chatty_server.py", &["--interval", "0.1"]);
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &server.target()]);
+    term.wait_for("recv 7 tick 3\\n");
+    term.type_text("half typed");
+    term.wait_prompt("text> half typed");
+    let ticks = |t: &Term| t.count(" tick ");
+    let before = ticks(&term);
+    term.wait_until("five more ticks with the line intact", |t| {
+        ticks(t) >= before + 5 && t.prompt_line() == "text> half typed"
+    });
+    let screen = term.screen();
+    assert_eq!(
+        screen.matches("half typed").count(),
+        1,
+        "the typed text appears once, on the prompt line:\n{screen}"
+    );
+    for line in screen.lines().filter(|l| l.contains("tick")) {
+        let r = record(line);
+        assert!(r.payload.starts_with("tick ") && r.dir == "recv", "{line}");
+    }
+    term.keys(&["Enter"]);
+    let typed = format!("recv 11 {}", hex(b"half typed\n"));
+    server.proc.wait_stdout_contains(&typed, SOON);
+    assert_eq!(term.quit(), "[exit 0]");
+}
+
+/// Must show 3: the server going away is shown at once; a server back on
+/// the same port and `:reconnect` restore the session.
+///
+/// The second server listens on the first one's port because that is the
+/// situation under test (a device restarting at its fixed address). The
+/// port was ours a moment ago and `listen` binds with SO_REUSEADDR, so the
+/// TIME_WAIT left by the kill does not get in the way; another process
+/// taking the port in between is the only (unlikely) way this can flake.
+#[test]
+fn a_lost_connection_is_shown_and_reconnect_restores_it() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let target = server.target();
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &target]);
+    term.line("one");
+    term.wait_for("recv 4 one\\n");
+
+    drop(server);
+    term.wait_for("#1 127.0.0.1:");
+    term.wait_for("closed by peer; :reconnect connects again");
+    term.line("lost");
+    term.wait_for("not connected (:reconnect connects again); not sent");
+
+    let server = Listen::start(&[&target]);
+    term.line(":reconnect");
+    term.wait_for(&format!("#2 {target} connected"));
+    term.line("two");
+    term.wait_for(&format!("#2 {target} recv 4 two\\n"));
+    // listen prints through its own writer thread: the record may trail
+    // the echo.
+    server.wait_stdout_contains("two", SOON);
+    assert_eq!(received_by(&server), ["two\\n"], "{}", server.dump());
+    assert_eq!(term.quit(), "[exit 0]");
+}
+
+/// `--reconnect` does the same by itself, retrying with backoff until the
+/// server is back.
+#[test]
+fn reconnect_flag_restores_the_session_by_itself() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let target = server.target();
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &target, "--reconnect"]);
+    term.wait_for(&format!("#1 {target} connected"));
+    drop(server);
+    term.wait_for("closed by peer; reconnecting");
+    term.wait_for("connection refused; still trying (--reconnect)");
+    let server = Listen::start(&[&target]);
+    // The retry interval doubles up to 5 s; the next try may be that far off.
+    let back = format!("#2 {target} connected");
+    term.wait_within(SOON * 3, &back, |t| t.transcript().contains(&back));
+    term.line("back");
+    term.wait_for("#2 127.0.0.1:");
+    term.wait_for("recv 5 back\\n");
+    server.wait_stdout_contains("back", SOON);
+    assert_eq!(received_by(&server), ["back\\n"], "{}", server.dump());
+}
+
+/// An unknown command and a bad payload are explained and send nothing:
+/// the server's first bytes are the next good line. `--history FILE`
+/// replaces the default location.
+#[test]
+fn unknown_commands_and_bad_payloads_send_nothing() {
+    let server = PyServer::start("silent_server.py", &[]);
+    let home = TempDir::new().unwrap();
+    let history = home.path().join("my-history");
+    let term = Term::start(
+        home.path(),
+        &[
+            "repl",
+            &server.target(),
+            "--history",
+            history.to_str().unwrap(),
+        ],
+    );
+    term.wait_prompt("text>");
+    term.line(":bogus");
+    term.wait_for("line ':bogus': unknown command; :help lists the commands");
+    term.line("ab\\q");
+    term.wait_for("at column 3: unknown escape '\\q'");
+    term.wait_for("; not sent");
+    term.line(":mode hex");
+    term.wait_prompt("hex>");
+    term.line("02 4");
+    term.wait_for("odd number of hex digits");
+    term.line("6f 6b");
+    server
+        .proc
+        .wait_stdout_contains(&format!("recv 3 {}", hex(b"ok\n")), SOON);
+    assert_eq!(
+        server.log(),
+        ["accepted".to_string(), format!("recv 3 {}", hex(b"ok\n"))]
+    );
+    assert_eq!(term.quit(), "[exit 0]");
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(
+        saved.contains(":bogus\n") && saved.contains("6f 6b\n"),
+        "{saved}"
+    );
+    assert!(
+        !home.path().join("state").exists(),
+        "--history replaces the default"
+    );
+}
+
+/// Tab completes command names, then their values.
+#[test]
+fn tab_completes_commands_and_values() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &server.target()]);
+    term.wait_prompt("text>");
+    term.type_text(":mo");
+    term.keys(&["Tab"]);
+    term.wait_prompt("text> :mode");
+    term.type_text("h");
+    term.keys(&["Tab"]);
+    term.wait_prompt("text> :mode hex");
+    term.keys(&["Enter"]);
+    term.wait_prompt("hex>");
+    term.line("41 42");
+    term.wait_for("recv 3 AB\\n");
+    // Ambiguous: the choices are listed.
+    term.type_text(":f");
+    term.keys(&["Tab", "Tab"]);
+    term.wait_for(":format");
+    term.wait_for(":frame");
+}
+
+fn repl_piped(target: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    assert_cmd::Command::new(bin())
+        .arg("repl")
+        .arg(target)
+        .args(args)
+        .write_stdin(stdin)
+        .timeout(ONE_SHOT)
+        .output()
+        .unwrap()
+}
+
+/// Must show 4: piped lines are sent, both echoes printed, exit 0.
+#[test]
+fn piped_lines_print_both_echoes_and_exit_0() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let out = repl_piped(&server.target(), &[], "a\nb\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let records = records(&stdout_of(&out));
+    let sent: Vec<_> = records.iter().filter(|r| r.dir == "sent").collect();
+    assert_eq!(sent.len(), 2, "{}", show(&out));
+    assert_eq!(
+        (sent[0].payload.as_str(), sent[1].payload.as_str()),
+        ("a\\n", "b\\n")
+    );
+    // Without --frame the echo may come back in one piece or two.
+    let echoed: String = records
+        .iter()
+        .filter(|r| r.dir == "recv")
+        .map(|r| r.payload.as_str())
+        .collect();
+    assert_eq!(echoed, "a\\nb\\n", "{}", show(&out));
+
+    // With --frame line each echo is its own record.
+    let out = repl_piped(&server.target(), &["--frame", "line"], "a\nb\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let recv: Vec<_> = records_of(&out, "recv");
+    assert_eq!(recv, ["a\\n", "b\\n"], "{}", show(&out));
+
+    // Raw output is the peer's bytes only; commands work in scripts too.
+    let out = repl_piped(
+        &server.target(),
+        &["-f", "raw"],
+        "a\n:eol crlf\n:hex 02 03\nb\n",
+    );
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"a\n\x02\x03b\r\n", "{}", show(&out));
+}
+
+fn records_of(out: &std::process::Output, dir: &str) -> Vec<String> {
+    records(&stdout_of(out))
+        .into_iter()
+        .filter(|r| r.dir == dir)
+        .map(|r| r.payload)
+        .collect()
+}
+
+/// Piped input ends after the last reply by the `--idle` rule, not by `-w`.
+#[test]
+fn piped_input_ends_after_the_idle_silence() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let started = std::time::Instant::now();
+    let out = repl_piped(&server.target(), &["--idle", "100ms", "-w", "15s"], "x\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(records_of(&out, "recv"), ["x\\n"]);
+
+    // No reply at all: -w bounds the wait; the session still ends well.
+    let silent = PyServer::start("silent_server.py", &[]);
+    let out = repl_piped(&silent.target(), &["-w", "300ms"], "x\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("no complete reply to the last line within 300ms"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// A bad line exits 2 naming its line and column, after the lines before
+/// it were sent and before it is.
+#[test]
+fn piped_bad_payload_exits_2_before_sending_it() {
+    let server = PyServer::start("silent_server.py", &[]);
+    let out = repl_piped(&server.target(), &[], "a\nb\\q\nc\n");
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("line 2 'b\\q': at column 2"), "{err}");
+    server.proc.wait_stdout_contains("eof", SOON);
+    assert_eq!(
+        server.log(),
+        [
+            "accepted".to_string(),
+            format!("recv 2 {}", hex(b"a\n")),
+            "eof".into()
+        ],
+    );
+
+    let out = repl_piped(&server.target(), &[], ":frob\nc\n");
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("line 1 ':frob': unknown command"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Nothing listening: exit 3, as for `send`.
+#[test]
+fn piped_exits_3_when_it_cannot_connect() {
+    let out = repl_piped(&format!("127.0.0.1:{}", free_port()), &[], "a\n");
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("connection refused"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// `--capture FILE` and `:capture FILE` record the session (both
+/// directions) in the capture format, and `replay --verify` accepts it.
+#[test]
+fn capture_records_the_session_for_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Listen::start(&["127.0.0.1:0", "-q", "--frame", "line"]);
+    let first = dir.path().join("flag.jsonl");
+    let out = repl_piped(
+        &server.target(),
+        &["--capture", first.to_str().unwrap(), "--frame", "line"],
+        "one\n",
+    );
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(text.contains("\"side\":\"client\""), "{text}");
+    assert!(
+        text.contains("\"from\":\"client\",\"len\":4,\"hex\":\"6f6e650a\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"from\":\"server\",\"len\":4,\"hex\":\"6f6e650a\""),
+        "{text}"
+    );
+
+    let second = dir.path().join("command.jsonl");
+    let script = format!(":capture {}\ntwo\n", second.display());
+    let out = repl_piped(&server.target(), &["--frame", "line"], &script);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let replayed = p1ge0n(&[
+        "replay",
+        second.to_str().unwrap(),
+        &server.target(),
+        "--verify",
+    ]);
+    assert_eq!(code(&replayed), 0, "{}", show(&replayed));
+    assert!(
+        stdout_of(&replayed).ends_with("verify: 1 ok, 0 differ\n"),
+        "{}",
+        show(&replayed)
+    );
+
+    let out = repl_piped(
+        &server.target(),
+        &["--capture", "/nonexistent/dir/x.jsonl"],
+        "a\n",
+    );
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("cannot create capture file"),
+        "{}",
+        show(&out)
+    );
+}
