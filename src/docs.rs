@@ -119,6 +119,7 @@ fn render_page(cmd: &clap::Command, is_top: bool) -> Vec<u8> {
     let mut roff = Roff::new();
     exit_status_section(&mut roff);
     examples_section(&mut roff, cmd, is_top);
+    notes_section(&mut roff, cmd);
     files_section(&mut roff, cmd.get_name());
     see_also_section(&mut roff, cmd.get_name(), is_top);
     let _ = roff.to_writer(&mut out);
@@ -185,6 +186,25 @@ fn examples_section(roff: &mut Roff, cmd: &clap::Command, is_top: bool) {
         if !what.is_empty() {
             roff.text([roman(what)]);
         }
+    }
+}
+
+/// Paragraphs of the subcommand's long help that are neither examples nor
+/// the exit-status summary (e.g. repl's command list, replay's script syntax).
+fn notes_section(roff: &mut Roff, cmd: &clap::Command) {
+    let help = cmd.get_after_long_help().map(|h| h.to_string()).unwrap_or_default();
+    let notes: Vec<String> = help
+        .split("\n\n")
+        .filter(|p| !p.starts_with("Examples:") && !p.starts_with("Exit status"))
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if notes.is_empty() {
+        return;
+    }
+    roff.control("SH", ["NOTES"]);
+    for note in notes {
+        roff.control("PP", []).text([roman(note)]);
     }
 }
 
