@@ -203,8 +203,11 @@ fn notes_section(roff: &mut Roff, cmd: &clap::Command) {
         return;
     }
     roff.control("SH", ["NOTES"]);
-    for note in notes {
-        roff.control("PP", []).text([roman(note)]);
+    for (i, note) in notes.into_iter().enumerate() {
+        if i > 0 {
+            roff.control("PP", []);
+        }
+        roff.text([roman(note)]);
     }
 }
 
