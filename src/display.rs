@@ -238,6 +238,22 @@ pub fn write_event_json(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
     }
 }
 
+/// Append a comparison of an expected and a received payload: both as
+/// `hexdump -C` lines, then where they first differ (used by `send --expect`
+/// and `replay --verify`, so a mismatch reads the same everywhere).
+pub fn mismatch_into(out: &mut Vec<u8>, expected: &[u8], received: &[u8]) {
+    out.extend_from_slice(format!("expected ({} bytes):\n", expected.len()).as_bytes());
+    hexdump_into(out, expected);
+    out.extend_from_slice(format!("received ({} bytes):\n", received.len()).as_bytes());
+    hexdump_into(out, received);
+    let first = received
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(received.len()));
+    out.extend_from_slice(format!("first difference at byte {first}\n").as_bytes());
+}
+
 /// Append the bytes as `hexdump -C` lines (used by write_data and by
 /// `send --expect` mismatch reports).
 ///

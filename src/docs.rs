@@ -192,7 +192,10 @@ fn examples_section(roff: &mut Roff, cmd: &clap::Command, is_top: bool) {
 /// Paragraphs of the subcommand's long help that are neither examples nor
 /// the exit-status summary (e.g. repl's command list, replay's script syntax).
 fn notes_section(roff: &mut Roff, cmd: &clap::Command) {
-    let help = cmd.get_after_long_help().map(|h| h.to_string()).unwrap_or_default();
+    let help = cmd
+        .get_after_long_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
     let notes: Vec<String> = help
         .split("\n\n")
         .filter(|p| !p.starts_with("Examples:") && !p.starts_with("Exit status"))

@@ -461,6 +461,22 @@ pub fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// A UDP send or receive error: "refused" is ICMP port unreachable
+/// reported back, i.e. nothing listens there (status 3); anything else is a
+/// runtime error.
+pub fn udp_error(target: &Target, e: &io::Error) -> anyhow::Error {
+    if is_refused(e) {
+        exit::error(
+            ExitCode::Connect,
+            format!(
+                "could not reach {target}: connection refused (nothing listening on that UDP port)"
+            ),
+        )
+    } else {
+        exit::error(ExitCode::Failure, format!("{target}: {}", describe_io(e)))
+    }
+}
+
 /// Whether an I/O error on a socket means the peer refused us (ICMP port
 /// unreachable on UDP surfaces this way on the next receive).
 pub fn is_refused(e: &io::Error) -> bool {

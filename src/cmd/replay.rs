@@ -352,19 +352,8 @@ impl Report<'_> {
             );
         } else {
             tally.differs += 1;
-            let _ = writeln!(
-                out,
-                "flow {} message {}: differs\nexpected ({} bytes):",
-                self.flow,
-                step.index,
-                step.reply.len()
-            );
-            display::hexdump_into(&mut out, &step.reply);
-            let _ = writeln!(out, "received ({} bytes):", received.len());
-            display::hexdump_into(&mut out, received);
-            if let Some(at) = received.iter().zip(&step.reply).position(|(a, b)| a != b) {
-                let _ = writeln!(out, "first difference at byte {at}");
-            }
+            let _ = writeln!(out, "flow {} message {}: differs", self.flow, step.index);
+            display::mismatch_into(&mut out, &step.reply, received);
         }
         Progress::clear();
         let mut stdout = std::io::stdout().lock();
@@ -555,7 +544,7 @@ async fn replay_udp(
         socket
             .send(step.data)
             .await
-            .map_err(|e| udp_error(&plan.target, &e))?;
+            .map_err(|e| net::udp_error(&plan.target, &e))?;
         report.record(Direction::Sent, step.data);
         progress.show(number, step.index, steps.len());
         let mut received = Vec::new();
@@ -574,7 +563,7 @@ async fn replay_udp(
                 })?,
                 None => wait.await,
             };
-            let n = result.map_err(|e| udp_error(&plan.target, &e))?;
+            let n = result.map_err(|e| net::udp_error(&plan.target, &e))?;
             report.record(Direction::Recv, &buf[..n]);
             received.extend_from_slice(&buf[..n]);
         }
@@ -584,22 +573,6 @@ async fn replay_udp(
         }
     }
     Ok(())
-}
-
-fn udp_error(target: &Target, e: &std::io::Error) -> anyhow::Error {
-    if net::is_refused(e) {
-        exit::error(
-            ExitCode::Connect,
-            format!(
-                "could not reach {target}: connection refused (nothing listening on that UDP port)"
-            ),
-        )
-    } else {
-        exit::error(
-            ExitCode::Failure,
-            format!("{target}: {}", net::describe_io(e)),
-        )
-    }
 }
 
 /// A one-line progress indicator on stderr, only when stderr is a terminal

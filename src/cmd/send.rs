@@ -371,13 +371,10 @@ fn check_expect(plan: &Plan, index: usize, received: &[u8]) -> bool {
     let mut report = Vec::new();
     let _ = writeln!(
         report,
-        "p1ge0n: reply to message {} did not match --expect\nexpected ({} bytes):",
-        index + 1,
-        expected.len()
+        "p1ge0n: reply to message {} did not match --expect",
+        index + 1
     );
-    display::hexdump_into(&mut report, expected);
-    let _ = writeln!(report, "received ({} bytes):", received.len());
-    display::hexdump_into(&mut report, received);
+    display::mismatch_into(&mut report, expected, received);
     let _ = std::io::stderr().write_all(&report);
     false
 }
@@ -563,7 +560,7 @@ async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
         socket
             .send(message)
             .await
-            .map_err(|e| udp_error(&plan.target, &e))?;
+            .map_err(|e| net::udp_error(&plan.target, &e))?;
         out.record(Direction::Sent, message);
         if plan.no_reply {
             continue;
@@ -580,7 +577,7 @@ async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
                     out.record(Direction::Recv, &buf[..n]);
                     reply.extend_from_slice(&buf[..n]);
                 }
-                Ok(Err(e)) => return Err(udp_error(&plan.target, &e)),
+                Ok(Err(e)) => return Err(net::udp_error(&plan.target, &e)),
                 Err(_) => {
                     let partial = Reply {
                         parts: vec![],
@@ -599,20 +596,4 @@ async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
     } else {
         ExitCode::Mismatch
     })
-}
-
-fn udp_error(target: &Target, e: &std::io::Error) -> anyhow::Error {
-    if net::is_refused(e) {
-        exit::error(
-            ExitCode::Connect,
-            format!(
-                "could not reach {target}: connection refused (nothing listening on that UDP port)"
-            ),
-        )
-    } else {
-        exit::error(
-            ExitCode::Failure,
-            format!("{target}: {}", net::describe_io(e)),
-        )
-    }
 }
