@@ -34,6 +34,16 @@ pub enum PayloadMode {
     Hex,
 }
 
+impl PayloadMode {
+    /// The name users type (`:mode text|hex`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadMode::Text => "text",
+            PayloadMode::Hex => "hex",
+        }
+    }
+}
+
 /// A syntax error in a payload; `column` is the 1-based character column in
 /// the input where the problem starts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -149,14 +149,7 @@ struct Settings {
 
 impl Settings {
     fn prompt(&self) -> String {
-        format!("{}> ", mode_name(self.mode))
-    }
-}
-
-fn mode_name(mode: PayloadMode) -> &'static str {
-    match mode {
-        PayloadMode::Text => "text",
-        PayloadMode::Hex => "hex",
+        format!("{}> ", self.mode.name())
     }
 }
 
@@ -214,7 +207,7 @@ fn interpret(line: &str, settings: &Settings, what: &str) -> Result<Action, Stri
             .map(Action::Send)
             .map_err(|e| bad(format!("{}; not sent", e.shifted(shift)))),
         "mode" => match arg {
-            "" => Ok(Action::Say(format!("mode: {}", mode_name(settings.mode)))),
+            "" => Ok(Action::Say(format!("mode: {}", settings.mode.name()))),
             "text" => Ok(Action::Set(Setting::Mode(PayloadMode::Text))),
             "hex" => Ok(Action::Set(Setting::Mode(PayloadMode::Hex))),
             other => Err(bad(format!("unknown mode '{other}' (text or hex)"))),
@@ -263,7 +256,7 @@ fn help(settings: &Settings) -> String {
     );
     text.push_str(&format!(
         "Now: mode {}, eol {}, format {}, frame {}",
-        mode_name(settings.mode),
+        settings.mode.name(),
         settings.eol,
         settings.format,
         settings.frame
@@ -879,7 +872,7 @@ impl Session {
         match setting {
             Setting::Mode(mode) => {
                 self.settings.mode = mode;
-                format!("mode: {}", mode_name(mode))
+                format!("mode: {}", mode.name())
             }
             Setting::Eol(eol) => {
                 self.settings.eol = eol;
