@@ -19,6 +19,12 @@
 //! `Drop`); the bench is a child subreaper so forked socat/ncat children are
 //! reaped here.
 //!
+//! Ports come from binding port 0 (p1ge0n and socat report theirs on
+//! stderr). ncat cannot, so the bench binds a port-0 listener, notes the
+//! port, closes it and starts ncat on it: another process can take the port
+//! in between; ncat then exits and the bench retries (3 times). ncat also
+//! gets `-m` above the connection count, as its default cap is 100.
+//!
 //! Environment (all optional):
 //!   P1GE0N_BENCH_QUICK=1        smoke run in seconds (small counts, 1 round)
 //!   P1GE0N_BENCH_ROUNDS=N       rounds per comparison (default 3)
@@ -101,7 +107,7 @@ impl Config {
         );
         Config {
             quick,
-            rounds: env_or("P1GE0N_BENCH_ROUNDS", pick(3, 1)).max(1),
+            rounds: env_or("P1GE0N_BENCH_ROUNDS", pick(3, 1)).clamp(1, 50),
             rate_secs: env_or::<f64>("P1GE0N_BENCH_SECS", if quick { 0.5 } else { 3.0 })
                 .clamp(0.1, 60.0),
             clients: 100,
@@ -205,7 +211,7 @@ impl Server {
                         .args(["-m", &(max_conns + 16).to_string()])
                         .args(["--exec", "/bin/cat"]);
                     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-                    let mut server = Server::launch(cmd, Stdio::null(), None, addr)?;
+                    let (mut server, _) = Server::launch(cmd, Stdio::null(), None, addr)?;
                     match server.wait_connectable(Duration::from_secs(5)) {
                         Ok(()) => return Ok(server),
                         Err(e) => last = e,
@@ -216,38 +222,15 @@ impl Server {
         }
     }
 
+    /// Spawn with stderr drained; returns the server (address still to be
+    /// filled in when it is 0) and the channel that gets the first
+    /// "listening on" line.
     fn launch(
         mut cmd: Command,
         stdout: Stdio,
         stdout_path: Option<PathBuf>,
         addr: SocketAddr,
-    ) -> Result<Server> {
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::piped());
-        let mut child = spawn_in_group(&mut cmd)?;
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        drain(stderr, log.clone(), tx);
-        drop(rx);
-        Ok(Server {
-            child,
-            addr,
-            log,
-            stdout_path,
-        })
-    }
-
-    /// Start, then read the address from the first "listening on" stderr
-    /// line (p1ge0n: `listening on 127.0.0.1:P (tcp)`; socat -d -d:
-    /// `... N listening on AF=2 127.0.0.1:P`).
-    fn launch_and_parse(
-        mut cmd: Command,
-        stdout: Stdio,
-        stdout_path: Option<PathBuf>,
-    ) -> Result<Server> {
-        let name = format!("{:?}", cmd.get_program());
+    ) -> Result<(Server, mpsc::Receiver<String>)> {
         cmd.stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::piped());
@@ -256,12 +239,26 @@ impl Server {
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::channel();
         drain(stderr, log.clone(), tx);
-        let mut server = Server {
+        let server = Server {
             child,
-            addr: ([127, 0, 0, 1], 0).into(),
+            addr,
             log,
             stdout_path,
         };
+        Ok((server, rx))
+    }
+
+    /// Start, then read the address from the first "listening on" stderr
+    /// line (p1ge0n: `listening on 127.0.0.1:P (tcp)`; socat -d -d:
+    /// `... N listening on AF=2 127.0.0.1:P`).
+    fn launch_and_parse(
+        cmd: Command,
+        stdout: Stdio,
+        stdout_path: Option<PathBuf>,
+    ) -> Result<Server> {
+        let name = format!("{:?}", cmd.get_program());
+        let (mut server, rx) =
+            Server::launch(cmd, stdout, stdout_path, ([127, 0, 0, 1], 0).into())?;
         let line = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
             anyhow!(
                 "{name}: no 'listening on' line within 10 s{}",
@@ -471,11 +468,12 @@ fn group_mem(pgid: i32) -> Mem {
 
 // ------------------------------------------------------------ statistics
 
+/// Median of the finite values (failed rounds are NaN and left out).
 fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
+    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
         return f64::NAN;
     }
-    let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
@@ -591,12 +589,20 @@ struct RateRound {
 }
 
 async fn rate_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<RateRound> {
+    // One by one, each echoing once before the next connects: socat listens
+    // with a backlog of 5 and forks per accept, so a burst of connects
+    // overflows its accept queue and stalls in SYN retransmits (1 s, 3 s).
     let mut streams = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+    for id in 0..clients {
+        let open = async {
+            let mut s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            scale_echo(&mut s, id, 0).await?;
+            Ok::<_, anyhow::Error>(s)
+        };
+        let s = tokio::time::timeout(Duration::from_secs(5), open)
             .await
-            .map_err(|_| anyhow!("connect to {addr} timed out"))??;
-        s.set_nodelay(true)?;
+            .map_err(|_| anyhow!("connect + first echo to {addr} over 5 s"))??;
         streams.push(s);
     }
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
@@ -698,7 +704,8 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
             if let Some(path) = server.stdout_path.clone() {
                 server.terminate(Duration::from_secs(5));
                 records.0 += count_lines(&path)?;
-                records.1 += r.msgs;
+                // Each client's warm-up echo is recorded too.
+                records.1 += r.msgs + cfg.clients as u64;
                 let _ = fs::remove_file(&path);
             } else {
                 drop(server);
@@ -756,7 +763,7 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
     );
     if records.1 > 0 {
         println!(
-            "text display: {} record lines written for {} echoed messages{}",
+            "text display: {} record lines written for {} echoed messages (incl. warm-up){}",
             thousands(records.0),
             thousands(records.1),
             if records.0 == records.1 {
@@ -952,12 +959,18 @@ fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
         }
     }
     print_table(
-        "bulk MB/s (echo verified byte for byte; a failed round makes the median 'fail')",
+        "bulk MB/s (echo verified byte for byte; medians over the rounds that completed)",
         &[
             "server", "stream", "rounds", "vs socat", "128K win", "rounds", "vs socat",
         ],
         &rows,
     );
+    if !notes.is_empty() {
+        println!(
+            "note: a stall is the relay deadlocking on itself: it blocks writing into a full \
+             pipe that only it (or cat, blocked writing back) drains; timing-dependent"
+        );
+    }
     for note in notes {
         println!("note: {note}");
     }
@@ -975,9 +988,10 @@ struct ScaleResult {
     first_error: Option<String>,
 }
 
+/// One verified round trip of a 64-byte line naming the connection.
 async fn scale_echo(s: &mut TcpStream, id: usize, k: usize) -> Result<()> {
     let mut line = [b'.'; LINE];
-    let head = format!("scale conn {id:06} msg {k} ");
+    let head = format!("conn {id:06} msg {k} ");
     line[..head.len()].copy_from_slice(head.as_bytes());
     line[LINE - 1] = b'\n';
     let mut back = [0u8; LINE];
@@ -1579,11 +1593,16 @@ fn main() {
     let started = Instant::now();
     let mut targets = Targets(Vec::new());
     let mut failed = Vec::new();
+    // Each section is evaluated just before `run` is called, so the time
+    // since the previous call is that section's.
+    let mut last = Instant::now();
     let mut run = |name: &str, result: Result<()>| {
         if let Err(e) = result {
             println!("\n{name} FAILED: {e:#}");
             failed.push(name.to_string());
         }
+        println!("({name}: {:.1} s)", last.elapsed().as_secs_f64());
+        last = Instant::now();
     };
     if cfg.wants("rate") {
         run("rate", section_rate(&cfg, &rt, dir.path(), &mut targets));
