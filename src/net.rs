@@ -228,6 +228,12 @@ impl AccessList {
 
 /// Resolve a target; failure is "could not connect" (status 3).
 pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>> {
+    // An address literal needs no lookup; tokio's lookup_host would still
+    // hand it to a blocking thread, which costs a one-shot `send` its
+    // start-up time.
+    if let Ok(ip) = target.host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, target.port)]);
+    }
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| {

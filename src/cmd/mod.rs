@@ -28,3 +28,33 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
         payload::PayloadMode::Text
     }
 }
+
+/// Stdin as a stream of chunks, read on a plain thread. tokio's own stdin
+/// hands every read to its blocking pool (a thread hop per read), which
+/// dominates a one-shot `echo hello | p1ge0n send`; one reader thread that
+/// blocks in `read` is both simpler and faster. The thread is not joined: at
+/// exit it may still be waiting for input nobody will send.
+pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    use std::io::Read;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let chunk = match stdin.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => Ok(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .expect("spawn the stdin thread");
+    rx
+}

@@ -444,21 +444,17 @@ async fn stream_stdin(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
 
     // Uploading runs as its own task so that a server echoing a large
     // stream never deadlocks against us: we keep reading while it reads.
+    let mut stdin = super::stdin_chunks();
     let upload = tokio::spawn(async move {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = stdin.read(&mut buf).await.context("reading stdin")?;
-            if n == 0 {
-                break;
-            }
-            writer.write_all(&buf[..n]).await.map_err(|e| {
+        while let Some(chunk) = stdin.recv().await {
+            let chunk = chunk.context("reading stdin")?;
+            writer.write_all(&chunk).await.map_err(|e| {
                 exit::error(
                     ExitCode::Failure,
                     format!("sending stdin: {}", net::describe_io(&e)),
                 )
             })?;
-            upload_out.record(Direction::Sent, &buf[..n]);
+            upload_out.record(Direction::Sent, &chunk);
         }
         // Half-close: tell the server we are done, keep reading its reply.
         let _ = writer.shutdown().await;
@@ -546,10 +542,8 @@ async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
     out.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
     let messages = if plan.messages.is_empty() {
         let mut data = Vec::new();
-        tokio::io::stdin()
-            .read_to_end(&mut data)
-            .await
-            .context("reading stdin")?;
+        // Nothing else runs on this thread yet: a plain blocking read.
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).context("reading stdin")?;
         vec![data]
     } else {
         plan.messages.clone()
