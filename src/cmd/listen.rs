@@ -371,9 +371,15 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             Err(e) => break Ending::Error(net::describe_io(&e)),
         };
 
-        let meta = server.meta(id, peer);
+        // Clock reads only when something will show them.
+        let meta = if server.shows_records() || server.capture.is_some() {
+            server.meta(id, peer)
+        } else {
+            Meta::unstamped(id, peer)
+        };
         let mut count_reached = false;
         let mut frame_error = None;
+        let mut uncounted = 0u64;
         loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -389,11 +395,19 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                     break;
                 }
             };
-            let (admitted, last) = server.admit_message();
-            if !admitted {
-                count_reached = true;
-                break;
-            }
+            // Without --count, messages are tallied once per read rather than
+            // with a shared atomic per message.
+            let last = if server.config.count.is_some() {
+                let (admitted, last) = server.admit_message();
+                if !admitted {
+                    count_reached = true;
+                    break;
+                }
+                last
+            } else {
+                uncounted += 1;
+                false
+            };
             messages += 1;
             if server.shows_records() {
                 display::write_data(
@@ -435,6 +449,9 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                 count_reached = true;
                 break;
             }
+        }
+        if uncounted > 0 {
+            server.stats.messages.fetch_add(uncounted, Relaxed);
         }
         if !records.is_empty() {
             server.sink.write(std::mem::take(&mut records)).await;
