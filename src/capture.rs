@@ -274,11 +274,13 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
                         ));
                     }
                 }
-                flow.messages.push(Message {
-                    at: Duration::from_secs_f64(t),
-                    from,
-                    data,
-                });
+                let at = Duration::try_from_secs_f64(t)
+                    .ok()
+                    .filter(|d| *d <= crate::units::MAX_DURATION)
+                    .ok_or_else(|| {
+                        line_error(line, format!("\"t\": {t} seconds is out of range"))
+                    })?;
+                flow.messages.push(Message { at, from, data });
             }
             other => {
                 return Err(line_error(
@@ -322,9 +324,18 @@ pub fn read_script(text: &str, mode: crate::payload::PayloadMode) -> Result<Flow
                 messages.push(Message { at, from, data });
             }
             '+' => {
-                let pause = crate::units::parse_duration(&body[1..])
-                    .map_err(|e| line_error(line, format!("bad pause '{}': {e}", body.trim_end())))?;
-                at += pause;
+                let pause = crate::units::parse_duration_at(&body[1..]).map_err(|(column, reason)| {
+                    FileError {
+                        line,
+                        // The duration starts after the indent and the '+'.
+                        column: column.map(|c| raw[..indent].chars().count() + 1 + c),
+                        reason: format!("bad pause '{}': {reason}", body.trim_end()),
+                    }
+                })?;
+                at = at
+                    .checked_add(pause)
+                    .filter(|d| *d <= crate::units::MAX_DURATION)
+                    .ok_or_else(|| line_error(line, "the pauses add up to more than 3650 days"))?;
             }
             other => {
                 return Err(FileError {
@@ -504,7 +515,9 @@ mod tests {
             "{}",
             err("> ok\n>  bad \\q\n")
         );
-        assert!(err("> ok\n+5x\n").starts_with("line 2: bad pause '+5x'"));
+        assert!(
+            err("> ok\n+5x\n").starts_with("line 2, column 3: bad pause '+5x': unknown unit 'x'")
+        );
         assert!(err("# only a comment\n").contains("sends nothing"));
     }
 

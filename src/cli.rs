@@ -272,7 +272,8 @@ pub struct ListenArgs {
         "Answer every message with this payload instead of echoing it.\n\n",
         "Payload syntax: text with escapes \\r \\n \\t \\0 \\\\ \\e \\xHH, or hex with -x."
     ))]
-    pub reply: Option<String>,
+    #[arg(value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub reply: Option<std::ffi::OsString>,
 
     /// Payloads (--reply) are hex bytes
     #[arg(short = 'x', long)]
@@ -436,8 +437,8 @@ pub struct SendArgs {
     pub target: Target,
 
     /// Messages to send, one exchange each; none: stream stdin
-    #[arg(value_name = "PAYLOAD", long_help = PAYLOAD_HELP)]
-    pub payloads: Vec<String>,
+    #[arg(value_name = "PAYLOAD", long_help = PAYLOAD_HELP, value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub payloads: Vec<std::ffi::OsString>,
 
     /// Payloads and --expect are hex bytes
     #[arg(short = 'x', long)]
@@ -467,8 +468,8 @@ pub struct SendArgs {
     pub no_reply: bool,
 
     /// The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)
-    #[arg(long, value_name = "PAYLOAD")]
-    pub expect: Vec<String>,
+    #[arg(long, value_name = "PAYLOAD", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub expect: Vec<std::ffi::OsString>,
 
     /// Give up connecting after DUR (exit 3)
     #[arg(long, value_name = "DUR", default_value = "10s")]

@@ -41,9 +41,24 @@ fn unit_scale(unit: &str) -> Option<f64> {
     })
 }
 
+/// The longest duration accepted anywhere (timeouts, pauses, intervals):
+/// far beyond any real use, and small enough that adding it to "now" can
+/// never overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// Parse `5`, `0.5`, `250ms`, `1.5s`, `2m`, `1h30m`, `1h 30m`. Errors name
 /// the 1-based column, like every other parser of user input here.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    parse_duration_at(s).map_err(|(column, reason)| match column {
+        Some(column) => format!("at column {column}: {reason}"),
+        None => reason,
+    })
+}
+
+/// [`parse_duration`] with the error's column apart from its reason, for
+/// callers that place the duration inside a longer line (`+DUR` in scripts).
+pub fn parse_duration_at(s: &str) -> Result<Duration, (Option<usize>, String)> {
+    let located = |column: usize, reason: String| (Some(column), reason);
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let skip_space = |i: &mut usize| {
@@ -53,7 +68,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     skip_space(&mut i);
     if i == chars.len() {
-        return Err("empty duration (examples: 5, 250ms, 1.5s, 2m)".into());
+        return Err((None, "empty duration (examples: 5, 250ms, 1.5s, 2m)".into()));
     }
     let mut total = 0f64;
     let mut groups = 0;
@@ -64,15 +79,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let number: String = chars[number_start..i].iter().collect();
         if number.is_empty() {
-            return Err(format!(
-                "at column {}: expected a number, found '{}' (examples: 5, 250ms, 1.5s)",
+            return Err(located(
                 i + 1,
-                chars[i]
+                format!(
+                    "expected a number, found '{}' (examples: 5, 250ms, 1.5s)",
+                    chars[i]
+                ),
             ));
         }
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("at column {}: '{number}' is not a number", number_start + 1))?;
+            .map_err(|_| located(number_start + 1, format!("'{number}' is not a number")))?;
         skip_space(&mut i);
         let unit_start = i;
         while i < chars.len() && chars[i].is_alphabetic() {
@@ -89,21 +106,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 } else {
                     unit_start + 1
                 };
-                return Err(format!("at column {column}: expected a unit ({UNITS})"));
+                return Err(located(column, format!("expected a unit ({UNITS})")));
             }
             total += value;
             break;
         }
         let scale = unit_scale(&unit).ok_or_else(|| {
-            format!(
-                "at column {}: unknown unit '{unit}' (expected {UNITS})",
-                unit_start + 1
+            located(
+                unit_start + 1,
+                format!("unknown unit '{unit}' (expected {UNITS})"),
             )
         })?;
         total += value * scale;
         skip_space(&mut i);
     }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("'{}' is out of range", s.trim()))
+    match Duration::try_from_secs_f64(total) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err((
+            None,
+            format!("'{}' is too long (at most 3650 days)", s.trim()),
+        )),
+    }
 }
 
 /// A replay speed factor (`--speed 2` plays twice as fast): a finite
@@ -119,10 +142,13 @@ impl FromStr for Speed {
             .trim()
             .parse()
             .map_err(|_| format!("'{s}' is not a number (examples: 2, 0.5)"))?;
-        if value.is_finite() && value > 0.0 {
+        // Bounded so that scaling any accepted pause stays a valid duration.
+        if (0.001..=1_000_000.0).contains(&value) {
             Ok(Speed(value))
         } else {
-            Err(format!("speed must be above 0, not '{s}'"))
+            Err(format!(
+                "speed must be between 0.001 and 1000000, not '{s}'"
+            ))
         }
     }
 }
@@ -155,7 +181,8 @@ impl FromStr for ByteSize {
             "G" | "GiB" | "GB" => 1 << 30,
             other => {
                 return Err(format!(
-                    "unknown unit '{other}' (expected B, KiB, MiB, GiB)"
+                    "at column {}: unknown unit '{other}' (expected B, KiB, MiB, GiB)",
+                    trimmed[..split].chars().count() + 1
                 ))
             }
         };

@@ -62,7 +62,7 @@ struct Config {
 impl Config {
     fn new(args: ListenArgs) -> Result<Config> {
         let answer = match (&args.reply, args.no_echo) {
-            (Some(text), _) => Answer::Reply(super::parse_payload_arg(
+            (Some(text), _) => Answer::Reply(super::parse_payload_os(
                 "--reply",
                 text,
                 super::mode(args.hex),
@@ -170,6 +170,7 @@ impl Server {
 }
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
+    super::check_framing(&args.frame)?;
     let config = Config::new(args)?;
     net::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -920,6 +920,7 @@ fn dial(target: Target, opts: ConnectOptions, delay: Duration) -> Dial {
 // Entry point
 
 pub fn run(args: ReplArgs) -> Result<ExitCode> {
+    super::check_framing(&args.frame)?;
     // A capture file that cannot be created is bad input: fail before
     // connecting (the session opens it again, truncating this empty file).
     if let Some(path) = &args.capture {

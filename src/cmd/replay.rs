@@ -59,6 +59,7 @@ struct Plan {
 }
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
+    super::check_framing(&args.frame)?;
     let flows = load(&args.file, super::mode(args.hex))?;
     if args.list {
         print_list(&flows);
@@ -300,9 +301,19 @@ fn due(
     step: &Step,
     last_reply: Instant,
 ) -> Instant {
+    // Inputs are bounded (durations, speed), but a schedule must never be
+    // able to overflow the clock: saturate to "much later" instead.
+    let later = |base: Instant, offset: Duration| {
+        base.checked_add(offset)
+            .unwrap_or_else(|| Instant::now() + crate::units::MAX_DURATION)
+    };
     match plan.timing {
-        Timing::Captured(speed) => flow_start + (step.at.saturating_sub(first_at)).div_f64(speed),
-        Timing::Interval(pause) if step.index > 1 => last_reply + pause,
+        Timing::Captured(speed) => {
+            let offset = step.at.saturating_sub(first_at).as_secs_f64() / speed;
+            let offset = Duration::try_from_secs_f64(offset).unwrap_or(crate::units::MAX_DURATION);
+            later(flow_start, offset)
+        }
+        Timing::Interval(pause) if step.index > 1 => later(last_reply, pause),
         Timing::Interval(_) | Timing::NoDelay => Instant::now(),
     }
 }

@@ -58,14 +58,14 @@ impl Plan {
         let mode = super::mode(args.hex);
         let mut messages = Vec::with_capacity(args.payloads.len());
         for (i, text) in args.payloads.iter().enumerate() {
-            let mut bytes = super::parse_payload_arg(&format!("payload {}", i + 1), text, mode)?;
+            let mut bytes = super::parse_payload_os(&format!("payload {}", i + 1), text, mode)?;
             bytes.extend_from_slice(args.eol.bytes());
             messages.push(bytes);
         }
         let expects = args
             .expect
             .iter()
-            .map(|text| super::parse_payload_arg("--expect", text, mode))
+            .map(|text| super::parse_payload_os("--expect", text, mode))
             .collect::<Result<Vec<_>>>()?;
         let exchanges = messages.len().max(1);
         if expects.len() > 1 && expects.len() != exchanges {
@@ -112,6 +112,7 @@ impl Plan {
 }
 
 pub fn run(args: SendArgs) -> Result<ExitCode> {
+    super::check_framing(&args.frame)?;
     let plan = Plan::new(args)?;
     // One connection at a time: a single-threaded runtime starts fastest.
     let runtime = tokio::runtime::Builder::new_current_thread()
