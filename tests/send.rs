@@ -221,3 +221,25 @@ fn ipv6_loopback() {
     assert!(rec.peer.starts_with("[::1]:"), "{rec:?}");
     assert_eq!(rec.payload, "hello over v6");
 }
+
+/// Stdin that is a regular file (`send ADDR < file`) is streamed as well as
+/// a pipe is (it is read differently: a file cannot be polled).
+#[test]
+fn stdin_from_a_regular_file_round_trips() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payload.bin");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let out = send_cmd()
+        .arg(server.target())
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        out.stdout == data,
+        "the echo differs ({} bytes back)",
+        out.stdout.len()
+    );
+}

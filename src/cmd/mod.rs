@@ -52,34 +52,150 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
     }
 }
 
-/// Stdin as a stream of chunks, read on a plain thread. tokio's own stdin
-/// hands every read to its blocking pool (a thread hop per read), which
-/// dominates a one-shot `echo hello | p1ge0n send`; one reader thread that
-/// blocks in `read` is both simpler and faster. The thread is not joined: at
-/// exit it may still be waiting for input nobody will send.
+/// Stdin as a stream of chunks. tokio's own stdin hands every read to its
+/// blocking pool (a thread hop per read), which dominates a one-shot
+/// `echo hello | p1ge0n send`. Instead: a pipe or socket is read
+/// non-blocking through the runtime's poller (no thread at all), a regular
+/// file is read directly (it never blocks), and anything else (a terminal)
+/// gets one reader thread. Must be called inside the runtime.
 pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
-    use std::io::Read;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    std::thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let chunk = match stdin.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => Ok(buf[..n].to_vec()),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => Err(e),
-                };
-                let failed = chunk.is_err();
-                if tx.blocking_send(chunk).is_err() || failed {
-                    return;
+    match stdin_kind() {
+        StdinKind::Pollable => {
+            tokio::spawn(async move {
+                let result = read_pollable_stdin(&tx).await;
+                if let Err(e) = result {
+                    let _ = tx.send(Err(e)).await;
                 }
-            }
-        })
-        .expect("spawn the stdin thread");
+            });
+        }
+        StdinKind::File => {
+            tokio::spawn(async move {
+                use std::io::Read;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let chunk = match std::io::stdin().read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => Ok(buf[..n].to_vec()),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => Err(e),
+                    };
+                    let failed = chunk.is_err();
+                    if tx.send(chunk).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        StdinKind::Other => {
+            std::thread::Builder::new()
+                .name("stdin".into())
+                .spawn(move || {
+                    use std::io::Read;
+                    let mut stdin = std::io::stdin().lock();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let chunk = match stdin.read(&mut buf) {
+                            Ok(0) => return,
+                            Ok(n) => Ok(buf[..n].to_vec()),
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            Err(e) => Err(e),
+                        };
+                        let failed = chunk.is_err();
+                        if tx.blocking_send(chunk).is_err() || failed {
+                            return;
+                        }
+                    }
+                })
+                .expect("spawn the stdin thread");
+        }
+    }
     rx
+}
+
+enum StdinKind {
+    /// A pipe or socket: epoll can watch it.
+    Pollable,
+    /// A regular file: reads never block (and epoll refuses it).
+    File,
+    /// A terminal or anything else.
+    Other,
+}
+
+fn stdin_kind() -> StdinKind {
+    // SAFETY: fstat only fills the struct we pass.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(libc::STDIN_FILENO, &mut st) } != 0 {
+        return StdinKind::Other;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO | libc::S_IFSOCK => StdinKind::Pollable,
+        libc::S_IFREG => StdinKind::File,
+        _ => StdinKind::Other,
+    }
+}
+
+/// Read a pipe/socket stdin through the poller. Its O_NONBLOCK flag is set
+/// for the duration and restored at the end (the flag belongs to the open
+/// file, which a parent may share).
+async fn read_pollable_stdin(
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{unix::AsyncFd, Interest};
+    struct Fd {
+        original_flags: libc::c_int,
+    }
+    impl std::os::fd::AsRawFd for Fd {
+        fn as_raw_fd(&self) -> std::os::fd::RawFd {
+            libc::STDIN_FILENO
+        }
+    }
+    impl Drop for Fd {
+        fn drop(&mut self) {
+            // SAFETY: restoring the flags read below on our own stdin.
+            unsafe { libc::fcntl(libc::STDIN_FILENO, libc::F_SETFL, self.original_flags) };
+        }
+    }
+    // SAFETY: F_GETFL/F_SETFL on stdin, which stays open for the process.
+    let original_flags = unsafe { libc::fcntl(libc::STDIN_FILENO, libc::F_GETFL) };
+    if original_flags < 0
+        || unsafe {
+            libc::fcntl(
+                libc::STDIN_FILENO,
+                libc::F_SETFL,
+                original_flags | libc::O_NONBLOCK,
+            )
+        } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: stdin (fd 0) stays open, and refers to the same pipe, for the
+    // whole life of the process and so of this AsyncFd.
+    let fd = unsafe { AsyncFd::register_with_interest(Fd { original_flags }, Interest::READABLE) }
+        .map_err(std::io::Error::from)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut guard = fd.readable().await?;
+        // SAFETY: reading into our own buffer from stdin.
+        let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.kind() {
+                std::io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    continue;
+                }
+                std::io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        if tx.send(Ok(buf[..n as usize].to_vec())).await.is_err() {
+            return Ok(());
+        }
+    }
 }
 
 /// `--frame` against `--max-frame`: a framing whose smallest possible
