@@ -461,11 +461,8 @@ fn script_cases() -> Vec<Case> {
             .says(&["s.script:2:3:", "odd number of hex digits"]),
         script("script_bad_pause_unit", "+5x\n> CD\n").says(&["s.script:2:3:", "unknown unit 'x'"]),
         script("script_empty_pause", "+\n> CD\n").says(&["s.script:2:", "empty duration"]),
-        script(
-            "script_pauses_overflow",
-            "+3000d\n+3000d\n> CD\n",
-        )
-        .says(&["s.script:3:", "more than 3650 days"]),
+        script("script_pauses_overflow", "+3000d\n+3000d\n> CD\n")
+            .says(&["s.script:3:", "more than 3650 days"]),
         case("script_sends_nothing", &["replay", "s.script", "{}"])
             .file("s.script", "# only a reply\n< AB\n")
             .says(&["s.script:2:", "sends nothing"]),

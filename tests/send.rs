@@ -231,9 +231,11 @@ fn stdin_from_a_regular_file_round_trips() {
     let path = dir.path().join("payload.bin");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &data).unwrap();
-    let out = send_cmd()
-        .arg(server.target())
-        .stdin(std::fs::File::open(&path).unwrap())
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["send", &server.target()])
+        .stdin(std::fs::File::open(&path).unwrap());
+    let out = assert_cmd::Command::from_std(cmd)
+        .timeout(ONE_SHOT)
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", show(&out));
