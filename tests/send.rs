@@ -231,11 +231,12 @@ fn stdin_from_a_regular_file_round_trips() {
     let path = dir.path().join("payload.bin");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &data).unwrap();
-    let mut cmd = std::process::Command::new(bin());
-    cmd.args(["send", &server.target()])
-        .stdin(std::fs::File::open(&path).unwrap());
-    let out = assert_cmd::Command::from_std(cmd)
-        .timeout(ONE_SHOT)
+    // assert_cmd would replace stdin; `timeout` bounds the run instead.
+    let out = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(bin())
+        .args(["send", &server.target()])
+        .stdin(std::fs::File::open(&path).unwrap())
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", show(&out));
