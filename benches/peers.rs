@@ -61,7 +61,15 @@ use tokio::{
     task::JoinSet,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_p1ge0n");
+/// The p1ge0n under test: the bench profile's build, or the binary named
+/// by `P1GE0N_BENCH_BIN` (e.g. a statically linked build, see BENCHMARKS.md).
+fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("P1GE0N_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_p1ge0n").to_string())
+    })
+}
 const LINE: usize = 64;
 const CHUNK: usize = 64 * 1024;
 const MB: f64 = 1e6;
@@ -147,7 +155,7 @@ impl Peer {
 
     fn tool(self) -> &'static str {
         match self {
-            Peer::Quiet | Peer::Text => BIN,
+            Peer::Quiet | Peer::Text => bin(),
             Peer::Socat => "socat",
             Peer::Ncat => "ncat",
         }
@@ -175,14 +183,14 @@ impl Server {
     fn start(peer: Peer, dir: &Path, max_conns: usize) -> Result<Server> {
         match peer {
             Peer::Quiet => {
-                let mut cmd = Command::new(BIN);
+                let mut cmd = Command::new(bin());
                 cmd.args(["listen", "-q", "127.0.0.1:0"]);
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
             Peer::Text => {
                 let path = unique_path(dir, "records", "txt");
                 let file = File::create(&path).context("create the records file")?;
-                let mut cmd = Command::new(BIN);
+                let mut cmd = Command::new(bin());
                 cmd.args(["listen", "127.0.0.1:0", "--frame", "line"]);
                 Server::launch_and_parse(cmd, Stdio::from(file), Some(path))
             }
@@ -1305,7 +1313,7 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
     );
     let mut clients: Vec<(&str, Vec<String>)> = vec![(
         "p1ge0n send",
-        vec![BIN.into(), "send".into(), target.clone()],
+        vec![bin().into(), "send".into(), target.clone()],
     )];
     if have("nc") {
         clients.push((
@@ -1375,9 +1383,12 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
         nc.is_finite().then_some(send <= nc),
     );
     if have("hyperfine") {
-        println!("reproduce with hyperfine (after `{BIN} listen -q 127.0.0.1:9999 &`):");
+        println!(
+            "reproduce with hyperfine (after `{} listen -q 127.0.0.1:9999 &`):",
+            bin()
+        );
         let mut cmd = format!("hyperfine -w 20 -r {}", cfg.oneshot_runs);
-        cmd += &format!(" 'echo hello | {BIN} send 127.0.0.1:9999'");
+        cmd += &format!(" 'echo hello | {} send 127.0.0.1:9999'", bin());
         cmd += " 'echo hello | nc -N 127.0.0.1 9999'";
         cmd += " 'echo hello | socat - TCP:127.0.0.1:9999'";
         println!("  {cmd}");
@@ -1508,9 +1519,9 @@ fn section_display(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
 
 fn section_size(dir: &Path) -> Result<()> {
     println!("\n## 6. Binary size and idle RSS");
-    let size = fs::metadata(BIN)?.len();
+    let size = fs::metadata(bin())?.len();
     let copy = dir.join("p1ge0n-stripped");
-    fs::copy(BIN, &copy)?;
+    fs::copy(bin(), &copy)?;
     let stripped = match Command::new("strip").arg(&copy).status() {
         Ok(s) if s.success() => Some(fs::metadata(&copy)?.len()),
         _ => None,
@@ -1571,9 +1582,10 @@ fn main() {
     let cfg = Config::from_env();
     let nofile = raise_nofile();
     println!(
-        "p1ge0n peer benchmark{} — {}; RLIMIT_NOFILE {nofile}; binary {BIN}",
+        "p1ge0n peer benchmark{} — {}; RLIMIT_NOFILE {nofile}; binary {}",
         if cfg.quick { " (QUICK)" } else { "" },
-        machine()
+        machine(),
+        bin()
     );
     println!("note: load generator and servers share the same cores");
     let dir = match tempfile::Builder::new().prefix("p1ge0n-bench").tempdir() {
