@@ -1,35 +1,61 @@
 //! Output sinks for servers: many connections, one ordered stream (stdout,
 //! or a capture file).
 //!
-//! Connection tasks format records into their own buffers and hand them to a
-//! dedicated writer thread over a bounded channel. The thread writes whatever
-//! has queued up in one go and flushes only when the queue is empty, so a
-//! busy server makes few large writes while a quiet one shows every record at
-//! once. The bound gives back-pressure instead of unbounded memory when
-//! stdout is slower than the network.
+//! Connection tasks format records into their own reusable buffers and
+//! append them to one shared buffer; a dedicated writer thread swaps that
+//! buffer out and writes it in one go. The writer is woken only when the
+//! shared buffer goes from empty to non-empty, so a busy server makes few
+//! large writes (and few wake-ups) while a quiet one shows every record at
+//! once. Past a bound, tasks wait for the writer: back-pressure instead of
+//! unbounded memory when stdout is slower than the network.
 
-use std::{io::Write, thread::JoinHandle};
+use std::{
+    io::Write,
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    thread::JoinHandle,
+};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
-/// Records (already formatted) queued for stdout.
+/// How much may wait for the writer before tasks are held back.
+const PENDING_LIMIT: usize = 4 << 20;
+
+#[derive(Default)]
+struct State {
+    pending: Vec<u8>,
+    /// Write what is pending, then stop.
+    stop: bool,
+    /// The output failed (closed pipe, full disk): discard from now on, so
+    /// servers never block on a dead stdout.
+    broken: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer thread.
+    work: Condvar,
+    /// Wakes tasks waiting for room.
+    room: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Formatted records queued for one output.
 #[derive(Clone)]
 pub struct Sink {
-    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
 }
 
 /// Owns the writer thread; [`Writer::finish`] waits until everything queued
 /// so far has been written and flushed.
 pub struct Writer {
-    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
     handle: JoinHandle<()>,
-}
-
-enum Msg {
-    Data(Vec<u8>),
-    /// Write what came before, then stop: connection tasks may still hold
-    /// senders at shutdown, so "all senders dropped" cannot be the signal.
-    Stop,
 }
 
 impl Sink {
@@ -38,43 +64,74 @@ impl Sink {
         Sink::spawn_to("stdout", Box::new(std::io::stdout()))
     }
 
-    /// A sink writing to a capture file: each batch is one `write` to the
-    /// file, so an interrupted run loses nothing already written.
+    /// A sink writing to a capture file. Records are appended whole and
+    /// written as soon as the writer wakes, so an interrupted run loses
+    /// nothing already handed over.
     pub fn spawn_file(file: std::fs::File) -> (Sink, Writer) {
         Sink::spawn_to("capture", Box::new(file))
     }
 
     fn spawn_to(name: &str, mut out: Box<dyn Write + Send>) -> (Sink, Writer) {
-        let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let mut ok = true;
-                while let Some(first) = rx.blocking_recv() {
-                    let mut next = Some(first);
-                    while let Some(msg) = next.take() {
-                        match msg {
-                            // stdout gone (full disk, ...): keep draining so
-                            // servers never block on us, but stop writing.
-                            Msg::Data(buf) => ok = ok && out.write_all(&buf).is_ok(),
-                            Msg::Stop => {
-                                let _ = out.flush();
-                                return;
-                            }
+                let shared = thread_shared;
+                let mut batch = Vec::new();
+                loop {
+                    {
+                        let mut state = shared.lock();
+                        while state.pending.is_empty() && !state.stop {
+                            state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
                         }
-                        next = rx.try_recv().ok();
+                        if state.pending.is_empty() {
+                            break;
+                        }
+                        std::mem::swap(&mut state.pending, &mut batch);
                     }
-                    ok = ok && out.flush().is_ok();
+                    shared.room.notify_waiters();
+                    if out.write_all(&batch).and_then(|()| out.flush()).is_err() {
+                        shared.lock().broken = true;
+                    }
+                    batch.clear();
                 }
+                let _ = out.flush();
             })
             .expect("spawn the output thread");
-        (Sink { tx: tx.clone() }, Writer { tx, handle })
+        (
+            Sink {
+                shared: shared.clone(),
+            },
+            Writer { shared, handle },
+        )
     }
 
-    /// Queue a formatted buffer; waits when stdout is behind.
-    pub async fn write(&self, buf: Vec<u8>) {
-        if !buf.is_empty() {
-            let _ = self.tx.send(Msg::Data(buf)).await;
+    /// Append formatted records; waits while the writer is far behind.
+    pub async fn write(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if state.broken {
+                    return;
+                }
+                if state.pending.is_empty() || state.pending.len() + data.len() <= PENDING_LIMIT {
+                    let was_empty = state.pending.is_empty();
+                    state.pending.extend_from_slice(data);
+                    drop(state);
+                    if was_empty {
+                        self.shared.work.notify_one();
+                    }
+                    return;
+                }
+            }
+            room.await;
         }
     }
 }
@@ -82,9 +139,9 @@ impl Sink {
 impl Writer {
     /// Wait until every record queued so far is written and flushed.
     pub fn finish(self) {
-        if self.tx.blocking_send(Msg::Stop).is_ok() {
-            let _ = self.handle.join();
-        }
+        self.shared.lock().stop = true;
+        self.shared.work.notify_one();
+        let _ = self.handle.join();
     }
 }
 
@@ -206,5 +263,87 @@ impl CaptureLog {
             data,
         );
         self.append(|_| None, &line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer the test can read back, slow enough that records pile up.
+    #[derive(Clone, Default)]
+    struct Slow(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_record_arrives_whole_and_in_order_per_task() {
+        let out = Slow::default();
+        let (sink, writer) = Sink::spawn_to("test", Box::new(out.clone()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..8)
+                .map(|task| {
+                    let sink = sink.clone();
+                    tokio::spawn(async move {
+                        for n in 0..500 {
+                            // Large records exercise the back-pressure bound.
+                            let filler = "x".repeat(if n % 50 == 0 { 100_000 } else { 10 });
+                            sink.write(format!("task {task} record {n} {filler}\n").as_bytes())
+                                .await;
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        writer.finish();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        for task in 0..8 {
+            let numbers: Vec<usize> = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("task {task} ")))
+                .map(|l| l.split(' ').nth(3).unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(numbers, (0..500).collect::<Vec<_>>(), "task {task}");
+        }
+        assert_eq!(text.lines().count(), 8 * 500);
+    }
+
+    #[test]
+    fn a_broken_output_never_blocks_writers() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (sink, writer) = Sink::spawn_to("test", Box::new(Broken));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for _ in 0..200 {
+                sink.write(&[b'x'; 100_000]).await;
+            }
+        });
+        writer.finish();
     }
 }

@@ -136,13 +136,13 @@ impl Server {
         if self.shows_records() && self.config.format == Format::Json {
             let mut buf = Vec::with_capacity(128);
             display::write_event_json(&mut buf, &meta, event);
-            self.sink.write(buf).await;
+            self.sink.write(&buf).await;
         }
         // The capture file always carries connection events.
         if let Some(capture) = &self.capture {
             let mut buf = Vec::with_capacity(128);
             display::write_event_json(&mut buf, &meta, event);
-            capture.write(buf).await;
+            capture.write(&buf).await;
         }
     }
 
@@ -253,7 +253,7 @@ async fn serve(
                 side: Side::Server,
             },
         );
-        capture.write(header).await;
+        capture.write(&header).await;
     }
     if local.ip().is_unspecified() && config.access.allow.is_empty() {
         eprintln!(
@@ -455,11 +455,13 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             server.stats.messages.fetch_add(uncounted, Relaxed);
         }
         if !records.is_empty() {
-            server.sink.write(std::mem::take(&mut records)).await;
+            server.sink.write(&records).await;
+            records.clear();
         }
         if let Some(capture) = &server.capture {
             if !captured.is_empty() {
-                capture.write(std::mem::take(&mut captured)).await;
+                capture.write(&captured).await;
+                captured.clear();
             }
         }
         if !answer.is_empty() {
@@ -571,7 +573,8 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
                 Direction::Recv,
                 data,
             );
-            server.sink.write(std::mem::take(&mut records)).await;
+            server.sink.write(&records).await;
+            records.clear();
         }
         let answer: &[u8] = match &config.answer {
             Answer::Echo => data,
@@ -598,7 +601,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
                     answer,
                 );
             }
-            capture.write(captured).await;
+            capture.write(&captured).await;
         }
         if !matches!(config.answer, Answer::Nothing) {
             match socket.send_to(answer, peer).await {
