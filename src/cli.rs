@@ -131,10 +131,11 @@ line is sent (--reconnect: reconnect, for up to --connect-timeout).";
 
 const REPLAY_EXAMPLES: &str = "\
 Examples:
-  p1ge0n replay session.jsonl 127.0.0.1:9000 --verify     replay a capture, check every reply
-  p1ge0n replay plc.pcapng 127.0.0.1:502 --verify --list   list the flows in a pcap
-  p1ge0n replay plc.pcap 127.0.0.1:502 --flow 2 --speed 10 one flow, ten times faster
-  p1ge0n replay test.script 127.0.0.1:9000 --no-delay      a hand-written script, no pauses
+  p1ge0n replay session.jsonl 127.0.0.1:9000 --verify        replay a capture, check every reply
+  p1ge0n replay plc.pcapng 127.0.0.1:502 --verify            replay a Wireshark capture, exit 5 on a difference
+  p1ge0n replay plc.pcapng --list                            list the flows in a pcap
+  p1ge0n replay plc.pcap 127.0.0.1:502 --flow 2 --speed 10   one flow, ten times faster
+  p1ge0n replay test.script 127.0.0.1:9000 --no-delay        a hand-written script, no pauses
 
 Script files: '> PAYLOAD' send, '< PAYLOAD' expected reply, '+DUR' pause, '#' comment.";
 
