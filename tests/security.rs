@@ -16,7 +16,19 @@ fn assert_refused(server: &Listen, addr: SocketAddr) -> String {
     let (data, end) = read_to_end(&mut s);
     assert!(data.is_empty(), "refused client got {data:?}");
     assert_ne!(end, End::TimedOut, "refused client was left hanging");
-    let stderr = server.wait_stderr_contains("refused ", SOON);
+    // Wait for the whole log line, not just its first word.
+    let logged = || {
+        server
+            .stderr()
+            .split_inclusive('\n')
+            .any(|line| line.starts_with("refused ") && line.ends_with('\n'))
+    };
+    assert!(
+        wait_until(SOON, logged),
+        "no refusal logged: {}",
+        server.stderr()
+    );
+    let stderr = server.stderr();
     assert!(
         server.stdout().is_empty(),
         "nothing may be printed: {}",

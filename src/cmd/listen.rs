@@ -42,6 +42,17 @@ enum Answer {
     Nothing,
 }
 
+impl Answer {
+    /// What to send back for one message.
+    fn to<'a>(&'a self, message: &'a [u8]) -> &'a [u8] {
+        match self {
+            Answer::Echo => message,
+            Answer::Reply(reply) => reply,
+            Answer::Nothing => &[],
+        }
+    }
+}
+
 /// Everything a connection task needs, parsed and validated up front.
 struct Config {
     addr: ListenAddr,
@@ -127,6 +138,48 @@ impl Server {
 
     fn shows_records(&self) -> bool {
         !self.config.quiet
+    }
+
+    /// Format one message (and our answer) for stdout and the capture, into
+    /// the caller's buffers; TCP and UDP record alike.
+    fn record(
+        &self,
+        meta: &Meta,
+        message: &[u8],
+        answered: &[u8],
+        records: &mut Vec<u8>,
+        captured: &mut Vec<u8>,
+    ) {
+        if self.shows_records() {
+            display::write_data(
+                records,
+                self.config.format,
+                meta,
+                Side::Client,
+                Direction::Recv,
+                message,
+            );
+        }
+        if self.capture.is_some() {
+            display::write_data(
+                captured,
+                Format::Json,
+                meta,
+                Side::Client,
+                Direction::Recv,
+                message,
+            );
+            if !answered.is_empty() {
+                display::write_data(
+                    captured,
+                    Format::Json,
+                    meta,
+                    Side::Server,
+                    Direction::Sent,
+                    answered,
+                );
+            }
+        }
     }
 
     /// JSON output carries connection events too, so a `-f json` log is a
@@ -410,42 +463,9 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                 false
             };
             messages += 1;
-            if server.shows_records() {
-                display::write_data(
-                    &mut records,
-                    config.format,
-                    &meta,
-                    Side::Client,
-                    Direction::Recv,
-                    &frame,
-                );
-            }
-            let answered: &[u8] = match &config.answer {
-                Answer::Echo => &frame,
-                Answer::Reply(reply) => reply,
-                Answer::Nothing => &[],
-            };
+            let answered = config.answer.to(&frame);
             answer.extend_from_slice(answered);
-            if server.capture.is_some() {
-                display::write_data(
-                    &mut captured,
-                    Format::Json,
-                    &meta,
-                    Side::Client,
-                    Direction::Recv,
-                    &frame,
-                );
-                if !answered.is_empty() {
-                    display::write_data(
-                        &mut captured,
-                        Format::Json,
-                        &meta,
-                        Side::Server,
-                        Direction::Sent,
-                        answered,
-                    );
-                }
-            }
+            server.record(&meta, &frame, answered, &mut records, &mut captured);
             if last {
                 count_reached = true;
                 break;
@@ -532,6 +552,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
     let mut next_id = 0u64;
     let mut buf = vec![0u8; 65_536];
     let mut records = Vec::new();
+    let mut captured = Vec::new();
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -564,44 +585,13 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
             return Ok(ExitCode::Success);
         }
         let meta = server.meta(id, peer);
-        if server.shows_records() {
-            display::write_data(
-                &mut records,
-                config.format,
-                &meta,
-                Side::Client,
-                Direction::Recv,
-                data,
-            );
-            server.sink.write(&records).await;
-            records.clear();
-        }
-        let answer: &[u8] = match &config.answer {
-            Answer::Echo => data,
-            Answer::Reply(reply) => reply,
-            Answer::Nothing => &[],
-        };
+        let answer = config.answer.to(data);
+        server.record(&meta, data, answer, &mut records, &mut captured);
+        server.sink.write(&records).await;
+        records.clear();
         if let Some(capture) = &server.capture {
-            let mut captured = Vec::new();
-            display::write_data(
-                &mut captured,
-                Format::Json,
-                &meta,
-                Side::Client,
-                Direction::Recv,
-                data,
-            );
-            if !answer.is_empty() {
-                display::write_data(
-                    &mut captured,
-                    Format::Json,
-                    &meta,
-                    Side::Server,
-                    Direction::Sent,
-                    answer,
-                );
-            }
             capture.write(&captured).await;
+            captured.clear();
         }
         if !matches!(config.answer, Answer::Nothing) {
             match socket.send_to(answer, peer).await {

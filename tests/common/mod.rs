@@ -164,7 +164,13 @@ impl Proc {
     }
 
     fn wait_for(&self, what: &str, buf: &Buf, needle: &str, timeout: Duration) -> String {
-        if wait_until(timeout, || text(buf).contains(needle)) {
+        // The line holding the needle must be complete: a process writing a
+        // log line may be caught half-way through it.
+        let complete = || {
+            let t = text(buf);
+            t.find(needle).is_some_and(|at| t[at..].contains('\n'))
+        };
+        if wait_until(timeout, complete) {
             text(buf)
         } else {
             panic!(
