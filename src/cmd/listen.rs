@@ -434,6 +434,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
         let mut count_reached = false;
         let mut frame_error = None;
         let mut uncounted = 0u64;
+        let mut echo_only: Option<bytes::Bytes> = None;
         loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -464,8 +465,18 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             };
             messages += 1;
             let answered = config.answer.to(&frame);
-            answer.extend_from_slice(answered);
             server.record(&meta, &frame, answered, &mut records, &mut captured);
+            // The common echo case, one message per read, is written
+            // straight from the receive buffer; only several answers in one
+            // read are gathered (and copied) into one write.
+            if matches!(config.answer, Answer::Echo) && answer.is_empty() && echo_only.is_none() {
+                echo_only = Some(frame);
+            } else {
+                if let Some(first) = echo_only.take() {
+                    answer.extend_from_slice(&first);
+                }
+                answer.extend_from_slice(config.answer.to(&frame));
+            }
             if last {
                 count_reached = true;
                 break;
@@ -484,17 +495,18 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                 captured.clear();
             }
         }
-        if !answer.is_empty() {
-            if let Err(e) = writer.write_all(&answer).await {
+        let out: &[u8] = match &echo_only {
+            Some(frame) => frame,
+            None => &answer,
+        };
+        if !out.is_empty() {
+            if let Err(e) = writer.write_all(out).await {
                 break Ending::Error(net::describe_io(&e));
             }
-            bytes_out += answer.len() as u64;
-            server
-                .stats
-                .bytes_out
-                .fetch_add(answer.len() as u64, Relaxed);
-            answer.clear();
+            bytes_out += out.len() as u64;
+            server.stats.bytes_out.fetch_add(out.len() as u64, Relaxed);
         }
+        answer.clear();
         if let Some(reason) = frame_error {
             break Ending::Error(reason);
         }
