@@ -290,3 +290,45 @@ fn timing_follows_the_captured_schedule() {
     assert!(median < 5.0, "median deviation {median:.3} ms");
     assert!(p99 < 50.0, "p99 deviation {p99:.3} ms");
 }
+
+/// A long replay shows a progress line on a terminal (and clears it), and
+/// never in pipes.
+#[test]
+fn progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow.script");
+    let mut text = String::new();
+    for i in 0..8 {
+        text.push_str(&format!("> m{i}\\n\n< m{i}\\n\n+250ms\n"));
+    }
+    std::fs::write(&script, text).unwrap();
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+
+    let term = common::term::Term::start(
+        dir.path(),
+        &[
+            "replay",
+            script.to_str().unwrap(),
+            &server.target(),
+            "--verify",
+        ],
+    );
+    term.wait_for("replaying flow 1 (1 in all): message");
+    term.wait_within(Duration::from_secs(10), "the replay to end", |t| {
+        t.screen().contains("[exit 0]")
+    });
+    let screen = term.screen();
+    assert!(screen.contains("verify: 8 ok, 0 differ"), "{screen}");
+    assert!(
+        !screen.contains("replaying flow"),
+        "progress line not cleared:\n{screen}"
+    );
+
+    let out = replay(&[script.to_str().unwrap(), &server.target(), "--verify"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        out.stderr.is_empty(),
+        "nothing on a piped stderr: {}",
+        show(&out)
+    );
+}

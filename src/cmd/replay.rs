@@ -515,6 +515,7 @@ async fn replay_tcp(
         last_reply = Instant::now();
         report.record(Direction::Recv, &received);
         report.verify(tally, step, &received);
+        progress.redraw();
     }
     let _ = writer.shutdown().await;
     // Let the server see our close before the next flow starts.
@@ -581,6 +582,7 @@ async fn replay_udp(
         if step.reply_messages > 0 {
             last_reply = Instant::now();
             report.verify(tally, step, &received);
+            progress.redraw();
         }
     }
     Ok(())
@@ -592,6 +594,8 @@ struct Progress {
     enabled: bool,
     flows: usize,
     last: Option<Instant>,
+    /// What the line says now, for redrawing it after a report line.
+    state: (usize, usize, usize),
 }
 
 impl Progress {
@@ -600,10 +604,12 @@ impl Progress {
             enabled: std::io::stderr().is_terminal(),
             flows: plan.flows.len(),
             last: None,
+            state: (0, 0, 0),
         }
     }
 
     fn show(&mut self, flow: usize, message: usize, messages: usize) {
+        self.state = (flow, message, messages);
         if !self.enabled
             || self
                 .last
@@ -611,7 +617,19 @@ impl Progress {
         {
             return;
         }
+        self.draw();
+    }
+
+    /// Draw the line again now (a report line printed over it).
+    fn redraw(&mut self) {
+        if self.enabled && self.state.0 > 0 {
+            self.draw();
+        }
+    }
+
+    fn draw(&mut self) {
         self.last = Some(Instant::now());
+        let (flow, message, messages) = self.state;
         eprint!(
             "\r\x1b[2Kreplaying flow {flow} ({} in all): message {message}/{messages}",
             self.flows
