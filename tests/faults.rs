@@ -62,22 +62,7 @@ fn nothing_lost_under_a_thousand_clients() {
         "--capture",
         capture.to_str().unwrap(),
     ]);
-    let args: Vec<String> = [
-        "--port",
-        &server.port().to_string(),
-        "--clients",
-        &CLIENTS.to_string(),
-        "--messages",
-        &MESSAGES.to_string(),
-        "--size",
-        "64",
-        "--timeout",
-        "60",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = python("load_client.py", &args);
+    let out = load_client(server.port(), CLIENTS, MESSAGES);
     let total = CLIENTS * MESSAGES;
     assert!(
         stdout_of(&out).starts_with(&format!(

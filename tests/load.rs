@@ -15,22 +15,7 @@ fn two_hundred_clients_a_hundred_messages_each() {
     const MESSAGES: usize = 100;
     const SIZE: usize = 64;
     let mut server = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
-    let args: Vec<String> = [
-        "--port",
-        &server.port().to_string(),
-        "--clients",
-        &CLIENTS.to_string(),
-        "--messages",
-        &MESSAGES.to_string(),
-        "--size",
-        &SIZE.to_string(),
-        "--timeout",
-        "60",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = python("load_client.py", &args);
+    let out = load_client(server.port(), CLIENTS, MESSAGES);
     let summary = stdout_of(&out);
     let total = CLIENTS * MESSAGES;
     assert!(

@@ -713,3 +713,23 @@ pub fn code(out: &Output) -> i32 {
         .code()
         .unwrap_or_else(|| panic!("killed (timeout?)\n{}", show(out)))
 }
+
+/// Run `tests/peers/load_client.py`: `clients` concurrent connections to
+/// 127.0.0.1:`port`, `messages` 64-byte lines each, every echo checked.
+/// Returns its output (summary line on stdout).
+pub fn load_client(port: u16, clients: usize, messages: usize) -> Output {
+    let args: Vec<String> = [
+        "--port".to_string(),
+        port.to_string(),
+        "--clients".into(),
+        clients.to_string(),
+        "--messages".into(),
+        messages.to_string(),
+        "--size".into(),
+        "64".into(),
+        "--timeout".into(),
+        "60".into(),
+    ]
+    .into();
+    python("load_client.py", &args)
+}
