@@ -202,6 +202,32 @@ pub fn write_data(
     dir: Direction,
     data: &[u8],
 ) {
+    write_data_styled(out, format, Style::Plain, meta, from, dir, data);
+}
+
+/// Whether record headers carry terminal colours. The caller decides
+/// (stdout is a terminal and `NO_COLOR` is unset); payloads are never
+/// coloured, so copying a record still gives the exact escaped bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Color,
+}
+
+/// [`write_data`] with a [`Style`] for the text, hex and hexdump headers
+/// (json and raw are never coloured).
+pub fn write_data_styled(
+    out: &mut Vec<u8>,
+    format: Format,
+    style: Style,
+    meta: &Meta,
+    from: Side,
+    dir: Direction,
+    data: &[u8],
+) {
+    let write_header = |out: &mut Vec<u8>, meta: &Meta, dir: Direction, len: usize| {
+        write_header(out, style, meta, dir, len)
+    };
     match format {
         Format::Text => {
             // Escaping can grow the payload up to 4x; reserving the common
@@ -311,14 +337,24 @@ pub fn clock_into(out: &mut Vec<u8>, wall: SystemTime) {
 }
 
 /// `{clock} #{conn} {peer} {dir} {len}` — shared by text, hex and hexdump.
-fn write_header(out: &mut Vec<u8>, meta: &Meta, dir: Direction, len: usize) {
+fn write_header(out: &mut Vec<u8>, style: Style, meta: &Meta, dir: Direction, len: usize) {
+    // Dim time, green "recv", cyan "sent"; the rest plain.
+    let (dim, direction, reset): (&[u8], &[u8], &[u8]) = match (style, dir) {
+        (Style::Plain, _) => (b"", b"", b""),
+        (Style::Color, Direction::Recv) => (b"\x1b[2m", b"\x1b[32m", b"\x1b[0m"),
+        (Style::Color, Direction::Sent) => (b"\x1b[2m", b"\x1b[36m", b"\x1b[0m"),
+    };
+    out.extend_from_slice(dim);
     clock_into(out, meta.wall);
+    out.extend_from_slice(reset);
     out.extend_from_slice(b" #");
     push_u64(out, meta.conn);
     out.push(b' ');
     push_peer(out, &meta.peer);
     out.push(b' ');
+    out.extend_from_slice(direction);
     out.extend_from_slice(dir.as_str().as_bytes());
+    out.extend_from_slice(reset);
     out.push(b' ');
     push_u64(out, len as u64);
 }
@@ -989,5 +1025,40 @@ mod tests {
             );
             std::hint::black_box(&out);
         }
+    }
+
+    #[test]
+    fn colour_touches_only_the_header() {
+        let meta = Meta {
+            elapsed: Duration::ZERO,
+            wall: UNIX_EPOCH + Duration::from_micros(1_764_080_433_123_456),
+            conn: 1,
+            peer: "127.0.0.1:49152".parse().unwrap(),
+        };
+        let mut out = Vec::new();
+        write_data_styled(
+            &mut out,
+            Format::Text,
+            Style::Color,
+            &meta,
+            Side::Client,
+            Direction::Recv,
+            b"HI\n",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\x1b[2m14:20:33.123456\x1b[0m #1 127.0.0.1:49152 \x1b[32mrecv\x1b[0m 3 HI\\n\n"
+        );
+        let mut json = Vec::new();
+        write_data_styled(
+            &mut json,
+            Format::Json,
+            Style::Color,
+            &meta,
+            Side::Client,
+            Direction::Recv,
+            b"x",
+        );
+        assert!(!json.contains(&0x1b));
     }
 }

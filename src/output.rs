@@ -145,6 +145,18 @@ impl Writer {
     }
 }
 
+/// How records on stdout are styled: colour only on a terminal, and never
+/// when `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn stdout_style() -> crate::display::Style {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if std::io::stdout().is_terminal() && !no_color {
+        crate::display::Style::Color
+    } else {
+        crate::display::Style::Plain
+    }
+}
+
 /// Create a capture file readable only by its owner (captures hold plant
 /// traffic), truncating an old one.
 pub fn create_capture(path: &std::path::Path) -> anyhow::Result<std::fs::File> {

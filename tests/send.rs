@@ -104,7 +104,8 @@ fn several_payloads_are_several_exchanges_on_one_connection() {
 
     let stderr = server.wait_stderr_contains("closed by peer", SOON);
     assert_eq!(stderr.matches(" connected").count(), 1, "{stderr}");
-    let recs = records(&server.stdout());
+    // Records go through listen's output thread: wait for them.
+    let recs = records(&server.wait_stdout_lines(3, SOON).join("\n"));
     let seen: Vec<(u64, &str)> = recs.iter().map(|r| (r.conn, r.payload.as_str())).collect();
     assert_eq!(seen, [(1, "one\\n"), (1, "two\\n"), (1, "three\\n")]);
 }
@@ -244,5 +245,45 @@ fn stdin_from_a_regular_file_round_trips() {
         out.stdout == data,
         "the echo differs ({} bytes back)",
         out.stdout.len()
+    );
+}
+
+/// On a terminal the record headers are coloured (payloads never are);
+/// `NO_COLOR` turns colour off, and a pipe never gets any.
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let home = tempfile::tempdir().unwrap();
+    let args = ["send", &server.target(), "hi\\n", "-f", "text"];
+    let coloured = common::term::Term::start(home.path(), &args);
+    coloured.wait_for("[exit 0]");
+    let screen = coloured.screen_with_escapes();
+    let recv_line = screen
+        .lines()
+        .find(|l| l.contains("recv"))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        recv_line.contains('\u{1b}'),
+        "no colour on a terminal: {recv_line:?}"
+    );
+    assert!(
+        recv_line.ends_with(" 3 hi\\n"),
+        "the payload is never coloured: {recv_line:?}"
+    );
+
+    let plain = common::term::Term::start_with_env(home.path(), &[("NO_COLOR", "1")], &args);
+    plain.wait_for("[exit 0]");
+    let screen = plain.screen_with_escapes();
+    assert!(screen.contains(" recv 3 hi\\n"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}'),
+        "colour despite NO_COLOR: {screen:?}"
+    );
+
+    let piped = send_cmd().args(&args[1..]).output().unwrap();
+    assert!(
+        !piped.stdout.contains(&0x1b),
+        "colour in a pipe: {}",
+        show(&piped)
     );
 }

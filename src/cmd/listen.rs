@@ -118,6 +118,8 @@ struct Server {
     config: Config,
     stats: Stats,
     sink: Sink,
+    /// Colour for stdout records (a terminal without NO_COLOR).
+    style: display::Style,
     /// `--capture`: JSON Lines of every event, both directions.
     capture: Option<Sink>,
     started: Instant,
@@ -151,9 +153,10 @@ impl Server {
         captured: &mut Vec<u8>,
     ) {
         if self.shows_records() {
-            display::write_data(
+            display::write_data_styled(
                 records,
                 self.config.format,
+                self.style,
                 meta,
                 Side::Client,
                 Direction::Recv,
@@ -242,6 +245,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         config,
         stats: Stats::default(),
         sink,
+        style: crate::output::stdout_style(),
         capture,
         started: Instant::now(),
         started_wall: SystemTime::now(),

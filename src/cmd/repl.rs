@@ -636,6 +636,8 @@ enum Seen {
 // The session
 
 struct Session {
+    /// Colour for records (a terminal without NO_COLOR).
+    style: display::Style,
     target: Target,
     connect: ConnectOptions,
     settings: Settings,
@@ -667,6 +669,7 @@ impl Session {
             frame: args.frame.frame.clone().unwrap_or_default(),
         };
         Session {
+            style: crate::output::stdout_style(),
             target: args.target.clone(),
             connect: connect_options(args),
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
@@ -756,9 +759,10 @@ impl Session {
         let meta = self.meta(conn);
         // Raw output is the peer's bytes only, as with `send`.
         if self.settings.format != Format::Raw {
-            display::write_data(
+            display::write_data_styled(
                 &mut self.pending,
                 self.settings.format,
+                self.style,
                 &meta,
                 Side::Client,
                 Direction::Sent,
@@ -808,9 +812,10 @@ impl Session {
     }
 
     fn show_received(&mut self, meta: &Meta, frame: &[u8]) {
-        display::write_data(
+        display::write_data_styled(
             &mut self.pending,
             self.settings.format,
+            self.style,
             meta,
             Side::Server,
             Direction::Recv,

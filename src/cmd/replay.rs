@@ -324,6 +324,7 @@ struct Report<'a> {
     flow: usize,
     peer: SocketAddr,
     started: Instant,
+    style: display::Style,
 }
 
 impl Report<'_> {
@@ -342,7 +343,7 @@ impl Report<'_> {
             Direction::Recv => Side::Server,
         };
         let mut buf = Vec::new();
-        display::write_data(&mut buf, format, &meta, from, dir, data);
+        display::write_data_styled(&mut buf, format, self.style, &meta, from, dir, data);
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
     }
@@ -482,6 +483,7 @@ async fn replay_tcp(
         flow: number,
         peer: net::canonical(stream.peer_addr()?),
         started: Instant::now(),
+        style: crate::output::stdout_style(),
     };
     let (mut reader, mut writer) = stream.into_split();
     let mut pending = BytesMut::with_capacity(8192);
@@ -545,6 +547,7 @@ async fn replay_udp(
         flow: number,
         peer: net::canonical(socket.peer_addr()?),
         started: Instant::now(),
+        style: crate::output::stdout_style(),
     };
     let steps = steps(flow);
     let first_at = flow.start();

@@ -159,6 +159,7 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
 #[derive(Clone)]
 struct Printer {
     format: Format,
+    style: display::Style,
     quiet: bool,
     capture: Option<Arc<CaptureLog>>,
     started: Instant,
@@ -170,6 +171,7 @@ impl Printer {
     fn new(plan: &Plan, capture: Option<Arc<CaptureLog>>, conn: u64) -> Self {
         Printer {
             format: plan.format,
+            style: crate::output::stdout_style(),
             quiet: plan.quiet,
             capture,
             started: Instant::now(),
@@ -219,7 +221,7 @@ impl Printer {
             Direction::Recv => Side::Server,
         };
         let mut buf = Vec::with_capacity(64 + data.len() * 2);
-        display::write_data(&mut buf, self.format, &meta, from, dir, data);
+        display::write_data_styled(&mut buf, self.format, self.style, &meta, from, dir, data);
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
     }

@@ -34,6 +34,11 @@ pub fn quote(arg: &str) -> String {
 impl Term {
     /// Start in `home` (HOME; XDG_STATE_HOME is `home/state`).
     pub fn start(home: &Path, args: &[&str]) -> Term {
+        Term::start_with_env(home, &[], args)
+    }
+
+    /// [`Term::start`] with extra environment variables for the program.
+    pub fn start_with_env(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Term {
         let term = Term {
             socket: format!(
                 "p1ge0n-{}-{}",
@@ -43,7 +48,11 @@ impl Term {
             tmpdir: TempDir::new().unwrap(),
             home: home.to_path_buf(),
         };
-        let mut command = quote(bin().to_str().unwrap());
+        let mut command = String::new();
+        for (name, value) in env {
+            command.push_str(&format!("{name}={} ", quote(value)));
+        }
+        command.push_str(&quote(bin().to_str().unwrap()));
         for arg in args {
             command.push(' ');
             command.push_str(&quote(arg));
@@ -102,6 +111,11 @@ impl Term {
     /// The visible screen.
     pub fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// The visible screen with its colour escape sequences.
+    pub fn screen_with_escapes(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "t"])
     }
 
     /// Everything printed so far, scrolled off or not.
