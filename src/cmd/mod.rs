@@ -55,9 +55,9 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
 /// Stdin as a stream of chunks. tokio's own stdin hands every read to its
 /// blocking pool (a thread hop per read), which dominates a one-shot
 /// `echo hello | p1ge0n send`. Instead: a pipe or socket is read
-/// non-blocking through the runtime's poller (no thread at all), a regular
-/// file is read directly (it never blocks), and anything else (a terminal)
-/// gets one reader thread. Must be called inside the runtime.
+/// non-blocking through the runtime's poller (no thread at all), and
+/// anything else (a file, a terminal) gets one plain reader thread. Must be
+/// called inside the runtime.
 pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     match stdin_kind() {
@@ -66,24 +66,6 @@ pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
                 let result = read_pollable_stdin(&tx).await;
                 if let Err(e) = result {
                     let _ = tx.send(Err(e)).await;
-                }
-            });
-        }
-        StdinKind::File => {
-            tokio::spawn(async move {
-                use std::io::Read;
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let chunk = match std::io::stdin().read(&mut buf) {
-                        Ok(0) => return,
-                        Ok(n) => Ok(buf[..n].to_vec()),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => Err(e),
-                    };
-                    let failed = chunk.is_err();
-                    if tx.send(chunk).await.is_err() || failed {
-                        return;
-                    }
                 }
             });
         }
@@ -116,9 +98,7 @@ pub fn stdin_chunks() -> tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
 enum StdinKind {
     /// A pipe or socket: epoll can watch it.
     Pollable,
-    /// A regular file: reads never block (and epoll refuses it).
-    File,
-    /// A terminal or anything else.
+    /// A file (epoll refuses it), a terminal, anything else.
     Other,
 }
 
@@ -130,7 +110,6 @@ fn stdin_kind() -> StdinKind {
     }
     match st.st_mode & libc::S_IFMT {
         libc::S_IFIFO | libc::S_IFSOCK => StdinKind::Pollable,
-        libc::S_IFREG => StdinKind::File,
         _ => StdinKind::Other,
     }
 }
