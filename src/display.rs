@@ -98,6 +98,15 @@ impl Direction {
             Direction::Sent => "sent",
         }
     }
+
+    /// Who sent the bytes, seen from a client (send, repl, replay): what we
+    /// sent is the client's, what we received the server's.
+    pub fn sender_seen_by_client(self) -> Side {
+        match self {
+            Direction::Sent => Side::Client,
+            Direction::Recv => Side::Server,
+        }
+    }
 }
 
 /// Per-record context. `elapsed` (since session start) feeds the JSON `t`,

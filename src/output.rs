@@ -145,6 +145,29 @@ impl Writer {
     }
 }
 
+/// Print one traffic record of a client (send, replay) on stdout now, and
+/// flush: clients show each message as it happens.
+pub fn print_client_record(
+    format: crate::display::Format,
+    style: crate::display::Style,
+    meta: &crate::display::Meta,
+    dir: crate::display::Direction,
+    data: &[u8],
+) {
+    let mut buf = Vec::with_capacity(64 + data.len() * 2);
+    crate::display::write_data_styled(
+        &mut buf,
+        format,
+        style,
+        meta,
+        dir.sender_seen_by_client(),
+        dir,
+        data,
+    );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
+}
+
 /// How records on stdout are styled: colour only on a terminal, and never
 /// when `NO_COLOR` is set to anything non-empty (no-color.org).
 pub fn stdout_style() -> crate::display::Style {
@@ -260,15 +283,11 @@ impl CaptureLog {
         data: &[u8],
         age: std::time::Duration,
     ) {
-        use crate::display::{Direction, Format, Side};
-        let from = match dir {
-            Direction::Sent => Side::Client,
-            Direction::Recv => Side::Server,
-        };
+        let from = dir.sender_seen_by_client();
         let mut line = Vec::with_capacity(64 + data.len() * 3);
         crate::display::write_data(
             &mut line,
-            Format::Json,
+            crate::display::Format::Json,
             &self.meta(conn, peer, age),
             from,
             dir,

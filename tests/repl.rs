@@ -303,12 +303,7 @@ fn piped_input_ends_after_the_idle_silence() {
     // No reply at all: -w bounds the wait; the session still ends well.
     let silent = PyServer::start("silent_server.py", &[]);
     let out = repl_piped(&silent.target(), &["-w", "300ms"], "x\n");
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(
-        stderr_of(&out).contains("no complete reply to the last line within 300ms"),
-        "{}",
-        show(&out)
-    );
+    assert_fails(&out, 0, "no complete reply to the last line within 300ms");
 }
 
 /// A bad line exits 2 naming its line and column, after the lines before
@@ -331,24 +326,14 @@ fn piped_bad_payload_exits_2_before_sending_it() {
     );
 
     let out = repl_piped(&server.target(), &[], ":frob\nc\n");
-    assert_eq!(code(&out), 2, "{}", show(&out));
-    assert!(
-        stderr_of(&out).contains("line 1 ':frob': unknown command"),
-        "{}",
-        show(&out)
-    );
+    assert_fails(&out, 2, "line 1 ':frob': unknown command");
 }
 
 /// Nothing listening: exit 3, as for `send`.
 #[test]
 fn piped_exits_3_when_it_cannot_connect() {
     let out = repl_piped(&format!("127.0.0.1:{}", free_port()), &[], "a\n");
-    assert_eq!(code(&out), 3, "{}", show(&out));
-    assert!(
-        stderr_of(&out).contains("connection refused"),
-        "{}",
-        show(&out)
-    );
+    assert_fails(&out, 3, "connection refused");
 }
 
 /// `--capture FILE` and `:capture FILE` record the session (both
@@ -397,10 +382,5 @@ fn capture_records_the_session_for_replay() {
         &["--capture", "/nonexistent/dir/x.jsonl"],
         "a\n",
     );
-    assert_eq!(code(&out), 2, "{}", show(&out));
-    assert!(
-        stderr_of(&out).contains("cannot create capture file"),
-        "{}",
-        show(&out)
-    );
+    assert_fails(&out, 2, "cannot create capture file");
 }

@@ -479,7 +479,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
                 if let Some(first) = echo_only.take() {
                     answer.extend_from_slice(&first);
                 }
-                answer.extend_from_slice(config.answer.to(&frame));
+                answer.extend_from_slice(answered);
             }
             if last {
                 count_reached = true;

@@ -11,36 +11,42 @@ use anyhow::Result;
 use crate::{exit, payload};
 
 /// Parse a payload given on the command line (`what` names it in errors, e.g.
-/// "payload 2" or "--expect"); `@FILE` reads the file's bytes verbatim.
-/// Arguments arrive as raw OS strings so that one that is not UTF-8 gets an
-/// error naming it, not clap's anonymous one.
+/// "payload 2" or "--expect"). Arguments arrive as raw OS strings so that
+/// one that is not UTF-8 gets an error naming it, not clap's anonymous one;
+/// only an `@FILE` path may be any bytes.
 pub fn parse_payload_os(
     what: &str,
     arg: &std::ffi::OsStr,
     mode: payload::PayloadMode,
 ) -> Result<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
-    if let Some(path) = arg.as_bytes().strip_prefix(b"@") {
-        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-        return std::fs::read(path)
-            .map_err(|e| exit::usage(format!("{what}: cannot read '{}': {e}", path.display())));
-    }
-    let text = arg.to_str().ok_or_else(|| {
-        exit::usage(format!(
+    match (arg.to_str(), arg.as_bytes().strip_prefix(b"@")) {
+        (Some(text), _) => parse_payload_arg(what, text, mode),
+        (None, Some(path)) => read_payload_file(
+            what,
+            std::path::Path::new(std::ffi::OsStr::from_bytes(path)),
+        ),
+        (None, None) => Err(exit::usage(format!(
             "{what} '{}': not valid UTF-8 (write such bytes as \\xHH escapes, or use -x)",
             arg.to_string_lossy()
-        ))
-    })?;
-    parse_payload_arg(what, text, mode)
+        ))),
+    }
 }
 
-/// [`parse_payload_os`] for text that is already UTF-8 (repl lines).
+/// Parse a payload in text (a command-line argument, a repl line); `@FILE`
+/// reads the file's bytes verbatim.
 pub fn parse_payload_arg(what: &str, text: &str, mode: payload::PayloadMode) -> Result<Vec<u8>> {
-    if let Some(path) = text.strip_prefix('@') {
-        return std::fs::read(path)
-            .map_err(|e| exit::usage(format!("{what}: cannot read '{path}': {e}")));
+    match text.strip_prefix('@') {
+        Some(path) => read_payload_file(what, std::path::Path::new(path)),
+        None => {
+            payload::parse(text, mode).map_err(|e| exit::usage(format!("{what} '{text}': {e}")))
+        }
     }
-    payload::parse(text, mode).map_err(|e| exit::usage(format!("{what} '{text}': {e}")))
+}
+
+fn read_payload_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| exit::usage(format!("{what}: cannot read '{}': {e}", path.display())))
 }
 
 /// The payload mode for `-x/--hex`.

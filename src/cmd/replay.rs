@@ -338,14 +338,7 @@ impl Report<'_> {
             conn: self.flow as u64,
             peer: self.peer,
         };
-        let from = match dir {
-            Direction::Sent => Side::Client,
-            Direction::Recv => Side::Server,
-        };
-        let mut buf = Vec::new();
-        display::write_data_styled(&mut buf, format, self.style, &meta, from, dir, data);
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
+        crate::output::print_client_record(format, self.style, &meta, dir, data);
     }
 
     fn verify(&self, tally: &mut Tally, step: &Step, received: &[u8]) {

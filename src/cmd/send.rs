@@ -26,7 +26,7 @@ use tokio::{
 use crate::{
     capture::Transport,
     cli::SendArgs,
-    display::{self, Direction, Event, Format, Meta, Side},
+    display::{self, Direction, Event, Format, Meta},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, Target},
@@ -216,14 +216,7 @@ impl Printer {
             conn: self.conn,
             peer: self.peer,
         };
-        let from = match dir {
-            Direction::Sent => Side::Client,
-            Direction::Recv => Side::Server,
-        };
-        let mut buf = Vec::with_capacity(64 + data.len() * 2);
-        display::write_data_styled(&mut buf, self.format, self.style, &meta, from, dir, data);
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
+        crate::output::print_client_record(self.format, self.style, &meta, dir, data);
     }
 }
 

@@ -733,3 +733,13 @@ pub fn load_client(port: u16, clients: usize, messages: usize) -> Output {
     .into();
     python("load_client.py", &args)
 }
+
+/// The run exited with `status` and its stderr says `needle`.
+pub fn assert_fails(out: &Output, status: i32, needle: &str) {
+    assert_eq!(code(out), status, "{}", show(out));
+    assert!(
+        stderr_of(out).contains(needle),
+        "stderr lacks {needle:?}\n{}",
+        show(out)
+    );
+}
