@@ -5,25 +5,15 @@
 //! Everything here is pure: it turns bytes into flows and events into lines.
 //! Files are opened by the subcommands.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    time::{Duration, SystemTime},
+};
 
-use crate::display::Side;
-
-/// The transport a flow used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Tcp,
-    Udp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-        }
-    }
-}
+use crate::{
+    append::{hex_into, push_peer, push_u64, put_digits},
+    record::{Event, Meta, Render, Role, Side, Transport},
+};
 
 /// One message of a conversation: what one side sent in one go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,11 +83,11 @@ fn line_error(line: usize, reason: impl Into<String>) -> FileError {
 /// The first line of a capture file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    pub started: std::time::SystemTime,
+    pub started: SystemTime,
     pub transport: Transport,
     pub local: SocketAddr,
     /// Which side recorded it: `listen` is the server, `send`/`repl` the client.
-    pub side: Side,
+    pub side: Role,
 }
 
 pub const FORMAT_VERSION: u64 = 1;
@@ -114,6 +104,204 @@ pub fn write_header(out: &mut Vec<u8>, header: &Header) {
     );
     out.extend_from_slice(line.as_bytes());
 }
+
+/// The lines of one capture file: the header (once, from the first
+/// connection's or the server socket's address), then one line per event.
+/// `t` counts from the moment the capture began, which for `repl
+/// :capture` is mid-session.
+#[derive(Debug, Clone)]
+pub struct CaptureLines {
+    role: Role,
+    started: SystemTime,
+    /// How long after the session clock's start the capture began.
+    offset: Duration,
+    header_written: bool,
+}
+
+impl CaptureLines {
+    /// A capture beginning now, in a session whose clock is `clock`.
+    pub fn new(role: Role, clock: &crate::record::Clock) -> CaptureLines {
+        CaptureLines {
+            role,
+            started: SystemTime::now(),
+            offset: clock.started.elapsed(),
+            header_written: false,
+        }
+    }
+}
+
+impl Render for CaptureLines {
+    fn start(&mut self, out: &mut Vec<u8>, transport: Transport, local: SocketAddr) {
+        if std::mem::replace(&mut self.header_written, true) {
+            return;
+        }
+        let header = Header {
+            started: self.started,
+            transport,
+            local,
+            side: self.role,
+        };
+        write_header(out, &header);
+    }
+
+    fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
+        let meta = Meta {
+            elapsed: meta.elapsed.saturating_sub(self.offset),
+            ..*meta
+        };
+        write_event_line(out, &meta, event);
+    }
+}
+
+/// Append one connection-event line of the schema (open, close, error).
+/// Data events go through [`write_data_line`].
+pub fn write_event_line(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
+    json_prefix(out, meta);
+    match event {
+        Event::Open => out.extend_from_slice(b"open\"}\n"),
+        Event::Close => out.extend_from_slice(b"close\"}\n"),
+        Event::Error(reason) => {
+            out.extend_from_slice(b"error\",\"reason\":\"");
+            json_str_into(out, reason);
+            out.extend_from_slice(b"\"}\n");
+        }
+        Event::Data { from, bytes } => write_data_line(out, meta, from, bytes),
+    }
+}
+
+/// Append one data line of the schema: `from` sent `data`.
+pub fn write_data_line(out: &mut Vec<u8>, meta: &Meta, from: Side, data: &[u8]) {
+    // hex is exactly 2x and the text escaper sizes for its worst case of 6x;
+    // reserving both up front keeps a large record to a single allocation.
+    out.reserve(160 + data.len() * 8);
+    json_prefix(out, meta);
+    out.extend_from_slice(b"data\",\"from\":\"");
+    out.extend_from_slice(from.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"len\":");
+    push_u64(out, data.len() as u64);
+    out.extend_from_slice(b",\"hex\":\"");
+    hex_into(out, data);
+    out.extend_from_slice(b"\",\"text\":\"");
+    json_lossy_into(out, data);
+    out.extend_from_slice(b"\"}\n");
+}
+
+/// Everything up to and including the opening quote of the `event` value,
+/// so the key order `t, conn, peer, event` is fixed in one place.
+fn json_prefix(out: &mut Vec<u8>, meta: &Meta) {
+    out.extend_from_slice(b"{\"t\":");
+    push_u64(out, meta.elapsed.as_secs());
+    let mut frac = *b".000000";
+    put_digits(&mut frac[1..], u64::from(meta.elapsed.subsec_micros()));
+    out.extend_from_slice(&frac);
+    out.extend_from_slice(b",\"conn\":");
+    push_u64(out, meta.conn);
+    // A socket address's Display never contains characters JSON would need
+    // escaped (IPv6 scope ids are numeric), so it goes in verbatim.
+    out.extend_from_slice(b",\"peer\":\"");
+    push_peer(out, &meta.peer);
+    out.extend_from_slice(b"\",\"event\":\"");
+}
+
+/// Escape `s` as the inside of a JSON string.
+fn json_str_into(out: &mut Vec<u8>, s: &str) {
+    // Valid UTF-8 passes through the lossy path unchanged.
+    json_lossy_into(out, s.as_bytes());
+}
+
+/// Same result as escaping `String::from_utf8_lossy(data)`, without the
+/// intermediate `String`. Decoded by hand through `JSON_BYTES` rather than
+/// with `utf8_chunks` and per-run copies: binary payloads produce a chunk or
+/// an escape every few bytes, which made JSON several times slower on such
+/// traffic. Output is sized for the worst case (every byte a 6-byte
+/// `\u00XX`) and filled by index, then trimmed.
+pub(crate) fn json_lossy_into(out: &mut Vec<u8>, data: &[u8]) {
+    const REPLACEMENT: &[u8; 3] = b"\xef\xbf\xbd";
+    let start = out.len();
+    out.resize(start + data.len() * 6, 0);
+    let dst = &mut out[start..];
+    let mut pos = 0;
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i] as usize;
+        let n = JSON_BYTES.1[b] as usize;
+        if n != 0 {
+            dst[pos..pos + 6].copy_from_slice(&JSON_BYTES.0[b]);
+            pos += n;
+            i += 1;
+            continue;
+        }
+        let (len, valid) = utf8_sequence(&data[i..]);
+        if valid {
+            dst[pos..pos + len].copy_from_slice(&data[i..i + len]);
+            pos += len;
+        } else {
+            dst[pos..pos + 3].copy_from_slice(REPLACEMENT);
+            pos += 3;
+        }
+        i += len;
+    }
+    out.truncate(start + pos);
+}
+
+/// For a sequence starting with a non-ASCII byte: its length and whether it
+/// is valid UTF-8. If invalid, the length is that of its "maximal subpart"
+/// (at least 1 byte), which is exactly what `from_utf8_lossy` replaces with
+/// one U+FFFD (the Unicode-recommended practice std follows).
+fn utf8_sequence(s: &[u8]) -> (usize, bool) {
+    // The second byte's range is what rules out overlongs, surrogates and
+    // code points above U+10FFFF; later bytes are plain continuations.
+    let (continuations, lo, hi) = match s[0] {
+        0xc2..=0xdf => (1, 0x80, 0xbf),
+        0xe0 => (2, 0xa0, 0xbf),
+        0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+        0xed => (2, 0x80, 0x9f),
+        0xf0 => (3, 0x90, 0xbf),
+        0xf1..=0xf3 => (3, 0x80, 0xbf),
+        0xf4 => (3, 0x80, 0x8f),
+        _ => return (1, false),
+    };
+    for k in 1..=continuations {
+        let (lo, hi) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
+        match s.get(k) {
+            Some(&c) if (lo..=hi).contains(&c) => {}
+            _ => return (k, false),
+        }
+    }
+    (continuations + 1, true)
+}
+
+/// How each byte appears inside a JSON string, padded to 6 bytes, with its
+/// real length; length 0 marks a UTF-8 lead byte that needs decoding. Only
+/// what JSON requires is escaped (`"`, `\`, C0 controls): DEL stays raw,
+/// which is valid and more readable. Bytes that can never start a valid
+/// UTF-8 sequence map straight to U+FFFD, as `from_utf8_lossy` does.
+static JSON_BYTES: ([[u8; 6]; 256], [u8; 256]) = {
+    let hex = b"0123456789abcdef";
+    let mut seq = [[0u8; 6]; 256];
+    let mut len = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let (s, n): ([u8; 6], u8) = match b {
+            0x08 => (*b"\\b    ", 2),
+            0x09 => (*b"\\t    ", 2),
+            0x0a => (*b"\\n    ", 2),
+            0x0c => (*b"\\f    ", 2),
+            0x0d => (*b"\\r    ", 2),
+            0x00..=0x1f => ([b'\\', b'u', b'0', b'0', hex[i >> 4], hex[i & 0xf]], 6),
+            b'"' => (*b"\\\"    ", 2),
+            b'\\' => (*b"\\\\    ", 2),
+            0x20..=0x7f => ([b, 0, 0, 0, 0, 0], 1),
+            0xc2..=0xf4 => ([0; 6], 0),
+            _ => ([0xef, 0xbf, 0xbd, 0, 0, 0], 3),
+        };
+        seq[i] = s;
+        len[i] = n;
+        i += 1;
+    }
+    (seq, len)
+};
 
 /// Whether a file looks like a capture: its first non-blank line is a JSON
 /// object naming itself a p1ge0n capture.
@@ -188,8 +376,8 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
     };
     let local = addr_field(obj, "local", line)?;
     let side = match obj.get("side").and_then(|v| v.as_str()) {
-        None | Some("server") => Side::Server,
-        Some("client") => Side::Client,
+        None | Some("server") => Role::Server,
+        Some("client") => Role::Client,
         Some(other) => {
             return Err(line_error(
                 line,
@@ -235,8 +423,8 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
             Some(i) => &mut flows[i].1,
             None => {
                 let (client, server) = match header.side {
-                    Side::Server => (Some(peer), Some(header.local)),
-                    Side::Client => (Some(header.local), Some(peer)),
+                    Role::Server => (Some(peer), Some(header.local)),
+                    Role::Client => (Some(header.local), Some(peer)),
                 };
                 flows.push((
                     conn,
@@ -365,7 +553,6 @@ pub fn read_script(text: &str, mode: crate::payload::PayloadMode) -> Result<Flow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::display::{self, Direction, Event, Format, Meta};
     use crate::payload::PayloadMode;
     use proptest::prelude::*;
     use std::time::SystemTime;
@@ -375,7 +562,7 @@ mod tests {
             started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_075_600),
             transport: Transport::Tcp,
             local: "0.0.0.0:9000".parse().unwrap(),
-            side: Side::Server,
+            side: Role::Server,
         }
     }
 
@@ -388,33 +575,12 @@ mod tests {
             conn,
             peer: "10.0.0.5:49152".parse().unwrap(),
         };
-        display::write_event_json(&mut out, &meta(0.001, 1), Event::Open);
-        display::write_data(
-            &mut out,
-            Format::Json,
-            &meta(0.012345, 1),
-            Side::Client,
-            Direction::Recv,
-            b"HELLO\r\n",
-        );
-        display::write_data(
-            &mut out,
-            Format::Json,
-            &meta(0.0125, 1),
-            Side::Server,
-            Direction::Sent,
-            b"HELLO\r\n",
-        );
-        display::write_event_json(&mut out, &meta(0.02, 2), Event::Open);
-        display::write_data(
-            &mut out,
-            Format::Json,
-            &meta(0.021, 2),
-            Side::Client,
-            Direction::Recv,
-            &[0, 255],
-        );
-        display::write_event_json(&mut out, &meta(0.03, 1), Event::Close);
+        write_event_line(&mut out, &meta(0.001, 1), Event::Open);
+        write_data_line(&mut out, &meta(0.012345, 1), Side::Client, b"HELLO\r\n");
+        write_data_line(&mut out, &meta(0.0125, 1), Side::Server, b"HELLO\r\n");
+        write_event_line(&mut out, &meta(0.02, 2), Event::Open);
+        write_data_line(&mut out, &meta(0.021, 2), Side::Client, &[0, 255]);
+        write_event_line(&mut out, &meta(0.03, 1), Event::Close);
         String::from_utf8(out).unwrap()
     }
 
@@ -536,7 +702,7 @@ mod tests {
             for (i, chunk) in chunks.iter().enumerate() {
                 let meta = Meta { elapsed: Duration::from_millis(i as u64), wall: SystemTime::now(), conn: 1, peer: "[::1]:5".parse().unwrap() };
                 let from = if i % 2 == 0 { Side::Client } else { Side::Server };
-                display::write_data(&mut out, Format::Json, &meta, from, Direction::Recv, chunk);
+                write_data_line(&mut out, &meta, from, chunk);
             }
             let (_, flows) = read_capture(std::str::from_utf8(&out).unwrap()).unwrap();
             let read: Vec<Vec<u8>> = flows[0].messages.iter().map(|m| m.data.clone()).collect();

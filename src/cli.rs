@@ -253,6 +253,53 @@ pub struct FrameArgs {
     pub max_frame: ByteSize,
 }
 
+/// How long a client waits for a reply (send, repl, replay).
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Give up waiting for a reply after DUR (exit 4); 0 waits forever
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
+}
+
+/// When a reply is complete (send, repl).
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    /// A reply is complete after this much silence following its first byte
+    #[arg(long, value_name = "DUR", default_value = "250ms", long_help = REPLY_RULES)]
+    pub idle: Dur,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// How a client connects (send, repl, replay).
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Give up connecting after DUR (exit 3); 0 waits as long as the system does
+    #[arg(long, value_name = "DUR", default_value = "10s")]
+    pub connect_timeout: Dur,
+}
+
+/// What traffic is shown on stdout (every subcommand).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]
+    #[arg(short, long, value_name = "FORMAT", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
+    pub format: Option<Format>,
+
+    /// Print no traffic records (connection events, errors and --verify results still print)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--capture FILE` (listen, send, repl).
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Record every event as JSON Lines in FILE (created mode 0600), for replay
+    #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
+    pub capture: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_STATUS_HELP)]
 pub struct ListenArgs {
@@ -283,13 +330,8 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub frame: FrameArgs,
 
-    /// Output format: text, hex, hexdump, json, raw
-    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
-    pub format: Format,
-
-    /// Do not print traffic records (connection events still go to stderr)
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Exit when the first client disconnects
     #[arg(long)]
@@ -315,9 +357,8 @@ pub struct ListenArgs {
     #[arg(long, value_name = "CIDR")]
     pub deny: Vec<Cidr>,
 
-    /// Record every event as JSON Lines in FILE (created mode 0600), for replay
-    #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
-    pub capture: Option<PathBuf>,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -338,9 +379,8 @@ pub struct ReplArgs {
     #[command(flatten)]
     pub frame: FrameArgs,
 
-    /// How incoming data is shown: text, hex, hexdump, json, raw
-    #[arg(short, long, value_name = "FORMAT", default_value = "text", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)
     #[arg(long, value_name = "FILE")]
@@ -350,21 +390,14 @@ pub struct ReplArgs {
     #[arg(long)]
     pub reconnect: bool,
 
-    /// Piped input: after the last line, wait at most DUR for its reply
-    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
-    pub timeout: Dur,
+    #[command(flatten)]
+    pub reply: ReplyArgs,
 
-    /// Piped input: a reply is complete after this much silence
-    #[arg(long, value_name = "DUR", default_value = "250ms")]
-    pub idle: Dur,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
-    /// Give up connecting after DUR (exit 3)
-    #[arg(long, value_name = "DUR", default_value = "10s")]
-    pub connect_timeout: Dur,
-
-    /// Record the session as a JSON Lines capture
-    #[arg(long, value_name = "FILE")]
-    pub capture: Option<PathBuf>,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -413,21 +446,14 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub frame: FrameArgs,
 
-    /// Give up waiting for a reply after DUR (exit 4)
-    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
-    pub timeout: Dur,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 
-    /// Give up connecting after DUR (exit 3)
-    #[arg(long, value_name = "DUR", default_value = "10s")]
-    pub connect_timeout: Dur,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
-    /// Show traffic on stdout as text, hex, hexdump, json or raw (default: text; none with --verify)
-    #[arg(short, long, value_name = "FORMAT", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
-    pub format: Option<Format>,
-
-    /// Do not print traffic records (verification results still go to stderr)
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -456,13 +482,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub replies: u64,
 
-    /// A reply is complete after this much silence following its first byte
-    #[arg(long, value_name = "DUR", default_value = "250ms", long_help = REPLY_RULES)]
-    pub idle: Dur,
-
-    /// Give up waiting for a reply after DUR (exit 4); 0 waits forever
-    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
-    pub timeout: Dur,
+    #[command(flatten)]
+    pub reply: ReplyArgs,
 
     /// Send without waiting for replies
     #[arg(long, conflicts_with_all = ["expect", "replies"])]
@@ -472,9 +493,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "PAYLOAD", value_parser = clap::value_parser!(std::ffi::OsString))]
     pub expect: Vec<std::ffi::OsString>,
 
-    /// Give up connecting after DUR (exit 3)
-    #[arg(long, value_name = "DUR", default_value = "10s")]
-    pub connect_timeout: Dur,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Keep trying to connect for up to DUR (for servers still booting)
     #[arg(long, value_name = "DUR")]
@@ -484,7 +504,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u64,
 
-    /// Pause between repeats
+    /// Start a repeat every DUR (from the start of one exchange to the start of the next)
     #[arg(long, value_name = "DUR", default_value = "1s")]
     pub interval: Dur,
 
@@ -492,17 +512,11 @@ pub struct SendArgs {
     #[arg(short, long, conflicts_with = "frame")]
     pub udp: bool,
 
-    /// Output format: raw (default), text, hex, hexdump, json
-    #[arg(short, long, value_name = "FORMAT", default_value = "raw", long_help = FORMAT_LONG_HELP, value_parser = format_parser(), hide_possible_values = true)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
-    /// Print nothing on stdout (the exit status still tells)
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// Record every event as JSON Lines in FILE (created mode 0600), for replay
-    #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
-    pub capture: Option<PathBuf>,
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 const CAPTURE_LONG_HELP: &str = "\

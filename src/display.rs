@@ -9,19 +9,22 @@
 //! `format!`ed per byte or per line.
 //!
 //! The module is pure (no I/O) so that the exact bytes of each format can be
-//! pinned down by tests, and so that the same code serves stdout, capture
-//! files (the JSON Lines schema) and `send --expect` mismatch reports
-//! (`hexdump_into`).
+//! pinned down by tests, and so that the same code serves stdout records,
+//! the repl's terminal and `send --expect` / `replay --verify` mismatch
+//! reports (`hexdump_into`). The `json` format is the capture schema, which
+//! lives in `capture.rs`.
 
 use std::{
     fmt,
-    io::Write as _,
-    net::SocketAddr,
     str::FromStr,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::payload::escape_into;
+use crate::{
+    append::{push_peer, push_u64, put_digits, HEX_PAIRS},
+    payload::escape_into,
+    record::{Direction, Event, Meta, Render, Role, Side},
+};
 
 /// How `-f/--format` renders traffic on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,90 +70,6 @@ impl FromStr for Format {
     }
 }
 
-/// Which end of the connection sent the bytes (the JSON `"from"` field), as
-/// opposed to `Direction`, which is relative to p1ge0n itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Client,
-    Server,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-}
-
-/// Whether p1ge0n received the bytes from the peer or sent them to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Recv,
-    Sent,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Recv => "recv",
-            Direction::Sent => "sent",
-        }
-    }
-
-    /// Who sent the bytes, seen from a client (send, repl, replay): what we
-    /// sent is the client's, what we received the server's.
-    pub fn sender_seen_by_client(self) -> Side {
-        match self {
-            Direction::Sent => Side::Client,
-            Direction::Recv => Side::Server,
-        }
-    }
-}
-
-/// Per-record context. `elapsed` (since session start) feeds the JSON `t`,
-/// `wall` feeds the human clock; both are taken by the caller so that a
-/// record's two timestamps describe the same instant.
-#[derive(Debug, Clone, Copy)]
-pub struct Meta {
-    pub elapsed: Duration,
-    pub wall: SystemTime,
-    pub conn: u64,
-    pub peer: SocketAddr,
-}
-
-impl Meta {
-    /// A `Meta` without clock readings, for paths that will not show it.
-    pub fn unstamped(conn: u64, peer: SocketAddr) -> Meta {
-        Meta {
-            elapsed: Duration::ZERO,
-            wall: SystemTime::UNIX_EPOCH,
-            conn,
-            peer,
-        }
-    }
-}
-
-/// Connection lifecycle events that have a JSON representation.
-#[derive(Debug, Clone, Copy)]
-pub enum Event<'a> {
-    Open,
-    Close,
-    Error(&'a str),
-}
-
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    let digits = b"0123456789abcdef";
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [digits[i >> 4], digits[i & 0xf]];
-        i += 1;
-    }
-    table
-};
-
 /// The `hexdump -C` right-hand column: printable ASCII as is, else '.'.
 static ASCII_COLUMN: [u8; 256] = {
     let mut table = [b'.'; 256];
@@ -162,57 +81,12 @@ static ASCII_COLUMN: [u8; 256] = {
     table
 };
 
-/// How each byte appears inside a JSON string, padded to 6 bytes, with its
-/// real length; length 0 marks a UTF-8 lead byte that needs decoding. Only
-/// what JSON requires is escaped (`"`, `\`, C0 controls): DEL stays raw,
-/// which is valid and more readable. Bytes that can never start a valid
-/// UTF-8 sequence map straight to U+FFFD, as `from_utf8_lossy` does.
-static JSON_BYTES: ([[u8; 6]; 256], [u8; 256]) = {
-    let hex = b"0123456789abcdef";
-    let mut seq = [[0u8; 6]; 256];
-    let mut len = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        let (s, n): ([u8; 6], u8) = match b {
-            0x08 => (*b"\\b    ", 2),
-            0x09 => (*b"\\t    ", 2),
-            0x0a => (*b"\\n    ", 2),
-            0x0c => (*b"\\f    ", 2),
-            0x0d => (*b"\\r    ", 2),
-            0x00..=0x1f => ([b'\\', b'u', b'0', b'0', hex[i >> 4], hex[i & 0xf]], 6),
-            b'"' => (*b"\\\"    ", 2),
-            b'\\' => (*b"\\\\    ", 2),
-            0x20..=0x7f => ([b, 0, 0, 0, 0, 0], 1),
-            0xc2..=0xf4 => ([0; 6], 0),
-            _ => ([0xef, 0xbf, 0xbd, 0, 0, 0], 3),
-        };
-        seq[i] = s;
-        len[i] = n;
-        i += 1;
-    }
-    (seq, len)
-};
-
 /// Bytes in one full `hexdump -C` line including the newline: 8 offset
 /// digits, 2 spaces, 16 "xx " groups plus the mid-line space, a space, then
 /// `|` + 16 chars + `|` and `\n`.
 const HEXDUMP_LINE_LEN: usize = 79;
 /// Column of the opening `|`; fixed, which is what aligns short last lines.
 const HEXDUMP_ASCII_BAR: usize = 60;
-
-/// Append one data record in `format`. `from` is which side sent the bytes
-/// (json "from"), `dir` relative to us (text "recv"/"sent").
-pub fn write_data(
-    out: &mut Vec<u8>,
-    format: Format,
-    meta: &Meta,
-    from: Side,
-    dir: Direction,
-    data: &[u8],
-) {
-    write_data_styled(out, format, Style::Plain, meta, from, dir, data);
-}
 
 /// Whether record headers carry terminal colours. The caller decides
 /// (stdout is a terminal and `NO_COLOR` is unset); payloads are never
@@ -223,64 +97,95 @@ pub enum Style {
     Color,
 }
 
-/// [`write_data`] with a [`Style`] for the text, hex and hexdump headers
-/// (json and raw are never coloured).
-pub fn write_data_styled(
-    out: &mut Vec<u8>,
-    format: Format,
-    style: Style,
-    meta: &Meta,
-    from: Side,
-    dir: Direction,
-    data: &[u8],
-) {
-    let write_header = |out: &mut Vec<u8>, meta: &Meta, dir: Direction, len: usize| {
-        write_header(out, style, meta, dir, len)
-    };
-    match format {
-        Format::Text => {
-            // Escaping can grow the payload up to 4x; reserving the common
-            // 1x plus header is enough to avoid most regrowth without
-            // over-committing memory for large records.
-            out.reserve(64 + data.len());
-            write_header(out, meta, dir, data.len());
-            if !data.is_empty() {
-                out.push(b' ');
-                escape_into(out, data);
+/// Renders records in one `-f` format, for one role: the role turns "who
+/// sent it" into `recv`/`sent`, so no caller can pair them wrongly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renderer {
+    pub format: Format,
+    pub style: Style,
+    pub role: Role,
+}
+
+impl Renderer {
+    pub fn new(format: Format, style: Style, role: Role) -> Renderer {
+        Renderer {
+            format,
+            style,
+            role,
+        }
+    }
+
+    /// Append one event: data in every format; connection events only in
+    /// JSON (the other formats show traffic, and stderr tells the rest).
+    pub fn event(&self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
+        match event {
+            Event::Data { from, bytes } => self.data(out, meta, from, bytes),
+            _ if self.format == Format::Json => crate::capture::write_event_line(out, meta, event),
+            _ => {}
+        }
+    }
+
+    /// Append one data record: `from` sent `data`.
+    pub fn data(&self, out: &mut Vec<u8>, meta: &Meta, from: Side, data: &[u8]) {
+        let dir = self.role.direction(from);
+        let style = self.style;
+        let write_header = |out: &mut Vec<u8>, meta: &Meta, dir: Direction, len: usize| {
+            write_header(out, style, meta, dir, len)
+        };
+        match self.format {
+            Format::Text => {
+                // Escaping can grow the payload up to 4x; reserving the common
+                // 1x plus header is enough to avoid most regrowth without
+                // over-committing memory for large records.
+                out.reserve(64 + data.len());
+                write_header(out, meta, dir, data.len());
+                if !data.is_empty() {
+                    out.push(b' ');
+                    escape_into(out, data);
+                }
+                out.push(b'\n');
             }
-            out.push(b'\n');
-        }
-        Format::Hex => {
-            out.reserve(64 + data.len() * 3);
-            write_header(out, meta, dir, data.len());
-            if !data.is_empty() {
-                out.push(b' ');
-                hex_spaced_into(out, data);
+            Format::Hex => {
+                out.reserve(64 + data.len() * 3);
+                write_header(out, meta, dir, data.len());
+                if !data.is_empty() {
+                    out.push(b' ');
+                    hex_spaced_into(out, data);
+                }
+                out.push(b'\n');
             }
-            out.push(b'\n');
+            Format::Hexdump => {
+                out.reserve(64 + data.len().div_ceil(16) * HEXDUMP_LINE_LEN);
+                write_header(out, meta, dir, data.len());
+                out.push(b'\n');
+                hexdump_into(out, data);
+            }
+            Format::Json => crate::capture::write_data_line(out, meta, from, data),
+            Format::Raw => out.extend_from_slice(data),
         }
-        Format::Hexdump => {
-            out.reserve(64 + data.len().div_ceil(16) * HEXDUMP_LINE_LEN);
-            write_header(out, meta, dir, data.len());
-            out.push(b'\n');
-            hexdump_into(out, data);
-        }
-        Format::Json => write_data_json(out, meta, from, data),
-        Format::Raw => out.extend_from_slice(data),
     }
 }
 
-/// Append one JSON event line (open/close/error) — used for `-f json` and,
-/// later, capture files.
-pub fn write_event_json(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
-    json_prefix(out, meta);
-    match event {
-        Event::Open => out.extend_from_slice(b"open\"}\n"),
-        Event::Close => out.extend_from_slice(b"close\"}\n"),
-        Event::Error(reason) => {
-            out.extend_from_slice(b"error\",\"reason\":\"");
-            json_str_into(out, reason);
-            out.extend_from_slice(b"\"}\n");
+/// Stdout records: what a subcommand shows of the events it sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Records {
+    pub renderer: Renderer,
+    /// Show the data we sent, not only what the peer sent (`listen` shows
+    /// what clients send, not its echo; clients' `raw` output is the peer's
+    /// bytes only, so it can be piped onwards).
+    pub ours: bool,
+    /// Show connection events (only the JSON format has them).
+    pub events: bool,
+}
+
+impl Render for Records {
+    fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
+        match event {
+            Event::Data { from, .. }
+                if !self.ours && self.renderer.role.direction(from) == Direction::Sent => {}
+            Event::Data { .. } => self.renderer.event(out, meta, event),
+            _ if self.events => self.renderer.event(out, meta, event),
+            _ => {}
         }
     }
 }
@@ -368,117 +273,6 @@ fn write_header(out: &mut Vec<u8>, style: Style, meta: &Meta, dir: Direction, le
     push_u64(out, len as u64);
 }
 
-fn write_data_json(out: &mut Vec<u8>, meta: &Meta, from: Side, data: &[u8]) {
-    // hex is exactly 2x and the text escaper sizes for its worst case of 6x;
-    // reserving both up front keeps a large record to a single allocation.
-    out.reserve(160 + data.len() * 8);
-    json_prefix(out, meta);
-    out.extend_from_slice(b"data\",\"from\":\"");
-    out.extend_from_slice(from.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"len\":");
-    push_u64(out, data.len() as u64);
-    out.extend_from_slice(b",\"hex\":\"");
-    hex_into(out, data);
-    out.extend_from_slice(b"\",\"text\":\"");
-    json_lossy_into(out, data);
-    out.extend_from_slice(b"\"}\n");
-}
-
-/// Everything up to and including the opening quote of the `event` value,
-/// so the key order `t, conn, peer, event` is fixed in one place.
-fn json_prefix(out: &mut Vec<u8>, meta: &Meta) {
-    out.extend_from_slice(b"{\"t\":");
-    push_u64(out, meta.elapsed.as_secs());
-    let mut frac = *b".000000";
-    put_digits(&mut frac[1..], u64::from(meta.elapsed.subsec_micros()));
-    out.extend_from_slice(&frac);
-    out.extend_from_slice(b",\"conn\":");
-    push_u64(out, meta.conn);
-    // A socket address's Display never contains characters JSON would need
-    // escaped (IPv6 scope ids are numeric), so it goes in verbatim.
-    out.extend_from_slice(b",\"peer\":\"");
-    push_peer(out, &meta.peer);
-    out.extend_from_slice(b"\",\"event\":\"");
-}
-
-/// Escape `s` as the inside of a JSON string.
-fn json_str_into(out: &mut Vec<u8>, s: &str) {
-    // Valid UTF-8 passes through the lossy path unchanged.
-    json_lossy_into(out, s.as_bytes());
-}
-
-/// Same result as escaping `String::from_utf8_lossy(data)`, without the
-/// intermediate `String`. Decoded by hand through `JSON_BYTES` rather than
-/// with `utf8_chunks` and per-run copies: binary payloads produce a chunk or
-/// an escape every few bytes, which made JSON several times slower on such
-/// traffic. Output is sized for the worst case (every byte a 6-byte
-/// `\u00XX`) and filled by index, then trimmed.
-fn json_lossy_into(out: &mut Vec<u8>, data: &[u8]) {
-    const REPLACEMENT: &[u8; 3] = b"\xef\xbf\xbd";
-    let start = out.len();
-    out.resize(start + data.len() * 6, 0);
-    let dst = &mut out[start..];
-    let mut pos = 0;
-    let mut i = 0;
-    while i < data.len() {
-        let b = data[i] as usize;
-        let n = JSON_BYTES.1[b] as usize;
-        if n != 0 {
-            dst[pos..pos + 6].copy_from_slice(&JSON_BYTES.0[b]);
-            pos += n;
-            i += 1;
-            continue;
-        }
-        let (len, valid) = utf8_sequence(&data[i..]);
-        if valid {
-            dst[pos..pos + len].copy_from_slice(&data[i..i + len]);
-            pos += len;
-        } else {
-            dst[pos..pos + 3].copy_from_slice(REPLACEMENT);
-            pos += 3;
-        }
-        i += len;
-    }
-    out.truncate(start + pos);
-}
-
-/// For a sequence starting with a non-ASCII byte: its length and whether it
-/// is valid UTF-8. If invalid, the length is that of its "maximal subpart"
-/// (at least 1 byte), which is exactly what `from_utf8_lossy` replaces with
-/// one U+FFFD (the Unicode-recommended practice std follows).
-fn utf8_sequence(s: &[u8]) -> (usize, bool) {
-    // The second byte's range is what rules out overlongs, surrogates and
-    // code points above U+10FFFF; later bytes are plain continuations.
-    let (continuations, lo, hi) = match s[0] {
-        0xc2..=0xdf => (1, 0x80, 0xbf),
-        0xe0 => (2, 0xa0, 0xbf),
-        0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
-        0xed => (2, 0x80, 0x9f),
-        0xf0 => (3, 0x90, 0xbf),
-        0xf1..=0xf3 => (3, 0x80, 0xbf),
-        0xf4 => (3, 0x80, 0x8f),
-        _ => return (1, false),
-    };
-    for k in 1..=continuations {
-        let (lo, hi) = if k == 1 { (lo, hi) } else { (0x80, 0xbf) };
-        match s.get(k) {
-            Some(&c) if (lo..=hi).contains(&c) => {}
-            _ => return (k, false),
-        }
-    }
-    (continuations + 1, true)
-}
-
-/// Contiguous lowercase hex. Sizing the output first and filling it by index
-/// avoids a capacity check per byte.
-fn hex_into(out: &mut Vec<u8>, data: &[u8]) {
-    let start = out.len();
-    out.resize(start + data.len() * 2, 0);
-    for (dst, &b) in out[start..].chunks_exact_mut(2).zip(data) {
-        dst.copy_from_slice(&HEX_PAIRS[b as usize]);
-    }
-}
-
 /// Lowercase hex bytes separated by single spaces, no trailing space.
 fn hex_spaced_into(out: &mut Vec<u8>, data: &[u8]) {
     let start = out.len();
@@ -525,56 +319,38 @@ fn push_hex_min(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-/// IPv4 (the common case) is rendered by hand; IPv6 goes through std so
-/// that `::` compression, mapped addresses and scope ids match
-/// `SocketAddr`'s Display exactly.
-fn push_peer(out: &mut Vec<u8>, peer: &SocketAddr) {
-    match peer {
-        SocketAddr::V4(v4) => {
-            let [a, b, c, d] = v4.ip().octets();
-            push_u64(out, a.into());
-            out.push(b'.');
-            push_u64(out, b.into());
-            out.push(b'.');
-            push_u64(out, c.into());
-            out.push(b'.');
-            push_u64(out, d.into());
-            out.push(b':');
-            push_u64(out, v4.port().into());
-        }
-        SocketAddr::V6(_) => {
-            // io::Write for Vec<u8> cannot fail.
-            let _ = write!(out, "{peer}");
-        }
-    }
-}
-
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// Fill `dst` with the low `dst.len()` decimal digits of `n`, zero-padded.
-fn put_digits(dst: &mut [u8], mut n: u64) {
-    for d in dst.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::{json_lossy_into, write_event_line as write_event_json};
     use proptest::prelude::*;
+    use std::{net::SocketAddr, time::Duration};
+
+    /// The records of a server (listen), whose pairs of sender and
+    /// direction the tests below use.
+    fn write_data_styled(
+        out: &mut Vec<u8>,
+        format: Format,
+        style: Style,
+        meta: &Meta,
+        from: Side,
+        dir: Direction,
+        data: &[u8],
+    ) {
+        assert_eq!(Role::Server.direction(from), dir);
+        Renderer::new(format, style, Role::Server).data(out, meta, from, data);
+    }
+
+    fn write_data(
+        out: &mut Vec<u8>,
+        format: Format,
+        meta: &Meta,
+        from: Side,
+        dir: Direction,
+        data: &[u8],
+    ) {
+        write_data_styled(out, format, Style::Plain, meta, from, dir, data);
+    }
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     /// 2025-11-25 14:20:33.123456 UTC.
@@ -593,7 +369,8 @@ mod tests {
 
     fn render(format: Format, peer: &str, dir: Direction, data: &[u8]) -> String {
         let mut out = Vec::new();
-        write_data(&mut out, format, &meta(peer), Side::Client, dir, data);
+        let from = Role::Server.sender(dir);
+        write_data(&mut out, format, &meta(peer), from, dir, data);
         String::from_utf8(out).unwrap()
     }
 

@@ -125,6 +125,30 @@ impl FrameSpec {
     pub const NAMES: &'static [&'static str] = &[
         "raw", "line", "crlf", "cr", "delim=", "stx-etx", "fixed=", "len=",
     ];
+
+    /// The fewest bytes a complete frame can have (0 when a frame may be
+    /// empty or is whatever a read returns).
+    pub fn smallest_frame(&self) -> usize {
+        match self {
+            FrameSpec::Fixed(n) => *n,
+            FrameSpec::Len { width, offset, .. } => offset.saturating_add(width.size()),
+            FrameSpec::Delim(d) => d.len(),
+            _ => 0,
+        }
+    }
+
+    /// How many frames `bytes` hold under this spec (an incomplete tail
+    /// counts as one): how many frames `replay` waits for when a captured
+    /// reply was these bytes.
+    pub fn count_frames(&self, max_frame: usize, bytes: &[u8]) -> usize {
+        let mut decoder = Decoder::new(self.clone(), max_frame);
+        decoder.push(bytes);
+        let mut n = 0;
+        while let Ok(Some(_)) = decoder.next_frame() {
+            n += 1;
+        }
+        n + usize::from(decoder.finish().is_some())
+    }
 }
 
 impl fmt::Display for FrameSpec {
@@ -504,6 +528,14 @@ impl Decoder {
             self.buf.reserve(READ_RESERVE);
         }
         &mut self.buf
+    }
+
+    /// The first `n` buffered bytes, taken whole regardless of framing
+    /// (`replay` waiting for a captured byte count). `n` must not exceed
+    /// [`buffered`](Decoder::buffered).
+    pub fn take_front(&mut self, n: usize) -> Bytes {
+        self.scan = 0;
+        self.buf.split_to(n).freeze()
     }
 
     /// Next complete frame, exactly as on the wire; `Ok(None)` means more

@@ -21,11 +21,12 @@ fn main() -> std::process::ExitCode {
         cli::Command::Completions { shell } => docs::print_completion(shell),
         cli::Command::Generate { dir } => docs::write_all(&dir),
     };
-    match outcome {
-        Ok(code) => code.into(),
+    let code = match outcome {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("p1ge0n: {err:#}");
-            exit::classify(&err).into()
+            exit::classify(&err)
         }
-    }
+    };
+    cmd::run::exit(code)
 }

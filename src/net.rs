@@ -300,7 +300,7 @@ async fn connect_once(target: &Target, timeout: Option<Duration>) -> Result<TcpS
 /// Connect over TCP, retrying with backoff for up to `retry_for`.
 pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStream> {
     let deadline = opts.retry_for.map(|d| tokio::time::Instant::now() + d);
-    let mut backoff = Duration::from_millis(20);
+    let mut backoff = crate::exchange::Backoff::RETRY;
     loop {
         match connect_once(target, opts.timeout).await {
             Ok(stream) => return Ok(stream),
@@ -313,8 +313,7 @@ pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStr
                     let retry = humantime::format_duration(opts.retry_for.unwrap_or_default());
                     return Err(e.context(format!("gave up after retrying for {retry}")));
                 }
-                tokio::time::sleep(backoff.min(deadline - now)).await;
-                backoff = (backoff * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(backoff.pause().min(deadline - now)).await;
             }
         }
     }

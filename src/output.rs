@@ -1,5 +1,6 @@
-//! Output sinks for servers: many connections, one ordered stream (stdout,
-//! or a capture file).
+//! Where observed traffic goes: the observers that deliver rendered records
+//! to stdout or a capture file, and, for servers, the sinks that merge many
+//! connections into one ordered stream.
 //!
 //! Connection tasks format records into their own reusable buffers and
 //! append them to one shared buffer; a dedicated writer thread swaps that
@@ -11,11 +12,18 @@
 
 use std::{
     io::Write,
+    net::SocketAddr,
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::JoinHandle,
 };
 
 use tokio::sync::Notify;
+
+use crate::{
+    capture::CaptureLines,
+    display::Records,
+    record::{Clock, Event, Meta, Observer, Render, Role, Transport},
+};
 
 /// How much may wait for the writer before tasks are held back.
 const PENDING_LIMIT: usize = 4 << 20;
@@ -145,29 +153,6 @@ impl Writer {
     }
 }
 
-/// Print one traffic record of a client (send, replay) on stdout now, and
-/// flush: clients show each message as it happens.
-pub fn print_client_record(
-    format: crate::display::Format,
-    style: crate::display::Style,
-    meta: &crate::display::Meta,
-    dir: crate::display::Direction,
-    data: &[u8],
-) {
-    let mut buf = Vec::with_capacity(64 + data.len() * 2);
-    crate::display::write_data_styled(
-        &mut buf,
-        format,
-        style,
-        meta,
-        dir.sender_seen_by_client(),
-        dir,
-        data,
-    );
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(&buf).and_then(|()| stdout.flush());
-}
-
 /// How records on stdout are styled: colour only on a terminal, and never
 /// when `NO_COLOR` is set to anything non-empty (no-color.org).
 pub fn stdout_style() -> crate::display::Style {
@@ -198,103 +183,95 @@ pub fn create_capture(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
         })
 }
 
-/// A capture file for the clients (`send`, `repl`): few events, written
-/// synchronously, one `write` per event so an interrupted run loses nothing.
-pub struct CaptureLog {
-    file: std::sync::Mutex<(std::fs::File, bool)>,
-    started: std::time::Instant,
-    started_wall: std::time::SystemTime,
+/// Where an observer's bytes go once rendered.
+pub trait Deliver {
+    /// Take what `buf` holds (and clear it), or leave it for the owner.
+    fn deliver(&mut self, buf: &mut Vec<u8>);
 }
 
-impl CaptureLog {
-    pub fn create(path: &std::path::Path) -> anyhow::Result<std::sync::Arc<CaptureLog>> {
-        Ok(std::sync::Arc::new(CaptureLog {
-            file: std::sync::Mutex::new((create_capture(path)?, false)),
-            started: std::time::Instant::now(),
-            started_wall: std::time::SystemTime::now(),
-        }))
-    }
+/// Straight to stdout, flushed: clients show each record as it happens.
+pub struct Stdout;
 
-    fn append(&self, header: impl FnOnce(std::time::SystemTime) -> Option<Vec<u8>>, line: &[u8]) {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, header_written) = &mut *guard;
-        if !*header_written {
-            if let Some(bytes) = header(self.started_wall) {
-                let _ = file.write_all(&bytes);
-                *header_written = true;
-            }
+impl Deliver for Stdout {
+    fn deliver(&mut self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            return;
         }
-        if !line.is_empty() {
-            let _ = file.write_all(line);
-        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(buf).and_then(|()| stdout.flush());
+        buf.clear();
     }
+}
 
-    /// Stamps for an event that happened `age` ago.
-    fn meta(
-        &self,
-        conn: u64,
-        peer: std::net::SocketAddr,
-        age: std::time::Duration,
-    ) -> crate::display::Meta {
-        crate::display::Meta {
-            elapsed: self.started.elapsed().saturating_sub(age),
-            wall: std::time::SystemTime::now() - age,
-            conn,
-            peer,
+/// Straight to a file, one `write` per event, so an interrupted run loses
+/// nothing (client captures: few events).
+impl Deliver for std::fs::File {
+    fn deliver(&mut self, buf: &mut Vec<u8>) {
+        if !buf.is_empty() {
+            let _ = self.write_all(buf);
+            buf.clear();
         }
     }
+}
 
-    /// Write the header (once, with the first connection's local address).
-    pub fn start(&self, transport: crate::capture::Transport, local: std::net::SocketAddr) {
-        self.append(
-            |started| {
-                let mut out = Vec::new();
-                crate::capture::write_header(
-                    &mut out,
-                    &crate::capture::Header {
-                        started,
-                        transport,
-                        local,
-                        side: crate::display::Side::Client,
-                    },
-                );
-                Some(out)
-            },
-            &[],
-        );
+/// Kept for the owner, who hands the batch to a [`Sink`] once per read
+/// (servers: many connections, one ordered output).
+pub struct Held;
+
+impl Deliver for Held {
+    fn deliver(&mut self, _buf: &mut Vec<u8>) {}
+}
+
+/// An observer: a [`Render`] for what to write, a [`Deliver`] for where.
+pub struct Observed<R, D> {
+    render: R,
+    buf: Vec<u8>,
+    out: D,
+}
+
+impl<R: Render, D: Deliver> Observed<R, D> {
+    pub fn new(render: R, out: D) -> Self {
+        Observed {
+            render,
+            buf: Vec::new(),
+            out,
+        }
     }
 
-    pub fn event(&self, conn: u64, peer: std::net::SocketAddr, event: crate::display::Event<'_>) {
-        let mut line = Vec::with_capacity(96);
-        crate::display::write_event_json(
-            &mut line,
-            &self.meta(conn, peer, std::time::Duration::ZERO),
-            event,
-        );
-        self.append(|_| None, &line);
+    /// What was rendered and not yet delivered (the [`Held`] batch).
+    pub fn pending(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
     }
 
-    /// Bytes we sent (`from` client) or received (`from` server), `age` ago.
-    pub fn data(
-        &self,
-        conn: u64,
-        peer: std::net::SocketAddr,
-        dir: crate::display::Direction,
-        data: &[u8],
-        age: std::time::Duration,
-    ) {
-        let from = dir.sender_seen_by_client();
-        let mut line = Vec::with_capacity(64 + data.len() * 3);
-        crate::display::write_data(
-            &mut line,
-            crate::display::Format::Json,
-            &self.meta(conn, peer, age),
-            from,
-            dir,
-            data,
-        );
-        self.append(|_| None, &line);
+    pub fn render_mut(&mut self) -> &mut R {
+        &mut self.render
     }
+}
+
+impl<R: Render, D: Deliver> Observer for Observed<R, D> {
+    fn start(&mut self, transport: Transport, local: SocketAddr) {
+        self.render.start(&mut self.buf, transport, local);
+        self.out.deliver(&mut self.buf);
+    }
+
+    fn record(&mut self, meta: &Meta, event: Event<'_>) {
+        self.render.render(&mut self.buf, meta, event);
+        self.out.deliver(&mut self.buf);
+    }
+}
+
+/// Stdout records of a client session (send, replay, piped repl).
+pub type StdoutRecords = Observed<Records, Stdout>;
+
+/// A client's `--capture` file.
+pub type CaptureFile = Observed<CaptureLines, std::fs::File>;
+
+/// Open `--capture FILE` for a client session whose clock is `clock`.
+pub fn client_capture(path: &std::path::Path, clock: &Clock) -> anyhow::Result<CaptureFile> {
+    Ok(Observed::new(
+        CaptureLines::new(Role::Client, clock),
+        create_capture(path)?,
+    ))
 }
 
 #[cfg(test)]

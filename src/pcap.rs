@@ -80,8 +80,8 @@ use pcap_file::{
 };
 
 use crate::{
-    capture::{Flow, Message, Transport},
-    display::Side,
+    capture::{Flow, Message},
+    record::{Side, Transport},
 };
 
 /// Where a packet-capture file is malformed: the 1-based packet number when

@@ -1,6 +1,6 @@
 //! Durations and byte sizes as users type them on the command line.
 //!
-//! Every timeout flag (`-w`, `--idle`, `--retry`, ...) and, later, the `+DUR`
+//! Every timeout flag (`-w`, `--idle`, `--retry`, ...) and the `+DUR`
 //! pauses of replay scripts share one syntax, so it lives here rather than in
 //! each parser. A bare number means seconds, as in `nc -w 5`; otherwise
 //! a number with a unit (`250ms`, `1.5s`, `2m`, `1h 30m`).
@@ -16,6 +16,13 @@ impl FromStr for Dur {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_duration(s).map(Dur)
+    }
+}
+
+impl Dur {
+    /// A bound where `0` means "no bound" (`-w 0`, `--connect-timeout 0`).
+    pub fn bound(self) -> Option<Duration> {
+        (!self.0.is_zero()).then_some(self.0)
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
     },
-    time::{Duration, Instant, SystemTime},
+    time::Duration,
 };
 
 use anyhow::Result;
@@ -24,15 +24,21 @@ use tokio::{
     sync::watch,
 };
 
+use super::inputs;
 use crate::{
-    capture::{self, Transport},
+    capture::CaptureLines,
     cli::ListenArgs,
-    display::{self, Direction, Event, Format, Meta, Side},
+    display::{Format, Records, Renderer},
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
     net::{self, AccessList, ListenAddr},
-    output::Sink,
+    output::{Held, Observed, Sink},
+    record::{Clock, Event, Meta, Observer, Role, Side, Tee, Transport},
 };
+
+/// What one connection task records into, delivered to the server's sinks
+/// once per read.
+type ConnObserver = Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>;
 
 /// What the server answers to each message.
 #[derive(Debug, Clone)]
@@ -72,11 +78,12 @@ struct Config {
 
 impl Config {
     fn new(args: ListenArgs) -> Result<Config> {
+        inputs::check_framing(&args.frame)?;
         let answer = match (&args.reply, args.no_echo) {
-            (Some(text), _) => Answer::Reply(super::parse_payload_os(
+            (Some(text), _) => Answer::Reply(inputs::parse_payload_os(
                 "--reply",
                 text,
-                super::mode(args.hex),
+                inputs::mode(args.hex),
             )?),
             (None, true) => Answer::Nothing,
             (None, false) => Answer::Echo,
@@ -87,8 +94,8 @@ impl Config {
             answer,
             frame: args.frame.frame.unwrap_or_default(),
             max_frame: args.frame.max_frame.0,
-            format: args.format,
-            quiet: args.quiet,
+            format: args.output.format.unwrap_or(Format::Text),
+            quiet: args.output.quiet,
             once: args.once,
             count: args.count,
             max_conns: args.max_conns,
@@ -97,7 +104,7 @@ impl Config {
                 allow: args.allow,
                 deny: args.deny,
             },
-            capture: args.capture,
+            capture: args.capture.capture,
         })
     }
 }
@@ -118,88 +125,77 @@ struct Server {
     config: Config,
     stats: Stats,
     sink: Sink,
-    /// Colour for stdout records (a terminal without NO_COLOR).
-    style: display::Style,
-    /// `--capture`: JSON Lines of every event, both directions.
-    capture: Option<Sink>,
-    started: Instant,
-    started_wall: SystemTime,
+    /// Stdout records (none with `-q`).
+    records: Option<Records>,
+    /// `--capture`: JSON Lines of every event, both directions, and the
+    /// lines' renderer (its header already written).
+    capture: Option<(Sink, CaptureLines)>,
+    clock: Clock,
     /// Set once by whoever decides the server is done (`--once`, `--count`).
     stop: watch::Sender<Option<ExitCode>>,
 }
 
 impl Server {
     fn meta(&self, conn: u64, peer: SocketAddr) -> Meta {
-        Meta {
-            elapsed: self.started.elapsed(),
-            wall: SystemTime::now(),
-            conn,
-            peer,
-        }
+        self.clock.now(conn, peer)
     }
 
     fn shows_records(&self) -> bool {
-        !self.config.quiet
+        self.records.is_some()
     }
 
-    /// Format one message (and our answer) for stdout and the capture, into
-    /// the caller's buffers; TCP and UDP record alike.
-    fn record(
-        &self,
-        meta: &Meta,
-        message: &[u8],
-        answered: &[u8],
-        records: &mut Vec<u8>,
-        captured: &mut Vec<u8>,
-    ) {
-        if self.shows_records() {
-            display::write_data_styled(
-                records,
-                self.config.format,
-                self.style,
-                meta,
-                Side::Client,
-                Direction::Recv,
-                message,
-            );
+    /// A fresh observer for one connection task.
+    fn observer(&self) -> ConnObserver {
+        Tee(
+            self.records.map(|r| Observed::new(r, Held)),
+            self.capture
+                .as_ref()
+                .map(|(_, lines)| Observed::new(lines.clone(), Held)),
+        )
+    }
+
+    /// Hand what `observer` rendered to the stdout and capture sinks.
+    async fn deliver(&self, observer: &mut ConnObserver) {
+        if let Some(records) = &mut observer.0 {
+            let batch = records.pending();
+            if !batch.is_empty() {
+                self.sink.write(batch).await;
+                batch.clear();
+            }
         }
-        if self.capture.is_some() {
-            display::write_data(
-                captured,
-                Format::Json,
-                meta,
-                Side::Client,
-                Direction::Recv,
-                message,
-            );
-            if !answered.is_empty() {
-                display::write_data(
-                    captured,
-                    Format::Json,
-                    meta,
-                    Side::Server,
-                    Direction::Sent,
-                    answered,
-                );
+        if let (Some(captured), Some((sink, _))) = (&mut observer.1, &self.capture) {
+            let batch = captured.pending();
+            if !batch.is_empty() {
+                sink.write(batch).await;
+                batch.clear();
             }
         }
     }
 
-    /// JSON output carries connection events too, so a `-f json` log is a
-    /// complete capture of what happened.
-    async fn event(&self, conn: u64, peer: SocketAddr, event: Event<'_>) {
-        let meta = self.meta(conn, peer);
-        if self.shows_records() && self.config.format == Format::Json {
-            let mut buf = Vec::with_capacity(128);
-            display::write_event_json(&mut buf, &meta, event);
-            self.sink.write(&buf).await;
+    /// One message and our answer to it; TCP and UDP record alike.
+    fn record(&self, observer: &mut ConnObserver, meta: &Meta, message: &[u8], answered: &[u8]) {
+        observer.record(
+            meta,
+            Event::Data {
+                from: Side::Client,
+                bytes: message,
+            },
+        );
+        if !answered.is_empty() {
+            observer.record(
+                meta,
+                Event::Data {
+                    from: Side::Server,
+                    bytes: answered,
+                },
+            );
         }
-        // The capture file always carries connection events.
-        if let Some(capture) = &self.capture {
-            let mut buf = Vec::with_capacity(128);
-            display::write_event_json(&mut buf, &meta, event);
-            capture.write(&buf).await;
-        }
+    }
+
+    /// A connection event, recorded and delivered at once.
+    async fn event(&self, observer: &mut ConnObserver, meta: &Meta, event: Event<'_>) {
+        observer.record(meta, event);
+        self.deliver(observer).await;
     }
 
     /// Count one message; false when `--count` is already reached and the
@@ -226,29 +222,34 @@ impl Server {
 }
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
-    super::check_framing(&args.frame)?;
     let config = Config::new(args)?;
     net::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let clock = Clock::start();
     let (capture, capture_writer) = match &config.capture {
         Some(path) => {
             let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
-            (Some(sink), Some(writer))
+            let lines = CaptureLines::new(Role::Server, &clock);
+            (Some((sink, lines)), Some(writer))
         }
         None => (None, None),
     };
     let (sink, writer) = Sink::spawn();
     let (stop, stopped) = watch::channel(None);
+    let records = (!config.quiet).then(|| Records {
+        renderer: Renderer::new(config.format, crate::output::stdout_style(), Role::Server),
+        ours: false,
+        events: true,
+    });
     let server = Arc::new(Server {
         config,
         stats: Stats::default(),
         sink,
-        style: crate::output::stdout_style(),
+        records,
         capture,
-        started: Instant::now(),
-        started_wall: SystemTime::now(),
+        clock,
         stop,
     });
     let outcome = runtime.block_on(serve(server.clone(), stopped));
@@ -295,22 +296,15 @@ async fn serve(
     };
     // Scripts read this line for the port: it is always the first on stderr.
     eprintln!("listening on {local} ({transport})");
-    if let Some(capture) = &server.capture {
-        let mut header = Vec::new();
-        capture::write_header(
-            &mut header,
-            &capture::Header {
-                started: server.started_wall,
-                transport: if config.udp {
-                    Transport::Udp
-                } else {
-                    Transport::Tcp
-                },
-                local,
-                side: Side::Server,
-            },
-        );
-        capture.write(&header).await;
+    if let Some((sink, lines)) = &server.capture {
+        let transport = if config.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        let mut header = Observed::new(lines.clone(), Held);
+        header.start(transport, local);
+        sink.write(header.pending()).await;
     }
     if local.ip().is_unspecified() && config.access.allow.is_empty() {
         eprintln!(
@@ -401,12 +395,13 @@ enum Ending {
 async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, id: u64) {
     let _ = stream.set_nodelay(true);
     eprintln!("#{id} {peer} connected");
-    server.event(id, peer, Event::Open).await;
+    let mut observer = server.observer();
+    server
+        .event(&mut observer, &server.meta(id, peer), Event::Open)
+        .await;
     let (mut reader, mut writer) = stream.into_split();
     let config = &server.config;
     let mut decoder = Decoder::new(config.frame.clone(), config.max_frame);
-    let mut records = Vec::new();
-    let mut captured = Vec::new();
     let mut answer = Vec::new();
     let (mut messages, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
 
@@ -469,7 +464,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             };
             messages += 1;
             let answered = config.answer.to(&frame);
-            server.record(&meta, &frame, answered, &mut records, &mut captured);
+            server.record(&mut observer, &meta, &frame, answered);
             // The common echo case, one message per read, is written
             // straight from the receive buffer; only several answers in one
             // read are gathered (and copied) into one write.
@@ -489,16 +484,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
         if uncounted > 0 {
             server.stats.messages.fetch_add(uncounted, Relaxed);
         }
-        if !records.is_empty() {
-            server.sink.write(&records).await;
-            records.clear();
-        }
-        if let Some(capture) = &server.capture {
-            if !captured.is_empty() {
-                capture.write(&captured).await;
-                captured.clear();
-            }
-        }
+        server.deliver(&mut observer).await;
         let out: &[u8] = match &echo_only {
             Some(frame) => frame,
             None => &answer,
@@ -548,10 +534,13 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
         }
         Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
     }
-    match &ending {
-        Ending::Error(reason) => server.event(id, peer, Event::Error(reason)).await,
-        _ => server.event(id, peer, Event::Close).await,
-    }
+    let event = match &ending {
+        Ending::Error(reason) => Event::Error(reason),
+        _ => Event::Close,
+    };
+    server
+        .event(&mut observer, &server.meta(id, peer), event)
+        .await;
     if matches!(ending, Ending::CountReached) {
         let _ = writer.shutdown().await;
         server.finish(ExitCode::Success);
@@ -567,8 +556,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
     let mut peers: std::collections::HashMap<SocketAddr, u64> = Default::default();
     let mut next_id = 0u64;
     let mut buf = vec![0u8; 65_536];
-    let mut records = Vec::new();
-    let mut captured = Vec::new();
+    let mut observer = server.observer();
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
             Ok(received) => received,
@@ -602,13 +590,8 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         }
         let meta = server.meta(id, peer);
         let answer = config.answer.to(data);
-        server.record(&meta, data, answer, &mut records, &mut captured);
-        server.sink.write(&records).await;
-        records.clear();
-        if let Some(capture) = &server.capture {
-            capture.write(&captured).await;
-            captured.clear();
-        }
+        server.record(&mut observer, &meta, data, answer);
+        server.deliver(&mut observer).await;
         if !matches!(config.answer, Answer::Nothing) {
             match socket.send_to(answer, peer).await {
                 Ok(sent) => {

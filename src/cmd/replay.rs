@@ -13,24 +13,28 @@ use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
     path::Path,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::Result;
-use bytes::{Buf, BytesMut};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{tcp::OwnedReadHalf, UdpSocket},
 };
 
+use super::inputs;
 use crate::{
-    capture::{self, Flow, Transport},
+    capture::{self, Flow},
     cli::ReplayArgs,
-    display::{self, Direction, Format, Meta, Side},
+    display::{self, Format, Records, Renderer},
+    exchange,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, Target},
+    output::{self, StdoutRecords},
     pcap,
+    record::{Clock, Event, Observer, Role, Side, Transport},
+    reply::{End, Rule, Until, Wait},
 };
 
 /// How sends are spaced.
@@ -59,8 +63,8 @@ struct Plan {
 }
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
-    super::check_framing(&args.frame)?;
-    let flows = load(&args.file, super::mode(args.hex))?;
+    inputs::check_framing(&args.frame)?;
+    let flows = load(&args.file, inputs::mode(args.hex))?;
     if args.list {
         print_list(&flows);
         return Ok(ExitCode::Success);
@@ -89,13 +93,12 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         _ => Timing::Captured(1.0),
     };
     // With --verify the report is the output; traffic records only when asked.
-    let format = match (args.format, args.quiet, args.verify) {
+    let format = match (args.output.format, args.output.quiet, args.verify) {
         (_, true, _) => None,
         (Some(f), _, _) => Some(f),
         (None, _, true) => None,
         (None, _, false) => Some(Format::Text),
     };
-    let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
     let plan = Plan {
         target,
         flows: selected,
@@ -104,26 +107,14 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         loops: args.loop_count,
         frame: args.frame.frame,
         max_frame: args.frame.max_frame.0,
-        timeout: nonzero(args.timeout.0),
-        connect: ConnectOptions {
-            timeout: nonzero(args.connect_timeout.0),
-            retry_for: None,
-        },
+        timeout: args.wait.timeout(),
+        connect: args.connect.options(None),
         format,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        tokio::select! {
-            outcome = replay_all(&plan) => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                Progress::clear();
-                let _ = std::io::stdout().flush();
-                Ok(ExitCode::Interrupted)
-            }
-        }
-    })
+    super::run::client_runtime()?.block_on(super::run::until_interrupted(replay_all(&plan), || {
+        Progress::clear();
+        let _ = std::io::stdout().flush();
+    }))
 }
 
 /// Read and validate the whole file; every problem is a usage error (2)
@@ -323,22 +314,34 @@ struct Report<'a> {
     plan: &'a Plan,
     flow: usize,
     peer: SocketAddr,
-    started: Instant,
-    style: display::Style,
+    clock: Clock,
+    records: Option<StdoutRecords>,
 }
 
-impl Report<'_> {
-    fn record(&self, dir: Direction, data: &[u8]) {
-        let Some(format) = self.plan.format else {
-            return;
-        };
-        let meta = Meta {
-            elapsed: self.started.elapsed(),
-            wall: SystemTime::now(),
-            conn: self.flow as u64,
-            peer: self.peer,
-        };
-        crate::output::print_client_record(format, self.style, &meta, dir, data);
+impl<'a> Report<'a> {
+    fn new(plan: &'a Plan, flow: usize, peer: SocketAddr) -> Report<'a> {
+        let records = plan.format.map(|format| {
+            StdoutRecords::new(
+                Records {
+                    renderer: Renderer::new(format, output::stdout_style(), Role::Client),
+                    ours: true,
+                    events: false,
+                },
+                output::Stdout,
+            )
+        });
+        Report {
+            plan,
+            flow,
+            peer: net::canonical(peer),
+            clock: Clock::start(),
+            records,
+        }
+    }
+
+    fn record(&mut self, from: Side, bytes: &[u8]) {
+        let meta = self.clock.now(self.flow as u64, self.peer);
+        self.records.record(&meta, Event::Data { from, bytes });
     }
 
     fn verify(&self, tally: &mut Tally, step: &Step, received: &[u8]) {
@@ -371,96 +374,44 @@ impl Report<'_> {
 async fn read_reply(
     plan: &Plan,
     reader: &mut OwnedReadHalf,
-    pending: &mut BytesMut,
-    decoder: &mut Option<Decoder>,
+    decoder: &mut Decoder,
     step: &Step<'_>,
     flow: usize,
 ) -> Result<Vec<u8>> {
-    let deadline = plan.timeout.map(|t| tokio::time::Instant::now() + t);
-    let wanted_frames = decoder
-        .as_ref()
-        .map(|d| count_frames(d.spec(), plan.max_frame, &step.reply));
-    let mut reply = Vec::new();
-    let mut frames = 0usize;
-    loop {
-        match (decoder.as_mut(), wanted_frames) {
-            (Some(decoder), Some(wanted)) => {
-                while frames < wanted {
-                    match decoder.next_frame().map_err(|e| {
-                        anyhow::anyhow!("flow {flow} message {}: reply: {e}", step.index)
-                    })? {
-                        Some(frame) => {
-                            reply.extend_from_slice(&frame);
-                            frames += 1;
-                        }
-                        None => break,
-                    }
-                }
-                if frames >= wanted {
-                    return Ok(reply);
-                }
-            }
-            _ => {
-                if pending.len() >= step.reply.len() {
-                    return Ok(pending.split_to(step.reply.len()).to_vec());
-                }
-            }
-        }
-        let buffer = match decoder.as_mut() {
-            Some(decoder) => decoder.buffer_mut(),
-            None => &mut *pending,
-        };
-        let read = reader.read_buf(buffer);
-        let result = match deadline {
-            Some(at) => match tokio::time::timeout_at(at, read).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let got =
-                        decoder.as_ref().map_or(pending.len(), |d| d.buffered()) + reply.len();
-                    return Err(exit::error(
-                        ExitCode::Timeout,
-                        format!(
-                            "flow {flow} message {}: no complete reply within {} (expected {} bytes, got {got})",
-                            step.index,
-                            humantime::format_duration(plan.timeout.unwrap_or_default()),
-                            step.reply.len()
-                        ),
-                    ));
-                }
-            },
-            None => read.await,
-        };
-        match result {
-            Ok(0) => {
-                return Err(exit::error(
-                    ExitCode::Failure,
-                    format!(
-                        "flow {flow} message {}: the server closed the connection before the reply was complete",
-                        step.index
-                    ),
-                ))
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Err(exit::error(
-                    ExitCode::Failure,
-                    format!("flow {flow} message {}: {}", step.index, net::describe_io(&e)),
-                ))
-            }
-        }
+    let until = match &plan.frame {
+        Some(spec) => Until::Frames(spec.count_frames(plan.max_frame, &step.reply)),
+        None => Until::Bytes(step.reply.len()),
+    };
+    let rule = Rule {
+        until,
+        idle: Duration::ZERO,
+        timeout: plan.timeout,
+    };
+    let mut wait = Wait::starting(rule, Instant::now());
+    let mut closed = false;
+    let (reply, end) = exchange::read_reply(reader, decoder, &mut wait, &mut closed)
+        .await
+        .map_err(|e| e.context(format!("flow {flow} message {}", step.index)))?;
+    match end {
+        End::Complete => Ok(reply.bytes()),
+        End::PeerClosed => Err(exit::error(
+            ExitCode::Failure,
+            format!(
+                "flow {flow} message {}: the server closed the connection before the reply was complete",
+                step.index
+            ),
+        )),
+        End::TimedOut => Err(exit::error(
+            ExitCode::Timeout,
+            format!(
+                "flow {flow} message {}: no complete reply within {} (expected {} bytes, got {})",
+                step.index,
+                humantime::format_duration(plan.timeout.unwrap_or_default()),
+                step.reply.len(),
+                decoder.buffered() + reply.len()
+            ),
+        )),
     }
-}
-
-/// How many frames the captured reply holds under `spec` (an incomplete
-/// tail counts as one).
-fn count_frames(spec: &FrameSpec, max_frame: usize, reply: &[u8]) -> usize {
-    let mut decoder = Decoder::new(spec.clone(), max_frame);
-    decoder.push(reply);
-    let mut n = 0;
-    while let Ok(Some(_)) = decoder.next_frame() {
-        n += 1;
-    }
-    n + usize::from(decoder.finish().is_some())
 }
 
 async fn replay_tcp(
@@ -471,19 +422,9 @@ async fn replay_tcp(
     progress: &mut Progress,
 ) -> Result<()> {
     let stream = net::connect_tcp(&plan.target, plan.connect).await?;
-    let report = Report {
-        plan,
-        flow: number,
-        peer: net::canonical(stream.peer_addr()?),
-        started: Instant::now(),
-        style: crate::output::stdout_style(),
-    };
+    let mut report = Report::new(plan, number, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
-    let mut pending = BytesMut::with_capacity(8192);
-    let mut decoder = plan
-        .frame
-        .clone()
-        .map(|spec| Decoder::new(spec, plan.max_frame));
+    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let steps = steps(flow);
     let first_at = flow.start();
     let flow_start = Instant::now();
@@ -500,15 +441,14 @@ async fn replay_tcp(
                 ),
             )
         })?;
-        report.record(Direction::Sent, step.data);
+        report.record(Side::Client, step.data);
         progress.show(number, step.index, steps.len());
         if step.reply.is_empty() {
             continue;
         }
-        let received =
-            read_reply(plan, &mut reader, &mut pending, &mut decoder, step, number).await?;
+        let received = read_reply(plan, &mut reader, &mut decoder, step, number).await?;
         last_reply = Instant::now();
-        report.record(Direction::Recv, &received);
+        report.record(Side::Server, &received);
         report.verify(tally, step, &received);
         progress.redraw();
     }
@@ -523,7 +463,6 @@ async fn replay_tcp(
         }
     })
     .await;
-    pending.advance(pending.len());
     Ok(())
 }
 
@@ -535,51 +474,48 @@ async fn replay_udp(
     progress: &mut Progress,
 ) -> Result<()> {
     let socket: UdpSocket = net::connect_udp(&plan.target).await?;
-    let report = Report {
-        plan,
-        flow: number,
-        peer: net::canonical(socket.peer_addr()?),
-        started: Instant::now(),
-        style: crate::output::stdout_style(),
-    };
+    let mut report = Report::new(plan, number, socket.peer_addr()?);
     let steps = steps(flow);
     let first_at = flow.start();
     let flow_start = Instant::now();
     let mut last_reply = flow_start;
-    let mut buf = vec![0u8; 65_536];
     for step in &steps {
         sleep_precisely_until(due(plan, flow_start, first_at, step, last_reply)).await;
         socket
             .send(step.data)
             .await
             .map_err(|e| net::udp_error(&plan.target, &e))?;
-        report.record(Direction::Sent, step.data);
+        report.record(Side::Client, step.data);
         progress.show(number, step.index, steps.len());
+        if step.reply_messages == 0 {
+            continue;
+        }
+        let rule = Rule {
+            until: Until::Frames(step.reply_messages),
+            idle: Duration::ZERO,
+            timeout: plan.timeout,
+        };
+        let mut wait = Wait::starting(rule, Instant::now());
         let mut received = Vec::new();
-        for _ in 0..step.reply_messages {
-            let wait = socket.recv(&mut buf);
-            let result = match plan.timeout {
-                Some(t) => tokio::time::timeout(t, wait).await.map_err(|_| {
-                    exit::error(
-                        ExitCode::Timeout,
-                        format!(
-                            "flow {number} message {}: no reply datagram within {}",
-                            step.index,
-                            humantime::format_duration(t)
-                        ),
-                    )
-                })?,
-                None => wait.await,
-            };
-            let n = result.map_err(|e| net::udp_error(&plan.target, &e))?;
-            report.record(Direction::Recv, &buf[..n]);
-            received.extend_from_slice(&buf[..n]);
+        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
+            report.record(Side::Server, datagram);
+            received.extend_from_slice(datagram);
+        })
+        .await
+        .map_err(|e| net::udp_error(&plan.target, &e))?;
+        if end != End::Complete {
+            return Err(exit::error(
+                ExitCode::Timeout,
+                format!(
+                    "flow {number} message {}: no reply datagram within {}",
+                    step.index,
+                    humantime::format_duration(plan.timeout.unwrap_or_default())
+                ),
+            ));
         }
-        if step.reply_messages > 0 {
-            last_reply = Instant::now();
-            report.verify(tally, step, &received);
-            progress.redraw();
-        }
+        last_reply = Instant::now();
+        report.verify(tally, step, &received);
+        progress.redraw();
     }
     Ok(())
 }

@@ -2,35 +2,35 @@
 //!
 //! All payloads and `--expect` values are parsed before connecting, so bad
 //! input exits 2 with nothing sent. Each payload is one exchange on one
-//! connection: send it, then wait for the reply by the first rule that
-//! applies (a complete `--frame`, the peer closing, `--idle` silence after the
-//! first byte), bounded by `-w`. Without payloads, stdin is streamed and the
+//! connection: send it, then wait for the reply by the shared rules of
+//! `reply.rs`, bounded by `-w`. Without payloads, stdin is streamed and the
 //! same rules decide when the reply after the half-close is complete.
+//! Traffic goes to the shared observers (stdout records, `--capture`).
 
 use std::{
     io::Write,
     net::SocketAddr,
     path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::AsyncWriteExt,
     net::{tcp::OwnedReadHalf, TcpStream},
-    time::{sleep_until, timeout_at, Instant as TokioInstant},
 };
 
+use super::inputs;
 use crate::{
-    capture::Transport,
     cli::SendArgs,
-    display::{self, Direction, Event, Format, Meta},
+    display::{self, Format, Records, Renderer},
+    exchange::{self, Reply},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, Target},
-    output::CaptureLog,
+    output::{self, StdoutRecords},
+    record::{Clock, Event, Observer, Role, Side, Tee, Transport},
+    reply::{End, Rule, Until, Verdict, Wait},
 };
 
 /// The exchange to run, fully validated.
@@ -55,17 +55,18 @@ struct Plan {
 
 impl Plan {
     fn new(args: SendArgs) -> Result<Plan> {
-        let mode = super::mode(args.hex);
+        inputs::check_framing(&args.frame)?;
+        let mode = inputs::mode(args.hex);
         let mut messages = Vec::with_capacity(args.payloads.len());
         for (i, text) in args.payloads.iter().enumerate() {
-            let mut bytes = super::parse_payload_os(&format!("payload {}", i + 1), text, mode)?;
+            let mut bytes = inputs::parse_payload_os(&format!("payload {}", i + 1), text, mode)?;
             bytes.extend_from_slice(args.eol.bytes());
             messages.push(bytes);
         }
         let expects = args
             .expect
             .iter()
-            .map(|text| super::parse_payload_os("--expect", text, mode))
+            .map(|text| inputs::parse_payload_os("--expect", text, mode))
             .collect::<Result<Vec<_>>>()?;
         let exchanges = messages.len().max(1);
         if expects.len() > 1 && expects.len() != exchanges {
@@ -74,7 +75,6 @@ impl Plan {
                 expects.len()
             )));
         }
-        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         Ok(Plan {
             target: args.target,
             messages,
@@ -82,19 +82,16 @@ impl Plan {
             frame: args.frame.frame,
             max_frame: args.frame.max_frame.0,
             replies: args.replies as usize,
-            idle: args.idle.0,
-            timeout: nonzero(args.timeout.0),
+            idle: args.reply.idle.0,
+            timeout: args.reply.wait.timeout(),
             no_reply: args.no_reply,
-            connect: ConnectOptions {
-                timeout: nonzero(args.connect_timeout.0),
-                retry_for: args.retry.map(|d| d.0),
-            },
+            connect: args.connect.options(args.retry.map(|d| d.0)),
             repeat: args.repeat,
             interval: args.interval.0,
             udp: args.udp,
-            format: args.format,
-            quiet: args.quiet,
-            capture: args.capture,
+            format: args.output.format.unwrap_or(Format::Raw),
+            quiet: args.output.quiet,
+            capture: args.capture.capture,
         })
     }
 
@@ -106,253 +103,137 @@ impl Plan {
         }
     }
 
-    fn deadline(&self) -> Option<TokioInstant> {
-        self.timeout.map(|t| TokioInstant::now() + t)
+    /// What completes one reply.
+    fn rule(&self) -> Rule {
+        let until = match (self.udp, &self.frame) {
+            (true, _) | (false, Some(_)) => Until::Frames(self.replies),
+            (false, None) => Until::Silence,
+        };
+        Rule {
+            until,
+            idle: self.idle,
+            timeout: self.timeout,
+        }
     }
 }
 
 pub fn run(args: SendArgs) -> Result<ExitCode> {
-    super::check_framing(&args.frame)?;
     let plan = Plan::new(args)?;
-    // One connection at a time: a single-threaded runtime starts fastest.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        tokio::select! {
-            outcome = run_all(&plan) => outcome,
-            _ = tokio::signal::ctrl_c() => {
-                let _ = std::io::stdout().flush();
-                Ok(ExitCode::Interrupted)
-            }
-        }
-    })
+    super::run::client_runtime()?.block_on(super::run::until_interrupted(run_all(&plan), || {
+        let _ = std::io::stdout().flush();
+    }))
 }
 
 async fn run_all(plan: &Plan) -> Result<ExitCode> {
-    let capture = plan
+    let clock = Clock::start();
+    let mut capture = plan
         .capture
         .as_deref()
-        .map(CaptureLog::create)
+        .map(|path| output::client_capture(path, &clock))
         .transpose()?;
+    let records = (!plan.quiet).then(|| {
+        StdoutRecords::new(
+            Records {
+                renderer: Renderer::new(plan.format, output::stdout_style(), Role::Client),
+                // Raw output is the reply bytes only, so it can be piped onwards.
+                ours: plan.format != Format::Raw,
+                events: false,
+            },
+            output::Stdout,
+        )
+    });
+    let mut observer = Tee(records, capture.take());
     let mut round = 0u64;
+    // --repeat is a period, like `ping -i` or a PLC's scan: from the start
+    // of one exchange to the start of the next. A late exchange starts the
+    // next one at once; missed periods are not made up.
+    let mut next_start = tokio::time::Instant::now();
     loop {
         round += 1;
-        let mut out = Printer::new(plan, capture.clone(), round);
-        let code = if plan.udp {
-            exchange_udp(plan, &mut out).await?
-        } else if plan.messages.is_empty() {
-            stream_stdin(plan, &mut out).await?
-        } else {
-            exchange_tcp(plan, &mut out).await?
+        let mut conn = Connection {
+            observer: &mut observer,
+            clock,
+            number: round,
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        out.closed();
+        let code = if plan.udp {
+            exchange_udp(plan, &mut conn).await?
+        } else if plan.messages.is_empty() {
+            stream_stdin(plan, &mut conn).await?
+        } else {
+            exchange_tcp(plan, &mut conn).await?
+        };
+        conn.event(Event::Close);
         if code != ExitCode::Success || (plan.repeat != 0 && round >= plan.repeat) {
             return Ok(code);
         }
-        tokio::time::sleep(plan.interval).await;
+        next_start += plan.interval;
+        let now = tokio::time::Instant::now();
+        if next_start < now {
+            next_start = now;
+        }
+        tokio::time::sleep_until(next_start).await;
     }
 }
 
-/// Shows traffic on stdout as the user asked, straight away, and records it
-/// in the `--capture` file. Cloned into the stdin upload task.
-#[derive(Clone)]
-struct Printer {
-    format: Format,
-    style: display::Style,
-    quiet: bool,
-    capture: Option<Arc<CaptureLog>>,
-    started: Instant,
-    conn: u64,
+/// One connection's stamps and where its events go.
+struct Connection<'a, O> {
+    observer: &'a mut O,
+    clock: Clock,
+    number: u64,
     peer: SocketAddr,
 }
 
-impl Printer {
-    fn new(plan: &Plan, capture: Option<Arc<CaptureLog>>, conn: u64) -> Self {
-        Printer {
-            format: plan.format,
-            style: crate::output::stdout_style(),
-            quiet: plan.quiet,
-            capture,
-            started: Instant::now(),
-            conn,
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
-        }
-    }
-
-    /// A connection is up: remember the peer, open the capture.
+impl<O: Observer> Connection<'_, O> {
+    /// A connection is up: remember the peer, start the capture.
     fn connected(&mut self, transport: Transport, local: SocketAddr, peer: SocketAddr) {
         self.peer = net::canonical(peer);
-        if let Some(capture) = &self.capture {
-            capture.start(transport, net::canonical(local));
-            capture.event(self.conn, self.peer, Event::Open);
-        }
+        self.observer.start(transport, net::canonical(local));
+        self.event(Event::Open);
     }
 
-    fn closed(&self) {
-        if let Some(capture) = &self.capture {
-            capture.event(self.conn, self.peer, Event::Close);
-        }
+    fn event(&mut self, event: Event<'_>) {
+        let meta = self.clock.now(self.number, self.peer);
+        self.observer.record(&meta, event);
     }
 
-    fn record(&self, dir: Direction, data: &[u8]) {
-        self.record_at(dir, data, Instant::now());
+    fn sent(&mut self, bytes: &[u8]) {
+        self.event(Event::Data {
+            from: Side::Client,
+            bytes,
+        });
     }
 
-    /// A record for bytes that arrived at `at` (replies are shown once
-    /// complete, but stamped with when they came in).
-    fn record_at(&self, dir: Direction, data: &[u8], at: Instant) {
-        let age = at.elapsed();
-        if let Some(capture) = &self.capture {
-            capture.data(self.conn, self.peer, dir, data, age);
-        }
-        // Raw output is the reply bytes only, so it can be piped onwards.
-        if self.quiet || (self.format == Format::Raw && dir == Direction::Sent) {
-            return;
-        }
-        let meta = Meta {
-            elapsed: self.started.elapsed().saturating_sub(age),
-            wall: SystemTime::now() - age,
-            conn: self.conn,
-            peer: self.peer,
-        };
-        crate::output::print_client_record(self.format, self.style, &meta, dir, data);
-    }
-}
-
-/// How waiting for one reply ended.
-enum ReplyEnd {
-    Complete,
-    PeerClosed,
-    TimedOut,
-}
-
-struct Reply {
-    /// Frames (with --frame) or read chunks, in order.
-    parts: Vec<Bytes>,
-    /// When each part arrived (its last byte), for records and captures.
-    arrived: Vec<Instant>,
-    /// Bytes of an incomplete frame still buffered when the wait ended.
-    partial: usize,
-    end: ReplyEnd,
-}
-
-impl Reply {
-    fn bytes(&self) -> Vec<u8> {
-        self.parts.concat()
-    }
-
-    fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
-    }
-}
-
-/// Read one reply by the completion rules. With `--frame` the decoder keeps
-/// any bytes beyond the reply for the next exchange.
-async fn read_reply(
-    plan: &Plan,
-    reader: &mut OwnedReadHalf,
-    decoder: &mut Decoder,
-    peer_closed: &mut bool,
-) -> Result<Reply> {
-    let deadline = plan.deadline();
-    let mut parts = Vec::new();
-    let mut arrived = Vec::new();
-    let mut last_byte: Option<TokioInstant> = None;
-    loop {
-        if plan.frame.is_some() {
-            while parts.len() < plan.replies {
-                match decoder
-                    .next_frame()
-                    .map_err(|e| anyhow::anyhow!("reply: {e}"))?
-                {
-                    Some(frame) => {
-                        parts.push(frame);
-                        arrived.push(Instant::now());
-                    }
-                    None => break,
-                }
-            }
-            if parts.len() >= plan.replies {
-                return Ok(Reply {
-                    parts,
-                    arrived,
-                    partial: 0,
-                    end: ReplyEnd::Complete,
-                });
-            }
-        } else if let Some(chunk) = decoder
-            .next_frame()
-            .map_err(|e| anyhow::anyhow!("reply: {e}"))?
-        {
-            // Raw framing: every read is one chunk of the reply.
-            parts.push(chunk);
-            arrived.push(Instant::now());
-            last_byte = Some(TokioInstant::now());
-        }
-        if *peer_closed {
-            let partial = decoder.buffered();
-            return Ok(Reply {
-                parts,
-                arrived,
-                partial,
-                end: ReplyEnd::PeerClosed,
-            });
-        }
-        // Silence after the first byte ends an unframed reply; the overall
-        // deadline bounds everything.
-        let idle_end = match (&plan.frame, last_byte) {
-            (None, Some(at)) => Some(at + plan.idle),
-            _ => None,
-        };
-        let wake = match (idle_end, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let read = reader.read_buf(decoder.buffer_mut());
-        let result = match wake {
-            Some(at) => match timeout_at(at, read).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let end = if parts.is_empty() {
-                        ReplyEnd::TimedOut
-                    } else {
-                        ReplyEnd::Complete
-                    };
-                    let partial = decoder.buffered();
-                    return Ok(Reply {
-                        parts,
-                        arrived,
-                        partial,
-                        end,
-                    });
-                }
+    /// Bytes that arrived at `at` (replies are shown once complete, but
+    /// stamped with when they came in).
+    fn received_at(&mut self, bytes: &[u8], at: Instant) {
+        let meta = self.clock.at(at, self.number, self.peer);
+        self.observer.record(
+            &meta,
+            Event::Data {
+                from: Side::Server,
+                bytes,
             },
-            None => read.await,
-        };
-        match result {
-            Ok(0) => *peer_closed = true,
-            Ok(_) => {}
-            Err(e) => {
-                return Err(exit::error(
-                    ExitCode::Failure,
-                    format!("reading the reply: {}", net::describe_io(&e)),
-                ))
-            }
+        );
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        for (part, at) in &reply.parts {
+            self.received_at(part, *at);
         }
     }
 }
 
-fn timeout_error(plan: &Plan, index: usize, reply: &Reply) -> anyhow::Error {
+fn timeout_error(plan: &Plan, what: &str, partial: usize) -> anyhow::Error {
     let waited = humantime::format_duration(plan.timeout.unwrap_or_default());
-    let detail = if reply.partial > 0 {
-        format!(" (got {} bytes of an incomplete frame)", reply.partial)
+    let detail = if partial > 0 {
+        format!(" (got {partial} bytes of an incomplete frame)")
     } else {
         String::new()
     };
     exit::error(
         ExitCode::Timeout,
-        format!("no reply to message {} within {waited}{detail}", index + 1),
+        format!("no reply {what} within {waited}{detail}"),
     )
 }
 
@@ -375,9 +256,17 @@ fn check_expect(plan: &Plan, index: usize, received: &[u8]) -> bool {
     false
 }
 
-async fn exchange_tcp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
+fn verdict(matched: bool) -> ExitCode {
+    if matched {
+        ExitCode::Success
+    } else {
+        ExitCode::Mismatch
+    }
+}
+
+async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
     let stream = net::connect_tcp(&plan.target, plan.connect).await?;
-    out.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
+    conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let mut peer_closed = false;
@@ -398,49 +287,55 @@ async fn exchange_tcp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
                 format!("sending message {}: {}", index + 1, net::describe_io(&e)),
             )
         })?;
-        out.record(Direction::Sent, message);
+        conn.sent(message);
         if plan.no_reply {
             continue;
         }
-        let reply = read_reply(plan, &mut reader, &mut decoder, &mut peer_closed).await?;
-        for (part, at) in reply.parts.iter().zip(&reply.arrived) {
-            out.record_at(Direction::Recv, part, *at);
-        }
-        match reply.end {
-            ReplyEnd::TimedOut => return Err(timeout_error(plan, index, &reply)),
-            ReplyEnd::PeerClosed if plan.frame.is_some() => {
-                return Err(exit::error(
-                    ExitCode::Failure,
-                    format!(
-                        "the server closed the connection before a complete reply to message {} ({} bytes received)",
-                        index + 1,
-                        reply.len() + reply.partial
-                    ),
-                ))
-            }
-            _ => {}
-        }
+        let mut wait = Wait::starting(plan.rule(), Instant::now());
+        let (reply, end) =
+            exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed).await?;
+        conn.reply(&reply);
+        check_end(plan, index, &reply, end, decoder.buffered())?;
         matched &= check_expect(plan, index, &reply.bytes());
     }
     let _ = writer.shutdown().await;
-    Ok(if matched {
-        ExitCode::Success
-    } else {
-        ExitCode::Mismatch
-    })
+    Ok(verdict(matched))
+}
+
+/// A reply that ended without completing: nothing within `-w` is exit 4
+/// (what did arrive in time counts as the reply), a framed reply cut short
+/// by the server closing is exit 1.
+fn check_end(plan: &Plan, index: usize, reply: &Reply, end: End, partial: usize) -> Result<()> {
+    match end {
+        End::TimedOut if reply.is_empty() => Err(timeout_error(
+            plan,
+            &format!("to message {}", index + 1),
+            partial,
+        )),
+        End::PeerClosed if plan.frame.is_some() => Err(exit::error(
+            ExitCode::Failure,
+            format!(
+                "the server closed the connection before a complete reply to message {} ({} bytes received)",
+                index + 1,
+                reply.len() + partial
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// No payload arguments: copy stdin to the server while printing what comes
 /// back, half-close at end of input, then wait for the rest of the reply.
-async fn stream_stdin(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
+async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
     let stream: TcpStream = net::connect_tcp(&plan.target, plan.connect).await?;
-    out.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
+    conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
-    let upload_out = out.clone();
 
     // Uploading runs as its own task so that a server echoing a large
     // stream never deadlocks against us: we keep reading while it reads.
-    let mut stdin = super::stdin_chunks();
+    // It hands back each chunk it sent, to be recorded in order.
+    let (sent_tx, mut sent) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let mut stdin = crate::stdin::chunks();
     let upload = tokio::spawn(async move {
         while let Some(chunk) = stdin.recv().await {
             let chunk = chunk.context("reading stdin")?;
@@ -450,140 +345,121 @@ async fn stream_stdin(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
                     format!("sending stdin: {}", net::describe_io(&e)),
                 )
             })?;
-            upload_out.record(Direction::Sent, &chunk);
+            let _ = sent_tx.send(chunk);
         }
         // Half-close: tell the server we are done, keep reading its reply.
         let _ = writer.shutdown().await;
         anyhow::Ok(writer)
     });
-    tokio::pin!(upload);
+    let (received, end) =
+        receive_while_uploading(plan, conn, &mut reader, upload, &mut sent).await?;
+    if end == End::TimedOut && received.is_none() {
+        return Err(timeout_error(plan, "after the end of stdin", 0));
+    }
+    Ok(verdict(check_expect(
+        plan,
+        0,
+        &received.unwrap_or_default(),
+    )))
+}
 
+/// Read and record the reply while stdin uploads; the reply rules start at
+/// the end of stdin (until then we wait like nc). Returns the reply's bytes
+/// (`None` if nothing arrived) and how the wait ended.
+async fn receive_while_uploading<O: Observer>(
+    plan: &Plan,
+    conn: &mut Connection<'_, O>,
+    reader: &mut OwnedReadHalf,
+    upload: tokio::task::JoinHandle<Result<tokio::net::tcp::OwnedWriteHalf>>,
+    sent: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) -> Result<(Option<Vec<u8>>, End)> {
+    tokio::pin!(upload);
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
+    let mut wait = Wait::new(plan.rule());
+    let mut reply = Reply::default();
     let mut received = Vec::new();
-    let keep = plan.expected(0).is_some();
-    let mut frames = 0usize;
     let mut uploading = true;
-    let mut upload_done_at: Option<TokioInstant> = None;
-    let mut last_byte: Option<TokioInstant> = None;
     let mut _writer = None;
     let end = loop {
-        // Until stdin ends we wait like nc; afterwards the reply rules apply.
-        let wake = upload_done_at.map(|done| {
-            let deadline = plan.timeout.map(|t| done + t);
-            match (plan.frame.is_none(), last_byte) {
-                (true, Some(at)) => {
-                    let idle_end = at.max(done) + plan.idle;
-                    deadline.map_or(idle_end, |d| d.min(idle_end))
-                }
-                _ => deadline
-                    .unwrap_or_else(|| TokioInstant::now() + Duration::from_secs(86_400 * 365)),
-            }
-        });
+        while let Ok(chunk) = sent.try_recv() {
+            conn.sent(&chunk);
+        }
+        for (part, at) in reply.parts.drain(..) {
+            conn.received_at(&part, at);
+            received.extend_from_slice(&part);
+        }
+        let wake = match wait.verdict() {
+            Verdict::Done(end) => break end,
+            Verdict::WaitUntil(at, end) => Some((at, end)),
+            Verdict::Wait => None,
+        };
         tokio::select! {
+            Some(chunk) = sent.recv() => conn.sent(&chunk),
             result = &mut upload, if uploading => {
                 uploading = false;
                 _writer = Some(result.context("stdin task")??);
-                upload_done_at = Some(TokioInstant::now());
+                wait.begin(Instant::now());
             }
-            result = reader.read_buf(decoder.buffer_mut()) => {
-                match result {
-                    Ok(0) => break ReplyEnd::PeerClosed,
-                    Ok(_) => last_byte = Some(TokioInstant::now()),
-                    Err(e) => return Err(exit::error(ExitCode::Failure, format!("reading the reply: {}", net::describe_io(&e)))),
-                }
-                while let Some(frame) = decoder.next_frame().map_err(|e| anyhow::anyhow!("reply: {e}"))? {
-                    out.record(Direction::Recv, &frame);
-                    if keep {
-                        received.extend_from_slice(&frame);
-                    }
-                    frames += 1;
-                }
-                if plan.frame.is_some() && frames >= plan.replies {
-                    break ReplyEnd::Complete;
-                }
+            result = exchange::read_some(reader, &mut decoder, &mut wait) => {
+                result?;
+                exchange::take_all(&mut decoder, &mut wait, &mut reply)
+                    .map_err(|e| anyhow::anyhow!("reply: {e}"))?;
             }
-            _ = sleep_until(wake.unwrap_or_else(TokioInstant::now)), if wake.is_some() => {
-                break if last_byte.is_some() { ReplyEnd::Complete } else { ReplyEnd::TimedOut };
+            _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {
+                break wake.map_or(End::TimedOut, |(_, end)| end);
             }
         }
     };
+    while let Ok(chunk) = sent.try_recv() {
+        conn.sent(&chunk);
+    }
+    for (part, at) in reply.parts.drain(..) {
+        conn.received_at(&part, at);
+        received.extend_from_slice(&part);
+    }
     if let Some(rest) = decoder.finish() {
-        out.record(Direction::Recv, &rest);
-        if keep {
-            received.extend_from_slice(&rest);
-        }
+        conn.received_at(&rest, Instant::now());
+        received.extend_from_slice(&rest);
     }
     if uploading {
         // The server finished first (closed or replied in full); whatever of
         // stdin is left is not sent.
         upload.abort();
     }
-    if matches!(end, ReplyEnd::TimedOut) {
-        let waited = humantime::format_duration(plan.timeout.unwrap_or_default());
-        return Err(exit::error(
-            ExitCode::Timeout,
-            format!("no reply within {waited} after the end of stdin"),
-        ));
-    }
-    Ok(if check_expect(plan, 0, &received) {
-        ExitCode::Success
-    } else {
-        ExitCode::Mismatch
-    })
+    Ok((wait.got_any().then_some(received), end))
 }
 
 /// UDP: each payload is one datagram; each reply is `--replies` datagrams.
-async fn exchange_udp(plan: &Plan, out: &mut Printer) -> Result<ExitCode> {
+async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
     let socket = net::connect_udp(&plan.target).await?;
-    out.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
+    conn.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
     let messages = if plan.messages.is_empty() {
-        let mut data = Vec::new();
-        // Nothing else runs on this thread yet: a plain blocking read.
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).context("reading stdin")?;
-        vec![data]
+        vec![crate::stdin::read_all().await.context("reading stdin")?]
     } else {
         plan.messages.clone()
     };
-    let mut buf = vec![0u8; 65_536];
     let mut matched = true;
     for (index, message) in messages.iter().enumerate() {
         socket
             .send(message)
             .await
             .map_err(|e| net::udp_error(&plan.target, &e))?;
-        out.record(Direction::Sent, message);
+        conn.sent(message);
         if plan.no_reply {
             continue;
         }
-        let deadline = plan.deadline();
+        let mut wait = Wait::starting(plan.rule(), Instant::now());
         let mut reply = Vec::new();
-        for _ in 0..plan.replies {
-            let received = match deadline {
-                Some(at) => timeout_at(at, socket.recv(&mut buf)).await,
-                None => Ok(socket.recv(&mut buf).await),
-            };
-            match received {
-                Ok(Ok(n)) => {
-                    out.record(Direction::Recv, &buf[..n]);
-                    reply.extend_from_slice(&buf[..n]);
-                }
-                Ok(Err(e)) => return Err(net::udp_error(&plan.target, &e)),
-                Err(_) => {
-                    let partial = Reply {
-                        parts: vec![],
-                        arrived: vec![],
-                        partial: 0,
-                        end: ReplyEnd::TimedOut,
-                    };
-                    return Err(timeout_error(plan, index, &partial));
-                }
-            }
+        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
+            conn.received_at(datagram, Instant::now());
+            reply.extend_from_slice(datagram);
+        })
+        .await
+        .map_err(|e| net::udp_error(&plan.target, &e))?;
+        if end != End::Complete {
+            return Err(timeout_error(plan, &format!("to message {}", index + 1), 0));
         }
         matched &= check_expect(plan, index, &reply);
     }
-    Ok(if matched {
-        ExitCode::Success
-    } else {
-        ExitCode::Mismatch
-    })
+    Ok(verdict(matched))
 }

@@ -1,0 +1,98 @@
+//! Command-line values that need more than clap's syntax check: payloads
+//! (whose meaning depends on `-x`, and which may name a file) and framing
+//! limits. Everything here runs before a socket is opened, so bad input
+//! exits 2 with nothing sent.
+
+use anyhow::Result;
+
+use std::time::Duration;
+
+use crate::{
+    cli::{ConnectArgs, FrameArgs, WaitArgs},
+    exit,
+    net::ConnectOptions,
+    payload,
+};
+
+impl WaitArgs {
+    /// `-w`: the bound on a reply wait (`0`: none).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout.bound()
+    }
+}
+
+impl ConnectArgs {
+    /// How to connect, retrying for up to `retry_for` (`send --retry`,
+    /// `repl --reconnect` from a pipe).
+    pub fn options(&self, retry_for: Option<Duration>) -> ConnectOptions {
+        ConnectOptions {
+            timeout: self.connect_timeout.bound(),
+            retry_for,
+        }
+    }
+}
+
+/// Parse a payload given on the command line (`what` names it in errors, e.g.
+/// "payload 2" or "--expect"). Arguments arrive as raw OS strings so that
+/// one that is not UTF-8 gets an error naming it, not clap's anonymous one;
+/// only an `@FILE` path may be any bytes.
+pub fn parse_payload_os(
+    what: &str,
+    arg: &std::ffi::OsStr,
+    mode: payload::PayloadMode,
+) -> Result<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    match (arg.to_str(), arg.as_bytes().strip_prefix(b"@")) {
+        (Some(text), _) => parse_payload_arg(what, text, mode),
+        (None, Some(path)) => read_payload_file(
+            what,
+            std::path::Path::new(std::ffi::OsStr::from_bytes(path)),
+        ),
+        (None, None) => Err(exit::usage(format!(
+            "{what} '{}': not valid UTF-8 (write such bytes as \\xHH escapes, or use -x)",
+            arg.to_string_lossy()
+        ))),
+    }
+}
+
+/// Parse a payload in text (a command-line argument, a repl line); `@FILE`
+/// reads the file's bytes verbatim.
+pub fn parse_payload_arg(what: &str, text: &str, mode: payload::PayloadMode) -> Result<Vec<u8>> {
+    match text.strip_prefix('@') {
+        Some(path) => read_payload_file(what, std::path::Path::new(path)),
+        None => {
+            payload::parse(text, mode).map_err(|e| exit::usage(format!("{what} '{text}': {e}")))
+        }
+    }
+}
+
+fn read_payload_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| exit::usage(format!("{what}: cannot read '{}': {e}", path.display())))
+}
+
+/// The payload mode for `-x/--hex`.
+pub fn mode(hex: bool) -> payload::PayloadMode {
+    if hex {
+        payload::PayloadMode::Hex
+    } else {
+        payload::PayloadMode::Text
+    }
+}
+
+/// `--frame` against `--max-frame`: a framing whose smallest possible
+/// message is already over the limit could never complete one, so it is a
+/// usage error up front rather than a dropped connection later.
+pub fn check_framing(args: &FrameArgs) -> Result<()> {
+    let max = args.max_frame.0;
+    let Some(spec) = &args.frame else {
+        return Ok(());
+    };
+    let smallest = spec.smallest_frame();
+    if smallest > max {
+        return Err(exit::usage(format!(
+            "--frame {spec}: its smallest message ({smallest} bytes) is larger than --max-frame {max}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! The repl session: the connection (reader and writer tasks), the state
+//! that `:` commands change, and what is shown and captured. Both the
+//! terminal loop and the piped loop apply every action through
+//! [`Session::apply`], so a command means the same in both.
+
+use std::{future::Future, net::SocketAddr, path::Path, pin::Pin, time::Duration};
+
+use anyhow::Result;
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+    sync::mpsc,
+    task::JoinHandle,
+};
+
+use super::{
+    commands::{Action, Setting, Settings},
+    editor::Output,
+};
+use crate::{
+    cli::ReplArgs,
+    cmd::inputs,
+    display::{Format, Records, Renderer},
+    exchange::Backoff,
+    frame::Decoder,
+    net::{self, ConnectOptions, Target},
+    output::{self, CaptureFile, Held, Observed},
+    record::{Clock, Event, Meta, Observer, Role, Side, Transport},
+};
+
+/// What the reader and writer tasks report, tagged with their connection so
+/// that news from a connection already replaced is ignored.
+pub enum NetEvent {
+    Data {
+        conn: u64,
+        bytes: Bytes,
+    },
+    /// `None`: the peer closed the connection; else the error.
+    Closed {
+        conn: u64,
+        error: Option<String>,
+    },
+}
+
+struct Conn {
+    id: u64,
+    peer: SocketAddr,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    reader: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+async fn read_loop(conn: u64, mut reader: OwnedReadHalf, events: mpsc::Sender<NetEvent>) {
+    let mut buf = BytesMut::new();
+    loop {
+        buf.reserve(64 * 1024);
+        let event = match reader.read_buf(&mut buf).await {
+            Ok(0) => NetEvent::Closed { conn, error: None },
+            Ok(_) => NetEvent::Data {
+                conn,
+                bytes: buf.split().freeze(),
+            },
+            Err(e) => NetEvent::Closed {
+                conn,
+                error: Some(net::describe_io(&e)),
+            },
+        };
+        let last = matches!(event, NetEvent::Closed { .. });
+        // A bounded channel: a device flooding faster than the terminal
+        // shows it is slowed by TCP instead of filling our memory.
+        if events.send(event).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Unbounded input: lines are typed (or piped) and small; what matters is
+/// that the session never waits on a peer that does not read.
+async fn write_loop(
+    conn: u64,
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    events: mpsc::Sender<NetEvent>,
+) {
+    while let Some(bytes) = rx.recv().await {
+        if let Err(e) = writer.write_all(&bytes).await {
+            let error = Some(format!("sending: {}", net::describe_io(&e)));
+            let _ = events.send(NetEvent::Closed { conn, error }).await;
+            return;
+        }
+    }
+    // The session let go (quit or reconnect): a clean close.
+    let _ = writer.shutdown().await;
+}
+
+/// How a connection ended.
+pub enum Ending {
+    PeerClosed,
+    Error(String),
+    /// `:reconnect` or the end of the session.
+    Ours,
+}
+
+/// What an event meant to the session.
+pub enum Seen {
+    Data {
+        frames: usize,
+    },
+    /// The connection is gone; the text says how.
+    Lost(String),
+    /// From a connection already replaced.
+    Stale,
+}
+
+/// A connection attempt under way (`:reconnect`, `--reconnect`).
+type Dial = Pin<Box<dyn Future<Output = Result<TcpStream>> + Send>>;
+
+fn dial(target: Target, opts: ConnectOptions, delay: Duration) -> Dial {
+    Box::pin(async move {
+        tokio::time::sleep(delay).await;
+        net::connect_tcp(&target, opts).await
+    })
+}
+
+/// What applying one line did, for the loop to act on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Bytes were handed to the connection.
+    Sent,
+    /// There is no connection to send on (the note says so).
+    NotSent,
+    Quit,
+}
+
+pub struct Session {
+    pub target: Target,
+    connect: ConnectOptions,
+    pub settings: Settings,
+    max_frame: usize,
+    decoder: Decoder,
+    conn: Option<Conn>,
+    /// Connections made so far; the current one's number is shown as `#N`.
+    conns: u64,
+    clock: Clock,
+    events: mpsc::Sender<NetEvent>,
+    pub out: Output,
+    /// Stdout records, held until [`Session::flush`], so a burst is one write.
+    records: Observed<Records, Held>,
+    /// `--capture` / `:capture`.
+    capture: Option<CaptureFile>,
+    /// Announce the first connection (at a terminal); piped sessions stay
+    /// quiet on success, like `send`.
+    announce_first: bool,
+    /// Our end of the current connection, for a capture started mid-session.
+    local: Option<SocketAddr>,
+    /// A connection attempt under way, and the pause before the next one.
+    dialing: Option<Dial>,
+    pub backoff: Backoff,
+}
+
+impl Session {
+    pub fn new(
+        args: &ReplArgs,
+        out: Output,
+        events: mpsc::Sender<NetEvent>,
+        announce: bool,
+    ) -> Self {
+        let settings = Settings {
+            mode: inputs::mode(args.hex),
+            eol: args.eol.clone(),
+            format: args.output.format.unwrap_or(Format::Text),
+            frame: args.frame.frame.clone().unwrap_or_default(),
+        };
+        Session {
+            target: args.target.clone(),
+            connect: args.connect.options(None),
+            decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
+            records: Observed::new(records_for(settings.format), Held),
+            settings,
+            max_frame: args.frame.max_frame.0,
+            conn: None,
+            conns: 0,
+            clock: Clock::start(),
+            events,
+            out,
+            capture: None,
+            announce_first: announce,
+            local: None,
+            dialing: None,
+            backoff: Backoff::RECONNECT,
+        }
+    }
+
+    /// Start (or switch) the capture file; a connection already up is
+    /// recorded from here on.
+    pub fn start_capture(&mut self, path: &Path) -> Result<()> {
+        let mut capture = output::client_capture(path, &self.clock)?;
+        if let (Some(local), Some(conn)) = (self.local, &self.conn) {
+            capture.start(Transport::Tcp, net::canonical(local));
+            let meta = self.clock.now(conn.id, conn.peer);
+            capture.record(&meta, Event::Open);
+        }
+        self.capture = Some(capture);
+        Ok(())
+    }
+
+    fn meta(&self, conn: &Conn) -> Meta {
+        self.clock.now(conn.id, conn.peer)
+    }
+
+    /// Stdout records and the capture see the event.
+    fn observe(&mut self, meta: &Meta, event: Event<'_>) {
+        self.records.record(meta, event);
+        self.capture.record(meta, event);
+    }
+
+    pub fn install(&mut self, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map(net::canonical)
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.local = stream.local_addr().ok();
+        if let Some(local) = self.local {
+            self.capture.start(Transport::Tcp, net::canonical(local));
+        }
+        self.conns += 1;
+        let id = self.conns;
+        let (reader, writer) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn {
+            id,
+            peer,
+            tx,
+            reader: tokio::spawn(read_loop(id, reader, self.events.clone())),
+            writer: tokio::spawn(write_loop(id, writer, rx, self.events.clone())),
+        };
+        self.decoder = Decoder::new(self.settings.frame.clone(), self.max_frame);
+        let meta = self.meta(&conn);
+        self.conn = Some(conn);
+        self.observe(&meta, Event::Open);
+        self.backoff.reset();
+        if id > 1 || self.announce_first {
+            self.note(&format!("#{id} {peer} connected"));
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Queue bytes for the peer; `false` when there is no connection.
+    pub fn send(&mut self, bytes: Vec<u8>) -> bool {
+        let Some(conn) = &self.conn else {
+            return false;
+        };
+        if bytes.is_empty() {
+            return true;
+        }
+        let meta = self.meta(conn);
+        self.observe(
+            &meta,
+            Event::Data {
+                from: Side::Client,
+                bytes: &bytes,
+            },
+        );
+        // If the writer is gone, its `Closed` event is already on the way.
+        if let Some(conn) = &self.conn {
+            let _ = conn.tx.send(bytes);
+        }
+        self.flush();
+        true
+    }
+
+    /// Apply one interpreted line: the same in both loops.
+    pub fn apply(&mut self, action: Action) -> Result<Applied> {
+        match action {
+            Action::Send(bytes) => {
+                if self.send(bytes) {
+                    return Ok(Applied::Sent);
+                }
+                self.note(if self.dialing.is_some() {
+                    "not connected yet (connecting); not sent"
+                } else {
+                    "not connected (:reconnect connects again); not sent"
+                });
+                return Ok(Applied::NotSent);
+            }
+            Action::Set(setting) => {
+                let text = self.set(setting);
+                self.note(&text);
+            }
+            Action::Say(text) => self.note(&text),
+            Action::Reconnect => {
+                let closed = self.drop_conn(Ending::Ours);
+                if !closed.is_empty() {
+                    self.note(&closed);
+                }
+                self.note(&format!("connecting to {}", self.target));
+                self.backoff.reset();
+                self.redial(Duration::ZERO);
+            }
+            Action::Capture(path) => {
+                self.start_capture(&path)?;
+                self.note(&format!("capturing to {}", path.display()));
+            }
+            Action::Quit => return Ok(Applied::Quit),
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Start connecting again after `delay`.
+    pub fn redial(&mut self, delay: Duration) {
+        self.dialing = Some(dial(self.target.clone(), self.connect, delay));
+    }
+
+    pub fn is_dialing(&self) -> bool {
+        self.dialing.is_some()
+    }
+
+    /// The connection attempt under way finishing (never, without one).
+    pub async fn dialed(&mut self) -> Result<TcpStream> {
+        let result = match &mut self.dialing {
+            Some(dial) => dial.await,
+            None => std::future::pending().await,
+        };
+        self.dialing = None;
+        result
+    }
+
+    pub fn on_event(&mut self, event: NetEvent) -> Seen {
+        let current = self.conn.as_ref().map(|c| c.id);
+        match event {
+            NetEvent::Data { conn, bytes } if Some(conn) == current => {
+                self.decoder.push(&bytes);
+                let mut frames = 0;
+                loop {
+                    match self.decoder.next_frame() {
+                        Ok(Some(frame)) => {
+                            self.received(&frame);
+                            frames += 1;
+                        }
+                        Ok(None) => break,
+                        // Too large a frame: an error for this connection only.
+                        Err(e) => return Seen::Lost(self.drop_conn(Ending::Error(e.to_string()))),
+                    }
+                }
+                Seen::Data { frames }
+            }
+            NetEvent::Closed { conn, error } if Some(conn) == current => {
+                let ending = error.map_or(Ending::PeerClosed, Ending::Error);
+                Seen::Lost(self.drop_conn(ending))
+            }
+            _ => Seen::Stale,
+        }
+    }
+
+    fn received(&mut self, frame: &[u8]) {
+        let Some(conn) = &self.conn else { return };
+        let meta = self.meta(conn);
+        self.show_received(&meta, frame);
+    }
+
+    fn show_received(&mut self, meta: &Meta, frame: &[u8]) {
+        self.observe(
+            meta,
+            Event::Data {
+                from: Side::Server,
+                bytes: frame,
+            },
+        );
+    }
+
+    /// Forget the connection: show what was still buffered (an incomplete
+    /// message is still what the peer sent), stop its tasks (the writer
+    /// finishes what was queued, then closes), and say how it ended.
+    pub fn drop_conn(&mut self, ending: Ending) -> String {
+        let Some(conn) = self.conn.take() else {
+            return String::new();
+        };
+        conn.reader.abort();
+        let meta = self.meta(&conn);
+        if let Some(rest) = self.decoder.finish() {
+            self.show_received(&meta, &rest);
+        }
+        let (id, peer) = (conn.id, conn.peer);
+        match ending {
+            Ending::PeerClosed => {
+                self.observe(&meta, Event::Close);
+                format!("#{id} {peer} closed by peer")
+            }
+            Ending::Error(reason) => {
+                self.observe(&meta, Event::Error(&reason));
+                format!("#{id} {peer} error: {reason}; connection closed")
+            }
+            Ending::Ours => {
+                self.observe(&meta, Event::Close);
+                format!("#{id} {peer} closed")
+            }
+        }
+    }
+
+    /// End of session: let the writer send what is queued (bounded), close.
+    pub async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let meta = self.meta(&conn);
+            let Conn {
+                tx, reader, writer, ..
+            } = conn;
+            drop(tx);
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+            reader.abort();
+            if let Some(rest) = self.decoder.finish() {
+                self.show_received(&meta, &rest);
+            }
+            self.observe(&meta, Event::Close);
+        }
+        self.flush();
+    }
+
+    fn set(&mut self, setting: Setting) -> String {
+        match setting {
+            Setting::Mode(mode) => {
+                self.settings.mode = mode;
+                format!("mode: {}", mode.name())
+            }
+            Setting::Eol(eol) => {
+                self.settings.eol = eol;
+                format!("eol: {}", self.settings.eol)
+            }
+            Setting::Format(format) => {
+                self.settings.format = format;
+                *self.records.render_mut() = records_for(format);
+                format!("format: {format}")
+            }
+            Setting::Frame(spec) => {
+                // Bytes of a message still incomplete are kept and framed by
+                // the new rule.
+                let buffered = self.decoder.buffer_mut().split();
+                self.decoder = Decoder::new(spec.clone(), self.max_frame);
+                self.decoder.push(&buffered);
+                self.settings.frame = spec;
+                format!("frame: {}", self.settings.frame)
+            }
+        }
+    }
+
+    pub fn note(&mut self, text: &str) {
+        self.flush();
+        self.out.note(text);
+    }
+
+    pub fn flush(&mut self) {
+        let pending = self.records.pending();
+        if !pending.is_empty() {
+            self.out.records(pending);
+            pending.clear();
+        }
+    }
+}
+
+/// Stdout records in `format`: raw output is the peer's bytes only, as
+/// with `send`; JSON carries connection events too.
+fn records_for(format: Format) -> Records {
+    Records {
+        renderer: Renderer::new(format, output::stdout_style(), Role::Client),
+        ours: format != Format::Raw,
+        events: true,
+    }
+}

@@ -1,0 +1,298 @@
+//! One client exchange over any transport: read a reply by a `reply.rs`
+//! rule, datagrams or stream, and the back-off between connection attempts.
+//!
+//! `send`, `replay` and `repl` (piped) are compositions of these pieces:
+//! they decide what to send and what a reply must look like; the reading,
+//! framing, waiting and deadline handling happen here, once. Transports are
+//! anything that reads (`AsyncRead`) or a connected UDP socket, so a new
+//! transport (Unix, TLS) plugs in without touching the subcommands. See
+//! `docs/ARCHITECTURE.md`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bytes::Bytes;
+use tokio::{
+    io::{AsyncRead, AsyncReadExt},
+    net::UdpSocket,
+};
+
+use crate::{
+    exit::{self, ExitCode},
+    frame::{Decoder, FrameError},
+    net,
+    reply::{End, Until, Verdict, Wait},
+};
+
+/// A reply as it arrived: frames (with `--frame`), read chunks (without),
+/// or the exact captured byte count (`replay`), each with when it came in.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub parts: Vec<(Bytes, Instant)>,
+}
+
+impl Reply {
+    pub fn bytes(&self) -> Vec<u8> {
+        self.parts
+            .iter()
+            .flat_map(|(b, _)| b.iter().copied())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|(b, _)| b.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+/// Move what the decoder already holds into the reply, as far as the rule
+/// wants it: frames up to the count, the whole buffer as one chunk without
+/// framing, or exactly the byte count. Bytes beyond the reply stay in the
+/// decoder for the next one.
+pub fn take_ready(
+    decoder: &mut Decoder,
+    wait: &mut Wait,
+    reply: &mut Reply,
+) -> Result<(), FrameError> {
+    let now = Instant::now();
+    match wait.rule().until {
+        Until::Frames(n) => {
+            while wait.frames() < n {
+                let Some(frame) = decoder.next_frame()? else {
+                    break;
+                };
+                wait.received(now, frame.len(), 1);
+                reply.parts.push((frame, now));
+            }
+        }
+        Until::Silence => {
+            if let Some(chunk) = decoder.next_frame()? {
+                wait.received(now, chunk.len(), 1);
+                reply.parts.push((chunk, now));
+            }
+        }
+        Until::Bytes(n) => {
+            if reply.is_empty() && decoder.buffered() >= n {
+                wait.received(now, n, 0);
+                reply.parts.push((decoder.take_front(n), now));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every complete frame the decoder holds, counted as frames of the
+/// reply (`send` streaming stdin records all of them as they come).
+pub fn take_all(
+    decoder: &mut Decoder,
+    wait: &mut Wait,
+    reply: &mut Reply,
+) -> Result<(), FrameError> {
+    let now = Instant::now();
+    while let Some(frame) = decoder.next_frame()? {
+        wait.received(now, 0, 1);
+        reply.parts.push((frame, now));
+    }
+    Ok(())
+}
+
+/// One read into the decoder's buffer, told to `wait` (bytes, or the peer
+/// closing).
+pub async fn read_some<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+    wait: &mut Wait,
+) -> Result<()> {
+    match reader.read_buf(decoder.buffer_mut()).await {
+        Ok(0) => wait.peer_closed(),
+        Ok(n) => wait.received(Instant::now(), n, 0),
+        Err(e) => {
+            return Err(exit::error(
+                ExitCode::Failure,
+                format!("reading the reply: {}", net::describe_io(&e)),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Sleep until `at`; for a `select!` branch guarded by `at.is_some()`.
+pub async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+    }
+}
+
+/// Read one reply from a stream by `wait`'s rule. `peer_closed` is set when
+/// the peer closes (and stays set: the next exchange on this connection
+/// must know). A read error is a runtime error (status 1).
+pub async fn read_reply<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+    wait: &mut Wait,
+    peer_closed: &mut bool,
+) -> Result<(Reply, End)> {
+    let mut reply = Reply::default();
+    if *peer_closed {
+        wait.peer_closed();
+    }
+    loop {
+        take_ready(decoder, wait, &mut reply).map_err(|e| anyhow::anyhow!("reply: {e}"))?;
+        let read = reader.read_buf(decoder.buffer_mut());
+        let result = match wait.verdict() {
+            Verdict::Done(end) => return Ok((reply, end)),
+            Verdict::WaitUntil(at, end) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), read).await {
+                    Ok(result) => result,
+                    Err(_) => return Ok((reply, end)),
+                }
+            }
+            Verdict::Wait => read.await,
+        };
+        match result {
+            Ok(0) => {
+                *peer_closed = true;
+                wait.peer_closed();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(exit::error(
+                    ExitCode::Failure,
+                    format!("reading the reply: {}", net::describe_io(&e)),
+                ))
+            }
+        }
+    }
+}
+
+/// Receive datagrams on a connected UDP socket by `wait`'s rule (each
+/// datagram one frame), handing each to `on_datagram` as it arrives.
+pub async fn recv_datagrams(
+    socket: &UdpSocket,
+    wait: &mut Wait,
+    mut on_datagram: impl FnMut(&[u8]),
+) -> std::io::Result<End> {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let recv = socket.recv(&mut buf);
+        let n = match wait.verdict() {
+            Verdict::Done(end) => return Ok(end),
+            Verdict::WaitUntil(at, end) => {
+                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), recv).await {
+                    Ok(result) => result?,
+                    Err(_) => return Ok(end),
+                }
+            }
+            Verdict::Wait => recv.await?,
+        };
+        wait.received(Instant::now(), n, 1);
+        on_datagram(&buf[..n]);
+    }
+}
+
+/// How long to wait between connection attempts: short at first (a server
+/// booting in CI, a robot restarting its server task), doubling up to a
+/// ceiling so that an unplugged device is not hammered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// `send --retry`: a CI job waits for a server that is seconds away.
+    pub const RETRY: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
+    /// `repl --reconnect`: a device that went away may be gone for minutes.
+    pub const RECONNECT: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+
+    pub const fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    /// The pause before the next attempt; each call doubles the next one.
+    pub fn pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(self.max);
+        pause
+    }
+
+    /// A connection succeeded (or the user asked again): start over.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{frame::FrameSpec, reply::Rule};
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_and_resets() {
+        let mut b = Backoff::RECONNECT;
+        let pauses: Vec<u64> = (0..7).map(|_| b.pause().as_millis() as u64).collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.pause(), Duration::from_millis(250));
+        let mut r = Backoff::RETRY;
+        let pauses: Vec<u64> = (0..7).map(|_| r.pause().as_millis() as u64).collect();
+        assert_eq!(pauses, [20, 40, 80, 160, 320, 500, 500]);
+    }
+
+    fn rule(until: Until) -> Rule {
+        Rule {
+            until,
+            idle: Duration::from_millis(250),
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn frames_beyond_the_reply_stay_for_the_next() {
+        let mut decoder = Decoder::new(FrameSpec::Line, 1 << 20);
+        decoder.push(b"a\nb\nc");
+        let mut wait = Wait::starting(rule(Until::Frames(1)), Instant::now());
+        let mut reply = Reply::default();
+        take_ready(&mut decoder, &mut wait, &mut reply).unwrap();
+        assert_eq!(reply.bytes(), b"a\n");
+        assert_eq!(wait.verdict(), Verdict::Done(End::Complete));
+        assert_eq!(decoder.buffered(), 3);
+    }
+
+    #[test]
+    fn a_byte_count_takes_exactly_that_many() {
+        let mut decoder = Decoder::new(FrameSpec::Raw, 1 << 20);
+        decoder.push(b"abc");
+        let mut wait = Wait::starting(rule(Until::Bytes(4)), Instant::now());
+        let mut reply = Reply::default();
+        take_ready(&mut decoder, &mut wait, &mut reply).unwrap();
+        assert!(reply.is_empty());
+        decoder.push(b"def");
+        take_ready(&mut decoder, &mut wait, &mut reply).unwrap();
+        assert_eq!(reply.bytes(), b"abcd");
+        assert_eq!(decoder.buffered(), 2);
+        assert_eq!(wait.verdict(), Verdict::Done(End::Complete));
+    }
+
+    #[test]
+    fn unframed_replies_come_in_read_chunks() {
+        let mut decoder = Decoder::new(FrameSpec::Raw, 1 << 20);
+        decoder.push(b"xy");
+        let mut wait = Wait::starting(rule(Until::Silence), Instant::now());
+        let mut reply = Reply::default();
+        take_ready(&mut decoder, &mut wait, &mut reply).unwrap();
+        decoder.push(b"z");
+        take_ready(&mut decoder, &mut wait, &mut reply).unwrap();
+        assert_eq!(reply.parts.len(), 2);
+        assert_eq!(reply.bytes(), b"xyz");
+        assert!(wait.got_any());
+    }
+}
