@@ -53,7 +53,10 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use p1ge0n::display::{write_data, Direction, Format, Meta, Side};
+use p1ge0n::{
+    display::{Format, Renderer, Style},
+    record::{Meta, Role, Side},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -1100,27 +1103,10 @@ async fn scale_run(addr: SocketAddr, n: usize, pgid: i32) -> ScaleResult {
     }
 }
 
+/// The open-file limit, raised to its hard maximum (the same call listen
+/// makes at start-up).
 fn raise_nofile() -> u64 {
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 1024;
-        }
-        if r.rlim_cur < r.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: r.rlim_max,
-                rlim_max: r.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                r = raised;
-            }
-        }
-        r.rlim_cur
-    }
+    p1ge0n::net::raise_fd_limit().unwrap_or(1024)
 }
 
 fn section_scale(
@@ -1424,12 +1410,10 @@ fn format_all(data: &[u8], format: Format, sink: &mut File) -> Result<f64> {
             peer,
         };
         out.clear();
-        write_data(
+        Renderer::new(format, Style::Plain, Role::Server).data(
             &mut out,
-            format,
             &meta,
             Side::Client,
-            Direction::Recv,
             chunk,
         );
         sink.write_all(&out)?;

@@ -277,7 +277,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__repl)
-            opts="-x -f -w -h -V --hex --eol --frame --max-frame --format --history --reconnect --timeout --idle --connect-timeout --capture --help --version"
+            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --history --reconnect --idle --timeout --connect-timeout --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,15 +307,15 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --idle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -w)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --idle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

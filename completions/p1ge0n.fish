@@ -48,7 +48,7 @@ len=u32be\t''
 len=u32le\t''
 len=u16be\,offset=2\,includes-header\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s f -l format -d 'Output format: text, hex, hexdump, json, raw' -r -f -a "text\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
@@ -62,7 +62,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Rec
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l no-echo -d 'Only print; do not echo'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s x -l hex -d 'Payloads (--reply) are hex bytes'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s q -l quiet -d 'Do not print traffic records (connection events still go to stderr)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l once -d 'Exit when the first client disconnects'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s V -l version -d 'Print version'
@@ -85,11 +85,11 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l replies -d 'With 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l expect -d 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Pause between repeats' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s f -l format -d 'Output format: raw (default), text, hex, hexdump, json' -r -f -a "text\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Start a repeat every DUR (from the start of one exchange to the start of the next)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
@@ -98,7 +98,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Recor
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print nothing on stdout (the exit status still tells)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l eol -d 'Terminator appended to each line: none, lf, crlf, cr or a payload' -r
@@ -116,17 +116,18 @@ len=u32be\t''
 len=u32le\t''
 len=u16be\,offset=2\,includes-header\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s f -l format -d 'How incoming data is shown: text, hex, hexdump, json, raw' -r -f -a "text\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
 raw\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)' -r -F
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Piped input: after the last line, wait at most DUR for its reply' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'Piped input: a reply is complete after this much silence' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record the session as a JSON Lines capture' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'A reply is complete after this much silence following its first byte' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s x -l hex -d 'Start in hex mode: each line is hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l reconnect -d 'Reconnect automatically, with backoff, when the connection is lost'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s V -l version -d 'Print version'
@@ -148,9 +149,9 @@ len=u32be\t''
 len=u32le\t''
 len=u16be\,offset=2\,includes-header\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3)' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic on stdout as text, hex, hexdump, json or raw (default: text; none with --verify)' -r -f -a "text\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
@@ -159,7 +160,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Comp
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l no-delay -d 'Send each message as soon as the previous reply is in'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s x -l hex -d 'Script payloads are hex bytes'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d 'Do not print traffic records (verification results still go to stderr)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -156,6 +156,9 @@ impl Render for CaptureLines {
 /// Append one connection-event line of the schema (open, close, error).
 /// Data events go through [`write_data_line`].
 pub fn write_event_line(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
+    if let Event::Data { from, bytes } = event {
+        return write_data_line(out, meta, from, bytes);
+    }
     json_prefix(out, meta);
     match event {
         Event::Open => out.extend_from_slice(b"open\"}\n"),
@@ -165,7 +168,7 @@ pub fn write_event_line(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
             json_str_into(out, reason);
             out.extend_from_slice(b"\"}\n");
         }
-        Event::Data { from, bytes } => write_data_line(out, meta, from, bytes),
+        Event::Data { .. } => unreachable!("written above"),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The command line, as clap derive types and nothing else.
 //!
-//! This is the contract users and scripts rely on (DESIGN.md names every
-//! flag): the shape lives here, the behaviour in `src/cmd/`. Values that are
+//! This is the contract users and scripts rely on (the README and the man
+//! pages document every flag): the shape lives here, the behaviour in `src/cmd/`. Values that are
 //! pure syntax (addresses, durations, framing, formats) are parsed by typed
 //! value parsers so that a typo is a usage error (status 2) before any socket
 //! is opened. Payloads are kept as text here because their meaning depends on
@@ -23,17 +23,6 @@ use crate::{
     payload::Eol,
     units::{ByteSize, Dur, Speed},
 };
-
-pub const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0    success: every exchange completed (and matched, where asked)
-  1    runtime error (I/O, connection reset mid-exchange, ...)
-  2    usage or input error: bad flag, payload, address, file; nothing was sent
-  3    could not connect: refused, unreachable, name not resolved, connect timeout
-  4    timed out waiting for a reply
-  5    a reply did not match --expect
-  130  interrupted (SIGINT) after flushing output
-  143  terminated (SIGTERM) after flushing output";
 
 const PAYLOAD_HELP: &str = "\
 Payload syntax:
@@ -72,7 +61,7 @@ How traffic is printed on stdout:
     about = "A netcat-style socket toolkit for automation engineers",
     long_about = "A netcat-style socket toolkit for automation engineers: an echo server \
                   that PLCs and robots talk to, and a one-shot client for scripts and CI.",
-    after_help = EXIT_STATUS_HELP,
+    after_help = crate::exit::status_help(),
     propagate_version = true
 )]
 pub struct Cli {
@@ -126,8 +115,9 @@ clears the line, Ctrl-D quits.
 Without a terminal (stdin or stdout not a tty) each line is sent as it is read; after
 the last one, replies are awaited like send's: one --frame per line, else --idle of
 silence, at most -w. Exit status: 0 at the end of input, 2 for a bad line (named with
-its column; not sent), 3 if it cannot connect, 1 if the connection is lost before a
-line is sent (--reconnect: reconnect, for up to --connect-timeout).";
+its column; not sent), 3 if it cannot connect, 4 if nothing arrived within -w after the
+last line, 1 if the connection is lost before a line is sent (--reconnect: reconnect,
+for up to --connect-timeout).";
 
 const REPLAY_EXAMPLES: &str = "\
 Examples:
@@ -301,7 +291,7 @@ pub struct CaptureArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_STATUS_HELP)]
+#[command(after_help = crate::exit::status_help())]
 pub struct ListenArgs {
     /// Address to listen on: PORT, :PORT, HOST:PORT or [IPV6]:PORT (port 0 picks a free one)
     #[arg(value_name = "[HOST:]PORT")]
@@ -362,7 +352,7 @@ pub struct ListenArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_STATUS_HELP)]
+#[command(after_help = crate::exit::status_help())]
 pub struct ReplArgs {
     /// Server to connect to: HOST:PORT or [IPV6]:PORT
     #[arg(value_name = "HOST:PORT")]
@@ -401,7 +391,7 @@ pub struct ReplArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_STATUS_HELP)]
+#[command(after_help = crate::exit::status_help())]
 pub struct ReplayArgs {
     /// A capture (JSON Lines), pcap or pcapng file, or a script
     #[arg(value_name = "FILE")]
@@ -457,7 +447,7 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = EXIT_STATUS_HELP)]
+#[command(after_help = crate::exit::status_help())]
 pub struct SendArgs {
     /// Server to connect to: HOST:PORT or [IPV6]:PORT
     #[arg(value_name = "HOST:PORT")]

@@ -148,10 +148,10 @@ fn rows(text: &str) -> Vec<(String, String)> {
 
 fn exit_status_section(roff: &mut Roff) {
     roff.control("SH", ["EXIT STATUS"]);
-    for (code, meaning) in rows(cli::EXIT_STATUS_HELP) {
+    for code in ExitCode::ALL {
         roff.control("TP", [])
-            .text([bold(code)])
-            .text([roman(meaning)]);
+            .text([bold((code as u8).to_string())])
+            .text([roman(code.meaning())]);
     }
 }
 

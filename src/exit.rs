@@ -1,13 +1,15 @@
 //! Exit statuses and error classification.
 //!
 //! Scripts branch on our exit status, so it is part of the product contract
-//! (DESIGN.md, "Exit status"). Every failure is an `anyhow::Error`; the ones
+//! (README, "Exit status"). Every failure is an `anyhow::Error`; the ones
 //! whose status is not "runtime error" carry an [`Exit`] so that `main` can
 //! map any error to exactly one status without string matching.
 
 use std::fmt;
 
-/// The process exit status, one variant per row of the table in the README.
+/// The process exit status. [`ExitCode::ALL`] and [`ExitCode::meaning`] are
+/// the one table: `--help`, the man pages' EXIT STATUS and (checked by a
+/// test below) the README's table come from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Every exchange completed (and matched, where asked).
@@ -26,6 +28,52 @@ pub enum ExitCode {
     Interrupted = 130,
     /// Terminated by SIGTERM, after flushing output.
     Terminated = 143,
+}
+
+impl ExitCode {
+    pub const ALL: [ExitCode; 8] = [
+        ExitCode::Success,
+        ExitCode::Failure,
+        ExitCode::Usage,
+        ExitCode::Connect,
+        ExitCode::Timeout,
+        ExitCode::Mismatch,
+        ExitCode::Interrupted,
+        ExitCode::Terminated,
+    ];
+
+    /// What the status means, as `--help`, the man pages and the README say.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Success => "success: every exchange completed (and matched, where asked)",
+            ExitCode::Failure => {
+                "runtime error (I/O, connection reset mid-exchange, port in use, ...)"
+            }
+            ExitCode::Usage => {
+                "usage or input error: bad flag, payload, address, file; nothing was sent"
+            }
+            ExitCode::Connect => {
+                "could not connect: refused, unreachable, name not resolved, connect timeout"
+            }
+            ExitCode::Timeout => "timed out waiting for a reply",
+            ExitCode::Mismatch => {
+                "a reply did not match --expect or the captured reply (replay --verify)"
+            }
+            ExitCode::Interrupted => {
+                "interrupted (SIGINT) after flushing output; p1ge0n then dies by the signal, so shell loops stop"
+            }
+            ExitCode::Terminated => "terminated (SIGTERM) after flushing output",
+        }
+    }
+}
+
+/// The exit-status table as `--help` shows it.
+pub fn status_help() -> String {
+    let mut text = String::from("Exit status:");
+    for code in ExitCode::ALL {
+        text.push_str(&format!("\n  {:<4} {}", code as u8, code.meaning()));
+    }
+    text
 }
 
 impl From<ExitCode> for std::process::ExitCode {
@@ -87,6 +135,40 @@ mod tests {
     fn plain_errors_are_runtime_failures() {
         let err = anyhow::anyhow!("disk full");
         assert_eq!(classify(&err), ExitCode::Failure);
+    }
+
+    /// The README's table says what [`ExitCode::meaning`] says (markdown
+    /// backticks aside), row for row.
+    #[test]
+    fn the_readme_table_is_this_table() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("### Exit status")
+            .nth(1)
+            .expect("README has an Exit status section");
+        let rows: Vec<(String, String)> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("| code"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                (cells[0].to_string(), cells[1].replace('`', ""))
+            })
+            .collect();
+        let expected: Vec<(String, String)> = ExitCode::ALL
+            .iter()
+            .map(|c| ((*c as u8).to_string(), c.meaning().to_string()))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn help_lists_every_status() {
+        let help = status_help();
+        for code in ExitCode::ALL {
+            assert!(help.contains(&format!("  {:<4} {}", code as u8, code.meaning())));
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Parsing (`Target`, `ListenAddr`, `Cidr`, `AccessList`) is pure and tested
 //! without sockets; the async functions below are the thin shell that turns
 //! them into connected or bound sockets and classifies failures into the
-//! exit statuses of DESIGN.md (refused, unreachable, unresolved and connect
+//! exit statuses of the README (refused, unreachable, unresolved and connect
 //! timeouts are all "could not connect", status 3).
 
 use std::{

@@ -3,7 +3,7 @@
 //!
 //! A socket toolkit constantly needs bytes that a shell makes awkward to type:
 //! STX/ETX framing, CRLF terminators, NULs, binary handshakes. Rather than have
-//! every flag (`--eol`, `--send`, `delim=...`, ...) invent its own quoting, they
+//! every flag (`--eol`, `--reply`, `--expect`, `delim=...`, ...) invent its own quoting, they
 //! all go through this module, so one syntax is learned once:
 //!
 //! * **text** (the default): the string's own UTF-8 bytes, plus a small set of

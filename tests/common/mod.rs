@@ -241,10 +241,14 @@ impl Proc {
 
     /// Exit code after [`Proc::wait_exit`]; panics if killed by a signal.
     pub fn wait_code(&mut self, timeout: Duration) -> i32 {
+        use std::os::unix::process::ExitStatusExt;
         let status = self.wait_exit(timeout);
+        // Interrupted commands die by their signal (so shell loops stop);
+        // a shell reports that as 128 + the signal number, and so do we.
         status
             .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {status:?}\n{}", self.dump()))
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or_else(|| panic!("no exit status: {status:?}\n{}", self.dump()))
     }
 
     fn join_readers(&mut self) {
