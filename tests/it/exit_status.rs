@@ -1,14 +1,12 @@
 //! Acceptance 5: every exit status of `send` provoked for real, with the
 //! message a user sees checked.
 
-mod common;
-
 use std::{
     thread,
     time::{Duration, Instant},
 };
 
-use common::*;
+use crate::util::*;
 
 /// Assert that the silent server saw no connection at all, then prove that
 /// its log would have shown one (so this check can fail).

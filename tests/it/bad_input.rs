@@ -11,13 +11,11 @@
 //! so a replay that streamed the file instead of checking it first would be
 //! caught; `valid_prefixes_reach_the_server` proves those prefixes do send.
 
-mod common;
-
 use std::{
     ffi::OsString, io::Write, net::Shutdown, os::unix::ffi::OsStringExt, thread, time::Duration,
 };
 
-use common::*;
+use crate::util::*;
 
 /// One bad input: the command line (`{}` is the silent server's address),
 /// files created in a fresh working directory, stdin, and the words stderr
@@ -1038,7 +1036,7 @@ fn testing_md_lists_every_case() {
     let extra: Vec<_> = documented.iter().filter(|n| !unique.contains(n)).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "TESTING.md is out of date: missing {missing:?}, not in tests/bad_input.rs {extra:?}"
+        "TESTING.md is out of date: missing {missing:?}, not in tests/it/bad_input.rs {extra:?}"
     );
 }
 

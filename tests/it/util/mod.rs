@@ -10,9 +10,6 @@
 //! - every spawned process is killed when its fixture is dropped, so a
 //!   failing test never leaves servers behind.
 
-// Each test file uses its own subset of these helpers.
-#![allow(dead_code)]
-
 pub mod term;
 
 use std::{
@@ -141,10 +138,6 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    pub fn stdout_bytes(&self) -> Vec<u8> {
-        self.out.lock().unwrap().clone()
     }
 
     pub fn stdout(&self) -> String {
@@ -370,7 +363,8 @@ impl Listen {
 
 /// `socat TCP-LISTEN:0,...,fork PIPE`: an echo server from another vendor.
 pub struct Socat {
-    pub proc: Proc,
+    /// Held only to be killed when the fixture is dropped.
+    _proc: Proc,
     addr: SocketAddr,
 }
 
@@ -392,11 +386,7 @@ impl Socat {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("cannot parse socat's address\n{}", proc.dump()));
-        Socat { proc, addr }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+        Socat { _proc: proc, addr }
     }
 
     pub fn target(&self) -> String {

@@ -1,8 +1,6 @@
 //! Faults and load: misbehaving peers, resource exhaustion, interruption.
 //! Nothing may crash `listen`, lose data, or spin the CPU.
 
-mod common;
-
 use std::{
     collections::HashMap,
     io::{BufRead, Write},
@@ -12,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
+use crate::util::*;
 
 /// Resident memory figures of a process, in kB: (VmRSS, VmHWM).
 fn memory_kb(pid: u32) -> (u64, u64) {

@@ -2,9 +2,7 @@
 //! with tcpdump on loopback (see tests/fixtures/README.md), replayed against
 //! a fresh pymodbus server of the same kind.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))

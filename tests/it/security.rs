@@ -2,11 +2,9 @@
 //! IPv6 and IPv4-mapped IPv6 peers before any byte is read, and no payload,
 //! path or peer string is ever interpreted.
 
-mod common;
-
 use std::{net::SocketAddr, time::Duration};
 
-use common::*;
+use crate::util::*;
 
 /// A client that must be refused: no data back, connection closed, and the
 /// refusal logged; returns listen's stderr.

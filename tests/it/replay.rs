@@ -1,11 +1,9 @@
 //! `p1ge0n replay` end to end: captures made by `listen --capture`, scripts
 //! and damaged files, replayed against real servers on loopback.
 
-mod common;
-
 use std::{thread, time::Duration};
 
-use common::*;
+use crate::util::*;
 
 fn replay(args: &[&str]) -> std::process::Output {
     p1ge0n(&[&["replay"], args].concat())
@@ -294,7 +292,7 @@ fn progress_only_on_a_terminal() {
     std::fs::write(&script, text).unwrap();
     let server = Listen::start(&["127.0.0.1:0", "-q"]);
 
-    let term = common::term::Term::start(
+    let term = crate::util::term::Term::start(
         dir.path(),
         &[
             "replay",

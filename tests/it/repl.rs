@@ -8,13 +8,11 @@
 //! in the pane is followed by `echo "[exit $?]"` and a long sleep, so the
 //! exit status can be read off the screen after the repl ends.
 
-mod common;
-
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use common::{term::Term, *};
+use crate::util::{term::Term, *};
 
 /// The text records `p1ge0n listen` printed for what it received.
 fn received_by(server: &Listen) -> Vec<String> {
