@@ -362,12 +362,7 @@ fn capture_records_the_session_for_replay() {
     let script = format!(":capture {}\ntwo\n", second.display());
     let out = repl_piped(&server.target(), &["--frame", "line"], &script);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    let replayed = p1ge0n(&[
-        "replay",
-        second.to_str().unwrap(),
-        &server.target(),
-        "--verify",
-    ]);
+    let replayed = replay(&[second.to_str().unwrap(), &server.target(), "--verify"]);
     assert_eq!(code(&replayed), 0, "{}", show(&replayed));
     assert!(
         stdout_of(&replayed).ends_with("verify: 1 ok, 0 differ\n"),
