@@ -9,6 +9,7 @@
 mod util;
 
 mod bad_input;
+mod captures_compat;
 mod docs;
 mod exit_status;
 mod faults;
