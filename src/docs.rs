@@ -3,7 +3,7 @@
 //! do not exist.
 //!
 //! The generated files are committed (`completions/`, `man/`) because users
-//! and packagers install them without building; `tests/docs.rs` regenerates
+//! and packagers install them without building; `tests/it/docs.rs` regenerates
 //! everything in memory and fails when the committed copies drift. The
 //! sections clap does not produce (EXIT STATUS, EXAMPLES, FILES, SEE ALSO)
 //! are written here from the same help texts `--help` shows. No dates are

@@ -8,16 +8,10 @@ the client sends, one line per read on stdout (flushed): `recv N HEX`, then
 timeouts, so it can never hang a test run.
 """
 import argparse
-import socket
 import threading
-import time
 
-lock = threading.Lock()
-
-
-def log(line):
-    with lock:
-        print(line, flush=True)
+import peerlib
+from peerlib import log
 
 
 def talk(conn, interval, stop):
@@ -52,20 +46,9 @@ def serve(conn, interval):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--interval", type=float, default=0.1)
-    p.add_argument("--lifetime", type=float, default=120.0)
-    a = p.parse_args()
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    srv.settimeout(0.5)
-    print(srv.getsockname()[1], flush=True)
-    end = time.monotonic() + a.lifetime
-    while time.monotonic() < end:
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            continue
-        threading.Thread(target=serve, args=(conn, a.interval), daemon=True).start()
+    a = peerlib.server_args(p).parse_args()
+    srv = peerlib.listen()
+    peerlib.serve(srv, a.lifetime, lambda conn: serve(conn, a.interval))
 
 
 if __name__ == "__main__":

@@ -18,18 +18,16 @@ import socket
 import sys
 import time
 
+import peerlib
+
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    p = peerlib.client_args(argparse.ArgumentParser(), timeout=5.0)
     p.add_argument("--send-hex", default="")
     p.add_argument("--expect", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=5.0)
     p.add_argument("--bind", default=None, help="source address, e.g. 127.0.0.2")
     a = p.parse_args()
-    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
-    s = socket.socket(family, socket.SOCK_STREAM)
+    s = socket.socket(peerlib.family(a.host), socket.SOCK_STREAM)
     s.settimeout(a.timeout)
     if a.bind:
         s.bind((a.bind, 0))
@@ -48,28 +46,8 @@ def main():
     except OSError:
         end = "reset"
     got = b""
-    deadline = time.monotonic() + a.timeout
-    while end is None:
-        if a.expect and len(got) >= a.expect:
-            end = "count"
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            end = "timeout"
-            break
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            end = "timeout"
-            break
-        except ConnectionResetError:
-            end = "reset"
-            break
-        if not chunk:
-            end = "eof"
-            break
-        got += chunk
+    if end is None:
+        got, end = peerlib.recv_until(s, time.monotonic() + a.timeout, a.expect)
     s.close()
     print(f"data={got.hex()}")
     print(f"end={end}", flush=True)

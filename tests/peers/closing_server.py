@@ -12,25 +12,15 @@ import argparse
 import socket
 import struct
 import sys
-import time
+
+import peerlib
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mode", required=True, choices=["close-after-first", "reset", "close-silently"])
-ap.add_argument("--lifetime", type=float, default=30)
-args = ap.parse_args()
+args = peerlib.server_args(ap, lifetime=30).parse_args()
 
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(16)
-srv.settimeout(0.5)
-print(srv.getsockname()[1], flush=True)
-deadline = time.time() + args.lifetime
-while time.time() < deadline:
-    try:
-        conn, _ = srv.accept()
-    except socket.timeout:
-        continue
+
+def handle(conn):
     print("conn", flush=True)
     conn.settimeout(5)
     try:
@@ -55,4 +45,8 @@ while time.time() < deadline:
             print("close", flush=True)
     except OSError as e:
         print("error", e, flush=True)
+
+
+srv = peerlib.listen(reuseaddr=True)
+peerlib.serve(srv, args.lifetime, handle, threaded=False)
 sys.exit(0)

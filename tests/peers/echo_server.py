@@ -10,8 +10,8 @@ test run even if the harness forgets to kill it.
 import argparse
 import socket
 import sys
-import threading
-import time
+
+import peerlib
 
 
 def serve(conn, timeout):
@@ -32,22 +32,9 @@ def serve(conn, timeout):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--timeout", type=float, default=30.0)
-    p.add_argument("--lifetime", type=float, default=120.0)
-    a = p.parse_args()
-    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
-    srv = socket.socket(family, socket.SOCK_STREAM)
-    srv.bind((a.host, 0))
-    srv.listen(128)
-    srv.settimeout(0.5)
-    print(srv.getsockname()[1], flush=True)
-    end = time.monotonic() + a.lifetime
-    while time.monotonic() < end:
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            continue
-        threading.Thread(target=serve, args=(conn, a.timeout), daemon=True).start()
+    a = peerlib.server_args(p, timeout=30.0).parse_args()
+    srv = peerlib.listen(a.host, backlog=128)
+    peerlib.serve(srv, a.lifetime, lambda conn: serve(conn, a.timeout))
     sys.exit(0)
 
 

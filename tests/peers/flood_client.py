@@ -10,8 +10,9 @@ import socket
 import threading
 import time
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--port", type=int, required=True)
+import peerlib
+
+ap = peerlib.client_args(argparse.ArgumentParser())
 ap.add_argument("--clients", type=int, default=50)
 ap.add_argument("--bytes", type=int, default=100_000_000)
 ap.add_argument("--seconds", type=float, default=3.0)
@@ -23,7 +24,7 @@ chunk = b"\x55" * 65536
 
 
 def flood(i):
-    s = socket.create_connection(("127.0.0.1", args.port), timeout=5)
+    s = socket.create_connection((args.host, args.port), timeout=5)
     socks.append(s)
     s.settimeout(args.seconds)
     end = time.time() + args.seconds * 3

@@ -15,6 +15,8 @@ import asyncio
 import sys
 import time
 
+import peerlib
+
 
 def message(client, n, size):
     head = f"client {client:05d} message {n:05d} "
@@ -69,13 +71,10 @@ async def run(a):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    p = peerlib.client_args(argparse.ArgumentParser(), timeout=60.0)
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--messages", type=int, default=100)
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--read-timeout", type=float, default=10.0)
     a = p.parse_args()
     stats, seconds = asyncio.run(run(a))

@@ -9,16 +9,10 @@ for --hold seconds, so a client waiting for a reply really has to time out.
 Bounded by socket timeouts, --hold and --lifetime.
 """
 import argparse
-import socket
-import threading
 import time
 
-lock = threading.Lock()
-
-
-def log(line):
-    with lock:
-        print(line, flush=True)
+import peerlib
+from peerlib import log
 
 
 def serve(conn, timeout, hold):
@@ -41,22 +35,10 @@ def serve(conn, timeout, hold):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--hold", type=float, default=10.0)
-    p.add_argument("--lifetime", type=float, default=120.0)
-    a = p.parse_args()
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    srv.settimeout(0.5)
-    print(srv.getsockname()[1], flush=True)
-    end = time.monotonic() + a.lifetime
-    while time.monotonic() < end:
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            continue
-        threading.Thread(target=serve, args=(conn, a.timeout, a.hold), daemon=True).start()
+    a = peerlib.server_args(p, timeout=30.0).parse_args()
+    srv = peerlib.listen()
+    peerlib.serve(srv, a.lifetime, lambda conn: serve(conn, a.timeout, a.hold))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,11 @@
 //! so a replay that streamed the file instead of checking it first would be
 //! caught; `valid_prefixes_reach_the_server` proves those prefixes do send.
 
-mod common;
-
 use std::{
     ffi::OsString, io::Write, net::Shutdown, os::unix::ffi::OsStringExt, thread, time::Duration,
 };
 
-use common::*;
+use crate::util::*;
 
 /// One bad input: the command line (`{}` is the silent server's address),
 /// files created in a fresh working directory, stdin, and the words stderr
@@ -336,13 +334,12 @@ fn cidr_cases() -> Vec<Case> {
     ]
 }
 
-const HEADER: &str = r#"{"p1ge0n":"capture","version":1,"started":"2026-11-25T13:00:00.000000Z","transport":"tcp","local":"127.0.0.1:9000","side":"server"}"#;
 const SENDS_AB: &str = r#"{"t":0.001,"conn":1,"peer":"127.0.0.1:5000","event":"data","from":"client","len":2,"hex":"4142"}"#;
 
 /// A capture whose first two lines are valid (the second sends `AB`), then
 /// `bad` on line 3.
 fn capture_with(bad: &str) -> String {
-    format!("{HEADER}\n{SENDS_AB}\n{bad}\n")
+    format!("{CAPTURE_HEADER}\n{SENDS_AB}\n{bad}\n")
 }
 
 /// A data event from the client with the given fields replaced.
@@ -394,7 +391,7 @@ fn capture_cases() -> Vec<Case> {
             "capture_version_2",
             format!(
                 "{}\n{SENDS_AB}\n",
-                HEADER.replace("\"version\":1", "\"version\":2")
+                CAPTURE_HEADER.replace("\"version\":1", "\"version\":2")
             ),
         )
         .says(&["c.jsonl:1:", "capture version 2 is not supported"]),
@@ -430,7 +427,10 @@ fn capture_cases() -> Vec<Case> {
         .says(&["c.jsonl:1:", "missing \"started\""]),
         capture(
             "capture_no_client_data",
-            format!("{HEADER}\n{}\n", SENDS_AB.replace("client", "server")),
+            format!(
+                "{CAPTURE_HEADER}\n{}\n",
+                SENDS_AB.replace("client", "server")
+            ),
         )
         .says(&[
             "c.jsonl:",
@@ -439,7 +439,11 @@ fn capture_cases() -> Vec<Case> {
         case("capture_not_utf8", &["replay", "c.jsonl", "{}"])
             .file(
                 "c.jsonl",
-                [format!("{HEADER}\n{SENDS_AB}\n").as_bytes(), b"\xff\n"].concat(),
+                [
+                    format!("{CAPTURE_HEADER}\n{SENDS_AB}\n").as_bytes(),
+                    b"\xff\n",
+                ]
+                .concat(),
             )
             .says(&["c.jsonl:3:", "not UTF-8"]),
     ]
@@ -1024,7 +1028,7 @@ fn testing_md_lists_every_case() {
     unique.dedup();
     assert_eq!(unique.len(), names.len(), "duplicate case names");
 
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/TESTING.md")).unwrap();
+    let doc = std::fs::read_to_string(repo().join("TESTING.md")).unwrap();
     // The last cell of each catalogue row: | category | input | message | `name` |
     let mut documented: Vec<&str> = doc
         .lines()
@@ -1038,7 +1042,7 @@ fn testing_md_lists_every_case() {
     let extra: Vec<_> = documented.iter().filter(|n| !unique.contains(n)).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "TESTING.md is out of date: missing {missing:?}, not in tests/bad_input.rs {extra:?}"
+        "TESTING.md is out of date: missing {missing:?}, not in tests/it/bad_input.rs {extra:?}"
     );
 }
 
@@ -1085,7 +1089,10 @@ fn valid_prefixes_reach_the_server() {
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("p.pcap", capfile::pcap_prefix()),
         ("p.pcapng", capfile::pcapng_prefix()),
-        ("c.jsonl", format!("{HEADER}\n{SENDS_AB}\n").into_bytes()),
+        (
+            "c.jsonl",
+            format!("{CAPTURE_HEADER}\n{SENDS_AB}\n").into_bytes(),
+        ),
         ("s.script", b"> AB\n".to_vec()),
     ];
     for (name, bytes) in files {

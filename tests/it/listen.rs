@@ -1,10 +1,8 @@
 //! `p1ge0n listen` against real clients: Python sockets, nc, plain TCP.
 
-mod common;
-
 use std::{io::Write, thread, time::Duration};
 
-use common::*;
+use crate::util::*;
 
 /// Acceptance 1: a classic Python client (socket, connect, sendall, recv,
 /// close) gets its message back byte for byte, and listen prints one record

@@ -1,10 +1,8 @@
 //! Acceptance 6: many concurrent clients, every echo exact.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 
 /// 200 concurrent Python clients x 100 messages of 64 bytes, each echo
 /// checked byte for byte by the client; listen prints every message and its

@@ -2,11 +2,9 @@
 //! IPv6 and IPv4-mapped IPv6 peers before any byte is read, and no payload,
 //! path or peer string is ever interpreted.
 
-mod common;
-
 use std::{net::SocketAddr, time::Duration};
 
-use common::*;
+use crate::util::*;
 
 /// A client that must be refused: no data back, connection closed, and the
 /// refusal logged; returns listen's stderr.
@@ -37,15 +35,11 @@ fn assert_refused(server: &Listen, addr: SocketAddr) -> String {
     stderr
 }
 
-fn ipv6_available() -> bool {
-    std::net::TcpListener::bind("[::1]:0").is_ok()
-}
-
 /// IPv4 clients reach a dual-stack wildcard socket as ::ffff:a.b.c.d; the
 /// rules match them as the IPv4 address they are.
 #[test]
 fn ipv4_mapped_peers_are_matched_as_ipv4() {
-    if !ipv6_available() {
+    if ipv6_unavailable().is_some() {
         eprintln!("note: no IPv6 on this machine; skipped");
         return;
     }
@@ -80,7 +74,7 @@ fn ipv4_mapped_peers_are_matched_as_ipv4() {
 /// IPv6 peers against IPv4 and IPv6 rules.
 #[test]
 fn ipv6_peers_follow_the_rules() {
-    if !ipv6_available() {
+    if ipv6_unavailable().is_some() {
         eprintln!("note: no IPv6 on this machine; skipped");
         return;
     }
@@ -137,7 +131,7 @@ fn untrusted_strings_are_never_interpreted() {
         odd.exists(),
         "the capture is written under its literal name"
     );
-    let out = p1ge0n(&["replay", odd.to_str().unwrap(), "--list"]);
+    let out = replay(&[odd.to_str().unwrap(), "--list"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     std::thread::sleep(Duration::from_millis(100));
     assert!(!marker.exists(), "something was executed");

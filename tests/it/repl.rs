@@ -8,13 +8,11 @@
 //! in the pane is followed by `echo "[exit $?]"` and a long sleep, so the
 //! exit status can be read off the screen after the repl ends.
 
-mod common;
-
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use common::{term::Term, *};
+use crate::util::{term::Term, *};
 
 /// The text records `p1ge0n listen` printed for what it received.
 fn received_by(server: &Listen) -> Vec<String> {
@@ -300,10 +298,10 @@ fn piped_input_ends_after_the_idle_silence() {
     );
     assert_eq!(records_of(&out, "recv"), ["x\\n"]);
 
-    // No reply at all: -w bounds the wait; the session still ends well.
+    // No reply at all: -w bounds the wait, and like send that is exit 4.
     let silent = PyServer::start("silent_server.py", &[]);
     let out = repl_piped(&silent.target(), &["-w", "300ms"], "x\n");
-    assert_fails(&out, 0, "no complete reply to the last line within 300ms");
+    assert_fails(&out, 4, "no reply to the last line within 300ms");
 }
 
 /// A bad line exits 2 naming its line and column, after the lines before
@@ -364,12 +362,7 @@ fn capture_records_the_session_for_replay() {
     let script = format!(":capture {}\ntwo\n", second.display());
     let out = repl_piped(&server.target(), &["--frame", "line"], &script);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    let replayed = p1ge0n(&[
-        "replay",
-        second.to_str().unwrap(),
-        &server.target(),
-        "--verify",
-    ]);
+    let replayed = replay(&[second.to_str().unwrap(), &server.target(), "--verify"]);
     assert_eq!(code(&replayed), 0, "{}", show(&replayed));
     assert!(
         stdout_of(&replayed).ends_with("verify: 1 ok, 0 differ\n"),

@@ -1,8 +1,6 @@
 //! Faults and load: misbehaving peers, resource exhaustion, interruption.
 //! Nothing may crash `listen`, lose data, or spin the CPU.
 
-mod common;
-
 use std::{
     collections::HashMap,
     io::{BufRead, Write},
@@ -12,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::*;
+use crate::util::*;
 
 /// Resident memory figures of a process, in kB: (VmRSS, VmHWM).
 fn memory_kb(pid: u32) -> (u64, u64) {
@@ -155,10 +153,10 @@ fn interrupting_under_load_leaves_a_whole_capture() {
             .args([signal, &server.pid().to_string()])
             .status()
             .unwrap();
-        let code = server.wait_code(SOON);
+        let status = server.wait_code(SOON);
         let _ = load.kill();
         let _ = load.wait();
-        assert_eq!(code, if signal == "-INT" { 130 } else { 143 });
+        assert_eq!(status, if signal == "-INT" { 130 } else { 143 });
         assert!(server.stderr().contains("summary: "), "{}", server.stderr());
         let text = std::fs::read_to_string(&capture).unwrap();
         assert!(text.ends_with('\n'), "{signal}: half-written last line");
@@ -167,13 +165,9 @@ fn interrupting_under_load_leaves_a_whole_capture() {
                 .unwrap_or_else(|e| panic!("{signal}: line {}: {e}", i + 1));
         }
         // And replay accepts it as a whole.
-        let out = p1ge0n(&["replay", capture.to_str().unwrap(), "--list"]);
-        assert_eq!(code_of(&out), 0, "{}", show(&out));
+        let out = replay(&[capture.to_str().unwrap(), "--list"]);
+        assert_eq!(code(&out), 0, "{}", show(&out));
     }
-}
-
-fn code_of(out: &std::process::Output) -> i32 {
-    code(out)
 }
 
 /// A client that resets in the middle of a message loses only its own
@@ -245,12 +239,7 @@ fn replay_reports_a_server_closing() {
     )
     .unwrap();
     let server = PyServer::start("closing_server.py", &["--mode", "close-after-first"]);
-    let out = p1ge0n(&[
-        "replay",
-        script.to_str().unwrap(),
-        &server.target(),
-        "--verify",
-    ]);
+    let out = replay(&[script.to_str().unwrap(), &server.target(), "--verify"]);
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert!(
         stdout_of(&out).contains("flow 1 message 1: ok"),

@@ -6,9 +6,7 @@
 //! incomplete (a partial frame must not be echoed), the fourth when its last
 //! piece arrives.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 /// `pieces` are the three writes of the fourth message.
 fn check_framing(spec: &str, first_three: [&[u8]; 3], pieces: [&[u8]; 3]) {

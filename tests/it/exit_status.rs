@@ -1,14 +1,12 @@
 //! Acceptance 5: every exit status of `send` provoked for real, with the
 //! message a user sees checked.
 
-mod common;
-
 use std::{
     thread,
     time::{Duration, Instant},
 };
 
-use common::*;
+use crate::util::*;
 
 /// Assert that the silent server saw no connection at all, then prove that
 /// its log would have shown one (so this check can fail).
@@ -231,4 +229,55 @@ fn status_2_for_listen_with_a_bad_reply_payload_before_binding() {
     assert!(stderr.contains("--reply"), "{stderr}");
     assert!(stderr.contains("at column 4"), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
+}
+
+/// Ctrl-C stops a shell loop at once: p1ge0n dies by SIGINT (after
+/// flushing), so bash stops the loop instead of running the next
+/// iteration, and the status the shell reports is still 130. A real SIGINT
+/// from a real terminal (tmux), while `send --retry` waits for a server
+/// that never comes.
+#[test]
+fn ctrl_c_stops_a_shell_loop() {
+    let home = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let script = format!(
+        "echo started; for i in 1 2 3; do \"$P1GE0N\" send --retry 30s 127.0.0.1:{port} x; \
+         echo \"iteration $i ended with $?\"; done; echo loop-finished"
+    );
+    let term = crate::util::term::Term::start_shell(home.path(), &script);
+    term.wait_for("started");
+    // Let the first send get going (it retries for 30 s; nothing listens).
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-c"]);
+    term.wait_for("[exit 130]");
+    let screen = term.screen();
+    assert!(!screen.contains("iteration"), "the loop went on:\n{screen}");
+    assert!(!screen.contains("loop-finished"), "{screen}");
+}
+
+/// The same from a script's point of view: `p1ge0n send` interrupted by
+/// SIGINT is reported as killed by SIGINT (what bash's `WIFSIGNALED` test
+/// sees), not as an ordinary exit with status 130.
+#[test]
+fn sigint_kills_send_by_the_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let port = free_port();
+    let mut child = std::process::Command::new(bin())
+        .args(["send", "--retry", "30s", &format!("127.0.0.1:{port}"), "x"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = std::time::Instant::now() + SOON;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "send ignored SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
 }

@@ -1,11 +1,9 @@
 //! `p1ge0n send` against real servers: socat, a Python echo server, and
 //! `p1ge0n listen` itself (TCP, UDP, IPv6).
 
-mod common;
+use std::{thread, time::Duration};
 
-use std::{net::TcpListener, thread, time::Duration};
-
-use common::*;
+use crate::util::*;
 
 fn all_bytes() -> Vec<u8> {
     (0..=255u8).collect()
@@ -202,7 +200,7 @@ fn udp_echo_with_u_on_both_sides() {
 /// cannot be bound at all.
 #[test]
 fn ipv6_loopback() {
-    if let Err(e) = TcpListener::bind("[::1]:0") {
+    if let Some(e) = ipv6_unavailable() {
         eprintln!("note: skipping ipv6_loopback: cannot bind [::1]:0 on this machine: {e}");
         return;
     }
@@ -255,7 +253,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let server = Listen::start(&["127.0.0.1:0", "-q"]);
     let home = tempfile::tempdir().unwrap();
     let args = ["send", &server.target(), "hi\\n", "-f", "text"];
-    let coloured = common::term::Term::start(home.path(), &args);
+    let coloured = crate::util::term::Term::start(home.path(), &args);
     coloured.wait_for("[exit 0]");
     let screen = coloured.screen_with_escapes();
     let recv_line = screen
@@ -271,7 +269,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         "the payload is never coloured: {recv_line:?}"
     );
 
-    let plain = common::term::Term::start_with_env(home.path(), &[("NO_COLOR", "1")], &args);
+    let plain = crate::util::term::Term::start_with_env(home.path(), &[("NO_COLOR", "1")], &args);
     plain.wait_for("[exit 0]");
     let screen = plain.screen_with_escapes();
     assert!(screen.contains(" recv 3 hi\\n"), "{screen}");

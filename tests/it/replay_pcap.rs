@@ -2,16 +2,11 @@
 //! with tcpdump on loopback (see tests/fixtures/README.md), replayed against
 //! a fresh pymodbus server of the same kind.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn replay(args: &[&str]) -> std::process::Output {
-    p1ge0n(&[&["replay"], args].concat())
+    let path = repo().join("tests/fixtures").join(name);
+    path.to_str().unwrap().to_string()
 }
 
 fn modbus_server() -> PyServer {

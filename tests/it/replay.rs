@@ -1,15 +1,9 @@
 //! `p1ge0n replay` end to end: captures made by `listen --capture`, scripts
 //! and damaged files, replayed against real servers on loopback.
 
-mod common;
-
 use std::{thread, time::Duration};
 
-use common::*;
-
-fn replay(args: &[&str]) -> std::process::Output {
-    p1ge0n(&[&["replay"], args].concat())
-}
+use crate::util::*;
 
 /// Record a session: `listen --capture` driven by `send`, then stop listen.
 fn record_session(dir: &std::path::Path) -> std::path::PathBuf {
@@ -171,7 +165,7 @@ fn list_and_flow_selection() {
 #[test]
 fn bad_files_are_rejected_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let good_header = "{\"p1ge0n\":\"capture\",\"version\":1,\"started\":\"2026-11-25T13:00:00.000000Z\",\"transport\":\"tcp\",\"local\":\"127.0.0.1:9000\",\"side\":\"server\"}\n";
+    let good_header = format!("{CAPTURE_HEADER}\n");
     let good_event = "{\"t\":0.1,\"conn\":1,\"peer\":\"127.0.0.1:5000\",\"event\":\"data\",\"from\":\"client\",\"len\":2,\"hex\":\"6869\",\"text\":\"hi\"}\n";
     let bad_hex = "{\"t\":0.2,\"conn\":1,\"peer\":\"127.0.0.1:5000\",\"event\":\"data\",\"from\":\"client\",\"len\":2,\"hex\":\"68zz\",\"text\":\"h?\"}\n";
     // A pcap file header (LE, microseconds, Ethernet) and a packet header
@@ -243,7 +237,7 @@ fn timing_follows_the_captured_schedule() {
     const N: usize = 200;
     const GAP: f64 = 0.020;
     let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from("{\"p1ge0n\":\"capture\",\"version\":1,\"started\":\"2026-11-25T13:00:00.000000Z\",\"transport\":\"tcp\",\"local\":\"127.0.0.1:9000\",\"side\":\"server\"}\n");
+    let mut text = format!("{CAPTURE_HEADER}\n");
     for i in 0..N {
         let payload = format!("m{i:03}\n");
         text.push_str(&format!(
@@ -294,7 +288,7 @@ fn progress_only_on_a_terminal() {
     std::fs::write(&script, text).unwrap();
     let server = Listen::start(&["127.0.0.1:0", "-q"]);
 
-    let term = common::term::Term::start(
+    let term = crate::util::term::Term::start(
         dir.path(),
         &[
             "replay",

@@ -6,16 +6,9 @@
 //! `listening on` line (they run on a free loopback port for one second).
 //! ```` ```sh setup ```` blocks (build, install) are not run here.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::process::{Command, Stdio};
 
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_p1ge0n")
-}
+use crate::util::{bin, repo, Listen};
 
 /// (info string, body) of every fenced block.
 fn blocks(markdown: &str) -> Vec<(String, String)> {
@@ -39,7 +32,8 @@ fn blocks(markdown: &str) -> Vec<(String, String)> {
 /// files, such as captures).
 fn run_bash(script: &str, secs: u32) -> std::process::Output {
     let work = tempfile::tempdir().unwrap();
-    let dir = Path::new(binary()).parent().unwrap();
+    let binary = bin();
+    let dir = binary.parent().unwrap();
     let path = format!(
         "{}:{}",
         dir.display(),
@@ -55,49 +49,15 @@ fn run_bash(script: &str, secs: u32) -> std::process::Output {
         .unwrap()
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn echo_server() -> (Server, String) {
-    let mut child = Command::new(binary())
-        .args(["listen", "127.0.0.1:0", "-q"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines {}
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("listening line");
-    let addr = first
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.strip_suffix(" (tcp)"))
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
-    (Server(child), addr)
-}
-
 fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+    std::fs::read_to_string(repo().join("README.md")).unwrap()
 }
 
 #[test]
 fn client_examples_run_against_a_real_server() {
-    let (_server, addr) = echo_server();
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    assert_eq!(server.transport(), "tcp");
+    let addr = server.target();
     let examples: Vec<_> = blocks(&readme())
         .into_iter()
         .filter(|(info, _)| info == "sh")
@@ -144,8 +104,7 @@ fn server_examples_start_listening() {
 
 #[test]
 fn readme_test_command_is_what_ci_runs() {
-    let ci =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
+    let ci = std::fs::read_to_string(repo().join(".ci/run")).unwrap();
     let setup: Vec<_> = blocks(&readme())
         .into_iter()
         .filter(|(info, _)| info == "sh setup")
@@ -153,10 +112,18 @@ fn readme_test_command_is_what_ci_runs() {
     let test_command = setup
         .iter()
         .flat_map(|(_, body)| body.lines())
-        .find(|line| line.starts_with("cargo test"))
-        .expect("README names a test command");
+        .find(|line| line.starts_with("scripts/test"))
+        .expect("README names scripts/test as the test command");
     assert!(
         ci.lines().any(|l| l.trim() == test_command),
         "{test_command} not in .ci/run"
+    );
+    // And that script ends by running the whole suite, passing arguments on.
+    let script = std::fs::read_to_string(repo().join("scripts/test")).unwrap();
+    assert!(
+        script
+            .lines()
+            .any(|l| l.trim() == "exec cargo test --locked \"$@\""),
+        "scripts/test does not run cargo test --locked"
     );
 }

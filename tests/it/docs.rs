@@ -2,16 +2,17 @@
 //! the CLI model generates, the man pages lint clean, and the completion
 //! scripts work in real shells.
 
-use std::{path::Path, process::Command};
+use std::process::Command;
+
+use crate::util::{bin, have, repo};
 
 const REGENERATE: &str = "cargo run -- generate .";
 
 #[test]
 fn committed_completions_and_man_pages_match_the_cli() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
     for (path, fresh) in p1ge0n::docs::generated_files() {
-        let committed = std::fs::read(root.join(&path)).unwrap_or_default();
+        let committed = std::fs::read(repo().join(&path)).unwrap_or_default();
         if committed != fresh {
             stale.push(path.display().to_string());
         }
@@ -25,24 +26,14 @@ fn committed_completions_and_man_pages_match_the_cli() {
 
 #[test]
 fn completions_subcommand_prints_the_committed_script() {
-    let out = assert_cmd::Command::cargo_bin("p1ge0n")
-        .unwrap()
+    let out = assert_cmd::Command::new(bin())
         .args(["completions", "bash"])
         .timeout(std::time::Duration::from_secs(10))
         .output()
         .unwrap();
     assert!(out.status.success());
-    let committed =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/p1ge0n.bash"))
-            .unwrap();
+    let committed = std::fs::read(repo().join("completions/p1ge0n.bash")).unwrap();
     assert_eq!(out.stdout, committed);
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Run a shell snippet in the repository root; returns stdout, panics with
@@ -52,7 +43,7 @@ fn shell(program: &str, args: &[&str]) -> String {
         .arg("20")
         .arg(program)
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(repo())
         .output()
         .unwrap();
     assert!(
@@ -69,9 +60,8 @@ fn man_pages_lint_clean_and_render_exit_status_and_examples() {
         have("mandoc"),
         "mandoc is required (Debian package mandoc; .ci/run installs it)"
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, _) in p1ge0n::docs::man_pages() {
-        let page = root.join("man").join(&name);
+        let page = repo().join("man").join(&name);
         let out = Command::new("mandoc")
             .args(["-Tlint", "-Wwarning"])
             .arg(&page)

@@ -10,9 +10,6 @@
 //! - every spawned process is killed when its fixture is dropped, so a
 //!   failing test never leaves servers behind.
 
-// Each test file uses its own subset of these helpers.
-#![allow(dead_code)]
-
 pub mod term;
 
 use std::{
@@ -37,12 +34,28 @@ pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("p1ge0n")
 }
 
+/// The repository root, where `README.md` and `tests/` are.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// `tests/peers/NAME`.
 pub fn peer_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("peers")
-        .join(name)
+    repo().join("tests/peers").join(name)
+}
+
+/// Whether `tool` is installed (`command -v TOOL` in sh).
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Why `[::1]` cannot be bound here (some containers have no IPv6), or
+/// `None` when it can.
+pub fn ipv6_unavailable() -> Option<std::io::Error> {
+    TcpListener::bind("[::1]:0").err()
 }
 
 /// A one-shot `p1ge0n send ...`, bounded by [`ONE_SHOT`].
@@ -60,6 +73,14 @@ pub fn p1ge0n(args: &[&str]) -> Output {
         .output()
         .expect("run p1ge0n")
 }
+
+/// A one-shot `p1ge0n replay ARGS...`, bounded by [`ONE_SHOT`].
+pub fn replay(args: &[&str]) -> Output {
+    p1ge0n(&[&["replay"], args].concat())
+}
+
+/// A valid capture header line (no newline), for captures built by hand.
+pub const CAPTURE_HEADER: &str = r#"{"p1ge0n":"capture","version":1,"started":"2026-11-25T13:00:00.000000Z","transport":"tcp","local":"127.0.0.1:9000","side":"server"}"#;
 
 /// A port that was free a moment ago: bind port 0, read the port, close.
 ///
@@ -141,10 +162,6 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    pub fn stdout_bytes(&self) -> Vec<u8> {
-        self.out.lock().unwrap().clone()
     }
 
     pub fn stdout(&self) -> String {
@@ -374,7 +391,8 @@ impl Listen {
 
 /// `socat TCP-LISTEN:0,...,fork PIPE`: an echo server from another vendor.
 pub struct Socat {
-    pub proc: Proc,
+    /// Held only to be killed when the fixture is dropped.
+    _proc: Proc,
     addr: SocketAddr,
 }
 
@@ -396,11 +414,7 @@ impl Socat {
             .and_then(|(_, rest)| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("cannot parse socat's address\n{}", proc.dump()));
-        Socat { proc, addr }
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+        Socat { _proc: proc, addr }
     }
 
     pub fn target(&self) -> String {

@@ -39,15 +39,6 @@ impl Term {
 
     /// [`Term::start`] with extra environment variables for the program.
     pub fn start_with_env(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Term {
-        let term = Term {
-            socket: format!(
-                "p1ge0n-{}-{}",
-                std::process::id(),
-                TERMINALS.fetch_add(1, Ordering::Relaxed)
-            ),
-            tmpdir: TempDir::new().unwrap(),
-            home: home.to_path_buf(),
-        };
         let mut command = String::new();
         for (name, value) in env {
             command.push_str(&format!("{name}={} ", quote(value)));
@@ -57,6 +48,34 @@ impl Term {
             command.push(' ');
             command.push_str(&quote(arg));
         }
+        Term::launch(home, command)
+    }
+
+    /// A bash script (e.g. a loop that runs p1ge0n) in the pane, as a user
+    /// would type it; `$P1GE0N` in it is the binary under test.
+    pub fn start_shell(home: &Path, script: &str) -> Term {
+        // Ctrl-C reaches the whole foreground process group: the pane's own
+        // shell catches it (a handler, which bash does not inherit) so the
+        // pane stays up to show how the script ended.
+        let command = format!(
+            "trap 'true' INT; P1GE0N={} bash -c {}",
+            quote(bin().to_str().unwrap()),
+            quote(script)
+        );
+        Term::launch(home, command)
+    }
+
+    /// Run `command` in a fresh pane, followed by its exit status.
+    fn launch(home: &Path, mut command: String) -> Term {
+        let term = Term {
+            socket: format!(
+                "p1ge0n-{}-{}",
+                std::process::id(),
+                TERMINALS.fetch_add(1, Ordering::Relaxed)
+            ),
+            tmpdir: TempDir::new().unwrap(),
+            home: home.to_path_buf(),
+        };
         command.push_str("; echo \"[exit $?]\"; sleep 600");
         term.tmux(&[
             "new-session",

@@ -1,0 +1,24 @@
+//! The end-to-end tests, built as one test binary (the layout ripgrep, fd
+//! and xh use): one module per subject, sharing the fixtures in `util`.
+//! One binary links once instead of once per file, and the modules share
+//! helpers without `#![allow(dead_code)]`.
+//!
+//! Run one subject with `cargo test --test it replay::`, one test with
+//! `cargo test --test it replay::timing -- --nocapture`.
+
+mod util;
+
+mod bad_input;
+mod captures_compat;
+mod docs;
+mod exit_status;
+mod faults;
+mod framing;
+mod listen;
+mod load;
+mod readme;
+mod repl;
+mod replay;
+mod replay_pcap;
+mod security;
+mod send;
