@@ -109,12 +109,7 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     match reader.read_buf(decoder.buffer_mut()).await {
         Ok(0) => wait.peer_closed(),
         Ok(n) => wait.received(Instant::now(), n, 0),
-        Err(e) => {
-            return Err(exit::error(
-                ExitCode::Failure,
-                format!("reading the reply: {}", net::describe_io(&e)),
-            ))
-        }
+        Err(e) => return Err(exit::error(ExitCode::Failure, net::describe_io(&e))),
     }
     Ok(())
 }
@@ -128,7 +123,8 @@ pub async fn sleep_until(at: Option<Instant>) {
 
 /// Read one reply from a stream by `wait`'s rule. `peer_closed` is set when
 /// the peer closes (and stays set: the next exchange on this connection
-/// must know). A read error is a runtime error (status 1).
+/// must know). A read error is a runtime error (status 1); the caller adds
+/// which reply it was.
 pub async fn read_reply<R: AsyncRead + Unpin>(
     reader: &mut R,
     decoder: &mut Decoder,
@@ -158,12 +154,7 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
                 wait.peer_closed();
             }
             Ok(_) => {}
-            Err(e) => {
-                return Err(exit::error(
-                    ExitCode::Failure,
-                    format!("reading the reply: {}", net::describe_io(&e)),
-                ))
-            }
+            Err(e) => return Err(exit::error(ExitCode::Failure, net::describe_io(&e))),
         }
     }
 }

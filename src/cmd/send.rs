@@ -293,7 +293,9 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         }
         let mut wait = Wait::starting(plan.rule(), Instant::now());
         let (reply, end) =
-            exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed).await?;
+            exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed)
+                .await
+                .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
         conn.reply(&reply);
         check_end(plan, index, &reply, end, decoder.buffered())?;
         matched &= check_expect(plan, index, &reply.bytes());
@@ -401,7 +403,7 @@ async fn receive_while_uploading<O: Observer>(
                 wait.begin(Instant::now());
             }
             result = exchange::read_some(reader, &mut decoder, &mut wait) => {
-                result?;
+                result.map_err(|e| e.context("reading the reply"))?;
                 exchange::take_all(&mut decoder, &mut wait, &mut reply)
                     .map_err(|e| anyhow::anyhow!("reply: {e}"))?;
             }
