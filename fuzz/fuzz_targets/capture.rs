@@ -15,7 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use p1ge0n::capture::{read_capture, read_script, write_header};
-use p1ge0n::display::Side;
+use p1ge0n::record::Side;
 use p1ge0n::payload::PayloadMode;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p1ge0n::capture::Transport;
-use p1ge0n::display::Side;
+use p1ge0n::record::Transport;
+use p1ge0n::record::Side;
 use p1ge0n::pcap::{is_pcap, read_flows};
 
 fuzz_target!(|data: &[u8]| {
