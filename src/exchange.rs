@@ -1,7 +1,9 @@
 //! One client exchange over any transport: read a reply by a `reply.rs`
 //! rule, datagrams or stream, and the back-off between connection attempts.
 //!
-//! `send`, `replay` and `repl` (piped) are compositions of these pieces:
+//! `send` and `replay` are compositions of these pieces (the piped `repl`
+//! reads through its session's reader task, but waits by the same
+//! `reply.rs` rules and reconnects with the same [`Backoff`]):
 //! they decide what to send and what a reply must look like; the reading,
 //! framing, waiting and deadline handling happen here, once. Transports are
 //! anything that reads (`AsyncRead`) or a connected UDP socket, so a new

@@ -22,7 +22,7 @@ pub enum ExitCode {
     Connect = 3,
     /// Timed out waiting for a reply.
     Timeout = 4,
-    /// A reply did not match `--expect`.
+    /// A reply did not match `--expect` or the captured one (`replay --verify`).
     Mismatch = 5,
     /// Interrupted by SIGINT, after flushing output.
     Interrupted = 130,

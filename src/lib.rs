@@ -1,5 +1,7 @@
-//! p1ge0n as a library: the I/O-free core (payload syntax, framing, display,
-//! units, addresses, exit statuses) and the subcommands built on it. The
+//! p1ge0n as a library: the I/O-free core (payload syntax, framing, reply
+//! rules, records, display, captures, pcap, units, exit statuses), the thin
+//! I/O shells around it, and the subcommands built on both
+//! (`docs/ARCHITECTURE.md`). The
 //! binary in `main.rs` only parses the command line and dispatches; benches
 //! and tests reach the core through this crate root.
 

@@ -8,7 +8,7 @@
 //! then. It never reads a clock or a socket itself, so every rule is
 //! tested here with made-up instants (see `docs/ARCHITECTURE.md`).
 //!
-//! The rules, in order of precedence (README, "When is a reply complete?"):
+//! The rules, in order of precedence (README, `send`; `send --help`):
 //! 1. the count is reached: `--frame` frames (`--replies N`), or, for
 //!    replay without `--frame`, the captured byte count;
 //! 2. the peer closed the connection;

@@ -1,8 +1,9 @@
 //! `p1ge0n listen`: the echo server PLCs and robots connect to.
 //!
 //! The accept loop and the per-connection tasks are a thin shell around the
-//! core: bytes go into a `frame::Decoder`, each frame is counted, formatted by
-//! `display` and answered (echo, `--reply` or nothing). Everything a client
+//! core: bytes go into a `frame::Decoder`, each frame is counted, recorded
+//! through the shared observers (stdout records, `--capture`; batched per
+//! read into `output::Sink`s) and answered (echo, `--reply` or nothing). Everything a client
 //! can do wrong (garbage, oversized frames, resets, stalling) ends only that
 //! client's task; the server itself stops only on `--once`, `--count` or a
 //! signal.
@@ -392,21 +393,146 @@ enum Ending {
     CountReached,
 }
 
+/// One connection's state between reads.
+struct ConnTask {
+    id: u64,
+    peer: SocketAddr,
+    decoder: Decoder,
+    observer: ConnObserver,
+    /// Answers to several messages of one read, gathered into one write.
+    answer: Vec<u8>,
+    messages: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// What the frames of one read came to.
+struct Answered {
+    /// The common case, one echoed message per read: written straight from
+    /// the receive buffer (no copy). Otherwise the answer is in `answer`.
+    echo_only: Option<bytes::Bytes>,
+    count_reached: bool,
+    frame_error: Option<String>,
+}
+
+impl ConnTask {
+    /// Frame, count, record and answer what the last read brought; at end
+    /// of stream an incomplete frame is still what the client sent, so it
+    /// is answered too.
+    fn answer_frames(&mut self, server: &Server, at_eof: bool) -> Answered {
+        let config = &server.config;
+        // Clock reads only when something will show them.
+        let meta = if server.shows_records() || server.capture.is_some() {
+            server.meta(self.id, self.peer)
+        } else {
+            Meta::unstamped(self.id, self.peer)
+        };
+        let mut done = Answered {
+            echo_only: None,
+            count_reached: false,
+            frame_error: None,
+        };
+        let mut uncounted = 0u64;
+        loop {
+            let frame = match self.decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) if at_eof => match self.decoder.finish() {
+                    Some(rest) => rest,
+                    None => break,
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    done.frame_error = Some(e.to_string());
+                    break;
+                }
+            };
+            // Without --count, messages are tallied once per read rather than
+            // with a shared atomic per message.
+            let last = if config.count.is_some() {
+                let (admitted, last) = server.admit_message();
+                if !admitted {
+                    done.count_reached = true;
+                    break;
+                }
+                last
+            } else {
+                uncounted += 1;
+                false
+            };
+            self.messages += 1;
+            let answered = config.answer.to(&frame);
+            server.record(&mut self.observer, &meta, &frame, answered);
+            if matches!(config.answer, Answer::Echo)
+                && self.answer.is_empty()
+                && done.echo_only.is_none()
+            {
+                done.echo_only = Some(frame);
+            } else {
+                if let Some(first) = done.echo_only.take() {
+                    self.answer.extend_from_slice(&first);
+                }
+                self.answer.extend_from_slice(answered);
+            }
+            if last {
+                done.count_reached = true;
+                break;
+            }
+        }
+        if uncounted > 0 {
+            server.stats.messages.fetch_add(uncounted, Relaxed);
+        }
+        done
+    }
+
+    /// The connection's last log line.
+    fn log_ending(&self, ending: &Ending) {
+        let (id, peer) = (self.id, self.peer);
+        if self.decoder.skipped() > 0 {
+            eprintln!(
+                "#{id} {peer} skipped {} bytes outside frames",
+                self.decoder.skipped()
+            );
+        }
+        let totals = format!(
+            "{}, {} in, {} out",
+            plural(self.messages, "message"),
+            plural(self.bytes_in, "byte"),
+            plural(self.bytes_out, "byte")
+        );
+        match ending {
+            Ending::PeerClosed => eprintln!("#{id} {peer} closed by peer ({totals})"),
+            Ending::Idle(limit) => eprintln!(
+                "#{id} {peer} idle for {}, closing ({totals})",
+                humantime::format_duration(*limit)
+            ),
+            Ending::Error(reason) => {
+                eprintln!("#{id} {peer} error: {reason}; connection closed ({totals})")
+            }
+            Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
+        }
+    }
+}
+
 async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, id: u64) {
     let _ = stream.set_nodelay(true);
     eprintln!("#{id} {peer} connected");
-    let mut observer = server.observer();
+    let config = &server.config;
+    let mut conn = ConnTask {
+        id,
+        peer,
+        decoder: Decoder::new(config.frame.clone(), config.max_frame),
+        observer: server.observer(),
+        answer: Vec::new(),
+        messages: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+    };
     server
-        .event(&mut observer, &server.meta(id, peer), Event::Open)
+        .event(&mut conn.observer, &server.meta(id, peer), Event::Open)
         .await;
     let (mut reader, mut writer) = stream.into_split();
-    let config = &server.config;
-    let mut decoder = Decoder::new(config.frame.clone(), config.max_frame);
-    let mut answer = Vec::new();
-    let (mut messages, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
-
     let ending = loop {
-        let read = reader.read_buf(decoder.buffer_mut());
+        let read = reader.read_buf(conn.decoder.buffer_mut());
         let read = match config.idle_timeout {
             Some(limit) => match tokio::time::timeout(limit, read).await {
                 Ok(result) => result,
@@ -417,90 +543,30 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
         let at_eof = match read {
             Ok(0) => true,
             Ok(n) => {
-                bytes_in += n as u64;
+                conn.bytes_in += n as u64;
                 server.stats.bytes_in.fetch_add(n as u64, Relaxed);
                 false
             }
             Err(e) => break Ending::Error(net::describe_io(&e)),
         };
-
-        // Clock reads only when something will show them.
-        let meta = if server.shows_records() || server.capture.is_some() {
-            server.meta(id, peer)
-        } else {
-            Meta::unstamped(id, peer)
-        };
-        let mut count_reached = false;
-        let mut frame_error = None;
-        let mut uncounted = 0u64;
-        let mut echo_only: Option<bytes::Bytes> = None;
-        loop {
-            let frame = match decoder.next_frame() {
-                Ok(Some(frame)) => frame,
-                // At end of stream an incomplete frame is still what the
-                // client sent: finish echoing it before closing.
-                Ok(None) if at_eof => match decoder.finish() {
-                    Some(rest) => rest,
-                    None => break,
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    frame_error = Some(e.to_string());
-                    break;
-                }
-            };
-            // Without --count, messages are tallied once per read rather than
-            // with a shared atomic per message.
-            let last = if server.config.count.is_some() {
-                let (admitted, last) = server.admit_message();
-                if !admitted {
-                    count_reached = true;
-                    break;
-                }
-                last
-            } else {
-                uncounted += 1;
-                false
-            };
-            messages += 1;
-            let answered = config.answer.to(&frame);
-            server.record(&mut observer, &meta, &frame, answered);
-            // The common echo case, one message per read, is written
-            // straight from the receive buffer; only several answers in one
-            // read are gathered (and copied) into one write.
-            if matches!(config.answer, Answer::Echo) && answer.is_empty() && echo_only.is_none() {
-                echo_only = Some(frame);
-            } else {
-                if let Some(first) = echo_only.take() {
-                    answer.extend_from_slice(&first);
-                }
-                answer.extend_from_slice(answered);
-            }
-            if last {
-                count_reached = true;
-                break;
-            }
-        }
-        if uncounted > 0 {
-            server.stats.messages.fetch_add(uncounted, Relaxed);
-        }
-        server.deliver(&mut observer).await;
-        let out: &[u8] = match &echo_only {
+        let done = conn.answer_frames(server, at_eof);
+        server.deliver(&mut conn.observer).await;
+        let out: &[u8] = match &done.echo_only {
             Some(frame) => frame,
-            None => &answer,
+            None => &conn.answer,
         };
         if !out.is_empty() {
             if let Err(e) = writer.write_all(out).await {
                 break Ending::Error(net::describe_io(&e));
             }
-            bytes_out += out.len() as u64;
+            conn.bytes_out += out.len() as u64;
             server.stats.bytes_out.fetch_add(out.len() as u64, Relaxed);
         }
-        answer.clear();
-        if let Some(reason) = frame_error {
+        conn.answer.clear();
+        if let Some(reason) = done.frame_error {
             break Ending::Error(reason);
         }
-        if count_reached {
+        if done.count_reached {
             break Ending::CountReached;
         }
         if at_eof {
@@ -510,36 +576,13 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
             break Ending::PeerClosed;
         }
     };
-
-    if decoder.skipped() > 0 {
-        eprintln!(
-            "#{id} {peer} skipped {} bytes outside frames",
-            decoder.skipped()
-        );
-    }
-    let totals = format!(
-        "{}, {} in, {} out",
-        plural(messages, "message"),
-        plural(bytes_in, "byte"),
-        plural(bytes_out, "byte")
-    );
-    match &ending {
-        Ending::PeerClosed => eprintln!("#{id} {peer} closed by peer ({totals})"),
-        Ending::Idle(limit) => eprintln!(
-            "#{id} {peer} idle for {}, closing ({totals})",
-            humantime::format_duration(*limit)
-        ),
-        Ending::Error(reason) => {
-            eprintln!("#{id} {peer} error: {reason}; connection closed ({totals})")
-        }
-        Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
-    }
+    conn.log_ending(&ending);
     let event = match &ending {
         Ending::Error(reason) => Event::Error(reason),
         _ => Event::Close,
     };
     server
-        .event(&mut observer, &server.meta(id, peer), event)
+        .event(&mut conn.observer, &server.meta(id, peer), event)
         .await;
     if matches!(ending, Ending::CountReached) {
         let _ = writer.shutdown().await;

@@ -284,28 +284,50 @@ async fn sleep_precisely_until(target: Instant) {
     }
 }
 
-/// When step `i` is due.
-fn due(
-    plan: &Plan,
+/// When each step of a flow is due: on the captured schedule from the
+/// flow's start, or a pause after the last reply.
+struct Schedule {
     flow_start: Instant,
     first_at: Duration,
-    step: &Step,
     last_reply: Instant,
-) -> Instant {
-    // Inputs are bounded (durations, speed), but a schedule must never be
-    // able to overflow the clock: saturate to "much later" instead.
-    let later = |base: Instant, offset: Duration| {
-        base.checked_add(offset)
-            .unwrap_or_else(|| Instant::now() + crate::units::MAX_DURATION)
-    };
-    match plan.timing {
-        Timing::Captured(speed) => {
-            let offset = step.at.saturating_sub(first_at).as_secs_f64() / speed;
-            let offset = Duration::try_from_secs_f64(offset).unwrap_or(crate::units::MAX_DURATION);
-            later(flow_start, offset)
+}
+
+impl Schedule {
+    fn new(flow: &Flow) -> Schedule {
+        let now = Instant::now();
+        Schedule {
+            flow_start: now,
+            first_at: flow.start(),
+            last_reply: now,
         }
-        Timing::Interval(pause) if step.index > 1 => later(last_reply, pause),
-        Timing::Interval(_) | Timing::NoDelay => Instant::now(),
+    }
+
+    /// A reply is in: `--interval` counts from here.
+    fn replied(&mut self) {
+        self.last_reply = Instant::now();
+    }
+
+    async fn until_due(&self, plan: &Plan, step: &Step<'_>) {
+        sleep_precisely_until(self.due(plan, step)).await;
+    }
+
+    fn due(&self, plan: &Plan, step: &Step) -> Instant {
+        // Inputs are bounded (durations, speed), but a schedule must never be
+        // able to overflow the clock: saturate to "much later" instead.
+        let later = |base: Instant, offset: Duration| {
+            base.checked_add(offset)
+                .unwrap_or_else(|| Instant::now() + crate::units::MAX_DURATION)
+        };
+        match plan.timing {
+            Timing::Captured(speed) => {
+                let offset = step.at.saturating_sub(self.first_at).as_secs_f64() / speed;
+                let offset =
+                    Duration::try_from_secs_f64(offset).unwrap_or(crate::units::MAX_DURATION);
+                later(self.flow_start, offset)
+            }
+            Timing::Interval(pause) if step.index > 1 => later(self.last_reply, pause),
+            Timing::Interval(_) | Timing::NoDelay => Instant::now(),
+        }
     }
 }
 
@@ -426,11 +448,9 @@ async fn replay_tcp(
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let steps = steps(flow);
-    let first_at = flow.start();
-    let flow_start = Instant::now();
-    let mut last_reply = flow_start;
+    let mut schedule = Schedule::new(flow);
     for step in &steps {
-        sleep_precisely_until(due(plan, flow_start, first_at, step, last_reply)).await;
+        schedule.until_due(plan, step).await;
         writer.write_all(step.data).await.map_err(|e| {
             exit::error(
                 ExitCode::Failure,
@@ -447,7 +467,7 @@ async fn replay_tcp(
             continue;
         }
         let received = read_reply(plan, &mut reader, &mut decoder, step, number).await?;
-        last_reply = Instant::now();
+        schedule.replied();
         report.record(Side::Server, &received);
         report.verify(tally, step, &received);
         progress.redraw();
@@ -476,11 +496,9 @@ async fn replay_udp(
     let socket: UdpSocket = net::connect_udp(&plan.target).await?;
     let mut report = Report::new(plan, number, socket.peer_addr()?);
     let steps = steps(flow);
-    let first_at = flow.start();
-    let flow_start = Instant::now();
-    let mut last_reply = flow_start;
+    let mut schedule = Schedule::new(flow);
     for step in &steps {
-        sleep_precisely_until(due(plan, flow_start, first_at, step, last_reply)).await;
+        schedule.until_due(plan, step).await;
         socket
             .send(step.data)
             .await
@@ -513,7 +531,7 @@ async fn replay_udp(
                 ),
             ));
         }
-        last_reply = Instant::now();
+        schedule.replied();
         report.verify(tally, step, &received);
         progress.redraw();
     }

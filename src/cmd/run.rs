@@ -4,8 +4,9 @@
 //! A shell loop such as `for i in 1 2 3; do p1ge0n send ...; done` stops at
 //! Ctrl-C only if the command it ran was killed by SIGINT (bash checks
 //! `WIFSIGNALED`); exiting with status 130 is not enough. So, like fd, a
-//! command interrupted by SIGINT or SIGTERM first flushes its output and
-//! capture, then re-raises the signal with its default action. A caller
+//! command that caught SIGINT (every subcommand; `repl` at a terminal leaves
+//! Ctrl-C to the line editor) or SIGTERM (`listen`) first flushes its output
+//! and capture, then re-raises the signal with its default action. A caller
 //! that reads the exit status still sees 130 or 143.
 
 use std::future::Future;

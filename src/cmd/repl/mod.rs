@@ -67,8 +67,8 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
     } else {
         runtime.block_on(piped::run(args))
     };
-    // A read of stdin may still be pending in tokio's blocking pool; do not
-    // wait for input nobody will send.
+    // The stdin reader (`stdin.rs`) may still wait for input nobody will
+    // send; do not wait for it.
     runtime.shutdown_background();
     outcome
 }

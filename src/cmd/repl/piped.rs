@@ -5,13 +5,13 @@
 //! sent; either way the peer closing ends it, and `-w` after the end of
 //! input bounds the wait (exit 4 when nothing arrived in time).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use tokio::sync::mpsc;
+use tokio::{net::TcpStream, sync::mpsc};
 
 use super::{
-    commands::{interpret, Action},
+    commands::{interpret, Action, Setting},
     editor::Output,
     first_connect,
     session::{Applied, NetEvent, Seen, Session},
@@ -55,141 +55,191 @@ fn rule(session: &Session, args: &ReplArgs) -> Rule {
     }
 }
 
+/// Where a piped session stands.
+struct Piped<'a> {
+    args: &'a ReplArgs,
+    /// Lines read so far (errors name them).
+    number: usize,
+    /// Lines sent so far.
+    sent: usize,
+    wait: Wait,
+    input_done: bool,
+    /// How the connection was lost, for the error if a line comes next.
+    lost: Option<String>,
+    /// `--reconnect`: since when we have been trying, and the line that
+    /// waits for the connection.
+    reconnecting_since: Option<Instant>,
+    held: Option<Vec<u8>>,
+}
+
+impl Piped<'_> {
+    /// A fresh wait for the replies still due (after `:frame` or a
+    /// reconnection): one frame per line sent.
+    fn rewait(&mut self, session: &Session) {
+        self.wait = Wait::new(rule(session, self.args));
+        for _ in 0..self.sent {
+            self.wait.expect_another();
+        }
+    }
+
+    fn end_of_input(&mut self) {
+        self.input_done = true;
+        self.wait.begin(Instant::now());
+    }
+
+    fn sent_one(&mut self) {
+        self.sent += 1;
+        self.wait.expect_another();
+    }
+
+    /// One stdin line, applied as if typed.
+    fn on_line(&mut self, session: &mut Session, line: std::io::Result<Vec<u8>>) -> Result<()> {
+        self.number += 1;
+        let what = format!("line {}", self.number);
+        let line = line.context("reading stdin")?;
+        let text = String::from_utf8(line)
+            .map_err(|_| exit::usage(format!("{what}: not valid UTF-8; not sent")))?;
+        let action = interpret(&text, &session.settings, &what).map_err(exit::usage)?;
+        match action {
+            Action::Send(bytes) if !session.is_connected() => {
+                if !self.args.reconnect {
+                    let how = self.lost.take().unwrap_or_default();
+                    return Err(exit::error(
+                        ExitCode::Failure,
+                        format!("{what} not sent: the connection is gone ({how})"),
+                    ));
+                }
+                // Sent once the connection is back.
+                self.held = Some(bytes);
+                self.reconnecting_since.get_or_insert_with(Instant::now);
+                session.redial(Duration::ZERO);
+            }
+            // The rest of the input is not read; replies are still awaited
+            // as at its end.
+            Action::Quit => self.end_of_input(),
+            action => {
+                let new_frame = matches!(action, Action::Set(Setting::Frame(_)));
+                if session.apply(action).map_err(|e| e.context(what))? == Applied::Sent {
+                    self.sent_one();
+                }
+                if new_frame {
+                    self.rewait(session);
+                }
+                if session.is_dialing() {
+                    self.reconnecting_since.get_or_insert_with(Instant::now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A connection attempt ended: carry on with the held line, retry
+    /// (`--reconnect`, for up to `--connect-timeout`), or fail (exit 3).
+    fn on_dialed(&mut self, session: &mut Session, result: Result<TcpStream>) -> Result<()> {
+        match result {
+            Ok(stream) => {
+                session.install(stream);
+                self.reconnecting_since = None;
+                self.rewait(session);
+                if let Some(bytes) = self.held.take() {
+                    if session.send(bytes) {
+                        self.sent_one();
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let started = self.reconnecting_since.unwrap_or_else(Instant::now);
+                let window = self.args.connect.connect_timeout.0;
+                if !self.args.reconnect || started.elapsed() >= window {
+                    return Err(e);
+                }
+                let pause = session.backoff.pause();
+                session.redial(pause);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the session is over, or until when to wait.
+    fn verdict(&self, session: &Session) -> Verdict {
+        if !self.input_done || session.is_dialing() {
+            return Verdict::Wait;
+        }
+        if self.sent == 0 {
+            return Verdict::Done(End::Complete);
+        }
+        self.wait.verdict()
+    }
+
+    /// `-w` ran out: exit 4 if nothing arrived after the last line, as
+    /// `send` does; else a note.
+    fn finish(&self, session: &mut Session, end: End) -> Result<ExitCode> {
+        if end == End::TimedOut {
+            let waited =
+                humantime::format_duration(self.args.reply.wait.timeout().unwrap_or_default());
+            if !self.wait.got_any() {
+                return Err(exit::error(
+                    ExitCode::Timeout,
+                    format!("no reply to the last line within {waited}"),
+                ));
+            }
+            session.note(&format!(
+                "no complete reply to the last line within {waited}"
+            ));
+        }
+        Ok(ExitCode::Success)
+    }
+}
+
 async fn piped_loop(
     session: &mut Session,
     events: &mut mpsc::Receiver<NetEvent>,
     args: &ReplArgs,
 ) -> Result<ExitCode> {
     let mut lines = crate::stdin::lines();
-    let mut number = 0usize;
-    let mut sent = 0usize;
-    let mut wait = Wait::new(rule(session, args));
-    let mut input_done = false;
-    let mut lost: Option<String> = None;
-    // With --reconnect a script waits for the device to come back, for up
-    // to --connect-timeout; without, a lost connection fails the next send.
-    let mut reconnecting_since: Option<Instant> = None;
-    let mut held: Option<(String, Vec<u8>)> = None;
+    let mut piped = Piped {
+        args,
+        number: 0,
+        sent: 0,
+        wait: Wait::new(rule(session, args)),
+        input_done: false,
+        lost: None,
+        reconnecting_since: None,
+        held: None,
+    };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let end = loop {
-        let mut wake = None;
-        if input_done && !session.is_dialing() {
-            match wait.verdict() {
-                _ if sent == 0 => break End::Complete,
-                Verdict::Done(end) => break end,
-                Verdict::WaitUntil(at, end) => wake = Some((at, end)),
-                Verdict::Wait => {}
-            }
-        }
+        let wake = match piped.verdict(session) {
+            Verdict::Done(end) => break end,
+            Verdict::WaitUntil(at, end) => Some((at, end)),
+            Verdict::Wait => None,
+        };
+        let reading = !piped.input_done && piped.held.is_none() && !session.is_dialing();
         tokio::select! {
-            line = lines.recv(), if !input_done && held.is_none() && !session.is_dialing() => {
-                let Some(line) = line else {
-                    input_done = true;
-                    wait.begin(Instant::now());
-                    continue;
-                };
-                number += 1;
-                let what = format!("line {number}");
-                let line = line.context("reading stdin")?;
-                let text = String::from_utf8(line)
-                    .map_err(|_| exit::usage(format!("{what}: not valid UTF-8; not sent")))?;
-                let action = interpret(&text, &session.settings, &what).map_err(exit::usage)?;
-                if let (Action::Send(bytes), false) = (&action, session.is_connected()) {
-                    if !args.reconnect {
-                        let how = lost.take().unwrap_or_default();
-                        return Err(exit::error(
-                            ExitCode::Failure,
-                            format!("{what} not sent: the connection is gone ({how})"),
-                        ));
-                    }
-                    // Sent once the connection is back.
-                    held = Some((what, bytes.clone()));
-                    reconnecting_since.get_or_insert_with(Instant::now);
-                    session.redial(std::time::Duration::ZERO);
-                    continue;
-                }
-                if let Action::Quit = action {
-                    // The rest of the input is not read; replies are still
-                    // awaited as at its end.
-                    input_done = true;
-                    wait.begin(Instant::now());
-                    continue;
-                }
-                let setting_frame = matches!(action, Action::Set(super::commands::Setting::Frame(_)));
-                match session.apply(action).map_err(|e| e.context(what.clone()))? {
-                    Applied::Sent => {
-                        sent += 1;
-                        wait.expect_another();
-                    }
-                    Applied::NotSent | Applied::Done | Applied::Quit => {}
-                }
-                if setting_frame {
-                    // A new framing changes how the replies still due are counted.
-                    let mut next = Wait::new(rule(session, args));
-                    for _ in 0..sent {
-                        next.expect_another();
-                    }
-                    wait = next;
-                }
-                if session.is_dialing() {
-                    reconnecting_since.get_or_insert_with(Instant::now);
-                }
-            }
+            line = lines.recv(), if reading => match line {
+                Some(line) => piped.on_line(session, line)?,
+                None => piped.end_of_input(),
+            },
             Some(event) = events.recv() => {
                 match session.on_event(event) {
-                    Seen::Data { frames } => wait.received(Instant::now(), 0, frames),
+                    Seen::Data { frames } => piped.wait.received(Instant::now(), 0, frames),
                     Seen::Lost(how) => {
-                        wait.peer_closed();
+                        piped.wait.peer_closed();
                         session.note(&how);
-                        lost = Some(how);
+                        piped.lost = Some(how);
                     }
                     Seen::Stale => {}
                 }
                 session.flush();
             }
-            result = session.dialed(), if session.is_dialing() => match result {
-                Ok(stream) => {
-                    session.install(stream);
-                    reconnecting_since = None;
-                    wait = Wait::new(rule(session, args));
-                    for _ in 0..sent {
-                        wait.expect_another();
-                    }
-                    if let Some((_, bytes)) = held.take() {
-                        if session.send(bytes) {
-                            sent += 1;
-                            wait.expect_another();
-                        }
-                    }
-                }
-                Err(e) => {
-                    let started = reconnecting_since.unwrap_or_else(Instant::now);
-                    let window = args.connect.connect_timeout.0;
-                    if !args.reconnect || started.elapsed() >= window {
-                        return Err(e);
-                    }
-                    let pause = session.backoff.pause();
-                    session.redial(pause);
-                }
-            },
+            result = session.dialed(), if session.is_dialing() => piped.on_dialed(session, result)?,
             _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {
                 break wake.map_or(End::TimedOut, |(_, end)| end);
             }
             _ = &mut ctrl_c => return Ok(ExitCode::Interrupted),
         }
     };
-    if end == End::TimedOut {
-        let waited = humantime::format_duration(args.reply.wait.timeout().unwrap_or_default());
-        if !wait.got_any() {
-            return Err(exit::error(
-                ExitCode::Timeout,
-                format!("no reply to the last line within {waited}"),
-            ));
-        }
-        session.note(&format!(
-            "no complete reply to the last line within {waited}"
-        ));
-    }
-    Ok(ExitCode::Success)
+    piped.finish(session, end)
 }
