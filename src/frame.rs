@@ -633,39 +633,52 @@ impl Decoder {
                 offset,
                 header,
                 includes_header,
-            } => {
-                if len == 0 {
-                    return Ok(None);
-                }
-                // Even an empty body wouldn't fit: no need to wait for the header.
-                if header > max {
-                    return Err(too_large(header));
-                }
-                if len < header {
-                    return Ok(None);
-                }
-                let length = width.read(&self.buf[offset..header]);
-                let total = if includes_header {
-                    if length < header as u64 {
-                        return Err(FrameError::LengthBelowHeader { length, header });
-                    }
-                    length
-                } else {
-                    header as u64 + length
-                };
-                if total > max as u64 {
-                    return Err(FrameError::TooLarge { size: total, max });
-                }
-                let total = total as usize;
-                if len >= total {
-                    Ok(Some(total))
-                } else {
-                    // Bounded by max_frame, so a hostile header can't make
-                    // us allocate more than the caller allowed.
-                    self.buf.reserve(total - len);
-                    Ok(None)
-                }
+            } => self.length_prefixed(width, offset, header, includes_header),
+        }
+    }
+
+    /// The frame length under `len=...`, once its header is in.
+    fn length_prefixed(
+        &mut self,
+        width: LenWidth,
+        offset: usize,
+        header: usize,
+        includes_header: bool,
+    ) -> Result<Option<usize>, FrameError> {
+        let (max, len) = (self.max_frame, self.buf.len());
+        if len == 0 {
+            return Ok(None);
+        }
+        // Even an empty body wouldn't fit: no need to wait for the header.
+        if header > max {
+            return Err(FrameError::TooLarge {
+                size: header as u64,
+                max,
+            });
+        }
+        if len < header {
+            return Ok(None);
+        }
+        let length = width.read(&self.buf[offset..header]);
+        let total = if includes_header {
+            if length < header as u64 {
+                return Err(FrameError::LengthBelowHeader { length, header });
             }
+            length
+        } else {
+            header as u64 + length
+        };
+        if total > max as u64 {
+            return Err(FrameError::TooLarge { size: total, max });
+        }
+        let total = total as usize;
+        if len >= total {
+            Ok(Some(total))
+        } else {
+            // Bounded by max_frame, so a hostile header can't make us
+            // allocate more than the caller allowed.
+            self.buf.reserve(total - len);
+            Ok(None)
         }
     }
 

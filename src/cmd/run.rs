@@ -5,8 +5,8 @@
 //! Ctrl-C only if the command it ran was killed by SIGINT (bash checks
 //! `WIFSIGNALED`); exiting with status 130 is not enough. So, like fd, a
 //! command that caught SIGINT (every subcommand; `repl` at a terminal leaves
-//! Ctrl-C to the line editor) or SIGTERM (`listen`) first flushes its output
-//! and capture, then re-raises the signal with its default action. A caller
+//! Ctrl-C to the line editor) or SIGTERM first flushes its output and
+//! capture, then re-raises the signal with its default action. A caller
 //! that reads the exit status still sees 130 or 143.
 
 use std::future::Future;
@@ -23,17 +23,25 @@ pub fn client_runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `work` until it completes or Ctrl-C arrives; then `on_interrupt` tidies
-/// up (a progress line, say) and the outcome is [`ExitCode::Interrupted`].
+/// `work` until it completes or SIGINT (Ctrl-C) or SIGTERM arrives; then
+/// `on_interrupt` tidies up (a progress line, say) and the outcome is
+/// [`ExitCode::Interrupted`] or [`ExitCode::Terminated`]. Dropping `work`
+/// closes its sockets; observers have written every event already.
 pub async fn until_interrupted(
     work: impl Future<Output = Result<ExitCode>>,
     on_interrupt: impl FnOnce(),
 ) -> Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate())?;
     tokio::select! {
         outcome = work => outcome,
         _ = tokio::signal::ctrl_c() => {
             on_interrupt();
             Ok(ExitCode::Interrupted)
+        }
+        _ = sigterm.recv() => {
+            on_interrupt();
+            Ok(ExitCode::Terminated)
         }
     }
 }

@@ -255,29 +255,51 @@ fn ctrl_c_stops_a_shell_loop() {
     assert!(!screen.contains("loop-finished"), "{screen}");
 }
 
-/// The same from a script's point of view: `p1ge0n send` interrupted by
-/// SIGINT is reported as killed by SIGINT (what bash's `WIFSIGNALED` test
-/// sees), not as an ordinary exit with status 130.
+/// The same from a script's point of view: a client interrupted by SIGINT
+/// or SIGTERM is reported as killed by that signal (what bash's
+/// `WIFSIGNALED` test sees), not as an ordinary exit with status 130/143.
 #[test]
-fn sigint_kills_send_by_the_signal() {
+fn signals_kill_clients_by_the_signal() {
     use std::os::unix::process::ExitStatusExt;
+    let silent = PyServer::start("silent_server.py", &[]);
     let port = free_port();
-    let mut child = std::process::Command::new(bin())
-        .args(["send", "--retry", "30s", &format!("127.0.0.1:{port}"), "x"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let deadline = std::time::Instant::now() + SOON;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "send ignored SIGINT");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    let unreachable = format!("127.0.0.1:{port}");
+    // A script whose reply never comes: replay waits for it.
+    let dir = tempfile::TempDir::new().unwrap();
+    let script = dir.path().join("wait.script");
+    std::fs::write(&script, "> x\n< y\n").unwrap();
+    let script = script.to_str().unwrap();
+    let target = silent.target();
+    let cases: [(&[&str], i32); 4] = [
+        (&["send", "--retry", "30s", &unreachable, "x"], libc::SIGINT),
+        (
+            &["send", "--retry", "30s", &unreachable, "x"],
+            libc::SIGTERM,
+        ),
+        (&["send", "-w", "30s", &target, "x"], libc::SIGTERM),
+        (&["replay", "-w", "30s", script, &target], libc::SIGINT),
+    ];
+    for (args, signal) in cases {
+        let mut child = std::process::Command::new(bin())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = std::time::Instant::now() + SOON;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{args:?} ignored signal {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.signal(), Some(signal), "{args:?}: {status:?}");
+    }
 }

@@ -34,7 +34,9 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
         return Ok(ExitCode::Interrupted);
     };
     session.install(stream);
-    let outcome = piped_loop(&mut session, &mut events, &args).await;
+    let outcome =
+        crate::cmd::run::until_interrupted(piped_loop(&mut session, &mut events, &args), || {})
+            .await;
     // Whatever ended the session (even a bad line), what was sent before it
     // leaves the socket buffer before we exit.
     session.close().await;
@@ -208,8 +210,6 @@ async fn piped_loop(
         reconnecting_since: None,
         held: None,
     };
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let end = loop {
         let wake = match piped.verdict(session) {
             Verdict::Done(end) => break end,
@@ -238,7 +238,6 @@ async fn piped_loop(
             _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {
                 break wake.map_or(End::TimedOut, |(_, end)| end);
             }
-            _ = &mut ctrl_c => return Ok(ExitCode::Interrupted),
         }
     };
     piped.finish(session, end)

@@ -99,6 +99,20 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<ExitCode
     code
 }
 
+/// A typed line: a bad one is explained, the rest applied.
+fn on_line(session: &mut Session, text: &str) -> Applied {
+    match interpret(text, &session.settings, "line") {
+        Err(message) => {
+            session.note(&message);
+            Applied::Done
+        }
+        Ok(action) => session.apply(action).unwrap_or_else(|e| {
+            session.note(&format!("{e:#}"));
+            Applied::Done
+        }),
+    }
+}
+
 async fn interactive_loop(
     session: &mut Session,
     mut requests: mpsc::UnboundedReceiver<Request>,
@@ -116,23 +130,10 @@ async fn interactive_loop(
                 }
                 Some(Request::Note(text)) => session.note(&text),
                 Some(Request::Line { text, reply, drained }) => {
-                    let applied = match interpret(&text, &session.settings, "line") {
-                        Err(message) => {
-                            session.note(&message);
-                            Applied::Done
-                        }
-                        Ok(action) => match session.apply(action) {
-                            Ok(applied) => applied,
-                            Err(e) => {
-                                session.note(&format!("{e:#}"));
-                                Applied::Done
-                            }
-                        },
-                    };
+                    let quit = on_line(session, &text) == Applied::Quit;
                     if session.is_dialing() {
                         last_failure = None;
                     }
-                    let quit = applied == Applied::Quit;
                     session.flush();
                     session.out.barrier(drained);
                     let _ = reply.send(Reply { prompt: session.settings.prompt(), quit });
