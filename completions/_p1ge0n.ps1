@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
             [CompletionResult]::new('repl', 'repl', [CompletionResultType]::ParameterValue, 'Interactive client session with line editing, history and live incoming data')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Resend the client side of a capture, pcap or script, with its timing, and check the replies')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -40,9 +41,9 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
-            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N messages')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N messages (proxy: counting both directions)')
             [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'Serve at most N clients at once; more are closed at accept')
-            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after DUR without data from the client')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after DUR without data (listen: from the client; proxy: either way)')
             [CompletionResult]::new('--allow', '--allow', [CompletionResultType]::ParameterName, 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1')
             [CompletionResult]::new('--deny', '--deny', [CompletionResultType]::ParameterName, 'Refuse clients from this network (repeatable); deny wins over allow')
             [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Record every event as JSON Lines in FILE (created mode 0600), for replay')
@@ -137,6 +138,32 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'p1ge0n;proxy' {
+            [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
+            [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N messages (proxy: counting both directions)')
+            [CompletionResult]::new('--max-conns', '--max-conns', [CompletionResultType]::ParameterName, 'Serve at most N clients at once; more are closed at accept')
+            [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Close a connection after DUR without data (listen: from the client; proxy: either way)')
+            [CompletionResult]::new('--allow', '--allow', [CompletionResultType]::ParameterName, 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1')
+            [CompletionResult]::new('--deny', '--deny', [CompletionResultType]::ParameterName, 'Refuse clients from this network (repeatable); deny wins over allow')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3); 0 waits as long as the system does')
+            [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'With --share: how long a reply may take; a later one closes only the waiting client')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'With --share: how long a reply may take; a later one closes only the waiting client')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Record every event as JSON Lines in FILE (created mode 0600), for replay')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)')
+            [CompletionResult]::new('--share', '--share', [CompletionResultType]::ParameterName, 'All clients share ONE upstream connection, one message at a time (needs --frame)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print no traffic records (connection events, errors and --verify results still print)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print no traffic records (connection events, errors and --verify results still print)')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit when the first client disconnects')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'p1ge0n;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -156,6 +183,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status')
             [CompletionResult]::new('repl', 'repl', [CompletionResultType]::ParameterValue, 'Interactive client session with line editing, history and live incoming data')
             [CompletionResult]::new('replay', 'replay', [CompletionResultType]::ParameterValue, 'Resend the client side of a capture, pcap or script, with its timing, and check the replies')
+            [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script (bash, zsh, fish, elvish, powershell)')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Regenerate completions/ and man/ under DIR (for maintainers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -171,6 +199,9 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;help;replay' {
+            break
+        }
+        'p1ge0n;help;proxy' {
             break
         }
         'p1ge0n;help;completions' {

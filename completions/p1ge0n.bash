@@ -28,6 +28,9 @@ _p1ge0n() {
             p1ge0n,listen)
                 cmd="p1ge0n__subcmd__listen"
                 ;;
+            p1ge0n,proxy)
+                cmd="p1ge0n__subcmd__proxy"
+                ;;
             p1ge0n,repl)
                 cmd="p1ge0n__subcmd__repl"
                 ;;
@@ -49,6 +52,9 @@ _p1ge0n() {
             p1ge0n__subcmd__help,listen)
                 cmd="p1ge0n__subcmd__help__subcmd__listen"
                 ;;
+            p1ge0n__subcmd__help,proxy)
+                cmd="p1ge0n__subcmd__help__subcmd__proxy"
+                ;;
             p1ge0n__subcmd__help,repl)
                 cmd="p1ge0n__subcmd__help__subcmd__repl"
                 ;;
@@ -65,7 +71,7 @@ _p1ge0n() {
 
     case "${cmd}" in
         p1ge0n)
-            opts="-h -V --help --version listen send repl replay completions generate help"
+            opts="-h -V --help --version listen send repl replay proxy completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,7 +113,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__help)
-            opts="listen send repl replay completions generate help"
+            opts="listen send repl replay proxy completions generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,6 +169,20 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__help__subcmd__proxy)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -262,6 +282,72 @@ _p1ge0n() {
                     return 0
                     ;;
                 --deny)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p1ge0n__subcmd__proxy)
+            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --timeout --capture --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --frame)
+                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-frame)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-conns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deny)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand send 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
             cand repl 'Interactive client session with line editing, history and live incoming data'
             cand replay 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
+            cand proxy 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand generate 'Regenerate completions/ and man/ under DIR (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -36,9 +37,9 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
             cand -f 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
             cand --format 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
-            cand --count 'Exit after N messages'
+            cand --count 'Exit after N messages (proxy: counting both directions)'
             cand --max-conns 'Serve at most N clients at once; more are closed at accept'
-            cand --idle-timeout 'Close a connection after DUR without data from the client'
+            cand --idle-timeout 'Close a connection after DUR without data (listen: from the client; proxy: either way)'
             cand --allow 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1'
             cand --deny 'Refuse clients from this network (repeatable); deny wins over allow'
             cand --capture 'Record every event as JSON Lines in FILE (created mode 0600), for replay'
@@ -129,6 +130,31 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'p1ge0n;proxy'= {
+            cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
+            cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
+            cand -f 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
+            cand --format 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
+            cand --count 'Exit after N messages (proxy: counting both directions)'
+            cand --max-conns 'Serve at most N clients at once; more are closed at accept'
+            cand --idle-timeout 'Close a connection after DUR without data (listen: from the client; proxy: either way)'
+            cand --allow 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1'
+            cand --deny 'Refuse clients from this network (repeatable); deny wins over allow'
+            cand --connect-timeout 'Give up connecting after DUR (exit 3); 0 waits as long as the system does'
+            cand -w 'With --share: how long a reply may take; a later one closes only the waiting client'
+            cand --timeout 'With --share: how long a reply may take; a later one closes only the waiting client'
+            cand --capture 'Record every event as JSON Lines in FILE (created mode 0600), for replay'
+            cand -u 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'
+            cand --udp 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'
+            cand --share 'All clients share ONE upstream connection, one message at a time (needs --frame)'
+            cand -q 'Print no traffic records (connection events, errors and --verify results still print)'
+            cand --quiet 'Print no traffic records (connection events, errors and --verify results still print)'
+            cand --once 'Exit when the first client disconnects'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'p1ge0n;completions'= {
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -146,6 +172,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand send 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
             cand repl 'Interactive client session with line editing, history and live incoming data'
             cand replay 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
+            cand proxy 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message'
             cand completions 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
             cand generate 'Regenerate completions/ and man/ under DIR (for maintainers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -157,6 +184,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
         &'p1ge0n;help;repl'= {
         }
         &'p1ge0n;help;replay'= {
+        }
+        &'p1ge0n;help;proxy'= {
         }
         &'p1ge0n;help;completions'= {
         }

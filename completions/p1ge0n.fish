@@ -30,6 +30,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "listen" -d 'TCP/UDP e
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "repl" -d 'Interactive client session with line editing, history and live incoming data'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "replay" -d 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
+complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "proxy" -d 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -53,9 +54,9 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data from the client' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data (listen: from the client; proxy: either way)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
@@ -163,14 +164,48 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s x -l hex -d 'Sc
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+line\t''
+crlf\t''
+cr\t''
+stx-etx\t''
+delim=\t''
+fixed=\t''
+len=u8\t''
+len=u16be\t''
+len=u16le\t''
+len=u32be\t''
+len=u32le\t''
+len=u16be\,offset=2\,includes-header\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
+hex\t''
+hexdump\t''
+json\t''
+raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l idle-timeout -d 'Close a connection after DUR without data (listen: from the client; proxy: either way)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s u -l udp -d 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l share -d 'All clients share ONE upstream connection, one message at a time (needs --frame)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l once -d 'Exit when the first client disconnects'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "repl" -d 'Interactive client session with line editing, history and live incoming data'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "replay" -d 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "listen" -d 'TCP/UDP echo server: accepts many clients, prints and echoes each message'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "send" -d 'One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "repl" -d 'Interactive client session with line editing, history and live incoming data'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "replay" -d 'Resend the client side of a capture, pcap or script, with its timing, and check the replies'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "proxy" -d 'Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

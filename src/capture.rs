@@ -381,10 +381,11 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
     let side = match obj.get("side").and_then(|v| v.as_str()) {
         None | Some("server") => Role::Server,
         Some("client") => Role::Client,
+        Some("proxy") => Role::Proxy,
         Some(other) => {
             return Err(line_error(
                 line,
-                format!("unknown side '{other}' (expected client or server)"),
+                format!("unknown side '{other}' (expected client, server or proxy)"),
             ))
         }
     };
@@ -426,7 +427,8 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
             Some(i) => &mut flows[i].1,
             None => {
                 let (client, server) = match header.side {
-                    Role::Server => (Some(peer), Some(header.local)),
+                    // A proxy's local address is where clients connected.
+                    Role::Server | Role::Proxy => (Some(peer), Some(header.local)),
                     Role::Client => (Some(header.local), Some(peer)),
                 };
                 flows.push((

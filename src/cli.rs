@@ -46,8 +46,9 @@ Messages keep their delimiters and headers, so echoes are byte-exact.";
 
 const FORMAT_LONG_HELP: &str = "\
 How traffic is printed on stdout:
-  text     one line per message: UTC time, #connection, peer, recv/sent,
-           length, payload with non-printable bytes escaped
+  text     one line per message: UTC time, #connection, peer, direction
+           (recv/sent; proxy: client>server/server>client), length, payload
+           with non-printable bytes escaped
   hex      the same line with the payload as hex
   hexdump  the same line, then the payload like hexdump -C
   json     JSON Lines in the capture schema (t, conn, peer, event, from,
@@ -83,6 +84,9 @@ pub enum Command {
     /// Resend the client side of a capture, pcap or script, with its timing, and check the replies
     #[command(after_long_help = REPLAY_EXAMPLES)]
     Replay(ReplayArgs),
+    /// Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message
+    #[command(after_long_help = PROXY_EXAMPLES)]
+    Proxy(ProxyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_long_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -128,6 +132,27 @@ Examples:
   p1ge0n replay test.script 127.0.0.1:9000 --no-delay        a hand-written script, no pauses
 
 Script files: '> PAYLOAD' send, '< PAYLOAD' expected reply, '+DUR' pause, '#' comment.";
+
+const PROXY_EXAMPLES: &str = "\
+Examples:
+  p1ge0n proxy 5020 plc:502 --frame len=u16be,offset=4 -f hex   watch an HMI talk Modbus to a PLC
+  p1ge0n proxy 127.0.0.1:0 plc:502 --capture plc.jsonl -q      record both directions for replay
+  p1ge0n proxy 5020 plc:502 --share --frame len=u16be,offset=4  several HMIs, one PLC connection
+  p1ge0n proxy -u 9000 device:9000                             UDP: one upstream socket per client
+
+Bytes are forwarded the moment they arrive, both ways; --frame only splits each
+direction into messages for display and capture. A half-close is passed on once
+everything before it was delivered; a reset on one side resets the other. An
+unreachable TARGET closes only that client.
+
+--share sends every client's messages over ONE upstream connection, in arrival
+order: each message is forwarded, and the server's next message (by --frame) goes
+back to its client. A reply that takes longer than -w closes that client, and the
+upstream connection is opened afresh for the next message (so a late reply can
+never reach the wrong client); a dropped upstream is re-opened the same way.
+
+Exit status: 0 after --once or --count, 130 on SIGINT, 143 on SIGTERM,
+1 when the port cannot be bound, 2 for bad arguments.";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
@@ -282,7 +307,35 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
-/// `--capture FILE` (listen, send, repl).
+/// What every server (listen, proxy) takes besides its address.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Exit when the first client disconnects
+    #[arg(long)]
+    pub once: bool,
+
+    /// Exit after N messages (proxy: counting both directions)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Serve at most N clients at once; more are closed at accept
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conns: Option<u64>,
+
+    /// Close a connection after DUR without data (listen: from the client; proxy: either way)
+    #[arg(long, value_name = "DUR")]
+    pub idle_timeout: Option<Dur>,
+
+    /// Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<Cidr>,
+
+    /// Refuse clients from this network (repeatable); deny wins over allow
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<Cidr>,
+}
+
+/// `--capture FILE` (listen, send, repl, proxy).
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// Record every event as JSON Lines in FILE (created mode 0600), for replay
@@ -323,29 +376,47 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Exit when the first client disconnects
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = crate::exit::status_help())]
+pub struct ProxyArgs {
+    /// Address to listen on: PORT, :PORT, HOST:PORT or [IPV6]:PORT (port 0 picks a free one)
+    #[arg(value_name = "[HOST:]PORT")]
+    pub addr: ListenAddr,
+
+    /// The server each client is connected to: HOST:PORT or [IPV6]:PORT
+    #[arg(value_name = "TARGET")]
+    pub target: Target,
+
+    /// Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)
+    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "share"])]
+    pub udp: bool,
+
+    /// All clients share ONE upstream connection, one message at a time (needs --frame)
     #[arg(long)]
-    pub once: bool,
+    pub share: bool,
 
-    /// Exit after N messages
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: Option<u64>,
+    #[command(flatten)]
+    pub frame: FrameArgs,
 
-    /// Serve at most N clients at once; more are closed at accept
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_conns: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
-    /// Close a connection after DUR without data from the client
-    #[arg(long, value_name = "DUR")]
-    pub idle_timeout: Option<Dur>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
-    /// Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1
-    #[arg(long, value_name = "CIDR")]
-    pub allow: Vec<Cidr>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
-    /// Refuse clients from this network (repeatable); deny wins over allow
-    #[arg(long, value_name = "CIDR")]
-    pub deny: Vec<Cidr>,
+    /// With --share: how long a reply may take; a later one closes only the waiting client
+    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
+    pub timeout: Dur,
 
     #[command(flatten)]
     pub capture: CaptureArgs,

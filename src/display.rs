@@ -252,11 +252,16 @@ pub fn clock_into(out: &mut Vec<u8>, wall: SystemTime) {
 
 /// `{clock} #{conn} {peer} {dir} {len}` — shared by text, hex and hexdump.
 fn write_header(out: &mut Vec<u8>, style: Style, meta: &Meta, dir: Direction, len: usize) {
-    // Dim time, green "recv", cyan "sent"; the rest plain.
+    // Dim time, green "recv" (and what goes to the client), cyan "sent"
+    // (and what goes to the server); the rest plain.
     let (dim, direction, reset): (&[u8], &[u8], &[u8]) = match (style, dir) {
         (Style::Plain, _) => (b"", b"", b""),
-        (Style::Color, Direction::Recv) => (b"\x1b[2m", b"\x1b[32m", b"\x1b[0m"),
-        (Style::Color, Direction::Sent) => (b"\x1b[2m", b"\x1b[36m", b"\x1b[0m"),
+        (Style::Color, Direction::Recv | Direction::ToClient) => {
+            (b"\x1b[2m", b"\x1b[32m", b"\x1b[0m")
+        }
+        (Style::Color, Direction::Sent | Direction::ToServer) => {
+            (b"\x1b[2m", b"\x1b[36m", b"\x1b[0m")
+        }
     };
     out.extend_from_slice(dim);
     clock_into(out, meta.wall);

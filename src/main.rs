@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Send(args) => cmd::send::run(args),
         cli::Command::Repl(args) => cmd::repl::run(args),
         cli::Command::Replay(args) => cmd::replay::run(args),
+        cli::Command::Proxy(args) => cmd::proxy::run(args),
         cli::Command::Completions { shell } => docs::print_completion(shell),
         cli::Command::Generate { dir } => docs::write_all(&dir),
     };

@@ -30,13 +30,15 @@ impl Side {
     }
 }
 
-/// The part p1ge0n plays in a session: the client (send, repl, replay) or
-/// the server (listen). It decides how a sender reads from p1ge0n's point of
-/// view ("sent" or "recv"), and is the capture header's `"side"`.
+/// The part p1ge0n plays in a session: the client (send, repl, replay),
+/// the server (listen), or the man in the middle (proxy). It decides how a
+/// sender reads from p1ge0n's point of view ("sent", "recv", or
+/// "client>server" for a proxy), and is the capture header's `"side"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Client,
     Server,
+    Proxy,
 }
 
 impl Role {
@@ -44,15 +46,19 @@ impl Role {
         match self {
             Role::Client => "client",
             Role::Server => "server",
+            Role::Proxy => "proxy",
         }
     }
 
     /// The bytes `from` sent, seen from this role: ours were sent, the
-    /// other side's received. Deriving it (instead of passing both) means a
-    /// record cannot say "the server sent it" and "we received it" at once
-    /// when we are the server.
+    /// other side's received, and a proxy forwards them one way or the
+    /// other. Deriving it (instead of passing both) means a record cannot
+    /// say "the server sent it" and "we received it" at once when we are
+    /// the server.
     pub fn direction(self, from: Side) -> Direction {
         match (self, from) {
+            (Role::Proxy, Side::Client) => Direction::ToServer,
+            (Role::Proxy, Side::Server) => Direction::ToClient,
             (Role::Client, Side::Client) | (Role::Server, Side::Server) => Direction::Sent,
             _ => Direction::Recv,
         }
@@ -61,18 +67,22 @@ impl Role {
     /// Who sent bytes that went in `dir` for this role.
     pub fn sender(self, dir: Direction) -> Side {
         match (self, dir) {
-            (Role::Client, Direction::Sent) | (Role::Server, Direction::Recv) => Side::Client,
+            (_, Direction::ToServer)
+            | (Role::Client, Direction::Sent)
+            | (Role::Server, Direction::Recv) => Side::Client,
             _ => Side::Server,
         }
     }
 }
 
-/// Whether p1ge0n received the bytes or sent them (text records' `recv` and
-/// `sent`).
+/// Which way the bytes went, as text records say it: p1ge0n received them
+/// or sent them, or (proxy) forwarded them to the server or to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Recv,
     Sent,
+    ToServer,
+    ToClient,
 }
 
 impl Direction {
@@ -80,6 +90,8 @@ impl Direction {
         match self {
             Direction::Recv => "recv",
             Direction::Sent => "sent",
+            Direction::ToServer => "client>server",
+            Direction::ToClient => "server>client",
         }
     }
 }
@@ -238,11 +250,19 @@ mod tests {
 
     #[test]
     fn roles_see_directions_consistently() {
-        for role in [Role::Client, Role::Server] {
-            for dir in [Direction::Recv, Direction::Sent] {
-                assert_eq!(role.direction(role.sender(dir)), dir);
+        for role in [Role::Client, Role::Server, Role::Proxy] {
+            for from in [Side::Client, Side::Server] {
+                assert_eq!(role.sender(role.direction(from)), from);
             }
         }
+        assert_eq!(
+            Role::Proxy.direction(Side::Client).as_str(),
+            "client>server"
+        );
+        assert_eq!(
+            Role::Proxy.direction(Side::Server).as_str(),
+            "server>client"
+        );
         assert_eq!(Role::Server.direction(Side::Client), Direction::Recv);
         assert_eq!(Role::Client.direction(Side::Client), Direction::Sent);
     }

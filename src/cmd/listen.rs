@@ -10,10 +10,7 @@
 
 use std::{
     net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc,
-    },
+    sync::{atomic::Ordering::Relaxed, Arc},
     time::Duration,
 };
 
@@ -21,25 +18,19 @@ use anyhow::Result;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpStream, UdpSocket},
-    signal::unix::{signal, SignalKind},
-    sync::watch,
 };
 
-use super::inputs;
+use super::{
+    inputs,
+    server::{self, plural, ConnObserver, Handler, Options, Server},
+};
 use crate::{
-    capture::CaptureLines,
     cli::ListenArgs,
-    display::{Format, Records, Renderer},
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
-    net::{self, AccessList, ListenAddr},
-    output::{Held, Observed, Sink},
-    record::{Clock, Event, Meta, Observer, Role, Side, Tee, Transport},
+    net,
+    record::{Event, Meta, Observer, Role, Side},
 };
-
-/// What one connection task records into, delivered to the server's sinks
-/// once per read.
-type ConnObserver = Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>;
 
 /// What the server answers to each message.
 #[derive(Debug, Clone)]
@@ -60,328 +51,67 @@ impl Answer {
     }
 }
 
-/// Everything a connection task needs, parsed and validated up front.
-struct Config {
-    addr: ListenAddr,
-    udp: bool,
+/// listen's own configuration: how it answers, and how it frames.
+struct Listen {
     answer: Answer,
     frame: FrameSpec,
     max_frame: usize,
-    format: Format,
-    quiet: bool,
-    once: bool,
-    count: Option<u64>,
-    max_conns: Option<u64>,
-    idle_timeout: Option<Duration>,
-    access: AccessList,
-    capture: Option<std::path::PathBuf>,
-}
-
-impl Config {
-    fn new(args: ListenArgs) -> Result<Config> {
-        inputs::check_framing(&args.frame)?;
-        let answer = match (&args.reply, args.no_echo) {
-            (Some(text), _) => Answer::Reply(inputs::parse_payload_os(
-                "--reply",
-                text,
-                inputs::mode(args.hex),
-            )?),
-            (None, true) => Answer::Nothing,
-            (None, false) => Answer::Echo,
-        };
-        Ok(Config {
-            addr: args.addr,
-            udp: args.udp,
-            answer,
-            frame: args.frame.frame.unwrap_or_default(),
-            max_frame: args.frame.max_frame.0,
-            format: args.output.format.unwrap_or(Format::Text),
-            quiet: args.output.quiet,
-            once: args.once,
-            count: args.count,
-            max_conns: args.max_conns,
-            idle_timeout: args.idle_timeout.map(|d| d.0),
-            access: AccessList {
-                allow: args.allow,
-                deny: args.deny,
-            },
-            capture: args.capture.capture,
-        })
-    }
-}
-
-/// Server-wide counters for the summary line and for `--count`.
-#[derive(Default)]
-struct Stats {
-    connections: AtomicU64,
-    refused: AtomicU64,
-    active: AtomicU64,
-    messages: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-}
-
-/// Shared by the accept loop and every connection task.
-struct Server {
-    config: Config,
-    stats: Stats,
-    sink: Sink,
-    /// Stdout records (none with `-q`).
-    records: Option<Records>,
-    /// `--capture`: JSON Lines of every event, both directions, and the
-    /// lines' renderer (its header already written).
-    capture: Option<(Sink, CaptureLines)>,
-    clock: Clock,
-    /// Set once by whoever decides the server is done (`--once`, `--count`).
-    stop: watch::Sender<Option<ExitCode>>,
-}
-
-impl Server {
-    fn meta(&self, conn: u64, peer: SocketAddr) -> Meta {
-        self.clock.now(conn, peer)
-    }
-
-    fn shows_records(&self) -> bool {
-        self.records.is_some()
-    }
-
-    /// A fresh observer for one connection task.
-    fn observer(&self) -> ConnObserver {
-        Tee(
-            self.records.map(|r| Observed::new(r, Held)),
-            self.capture
-                .as_ref()
-                .map(|(_, lines)| Observed::new(lines.clone(), Held)),
-        )
-    }
-
-    /// Hand what `observer` rendered to the stdout and capture sinks.
-    async fn deliver(&self, observer: &mut ConnObserver) {
-        if let Some(records) = &mut observer.0 {
-            let batch = records.pending();
-            if !batch.is_empty() {
-                self.sink.write(batch).await;
-                batch.clear();
-            }
-        }
-        if let (Some(captured), Some((sink, _))) = (&mut observer.1, &self.capture) {
-            let batch = captured.pending();
-            if !batch.is_empty() {
-                sink.write(batch).await;
-                batch.clear();
-            }
-        }
-    }
-
-    /// One message and our answer to it; TCP and UDP record alike.
-    fn record(&self, observer: &mut ConnObserver, meta: &Meta, message: &[u8], answered: &[u8]) {
-        observer.record(
-            meta,
-            Event::Data {
-                from: Side::Client,
-                bytes: message,
-            },
-        );
-        if !answered.is_empty() {
-            observer.record(
-                meta,
-                Event::Data {
-                    from: Side::Server,
-                    bytes: answered,
-                },
-            );
-        }
-    }
-
-    /// A connection event, recorded and delivered at once.
-    async fn event(&self, observer: &mut ConnObserver, meta: &Meta, event: Event<'_>) {
-        observer.record(meta, event);
-        self.deliver(observer).await;
-    }
-
-    /// Count one message; false when `--count` is already reached and the
-    /// message must be ignored.
-    fn admit_message(&self) -> (bool, bool) {
-        let n = self.stats.messages.fetch_add(1, Relaxed) + 1;
-        match self.config.count {
-            Some(limit) if n > limit => (false, false),
-            Some(limit) => (true, n == limit),
-            None => (true, false),
-        }
-    }
-
-    fn finish(&self, code: ExitCode) {
-        self.stop.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(code);
-                true
-            } else {
-                false
-            }
-        });
-    }
 }
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
-    let config = Config::new(args)?;
-    net::raise_fd_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let clock = Clock::start();
-    let (capture, capture_writer) = match &config.capture {
-        Some(path) => {
-            let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
-            let lines = CaptureLines::new(Role::Server, &clock);
-            (Some((sink, lines)), Some(writer))
-        }
-        None => (None, None),
+    inputs::check_framing(&args.frame)?;
+    let answer = match (&args.reply, args.no_echo) {
+        (Some(text), _) => Answer::Reply(inputs::parse_payload_os(
+            "--reply",
+            text,
+            inputs::mode(args.hex),
+        )?),
+        (None, true) => Answer::Nothing,
+        (None, false) => Answer::Echo,
     };
-    let (sink, writer) = Sink::spawn();
-    let (stop, stopped) = watch::channel(None);
-    let records = (!config.quiet).then(|| Records {
-        renderer: Renderer::new(config.format, crate::output::stdout_style(), Role::Server),
-        ours: false,
-        events: true,
-    });
-    let server = Arc::new(Server {
-        config,
-        stats: Stats::default(),
-        sink,
-        records,
-        capture,
-        clock,
-        stop,
-    });
-    let outcome = runtime.block_on(serve(server.clone(), stopped));
-    // Connection tasks may be mid-write; stop them, then flush what they queued.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    writer.finish();
-    if let Some(writer) = capture_writer {
-        writer.finish();
-    }
-    let code = outcome?;
-    let stats = &server.stats;
-    let messages = stats
-        .messages
-        .load(Relaxed)
-        .min(server.config.count.unwrap_or(u64::MAX));
-    eprintln!(
-        "summary: {}, {}, {} received, {} sent, {} refused",
-        plural(stats.connections.load(Relaxed), "connection"),
-        plural(messages, "message"),
-        plural(stats.bytes_in.load(Relaxed), "byte"),
-        plural(stats.bytes_out.load(Relaxed), "byte"),
-        stats.refused.load(Relaxed),
+    let listen = Listen {
+        answer,
+        frame: args.frame.frame.unwrap_or_default(),
+        max_frame: args.frame.max_frame.0,
+    };
+    let options = Options::new(
+        args.addr,
+        args.udp,
+        Role::Server,
+        args.serve,
+        args.output,
+        args.capture.capture,
     );
-    Ok(code)
+    server::run(options, listen)
 }
 
-async fn serve(
-    server: Arc<Server>,
-    mut stopped: watch::Receiver<Option<ExitCode>>,
-) -> Result<ExitCode> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let config = &server.config;
-    let transport = if config.udp { "udp" } else { "tcp" };
-    let (listener, udp) = if config.udp {
-        (None, Some(net::bind_udp(&config.addr).await?))
-    } else {
-        (Some(net::bind_tcp(&config.addr).await?), None)
-    };
-    let local = match (&listener, &udp) {
-        (Some(l), _) => l.local_addr()?,
-        (_, Some(u)) => u.local_addr()?,
-        _ => unreachable!("one of the two sockets is bound"),
-    };
-    // Scripts read this line for the port: it is always the first on stderr.
-    eprintln!("listening on {local} ({transport})");
-    if let Some((sink, lines)) = &server.capture {
-        let transport = if config.udp {
-            Transport::Udp
-        } else {
-            Transport::Tcp
-        };
-        let mut header = Observed::new(lines.clone(), Held);
-        header.start(transport, local);
-        sink.write(header.pending()).await;
+impl Handler for Listen {
+    async fn tcp(server: Arc<Server<Self>>, stream: TcpStream, peer: SocketAddr, id: u64) {
+        serve_connection(&server, stream, peer, id).await;
     }
-    if local.ip().is_unspecified() && config.access.allow.is_empty() {
-        eprintln!(
-            "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
+
+    async fn udp(server: Arc<Server<Self>>, socket: UdpSocket) -> Result<ExitCode> {
+        udp_loop(&server, socket).await
+    }
+}
+
+/// One message and our answer to it; TCP and UDP record alike.
+fn record(observer: &mut ConnObserver, meta: &Meta, message: &[u8], answered: &[u8]) {
+    observer.record(
+        meta,
+        Event::Data {
+            from: Side::Client,
+            bytes: message,
+        },
+    );
+    if !answered.is_empty() {
+        observer.record(
+            meta,
+            Event::Data {
+                from: Side::Server,
+                bytes: answered,
+            },
         );
-    }
-
-    let work = async {
-        match (listener, udp) {
-            (Some(listener), _) => accept_loop(&server, listener).await,
-            (_, Some(socket)) => udp_loop(&server, socket).await,
-            _ => unreachable!(),
-        }
-    };
-    tokio::select! {
-        result = work => result,
-        code = stopped.wait_for(|code| code.is_some()) => Ok(code.ok().and_then(|c| *c).unwrap_or(ExitCode::Success)),
-        _ = sigint.recv() => Ok(ExitCode::Interrupted),
-        _ = sigterm.recv() => Ok(ExitCode::Terminated),
-    }
-}
-
-async fn accept_loop(server: &Arc<Server>, listener: tokio::net::TcpListener) -> Result<ExitCode> {
-    let mut next_id = 0u64;
-    let mut failing = false;
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => {
-                if failing {
-                    eprintln!("accepting again");
-                    failing = false;
-                }
-                accepted
-            }
-            Err(e) => {
-                // Out of descriptors (or a client that reset before we
-                // accepted): say so once, back off briefly so we never spin,
-                // and keep serving; the connection waits in the backlog.
-                if !failing {
-                    eprintln!(
-                        "accept failed: {}; retrying every 50ms",
-                        net::describe_io(&e)
-                    );
-                    failing = true;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let peer = net::canonical(peer);
-        if let Err(why) = server.config.access.check(peer.ip()) {
-            // Closed before a single byte is read or written.
-            eprintln!("refused {peer}: {why}");
-            server.stats.refused.fetch_add(1, Relaxed);
-            drop(stream);
-            continue;
-        }
-        if let Some(max) = server.config.max_conns {
-            if server.stats.active.load(Relaxed) >= max {
-                eprintln!("refused {peer}: --max-conns {max} reached");
-                server.stats.refused.fetch_add(1, Relaxed);
-                drop(stream);
-                continue;
-            }
-        }
-        next_id += 1;
-        server.stats.connections.fetch_add(1, Relaxed);
-        server.stats.active.fetch_add(1, Relaxed);
-        let server = server.clone();
-        tokio::spawn(async move {
-            serve_connection(&server, stream, peer, next_id).await;
-            server.stats.active.fetch_sub(1, Relaxed);
-            if server.config.once {
-                server.finish(ExitCode::Success);
-            }
-        });
     }
 }
 
@@ -419,10 +149,10 @@ impl ConnTask {
     /// Frame, count, record and answer what the last read brought; at end
     /// of stream an incomplete frame is still what the client sent, so it
     /// is answered too.
-    fn answer_frames(&mut self, server: &Server, at_eof: bool) -> Answered {
-        let config = &server.config;
+    fn answer_frames(&mut self, server: &Server<Listen>, at_eof: bool) -> Answered {
+        let config = &server.handler;
         // Clock reads only when something will show them.
-        let meta = if server.shows_records() || server.capture.is_some() {
+        let meta = if server.observes() {
             server.meta(self.id, self.peer)
         } else {
             Meta::unstamped(self.id, self.peer)
@@ -448,7 +178,7 @@ impl ConnTask {
             };
             // Without --count, messages are tallied once per read rather than
             // with a shared atomic per message.
-            let last = if config.count.is_some() {
+            let last = if server.options.count.is_some() {
                 let (admitted, last) = server.admit_message();
                 if !admitted {
                     done.count_reached = true;
@@ -461,7 +191,7 @@ impl ConnTask {
             };
             self.messages += 1;
             let answered = config.answer.to(&frame);
-            server.record(&mut self.observer, &meta, &frame, answered);
+            record(&mut self.observer, &meta, &frame, answered);
             if matches!(config.answer, Answer::Echo)
                 && self.answer.is_empty()
                 && done.echo_only.is_none()
@@ -513,10 +243,10 @@ impl ConnTask {
     }
 }
 
-async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, id: u64) {
+async fn serve_connection(server: &Server<Listen>, stream: TcpStream, peer: SocketAddr, id: u64) {
     let _ = stream.set_nodelay(true);
     eprintln!("#{id} {peer} connected");
-    let config = &server.config;
+    let config = &server.handler;
     let mut conn = ConnTask {
         id,
         peer,
@@ -533,7 +263,7 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
     let (mut reader, mut writer) = stream.into_split();
     let ending = loop {
         let read = reader.read_buf(conn.decoder.buffer_mut());
-        let read = match config.idle_timeout {
+        let read = match server.options.idle_timeout {
             Some(limit) => match tokio::time::timeout(limit, read).await {
                 Ok(result) => result,
                 Err(_) => break Ending::Idle(limit),
@@ -593,9 +323,9 @@ async fn serve_connection(server: &Server, stream: TcpStream, peer: SocketAddr, 
 /// UDP: each datagram is one message, answered to its sender. Peers get a
 /// connection number the first time they are seen, so records read the same
 /// as for TCP.
-async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
+async fn udp_loop(server: &Server<Listen>, socket: UdpSocket) -> Result<ExitCode> {
     const MAX_PEERS: usize = 65_536;
-    let config = &server.config;
+    let config = &server.handler;
     let mut peers: std::collections::HashMap<SocketAddr, u64> = Default::default();
     let mut next_id = 0u64;
     let mut buf = vec![0u8; 65_536];
@@ -611,7 +341,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
             }
         };
         let peer = net::canonical(peer);
-        if let Err(why) = config.access.check(peer.ip()) {
+        if let Err(why) = server.options.access.check(peer.ip()) {
             eprintln!("refused datagram from {peer}: {why}");
             server.stats.refused.fetch_add(1, Relaxed);
             continue;
@@ -633,7 +363,7 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         }
         let meta = server.meta(id, peer);
         let answer = config.answer.to(data);
-        server.record(&mut observer, &meta, data, answer);
+        record(&mut observer, &meta, data, answer);
         server.deliver(&mut observer).await;
         if !matches!(config.answer, Answer::Nothing) {
             match socket.send_to(answer, peer).await {
@@ -646,14 +376,5 @@ async fn udp_loop(server: &Arc<Server>, socket: UdpSocket) -> Result<ExitCode> {
         if last {
             return Ok(ExitCode::Success);
         }
-    }
-}
-
-/// "1 message", "2 messages".
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }

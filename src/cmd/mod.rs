@@ -7,7 +7,9 @@
 
 pub mod inputs;
 pub mod listen;
+pub mod proxy;
 pub mod repl;
 pub mod replay;
 pub mod run;
 pub mod send;
+pub mod server;

@@ -16,6 +16,7 @@ mod faults;
 mod framing;
 mod listen;
 mod load;
+mod proxy;
 mod readme;
 mod repl;
 mod replay;

@@ -1,0 +1,298 @@
+//! `proxy --share`: every client's messages over ONE upstream connection,
+//! for devices that accept only one.
+//!
+//! Clients put each framed message on one queue, in arrival order; a single
+//! task owns the upstream connection, forwards one message, reads the
+//! server's next message by the same `--frame` (the shared reply rules of
+//! `reply.rs`, bounded by `-w`) and hands it back to that client. A reply
+//! that does not come in time fails only that client, and the connection is
+//! dropped so that a late reply can never reach the next client; a dropped
+//! or closed upstream is opened again for the next message.
+
+use std::{
+    net::SocketAddr,
+    sync::atomic::Ordering::Relaxed,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
+    sync::{mpsc, oneshot},
+};
+
+use super::Proxy;
+use crate::{
+    cmd::server::{ConnObserver, Server},
+    exchange,
+    exit::ExitCode,
+    frame::{Decoder, FrameSpec},
+    net::{self, ConnectOptions, Target},
+    record::{Event, Observer, Side},
+    reply::{End, Rule, Until, Wait},
+};
+
+/// How many messages may wait for the upstream connection before clients
+/// are held back.
+const QUEUE: usize = 1024;
+
+/// A message for the upstream connection and where its reply goes.
+struct Job {
+    request: Bytes,
+    reply: oneshot::Sender<Result<Bytes, String>>,
+}
+
+/// The queue in front of the one upstream connection.
+#[derive(Clone)]
+pub struct Queue(mpsc::Sender<Job>);
+
+impl Queue {
+    /// Start the task that owns the upstream connection.
+    pub fn start(proxy: &Proxy) -> Queue {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let upstream = UpstreamConfig {
+            target: proxy.target.clone(),
+            connect: proxy.connect,
+            frame: proxy.frame.clone(),
+            max_frame: proxy.max_frame,
+            timeout: proxy.reply_timeout,
+        };
+        tokio::spawn(run_upstream(upstream, rx));
+        Queue(tx)
+    }
+
+    /// Forward one message and wait for the server's reply to it.
+    async fn ask(&self, request: Bytes) -> Result<Bytes, String> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| "the shared upstream connection is gone".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the shared upstream connection is gone".to_string()))
+    }
+}
+
+struct UpstreamConfig {
+    target: Target,
+    connect: ConnectOptions,
+    frame: FrameSpec,
+    max_frame: usize,
+    timeout: Option<Duration>,
+}
+
+/// The open upstream connection.
+struct Upstream {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    decoder: Decoder,
+    closed: bool,
+}
+
+async fn run_upstream(config: UpstreamConfig, mut jobs: mpsc::Receiver<Job>) {
+    let mut upstream: Option<Upstream> = None;
+    while let Some(job) = jobs.recv().await {
+        let result = exchange_one(&config, &mut upstream, &job.request).await;
+        if result.is_err() {
+            // Whatever is still on its way belongs to this message: never
+            // let it reach the next client.
+            upstream = None;
+        }
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Forward one message and read one reply, opening the connection first if
+/// there is none or the server closed it since the last message.
+async fn exchange_one(
+    config: &UpstreamConfig,
+    upstream: &mut Option<Upstream>,
+    request: &[u8],
+) -> Result<Bytes, String> {
+    if upstream.as_mut().is_some_and(went_away) {
+        eprintln!("share: the server closed the shared connection; opening a new one");
+        *upstream = None;
+    }
+    if upstream.is_none() {
+        *upstream = Some(open(config).await?);
+    }
+    let up = upstream.as_mut().expect("opened above");
+    up.writer
+        .write_all(request)
+        .await
+        .map_err(|e| format!("upstream: {}", net::describe_io(&e)))?;
+    let rule = Rule {
+        until: Until::Frames(1),
+        idle: Duration::ZERO,
+        timeout: config.timeout,
+    };
+    let mut wait = Wait::starting(rule, Instant::now());
+    let (reply, end) =
+        exchange::read_reply(&mut up.reader, &mut up.decoder, &mut wait, &mut up.closed)
+            .await
+            .map_err(|e| format!("upstream: {e:#}"))?;
+    match end {
+        End::Complete => Ok(reply
+            .parts
+            .into_iter()
+            .next()
+            .map(|(b, _)| b)
+            .unwrap_or_default()),
+        End::PeerClosed => Err("the server closed the shared connection before replying".into()),
+        End::TimedOut => Err(format!(
+            "no reply within {}",
+            humantime::format_duration(config.timeout.unwrap_or_default())
+        )),
+    }
+}
+
+async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
+    let stream = net::connect_tcp(&config.target, config.connect)
+        .await
+        .map_err(|e| format!("upstream {}: {e:#}", config.target))?;
+    if let Ok(addr) = stream.peer_addr() {
+        eprintln!("share: connected to {}", net::canonical(addr));
+    }
+    let (reader, writer) = stream.into_split();
+    Ok(Upstream {
+        reader,
+        writer,
+        decoder: Decoder::new(config.frame.clone(), config.max_frame),
+        closed: false,
+    })
+}
+
+/// Whether the server closed (or reset) the idle connection since the last
+/// reply. Bytes it sent unasked are answers to nobody: dropped, and logged.
+fn went_away(up: &mut Upstream) -> bool {
+    if up.closed {
+        return true;
+    }
+    let mut scrap = [0u8; 4096];
+    loop {
+        match up.reader.try_read(&mut scrap) {
+            Ok(0) => return true,
+            Ok(n) => eprintln!("share: dropped {n} bytes the server sent unasked"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// One client of a shared proxy: each message it sends waits its turn on
+/// the queue, and the reply goes back before its next message is taken.
+pub async fn serve_client(server: &Server<Proxy>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    let proxy = &server.handler;
+    let queue = proxy.shared.get_or_init(|| Queue::start(proxy)).clone();
+    let mut observer = server.observer();
+    server
+        .event(&mut observer, &server.meta(id, peer), Event::Open)
+        .await;
+    let mut client = SharedClient {
+        server,
+        id,
+        peer,
+        observer,
+        queue,
+        decoder: Decoder::new(proxy.frame.clone(), proxy.max_frame),
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let ending = client.run(&mut reader, &mut writer).await;
+    let event = match &ending {
+        Ok(()) => {
+            let _ = writer.shutdown().await;
+            eprintln!("#{id} {peer} closed");
+            Event::Close
+        }
+        Err(reason) => {
+            eprintln!("#{id} {peer} {reason}; closing the client");
+            Event::Error(reason)
+        }
+    };
+    server
+        .event(&mut client.observer, &server.meta(id, peer), event)
+        .await;
+}
+
+struct SharedClient<'a> {
+    server: &'a Server<Proxy>,
+    id: u64,
+    peer: SocketAddr,
+    observer: ConnObserver,
+    queue: Queue,
+    decoder: Decoder,
+}
+
+impl SharedClient<'_> {
+    /// Until the client closes (Ok) or something fails (the reason).
+    async fn run(
+        &mut self,
+        reader: &mut OwnedReadHalf,
+        writer: &mut OwnedWriteHalf,
+    ) -> Result<(), String> {
+        loop {
+            let read = reader.read_buf(self.decoder.buffer_mut());
+            let read = match self.server.options.idle_timeout {
+                Some(limit) => tokio::time::timeout(limit, read)
+                    .await
+                    .map_err(|_| format!("idle for {}", humantime::format_duration(limit)))?,
+                None => read.await,
+            };
+            let eof = match read {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => return Err(net::describe_io(&e)),
+            };
+            while let Some(message) = self.next_message(eof)? {
+                self.forward(message, writer).await?;
+            }
+            if eof {
+                return Ok(());
+            }
+        }
+    }
+
+    fn next_message(&mut self, eof: bool) -> Result<Option<Bytes>, String> {
+        match self.decoder.next_frame() {
+            Ok(Some(frame)) => Ok(Some(frame)),
+            Ok(None) if eof => Ok(self.decoder.finish()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("client messages: {e}")),
+        }
+    }
+
+    /// One message to the server and its reply back to the client.
+    async fn forward(&mut self, message: Bytes, writer: &mut OwnedWriteHalf) -> Result<(), String> {
+        self.record(Side::Client, &message).await;
+        self.server
+            .stats
+            .bytes_in
+            .fetch_add(message.len() as u64, Relaxed);
+        let reply = self.queue.ask(message).await?;
+        writer
+            .write_all(&reply)
+            .await
+            .map_err(|e| format!("client: {}", net::describe_io(&e)))?;
+        self.server
+            .stats
+            .bytes_out
+            .fetch_add(reply.len() as u64, Relaxed);
+        self.record(Side::Server, &reply).await;
+        Ok(())
+    }
+
+    async fn record(&mut self, from: Side, bytes: &[u8]) {
+        let meta = self.server.meta(self.id, self.peer);
+        self.observer.record(&meta, Event::Data { from, bytes });
+        let (admitted, last) = self.server.admit_message();
+        if last || !admitted {
+            self.server.finish(ExitCode::Success);
+        }
+        self.server.deliver(&mut self.observer).await;
+    }
+}

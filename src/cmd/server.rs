@@ -1,0 +1,384 @@
+//! What every server subcommand (`listen`, `proxy`) shares: binding, the
+//! `listening on` line, `--allow`/`--deny`, `--max-conns`, `--once`,
+//! `--count`, the counters and the summary, SIGINT/SIGTERM, and the
+//! observers each connection records into (stdout records and `--capture`,
+//! batched into one ordered output by `output::Sink`).
+//!
+//! A server subcommand is a [`Handler`]: what to do with one accepted TCP
+//! connection, and with the UDP socket. Everything around that is here, once.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::Result;
+use tokio::{
+    net::{TcpListener, TcpStream, UdpSocket},
+    signal::unix::{signal, SignalKind},
+    sync::watch,
+};
+
+use crate::{
+    capture::CaptureLines,
+    cli::ServeArgs,
+    display::{Format, Records, Renderer},
+    exit::ExitCode,
+    net::{self, AccessList, ListenAddr},
+    output::{Held, Observed, Sink},
+    record::{Clock, Event, Meta, Observer, Role, Transport},
+};
+
+/// What one connection task records into, delivered to the server's sinks
+/// once per read.
+pub type ConnObserver = Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>;
+
+use crate::record::Tee;
+
+/// What a server subcommand does with its clients.
+pub trait Handler: Send + Sync + Sized + 'static {
+    /// Serve one accepted, admitted TCP connection until it ends.
+    fn tcp(
+        server: Arc<Server<Self>>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: u64,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// Serve datagrams on the bound UDP socket until the server stops.
+    fn udp(
+        server: Arc<Server<Self>>,
+        socket: UdpSocket,
+    ) -> impl Future<Output = Result<ExitCode>> + Send;
+}
+
+/// The options every server has, validated.
+pub struct Options {
+    pub addr: ListenAddr,
+    pub udp: bool,
+    pub role: Role,
+    pub format: Format,
+    pub quiet: bool,
+    pub once: bool,
+    pub count: Option<u64>,
+    pub max_conns: Option<u64>,
+    pub idle_timeout: Option<Duration>,
+    pub access: AccessList,
+    pub capture: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn new(
+        addr: ListenAddr,
+        udp: bool,
+        role: Role,
+        serve: ServeArgs,
+        output: crate::cli::OutputArgs,
+        capture: Option<PathBuf>,
+    ) -> Options {
+        Options {
+            addr,
+            udp,
+            role,
+            format: output.format.unwrap_or(Format::Text),
+            quiet: output.quiet,
+            once: serve.once,
+            count: serve.count,
+            max_conns: serve.max_conns,
+            idle_timeout: serve.idle_timeout.map(|d| d.0),
+            access: AccessList {
+                allow: serve.allow,
+                deny: serve.deny,
+            },
+            capture,
+        }
+    }
+}
+
+/// Server-wide counters for the summary line and for `--count`.
+#[derive(Default)]
+pub struct Stats {
+    pub connections: AtomicU64,
+    pub refused: AtomicU64,
+    pub active: AtomicU64,
+    pub messages: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// Shared by the accept loop and every connection task.
+pub struct Server<H> {
+    pub options: Options,
+    /// The subcommand's own configuration.
+    pub handler: H,
+    pub stats: Stats,
+    sink: Sink,
+    /// Stdout records (none with `-q`).
+    records: Option<Records>,
+    /// `--capture`: JSON Lines of every event, both directions, and the
+    /// lines' renderer (its header already written).
+    capture: Option<(Sink, CaptureLines)>,
+    clock: Clock,
+    /// Set once by whoever decides the server is done (`--once`, `--count`).
+    stop: watch::Sender<Option<ExitCode>>,
+}
+
+impl<H> Server<H> {
+    pub fn meta(&self, conn: u64, peer: SocketAddr) -> Meta {
+        self.clock.now(conn, peer)
+    }
+
+    pub fn shows_records(&self) -> bool {
+        self.records.is_some()
+    }
+
+    /// Whether anything records traffic (stdout records or a capture).
+    pub fn observes(&self) -> bool {
+        self.records.is_some() || self.capture.is_some()
+    }
+
+    /// Whether messages must be framed: to be recorded, or counted.
+    pub fn observes_or_counts(&self) -> bool {
+        self.observes() || self.options.count.is_some()
+    }
+
+    /// A fresh observer for one connection task.
+    pub fn observer(&self) -> ConnObserver {
+        Tee(
+            self.records.map(|r| Observed::new(r, Held)),
+            self.capture
+                .as_ref()
+                .map(|(_, lines)| Observed::new(lines.clone(), Held)),
+        )
+    }
+
+    /// Hand what `observer` rendered to the stdout and capture sinks.
+    pub async fn deliver(&self, observer: &mut ConnObserver) {
+        if let Some(records) = &mut observer.0 {
+            let batch = records.pending();
+            if !batch.is_empty() {
+                self.sink.write(batch).await;
+                batch.clear();
+            }
+        }
+        if let (Some(captured), Some((sink, _))) = (&mut observer.1, &self.capture) {
+            let batch = captured.pending();
+            if !batch.is_empty() {
+                sink.write(batch).await;
+                batch.clear();
+            }
+        }
+    }
+
+    /// A connection event, recorded and delivered at once.
+    pub async fn event(&self, observer: &mut ConnObserver, meta: &Meta, event: Event<'_>) {
+        observer.record(meta, event);
+        self.deliver(observer).await;
+    }
+
+    /// Count one message; false when `--count` is already reached and the
+    /// message must be ignored.
+    pub fn admit_message(&self) -> (bool, bool) {
+        let n = self.stats.messages.fetch_add(1, Relaxed) + 1;
+        match self.options.count {
+            Some(limit) if n > limit => (false, false),
+            Some(limit) => (true, n == limit),
+            None => (true, false),
+        }
+    }
+
+    pub fn finish(&self, code: ExitCode) {
+        self.stop.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(code);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Run a server until `--once`, `--count`, a signal, or a fatal error;
+/// then print the summary.
+pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
+    net::raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let clock = Clock::start();
+    let (capture, capture_writer) = match &options.capture {
+        Some(path) => {
+            let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
+            let lines = CaptureLines::new(options.role, &clock);
+            (Some((sink, lines)), Some(writer))
+        }
+        None => (None, None),
+    };
+    let (sink, writer) = Sink::spawn();
+    let (stop, stopped) = watch::channel(None);
+    let records = (!options.quiet).then(|| Records {
+        renderer: Renderer::new(options.format, crate::output::stdout_style(), options.role),
+        // listen shows what clients send, not its echo; a proxy shows both.
+        ours: options.role == Role::Proxy,
+        events: true,
+    });
+    let server = Arc::new(Server {
+        options,
+        handler,
+        stats: Stats::default(),
+        sink,
+        records,
+        capture,
+        clock,
+        stop,
+    });
+    let outcome = runtime.block_on(serve(server.clone(), stopped));
+    // Connection tasks may be mid-write; stop them, then flush what they queued.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    writer.finish();
+    if let Some(writer) = capture_writer {
+        writer.finish();
+    }
+    let code = outcome?;
+    print_summary(&server.stats, server.options.count);
+    Ok(code)
+}
+
+fn print_summary(stats: &Stats, count: Option<u64>) {
+    let messages = stats.messages.load(Relaxed).min(count.unwrap_or(u64::MAX));
+    eprintln!(
+        "summary: {}, {}, {} received, {} sent, {} refused",
+        plural(stats.connections.load(Relaxed), "connection"),
+        plural(messages, "message"),
+        plural(stats.bytes_in.load(Relaxed), "byte"),
+        plural(stats.bytes_out.load(Relaxed), "byte"),
+        stats.refused.load(Relaxed),
+    );
+}
+
+async fn serve<H: Handler>(
+    server: Arc<Server<H>>,
+    mut stopped: watch::Receiver<Option<ExitCode>>,
+) -> Result<ExitCode> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let config = &server.options;
+    let transport = if config.udp { "udp" } else { "tcp" };
+    let (listener, udp) = if config.udp {
+        (None, Some(net::bind_udp(&config.addr).await?))
+    } else {
+        (Some(net::bind_tcp(&config.addr).await?), None)
+    };
+    let local = match (&listener, &udp) {
+        (Some(l), _) => l.local_addr()?,
+        (_, Some(u)) => u.local_addr()?,
+        _ => unreachable!("one of the two sockets is bound"),
+    };
+    // Scripts read this line for the port: it is always the first on stderr.
+    eprintln!("listening on {local} ({transport})");
+    if let Some((sink, lines)) = &server.capture {
+        let transport = if config.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        let mut header = Observed::new(lines.clone(), Held);
+        header.start(transport, local);
+        sink.write(header.pending()).await;
+    }
+    if local.ip().is_unspecified() && config.access.allow.is_empty() {
+        eprintln!(
+            "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
+        );
+    }
+
+    let work = async {
+        match (listener, udp) {
+            (Some(listener), _) => accept_loop(&server, listener).await,
+            (_, Some(socket)) => H::udp(server.clone(), socket).await,
+            _ => unreachable!(),
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        code = stopped.wait_for(|code| code.is_some()) => Ok(code.ok().and_then(|c| *c).unwrap_or(ExitCode::Success)),
+        _ = sigint.recv() => Ok(ExitCode::Interrupted),
+        _ = sigterm.recv() => Ok(ExitCode::Terminated),
+    }
+}
+
+async fn accept_loop<H: Handler>(
+    server: &Arc<Server<H>>,
+    listener: TcpListener,
+) -> Result<ExitCode> {
+    let mut next_id = 0u64;
+    let mut failing = false;
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                if failing {
+                    eprintln!("accepting again");
+                    failing = false;
+                }
+                accepted
+            }
+            Err(e) => {
+                // Out of descriptors (or a client that reset before we
+                // accepted): say so once, back off briefly so we never spin,
+                // and keep serving; the connection waits in the backlog.
+                if !failing {
+                    eprintln!(
+                        "accept failed: {}; retrying every 50ms",
+                        net::describe_io(&e)
+                    );
+                    failing = true;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let peer = net::canonical(peer);
+        if let Err(why) = server.options.access.check(peer.ip()) {
+            // Closed before a single byte is read or written.
+            eprintln!("refused {peer}: {why}");
+            server.stats.refused.fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        }
+        if let Some(max) = server.options.max_conns {
+            if server.stats.active.load(Relaxed) >= max {
+                eprintln!("refused {peer}: --max-conns {max} reached");
+                server.stats.refused.fetch_add(1, Relaxed);
+                drop(stream);
+                continue;
+            }
+        }
+        next_id += 1;
+        server.stats.connections.fetch_add(1, Relaxed);
+        server.stats.active.fetch_add(1, Relaxed);
+        let server = server.clone();
+        tokio::spawn(async move {
+            H::tcp(server.clone(), stream, peer, next_id).await;
+            server.stats.active.fetch_sub(1, Relaxed);
+            if server.options.once {
+                server.finish(ExitCode::Success);
+            }
+        });
+    }
+}
+
+/// "1 message", "2 messages".
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
