@@ -222,6 +222,10 @@ fn files_section(roff: &mut Roff, name: &str) {
     roff.control("SH", ["FILES"]);
     let text = match name {
         "listen" => CAPTURE.to_string(),
+        "proxy" => format!(
+            "{CAPTURE} A proxy's capture has \"side\":\"proxy\" and both directions of every \
+             connection; replay it against the real server."
+        ),
         "send" => format!("@FILE payloads are read verbatim from the named file. {CAPTURE}"),
         "repl" => format!(
             "History is kept in $XDG_STATE_HOME/p1ge0n/history (default \

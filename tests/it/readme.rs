@@ -87,7 +87,8 @@ fn server_examples_start_listening() {
         // A free loopback port instead of 9000, which may be taken.
         let script = body
             .replace("0.0.0.0:9000", "127.0.0.1:0")
-            .replace("listen 9000", "listen 127.0.0.1:0");
+            .replace("listen 9000", "listen 127.0.0.1:0")
+            .replace("proxy 5020", "proxy 127.0.0.1:0");
         let out = run_bash(&script, 1);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
