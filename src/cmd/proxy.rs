@@ -24,13 +24,14 @@ use std::{
 };
 
 use anyhow::Result;
+use bytes::BytesMut;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{
         tcp::{OwnedReadHalf, OwnedWriteHalf},
         TcpStream, UdpSocket,
     },
-    sync::{watch, Mutex},
+    sync::Mutex,
 };
 
 use super::{
@@ -113,8 +114,6 @@ struct Relay<'a> {
     id: u64,
     peer: SocketAddr,
     observer: Mutex<ConnObserver>,
-    /// Set when either side reset or failed: the other direction stops.
-    stop: watch::Sender<bool>,
     /// Bytes forwarded client>server and server>client.
     up: AtomicU64,
     down: AtomicU64,
@@ -123,10 +122,9 @@ struct Relay<'a> {
 /// How one direction ended.
 #[derive(Debug)]
 enum Flow {
-    /// The sender closed its side; the close was passed on.
+    /// The sender closed its side (or the other direction failed and shut
+    /// this one down); the close was passed on.
     Closed,
-    /// The other direction failed first.
-    Stopped,
     /// This direction failed (reset, write error, framing); the reason.
     Failed(String),
 }
@@ -134,9 +132,15 @@ enum Flow {
 impl Relay<'_> {
     /// Record what `from` sent in one read: each complete message (by
     /// `--frame`; raw: the read) as one record, counted for `--count`.
-    async fn record(&self, decoder: &mut Option<Decoder>, from: Side, bytes: &[u8], eof: bool) {
+    async fn record(
+        &self,
+        decoder: &mut Option<Decoder>,
+        from: Side,
+        bytes: &[u8],
+        eof: bool,
+    ) -> Result<(), String> {
         let Some(decoder) = decoder else {
-            return;
+            return Ok(());
         };
         decoder.push(bytes);
         let mut observer = self.observer.lock().await;
@@ -149,12 +153,7 @@ impl Relay<'_> {
                     None => break,
                 },
                 Ok(None) => break,
-                Err(e) => {
-                    let reason = format!("{} messages: {e}", from.as_str());
-                    drop(observer);
-                    self.fail(&reason);
-                    return;
-                }
+                Err(e) => return Err(format!("{} messages: {e}", from.as_str())),
             };
             observer.record(
                 &meta,
@@ -169,81 +168,75 @@ impl Relay<'_> {
             }
         }
         self.server.deliver(&mut observer).await;
-    }
-
-    /// Stop both directions (the reason is logged by whoever failed).
-    fn fail(&self, reason: &str) {
-        eprintln!("#{} {} {reason}", self.id, self.peer);
-        self.stop.send_replace(true);
+        Ok(())
     }
 
     /// Forward everything `from` sends to `to`, recording it, until `from`
     /// closes (then close `to`'s sending side) or something fails (then
     /// reset `to`, so the other side learns it too).
+    ///
+    /// The buffer lives only while a read is being forwarded: an idle
+    /// connection holds none, so memory follows the traffic in flight, not
+    /// the number of connections.
     async fn pump(&self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf, side: Side) -> Flow {
-        let mut stopped = self.stop.subscribe();
         let mut decoder = self.server.observes_or_counts().then(|| {
             Decoder::new(
                 self.server.handler.frame.clone(),
                 self.server.handler.max_frame,
             )
         });
-        let mut buf = vec![0u8; RELAY_BUFFER];
         let (counter, total) = match side {
             Side::Client => (&self.up, &self.server.stats.bytes_in),
             Side::Server => (&self.down, &self.server.stats.bytes_out),
         };
+        let other = match side {
+            Side::Client => "server",
+            Side::Server => "client",
+        };
         loop {
-            let read = tokio::select! {
-                read = from.read(&mut buf) => read,
-                _ = stopped.wait_for(|stop| *stop) => {
-                    abort(to);
-                    return Flow::Stopped;
-                }
-            };
-            let n = match read {
+            if let Err(e) = from.readable().await {
+                return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e)));
+            }
+            let mut buf = BytesMut::with_capacity(RELAY_BUFFER);
+            // Readable now, so this read completes at once; unlike a
+            // try_read, a short read tells tokio the socket is drained, which
+            // saves the read that would only say "would block".
+            let n = match from.read_buf(&mut buf).await {
                 Ok(0) => {
-                    self.record(&mut decoder, side, &[], true).await;
+                    if let Err(reason) = self.record(&mut decoder, side, &[], true).await {
+                        return reset(to, reason);
+                    }
                     // Everything before the FIN was written: pass it on.
                     let _ = to.shutdown().await;
                     return Flow::Closed;
                 }
                 Ok(n) => n,
-                Err(e) => {
-                    return self.reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e)))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e))),
             };
-            if let Err(e) = to.write_all(&buf[..n]).await {
-                let other = match side {
-                    Side::Client => "server",
-                    Side::Server => "client",
-                };
-                return self.reset(to, format!("{other}: {}", net::describe_io(&e)));
+            if let Err(e) = to.write_all(&buf).await {
+                return reset(to, format!("{other}: {}", net::describe_io(&e)));
             }
             counter.fetch_add(n as u64, Relaxed);
             total.fetch_add(n as u64, Relaxed);
-            self.record(&mut decoder, side, &buf[..n], false).await;
-            if *stopped.borrow() {
-                abort(to);
-                return Flow::Stopped;
+            if let Err(reason) = self.record(&mut decoder, side, &buf, false).await {
+                return reset(to, reason);
             }
         }
     }
-
-    /// One side failed: reset the other (`to` is its sending half).
-    fn reset(&self, to: OwnedWriteHalf, reason: String) -> Flow {
-        abort(to);
-        self.stop.send_replace(true);
-        Flow::Failed(reason)
-    }
 }
 
-/// Reset the connection `to` belongs to once its read half is dropped too:
-/// SO_LINGER 0, and no FIN first (dropping a write half would send one, and
-/// the peer would read a clean end instead of the reset).
-fn abort(to: OwnedWriteHalf) {
-    let _ = to.as_ref().set_zero_linger();
+/// One direction failed: reset the connection `to` belongs to, and wake
+/// the other direction (which reads from it) with an end of stream.
+fn reset(to: OwnedWriteHalf, reason: String) -> Flow {
+    let socket = socket2::SockRef::from(to.as_ref());
+    let _ = socket.set_linger(Some(Duration::ZERO));
+    let _ = socket.shutdown(std::net::Shutdown::Read);
+    // No FIN first (dropping a write half would send one, and the peer
+    // would read a clean end instead of the reset): the socket closes, with
+    // RST, once its read half is dropped too.
     to.forget();
+    Flow::Failed(reason)
 }
 
 /// Connect the client to TARGET and relay both ways until both sides have
@@ -274,7 +267,6 @@ async fn relay_client(server: &Server<Proxy>, client: TcpStream, peer: SocketAdd
         id,
         peer,
         observer: Mutex::new(observer),
-        stop: watch::channel(false).0,
         up: AtomicU64::new(0),
         down: AtomicU64::new(0),
     };
