@@ -460,10 +460,60 @@ fn flooding_clients_do_not_grow_the_proxy() {
         .unwrap();
     println!("proxy flood: {} ; proxy VmHWM {hwm} kB", line.trim());
     assert!(line.starts_with("clients=50 sent="), "{line}");
-    assert!(hwm < 100 * 1024, "the proxy peaked at {hwm} kB under the flood");
+    assert!(
+        hwm < 100 * 1024,
+        "the proxy peaked at {hwm} kB under the flood"
+    );
     let run = py_client(px.addr(), b"still here", 10);
     assert_eq!(run.data, b"still here");
     drop(flood.stdin.take());
     let _ = flood.kill();
     let _ = flood.wait();
+}
+
+/// --share: when the server closes the shared connection, the next message
+/// goes over a new one.
+#[test]
+fn share_reopens_a_closed_upstream_for_the_next_message() {
+    let closing = PyServer::start("closing_server.py", &["--mode", "close-after-first"]);
+    let px = proxy(&[
+        "127.0.0.1:0",
+        &closing.target(),
+        "--share",
+        "--frame",
+        "line",
+        "-q",
+    ]);
+    for word in ["one\n", "two\n"] {
+        let mut client = px.connect();
+        let (echo, _) = exchange_and_close(&mut client, word.as_bytes());
+        assert_eq!(echo, word.as_bytes(), "{}", px.dump());
+    }
+    px.wait_stderr_contains("opening a new one", SOON);
+    assert_eq!(
+        closing.log().iter().filter(|l| *l == "conn").count(),
+        2,
+        "{:?}",
+        closing.log()
+    );
+}
+
+/// -u: a client's upstream socket is dropped after --idle-timeout.
+#[test]
+fn udp_upstream_sockets_are_dropped_when_idle() {
+    let server = Listen::start(&["127.0.0.1:0", "-u", "-q"]);
+    let px = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "-u",
+        "-q",
+        "--idle-timeout",
+        "300ms",
+    ]);
+    let out = send_cmd()
+        .args(["-u", &px.target(), "ping"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"ping", "{}", show(&out));
+    px.wait_stderr_contains("idle for 300ms, upstream socket dropped", SOON);
 }
