@@ -56,7 +56,7 @@ json\t''
 raw\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data (listen: from the client; proxy: either way)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data (from the client; plain proxy: either way)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
@@ -185,7 +185,7 @@ json\t''
 raw\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l idle-timeout -d 'Close a connection after DUR without data (listen: from the client; proxy: either way)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l idle-timeout -d 'Close a connection after DUR without data (from the client; plain proxy: either way)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r

@@ -322,7 +322,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_conns: Option<u64>,
 
-    /// Close a connection after DUR without data (listen: from the client; proxy: either way)
+    /// Close a connection after DUR without data (from the client; plain proxy: either way)
     #[arg(long, value_name = "DUR")]
     pub idle_timeout: Option<Dur>,
 
@@ -395,7 +395,7 @@ pub struct ProxyArgs {
     pub target: Target,
 
     /// Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)
-    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "share"])]
+    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "share", "frame"])]
     pub udp: bool,
 
     /// All clients share ONE upstream connection, one message at a time (needs --frame)

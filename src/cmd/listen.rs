@@ -1,7 +1,7 @@
 //! `p1ge0n listen`: the echo server PLCs and robots connect to.
 //!
-//! The accept loop and the per-connection tasks are a thin shell around the
-//! core: bytes go into a `frame::Decoder`, each frame is counted, recorded
+//! A server subcommand (`server.rs` accepts, limits, counts and stops); its
+//! per-connection tasks are a thin shell around the core: bytes go into a `frame::Decoder`, each frame is counted, recorded
 //! through the shared observers (stdout records, `--capture`; batched per
 //! read into `output::Sink`s) and answered (echo, `--reply` or nothing). Everything a client
 //! can do wrong (garbage, oversized frames, resets, stalling) ends only that

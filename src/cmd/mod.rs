@@ -1,9 +1,10 @@
 //! One module per subcommand, each a composition of the shared core
 //! (payload, frame, reply, record, display, capture) and the shells around
-//! it (net, exchange, output, stdin); see `docs/ARCHITECTURE.md`. Two
-//! submodules hold what every subcommand does before and after its work:
-//! `inputs` (validating what clap cannot) and `run` (running until done or
-//! interrupted).
+//! it (net, exchange, output, stdin); see `docs/ARCHITECTURE.md`. Shared
+//! submodules hold what several subcommands do around their own work:
+//! `inputs` (validating what clap cannot), `run` (running until done or
+//! interrupted) and `server` (everything a server does besides serving a
+//! connection, for `listen` and `proxy`).
 
 pub mod inputs;
 pub mod listen;

@@ -155,14 +155,16 @@ impl Relay<'_> {
                 Ok(None) => break,
                 Err(e) => return Err(format!("{} messages: {e}", from.as_str())),
             };
-            observer.record(
-                &meta,
-                Event::Data {
-                    from,
-                    bytes: &message,
-                },
-            );
             let (admitted, last) = self.server.admit_message();
+            if admitted {
+                observer.record(
+                    &meta,
+                    Event::Data {
+                        from,
+                        bytes: &message,
+                    },
+                );
+            }
             if last || !admitted {
                 self.server.finish(ExitCode::Success);
             }

@@ -182,8 +182,9 @@ impl<H> Server<H> {
         self.deliver(observer).await;
     }
 
-    /// Count one message; false when `--count` is already reached and the
-    /// message must be ignored.
+    /// Count one message: (admitted, last). Not admitted once `--count`
+    /// is already reached (the message is ignored); last when this message
+    /// reaches it.
     pub fn admit_message(&self) -> (bool, bool) {
         let n = self.stats.messages.fetch_add(1, Relaxed) + 1;
         match self.options.count {

@@ -802,6 +802,39 @@ fn repl_cases() -> Vec<Case> {
     ]
 }
 
+/// `proxy` is given the silent server's address twice: as its own (so a
+/// proxy that bound before checking would fail with "in use", not 2) and
+/// as its target (so anything forwarded would show in the log).
+fn proxy_cases() -> Vec<Case> {
+    vec![
+        case(
+            "proxy_share_without_frame",
+            &["proxy", "{}", "{}", "--share"],
+        )
+        .says(&["--share needs --frame"]),
+        case("proxy_bad_target", &["proxy", "{}", "h:8o"]).says(&[
+            "<TARGET>",
+            "at column 4",
+            "not a digit",
+        ]),
+        case(
+            "proxy_bad_frame",
+            &["proxy", "{}", "{}", "--frame", "len=u17"],
+        )
+        .says(&["--frame", "at column 5", "unknown length width"]),
+        case(
+            "proxy_udp_share",
+            &["proxy", "-u", "{}", "{}", "--share", "--frame", "line"],
+        )
+        .says(&["--share", "cannot be used with"]),
+        case(
+            "proxy_capture_unwritable",
+            &["proxy", "{}", "{}", "--capture", "no/such/dir/c.jsonl"],
+        )
+        .says(&["cannot create capture file", "no/such/dir/c.jsonl"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -817,6 +850,7 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("pcapng", pcapng_cases()),
         ("invalid UTF-8", utf8_cases()),
         ("repl lines", repl_cases()),
+        ("proxy", proxy_cases()),
     ]
 }
 
@@ -874,8 +908,8 @@ fn check(server: &PyServer, case: &Case) -> Vec<String> {
     }
     // listen gets the silent server's own address: binding before checking
     // its other arguments would fail with "address already in use" (1).
-    if args[0] == "listen" && stderr.contains("listening on") {
-        problems.push("listen started listening".to_string());
+    if (args[0] == "listen" || args[0] == "proxy") && stderr.contains("listening on") {
+        problems.push(format!("{} started listening", args[0].to_string_lossy()));
     }
     problems.extend(reached(server, before, case));
     if !problems.is_empty() {

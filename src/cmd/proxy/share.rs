@@ -288,8 +288,10 @@ impl SharedClient<'_> {
 
     async fn record(&mut self, from: Side, bytes: &[u8]) {
         let meta = self.server.meta(self.id, self.peer);
-        self.observer.record(&meta, Event::Data { from, bytes });
         let (admitted, last) = self.server.admit_message();
+        if admitted {
+            self.observer.record(&meta, Event::Data { from, bytes });
+        }
         if last || !admitted {
             self.server.finish(ExitCode::Success);
         }
