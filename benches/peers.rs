@@ -207,30 +207,34 @@ impl Server {
                 ]);
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
-            Peer::Ncat => {
-                // ncat cannot bind port 0 and report it, so take a free port
-                // from the kernel, release it and hand it to ncat. Another
-                // process may grab it in between (a race); ncat then fails to
-                // bind and exits, and we retry with a fresh port.
-                let mut last = anyhow!("ncat did not start");
-                for _ in 0..3 {
-                    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-                    let mut cmd = Command::new("ncat");
-                    cmd.args(["-l", "127.0.0.1", &port.to_string(), "-k"])
-                        // ncat's default --max-conns is 100; raise it so the
-                        // cap is ours, not ncat's.
-                        .args(["-m", &(max_conns + 16).to_string()])
-                        .args(["--exec", "/bin/cat"]);
-                    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-                    let (mut server, _) = Server::launch(cmd, Stdio::null(), None, addr)?;
-                    match server.wait_connectable(Duration::from_secs(5)) {
-                        Ok(()) => return Ok(server),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
+            Peer::Ncat => Server::ncat(max_conns, &["--exec", "/bin/cat"]),
+        }
+    }
+
+    /// `ncat -l -k` running `program` (`--exec ...` or `--sh-exec ...`).
+    ///
+    /// ncat cannot bind port 0 and report it, so take a free port from the
+    /// kernel, release it and hand it to ncat. Another process may grab it
+    /// in between (a race); ncat then fails to bind and exits, and we retry
+    /// with a fresh port.
+    fn ncat(max_conns: usize, program: &[&str]) -> Result<Server> {
+        let mut last = anyhow!("ncat did not start");
+        for _ in 0..3 {
+            let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut cmd = Command::new("ncat");
+            cmd.args(["-l", "127.0.0.1", &port.to_string(), "-k"])
+                // ncat's default --max-conns is 100; raise it so the cap is
+                // ours, not ncat's.
+                .args(["-m", &(max_conns + 16).to_string()])
+                .args(program);
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let (mut server, _) = Server::launch(cmd, Stdio::null(), None, addr)?;
+            match server.wait_connectable(Duration::from_secs(5)) {
+                Ok(()) => return Ok(server),
+                Err(e) => last = e,
             }
         }
+        Err(last)
     }
 
     /// Spawn with stderr drained; returns the server (address still to be
@@ -1604,27 +1608,13 @@ impl Relay {
                 ]);
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
-            Relay::Ncat => {
-                // As for the echo peer: ncat cannot report a port 0.
-                let mut last = anyhow!("ncat did not start");
-                for _ in 0..3 {
-                    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-                    let mut cmd = Command::new("ncat");
-                    cmd.args(["-l", "127.0.0.1", &port.to_string(), "-k"])
-                        .args(["-m", &(max_conns + 16).to_string()])
-                        .args([
-                            "--sh-exec",
-                            &format!("ncat {} {}", upstream.ip(), upstream.port()),
-                        ]);
-                    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-                    let (mut server, _) = Server::launch(cmd, Stdio::null(), None, addr)?;
-                    match server.wait_connectable(Duration::from_secs(5)) {
-                        Ok(()) => return Ok(server),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
+            Relay::Ncat => Server::ncat(
+                max_conns,
+                &[
+                    "--sh-exec",
+                    &format!("ncat {} {}", upstream.ip(), upstream.port()),
+                ],
+            ),
         }
     }
 }

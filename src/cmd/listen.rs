@@ -331,21 +331,7 @@ async fn udp_loop(server: &Server<Listen>, socket: UdpSocket) -> Result<ExitCode
     let mut buf = vec![0u8; 65_536];
     let mut observer = server.observer();
     loop {
-        let (n, peer) = match socket.recv_from(&mut buf).await {
-            Ok(received) => received,
-            Err(e) => {
-                // ICMP errors from earlier answers surface here; they are
-                // about one peer, never a reason to stop serving.
-                eprintln!("receive error: {}", net::describe_io(&e));
-                continue;
-            }
-        };
-        let peer = net::canonical(peer);
-        if let Err(why) = server.options.access.check(peer.ip()) {
-            eprintln!("refused datagram from {peer}: {why}");
-            server.stats.refused.fetch_add(1, Relaxed);
-            continue;
-        }
+        let (n, peer) = server.recv_admitted(&socket, &mut buf).await;
         if peers.len() >= MAX_PEERS && !peers.contains_key(&peer) {
             peers.clear();
         }

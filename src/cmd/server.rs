@@ -138,6 +138,30 @@ impl<H> Server<H> {
         self.records.is_some()
     }
 
+    /// The next datagram from an admitted sender: its length and the
+    /// sender. Receive errors (ICMP errors from earlier answers surface
+    /// here) and refused senders are logged and skipped: they are about one
+    /// peer, never a reason to stop serving.
+    pub async fn recv_admitted(&self, socket: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+        loop {
+            let (n, peer) = match socket.recv_from(buf).await {
+                Ok(received) => received,
+                Err(e) => {
+                    eprintln!("receive error: {}", net::describe_io(&e));
+                    continue;
+                }
+            };
+            let peer = net::canonical(peer);
+            match self.options.access.check(peer.ip()) {
+                Ok(()) => return (n, peer),
+                Err(why) => {
+                    eprintln!("refused datagram from {peer}: {why}");
+                    self.stats.refused.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
     /// Whether anything records traffic (stdout records or a capture).
     pub fn observes(&self) -> bool {
         self.records.is_some() || self.capture.is_some()

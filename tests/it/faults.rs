@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, Write},
+    io::Write,
     net::TcpStream,
     process::{Command, Stdio},
     thread,
@@ -258,32 +258,9 @@ fn replay_reports_a_server_closing() {
 #[test]
 fn flooding_clients_do_not_grow_memory() {
     let server = Listen::start(&["127.0.0.1:0", "-q"]);
-    let mut flood = Command::new("python3")
-        .arg(peer_script("flood_client.py"))
-        .args([
-            "--port",
-            &server.port().to_string(),
-            "--clients",
-            "50",
-            "--bytes",
-            "100000000",
-            "--seconds",
-            "2",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(flood.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (line, mut flood) = flood(server.port());
     let (rss, hwm) = memory_kb(server.pid());
-    println!(
-        "flood: {} ; listen VmRSS {rss} kB, peak VmHWM {hwm} kB",
-        line.trim()
-    );
+    println!("flood: {line} ; listen VmRSS {rss} kB, peak VmHWM {hwm} kB");
     assert!(line.starts_with("clients=50 sent="), "{line}");
     assert!(
         hwm < 150 * 1024,

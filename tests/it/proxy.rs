@@ -428,37 +428,11 @@ fn udp_clients_each_get_their_own_answers() {
 /// takes, so its memory stays flat, and it still serves a new client.
 #[test]
 fn flooding_clients_do_not_grow_the_proxy() {
-    use std::io::BufRead;
     let server = Listen::start(&["127.0.0.1:0", "-q"]);
     let px = proxy(&["127.0.0.1:0", &server.target(), "-q"]);
-    let mut flood = Command::new("python3")
-        .arg(peer_script("flood_client.py"))
-        .args([
-            "--port",
-            &px.port().to_string(),
-            "--clients",
-            "50",
-            "--bytes",
-            "100000000",
-            "--seconds",
-            "2",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(flood.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", px.pid())).unwrap();
-    let hwm: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    println!("proxy flood: {} ; proxy VmHWM {hwm} kB", line.trim());
+    let (line, mut flood) = flood(px.port());
+    let hwm = peak_rss_kb(px.pid());
+    println!("proxy flood: {line} ; proxy VmHWM {hwm} kB");
     assert!(line.starts_with("clients=50 sent="), "{line}");
     assert!(
         hwm < 100 * 1024,

@@ -44,24 +44,12 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
     let mut sweep = tokio::time::interval(idle.min(Duration::from_secs(1)));
     loop {
         let (n, peer) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(received) => received,
-                Err(e) => {
-                    eprintln!("receive error: {}", net::describe_io(&e));
-                    continue;
-                }
-            },
+            received = server.recv_admitted(&socket, &mut buf) => received,
             _ = sweep.tick() => {
                 drop_idle(&mut clients, idle);
                 continue;
             }
         };
-        let peer = net::canonical(peer);
-        if let Err(why) = server.options.access.check(peer.ip()) {
-            eprintln!("refused datagram from {peer}: {why}");
-            server.stats.refused.fetch_add(1, Relaxed);
-            continue;
-        }
         let client = match clients.entry(peer) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {

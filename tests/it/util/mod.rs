@@ -752,6 +752,46 @@ pub fn load_client(port: u16, clients: usize, messages: usize) -> Output {
     python("load_client.py", &args)
 }
 
+/// 50 clients that push 100 MB each to `port` for 2 s and never read
+/// (`tests/peers/flood_client.py`): its summary line, and the process,
+/// which holds the connections open until killed.
+pub fn flood(port: u16) -> (String, std::process::Child) {
+    use std::io::BufRead;
+    let mut flood = Command::new("python3")
+        .arg(peer_script("flood_client.py"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--clients",
+            "50",
+            "--bytes",
+            "100000000",
+            "--seconds",
+            "2",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(flood.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (line.trim().to_string(), flood)
+}
+
+/// Peak resident memory of a process so far (VmHWM), in kB.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The run exited with `status` and its stderr says `needle`.
 pub fn assert_fails(out: &Output, status: i32, needle: &str) {
     assert_eq!(code(out), status, "{}", show(out));
