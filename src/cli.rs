@@ -358,6 +358,10 @@ pub struct ListenArgs {
     #[arg(long, conflicts_with = "reply")]
     pub no_echo: bool,
 
+    /// Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["reply", "no_echo"], long_help = RULES_LONG_HELP)]
+    pub rules: Option<PathBuf>,
+
     /// Answer every message with this payload instead of echoing it
     #[arg(long, value_name = "PAYLOAD", long_help = concat!(
         "Answer every message with this payload instead of echoing it.\n\n",
@@ -579,6 +583,27 @@ pub struct SendArgs {
     #[command(flatten)]
     pub capture: CaptureArgs,
 }
+
+const RULES_LONG_HELP: &str = "\
+Answer by the rules in FILE, a TOML file: each message (by --frame) is matched
+against the rules in order, and the first match answers; no match: `default`.
+
+  default = \"echo\"                  # echo | none | close
+  [[rule]]
+  name = \"status\"                   # optional, named in the log
+  match = 'STATUS?\\r\\n'             # exact; or prefix, contains,
+                                     # regex (bytes, whole message), hex ('?? 00 01')
+  reply = 'RUNNING #{{counter}}\\r\\n' # or reply-hex; $1..$9 regex groups,
+                                     # {{req}}, {{req[A..B]}} request bytes
+  delay = \"20ms\"
+  close = true                       # close after the reply
+
+Strings are payload syntax; write them in single quotes so TOML leaves the
+backslashes alone. A file that does not parse, a rule with no or several
+matchers, a bad regex or a {{req[A..B]}} with A > B exits 2 with FILE:LINE
+before the socket is bound. A request shorter than a {{req[A..B]}} range is
+logged and not answered; the connection carries on. Each answered message's
+log line on stderr names its rule (not with -q).";
 
 const CAPTURE_LONG_HELP: &str = "\
 Record every event as JSON Lines in FILE (created with mode 0600), written

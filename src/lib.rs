@@ -20,5 +20,6 @@ pub mod payload;
 pub mod pcap;
 pub mod record;
 pub mod reply;
+pub mod rules;
 pub mod stdin;
 pub mod units;

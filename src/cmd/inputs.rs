@@ -80,6 +80,16 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
     }
 }
 
+/// `--rules FILE`, read and checked whole: any problem is `FILE:LINE:
+/// reason`, exit 2, before a socket is bound.
+pub fn read_rules(path: &std::path::Path) -> Result<crate::rules::Rules> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| exit::usage(format!("--rules: cannot read '{name}': {e}")))?;
+    crate::rules::Rules::parse(&text)
+        .map_err(|e| exit::usage(format!("{name}:{}: {}", e.line, e.reason)))
+}
+
 /// `--frame` against `--max-frame`: a framing whose smallest possible
 /// message is already over the limit could never complete one, so it is a
 /// usage error up front rather than a dropped connection later.

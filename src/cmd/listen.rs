@@ -1,14 +1,17 @@
 //! `p1ge0n listen`: the echo server PLCs and robots connect to.
 //!
 //! A server subcommand (`server.rs` accepts, limits, counts and stops); its
-//! per-connection tasks are a thin shell around the core: bytes go into a `frame::Decoder`, each frame is counted, recorded
-//! through the shared observers (stdout records, `--capture`; batched per
-//! read into `output::Sink`s) and answered (echo, `--reply` or nothing). Everything a client
+//! per-connection tasks are a thin shell around the core: bytes go into a
+//! `frame::Decoder`, each frame is counted, recorded through the shared
+//! observers (stdout records, `--capture`; batched per read into
+//! `output::Sink`s) and answered (echo, `--reply`, nothing, or by the
+//! first matching rule of `--rules`, `rules.rs`). Everything a client
 //! can do wrong (garbage, oversized frames, resets, stalling) ends only that
 //! client's task; the server itself stops only on `--once`, `--count` or a
 //! signal.
 
 use std::{
+    borrow::Cow,
     net::SocketAddr,
     sync::{atomic::Ordering::Relaxed, Arc},
     time::Duration,
@@ -17,7 +20,7 @@ use std::{
 use anyhow::Result;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpStream, UdpSocket},
+    net::{tcp::OwnedWriteHalf, TcpStream, UdpSocket},
 };
 
 use super::{
@@ -30,24 +33,78 @@ use crate::{
     frame::{Decoder, FrameSpec},
     net,
     record::{Event, Meta, Observer, Role, Side},
+    rules::Rules,
 };
 
 /// What the server answers to each message.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Answer {
     Echo,
     Reply(Vec<u8>),
     Nothing,
+    /// `--rules FILE`: the first matching rule, else the file's default.
+    Rules(Rules),
+}
+
+/// One message's answer, worked out: the bytes, and (rules) what to do
+/// around sending them.
+struct Reply<'a> {
+    bytes: Cow<'a, [u8]>,
+    delay: Option<Duration>,
+    close: bool,
 }
 
 impl Answer {
-    /// What to send back for one message.
-    fn to<'a>(&'a self, message: &'a [u8]) -> &'a [u8] {
-        match self {
-            Answer::Echo => message,
-            Answer::Reply(reply) => reply,
-            Answer::Nothing => &[],
+    /// What to send back for one message; `who` names the connection in
+    /// log lines (`#3 127.0.0.1:5000`), `log` whether rule lines are shown.
+    fn to<'a>(&'a self, message: &'a [u8], who: &dyn std::fmt::Display, log: bool) -> Reply<'a> {
+        let bytes = match self {
+            Answer::Echo => Cow::Borrowed(message),
+            Answer::Reply(reply) => Cow::Borrowed(reply.as_slice()),
+            Answer::Nothing => Cow::Borrowed(&[][..]),
+            Answer::Rules(rules) => return rule_reply(rules, message, who, log),
+        };
+        Reply {
+            bytes,
+            delay: None,
+            close: false,
         }
+    }
+}
+
+/// Answer by the rules, saying which rule answered (unless `-q`) and why a
+/// reply could not be built (always: that message goes unanswered, the
+/// connection carries on).
+fn rule_reply<'a>(
+    rules: &Rules,
+    message: &[u8],
+    who: &dyn std::fmt::Display,
+    log: bool,
+) -> Reply<'a> {
+    let answer = rules.answer(message);
+    let label = answer
+        .rule
+        .map_or_else(|| "default".to_string(), |r| r.label());
+    let bytes = match answer.reply {
+        Ok(bytes) => {
+            if log {
+                let close = if answer.close { ", then close" } else { "" };
+                eprintln!(
+                    "{who} {label}: {} reply{close}",
+                    plural(bytes.len() as u64, "byte")
+                );
+            }
+            bytes
+        }
+        Err(reason) => {
+            eprintln!("{who} {label}: {reason}; not answered");
+            Vec::new()
+        }
+    };
+    Reply {
+        bytes: Cow::Owned(bytes),
+        delay: answer.delay,
+        close: answer.close,
     }
 }
 
@@ -60,14 +117,15 @@ struct Listen {
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
-    let answer = match (&args.reply, args.no_echo) {
-        (Some(text), _) => Answer::Reply(inputs::parse_payload_os(
+    let answer = match (&args.reply, args.no_echo, &args.rules) {
+        (_, _, Some(path)) => Answer::Rules(inputs::read_rules(path)?),
+        (Some(text), _, _) => Answer::Reply(inputs::parse_payload_os(
             "--reply",
             text,
             inputs::mode(args.hex),
         )?),
-        (None, true) => Answer::Nothing,
-        (None, false) => Answer::Echo,
+        (None, true, _) => Answer::Nothing,
+        (None, false, _) => Answer::Echo,
     };
     let listen = Listen {
         answer,
@@ -91,7 +149,7 @@ impl Handler for Listen {
     }
 
     async fn udp(server: Arc<Server<Self>>, socket: UdpSocket) -> Result<ExitCode> {
-        udp_loop(&server, socket).await
+        udp_loop(&server, Arc::new(socket)).await
     }
 }
 
@@ -121,6 +179,7 @@ enum Ending {
     Idle(Duration),
     Error(String),
     CountReached,
+    RuleClosed,
 }
 
 /// One connection's state between reads.
@@ -143,6 +202,11 @@ struct Answered {
     echo_only: Option<bytes::Bytes>,
     count_reached: bool,
     frame_error: Option<String>,
+    /// A rule said to wait before this reply: it is sent after what is
+    /// gathered so far, and the frames after it wait their turn.
+    delayed: Option<(Duration, Vec<u8>)>,
+    /// A rule said to close the connection after its reply.
+    close: bool,
 }
 
 impl ConnTask {
@@ -161,7 +225,15 @@ impl ConnTask {
             echo_only: None,
             count_reached: false,
             frame_error: None,
+            delayed: None,
+            close: false,
         };
+        // Named only in rule log lines: no allocation on the echo path.
+        let who = match config.answer {
+            Answer::Rules(_) => format!("#{} {}", self.id, self.peer),
+            _ => String::new(),
+        };
+        let log = !server.options.quiet;
         let mut uncounted = 0u64;
         loop {
             let frame = match self.decoder.next_frame() {
@@ -190,8 +262,15 @@ impl ConnTask {
                 false
             };
             self.messages += 1;
-            let answered = config.answer.to(&frame);
+            let reply = config.answer.to(&frame, &who, log);
+            let answered: &[u8] = &reply.bytes;
             record(&mut self.observer, &meta, &frame, answered);
+            let close = reply.close;
+            if let Some(delay) = reply.delay {
+                done.delayed = Some((delay, answered.to_vec()));
+                done.close = close;
+                break;
+            }
             if matches!(config.answer, Answer::Echo)
                 && self.answer.is_empty()
                 && done.echo_only.is_none()
@@ -203,6 +282,10 @@ impl ConnTask {
                 }
                 self.answer.extend_from_slice(answered);
             }
+            if close {
+                done.close = true;
+                break;
+            }
             if last {
                 done.count_reached = true;
                 break;
@@ -212,6 +295,49 @@ impl ConnTask {
             server.stats.messages.fetch_add(uncounted, Relaxed);
         }
         done
+    }
+
+    /// Answer everything the last read brought, waiting out rule delays on
+    /// the way; `Some` when the connection is to end.
+    async fn answer_read(
+        &mut self,
+        server: &Server<Listen>,
+        writer: &mut OwnedWriteHalf,
+        at_eof: bool,
+    ) -> Option<Ending> {
+        loop {
+            let done = self.answer_frames(server, at_eof);
+            server.deliver(&mut self.observer).await;
+            let out: &[u8] = match &done.echo_only {
+                Some(frame) => frame,
+                None => &self.answer,
+            };
+            if let Err(e) = write_out(server, writer, out, &mut self.bytes_out).await {
+                return Some(e);
+            }
+            self.answer.clear();
+            if let Some(reason) = done.frame_error {
+                return Some(Ending::Error(reason));
+            }
+            if done.count_reached {
+                return Some(Ending::CountReached);
+            }
+            if let Some((delay, reply)) = done.delayed {
+                tokio::time::sleep(delay).await;
+                if let Err(e) = write_out(server, writer, &reply, &mut self.bytes_out).await {
+                    return Some(e);
+                }
+                if !done.close {
+                    // Frames after the delayed one may be buffered already.
+                    continue;
+                }
+            }
+            if done.close {
+                let _ = writer.shutdown().await;
+                return Some(Ending::RuleClosed);
+            }
+            return None;
+        }
     }
 
     /// The connection's last log line.
@@ -239,8 +365,28 @@ impl ConnTask {
                 eprintln!("#{id} {peer} error: {reason}; connection closed ({totals})")
             }
             Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
+            Ending::RuleClosed => eprintln!("#{id} {peer} closed by a rule ({totals})"),
         }
     }
+}
+
+/// Write an answer (nothing when empty), counting its bytes.
+async fn write_out(
+    server: &Server<Listen>,
+    writer: &mut OwnedWriteHalf,
+    out: &[u8],
+    bytes_out: &mut u64,
+) -> Result<(), Ending> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    writer
+        .write_all(out)
+        .await
+        .map_err(|e| Ending::Error(net::describe_io(&e)))?;
+    *bytes_out += out.len() as u64;
+    server.stats.bytes_out.fetch_add(out.len() as u64, Relaxed);
+    Ok(())
 }
 
 async fn serve_connection(server: &Server<Listen>, stream: TcpStream, peer: SocketAddr, id: u64) {
@@ -279,25 +425,8 @@ async fn serve_connection(server: &Server<Listen>, stream: TcpStream, peer: Sock
             }
             Err(e) => break Ending::Error(net::describe_io(&e)),
         };
-        let done = conn.answer_frames(server, at_eof);
-        server.deliver(&mut conn.observer).await;
-        let out: &[u8] = match &done.echo_only {
-            Some(frame) => frame,
-            None => &conn.answer,
-        };
-        if !out.is_empty() {
-            if let Err(e) = writer.write_all(out).await {
-                break Ending::Error(net::describe_io(&e));
-            }
-            conn.bytes_out += out.len() as u64;
-            server.stats.bytes_out.fetch_add(out.len() as u64, Relaxed);
-        }
-        conn.answer.clear();
-        if let Some(reason) = done.frame_error {
-            break Ending::Error(reason);
-        }
-        if done.count_reached {
-            break Ending::CountReached;
+        if let Some(ending) = conn.answer_read(server, &mut writer, at_eof).await {
+            break ending;
         }
         if at_eof {
             // Half-close handled: everything received has been answered;
@@ -320,10 +449,25 @@ async fn serve_connection(server: &Server<Listen>, stream: TcpStream, peer: Sock
     }
 }
 
+async fn send_datagram(
+    server: &Server<Listen>,
+    socket: &UdpSocket,
+    bytes: &[u8],
+    id: u64,
+    peer: SocketAddr,
+) {
+    match socket.send_to(bytes, peer).await {
+        Ok(sent) => {
+            server.stats.bytes_out.fetch_add(sent as u64, Relaxed);
+        }
+        Err(e) => eprintln!("#{id} {peer} send error: {}", net::describe_io(&e)),
+    }
+}
+
 /// UDP: each datagram is one message, answered to its sender. Peers get a
 /// connection number the first time they are seen, so records read the same
 /// as for TCP.
-async fn udp_loop(server: &Server<Listen>, socket: UdpSocket) -> Result<ExitCode> {
+async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Result<ExitCode> {
     const MAX_PEERS: usize = 65_536;
     let config = &server.handler;
     let mut peers: std::collections::HashMap<SocketAddr, u64> = Default::default();
@@ -348,15 +492,28 @@ async fn udp_loop(server: &Server<Listen>, socket: UdpSocket) -> Result<ExitCode
             return Ok(ExitCode::Success);
         }
         let meta = server.meta(id, peer);
-        let answer = config.answer.to(data);
-        record(&mut observer, &meta, data, answer);
+        let reply = config
+            .answer
+            .to(data, &format!("#{id} {peer}"), !server.options.quiet);
+        record(&mut observer, &meta, data, &reply.bytes);
         server.deliver(&mut observer).await;
-        if !matches!(config.answer, Answer::Nothing) {
-            match socket.send_to(answer, peer).await {
-                Ok(sent) => {
-                    server.stats.bytes_out.fetch_add(sent as u64, Relaxed);
+        let silent = match config.answer {
+            Answer::Nothing => true,
+            Answer::Rules(_) => reply.bytes.is_empty(),
+            _ => false,
+        };
+        if !silent {
+            match reply.delay {
+                // A delayed answer must not hold up the other senders.
+                Some(delay) => {
+                    let (socket, server) = (socket.clone(), server.clone());
+                    let bytes = reply.bytes.into_owned();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        send_datagram(&server, &socket, &bytes, id, peer).await;
+                    });
                 }
-                Err(e) => eprintln!("#{id} {peer} send error: {}", net::describe_io(&e)),
+                None => send_datagram(server, &socket, &reply.bytes, id, peer).await,
             }
         }
         if last {

@@ -21,5 +21,6 @@ mod readme;
 mod repl;
 mod replay;
 mod replay_pcap;
+mod rules;
 mod security;
 mod send;
