@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;listen' {
+            [CompletionResult]::new('--rules', '--rules', [CompletionResultType]::ParameterName, 'Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below')
             [CompletionResult]::new('--reply', '--reply', [CompletionResultType]::ParameterName, 'Answer every message with this payload instead of echoing it')
             [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
@@ -70,6 +71,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4); 0 waits forever')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4); 0 waits forever')
             [CompletionResult]::new('--expect', '--expect', [CompletionResultType]::ParameterName, 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)')
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3); 0 waits as long as the system does')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'Keep trying to connect for up to DUR (for servers still booting)')
             [CompletionResult]::new('--repeat', '--repeat', [CompletionResultType]::ParameterName, 'Repeat the whole exchange N times on fresh connections (0: until interrupted)')
@@ -114,10 +116,11 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;replay' {
+            [CompletionResult]::new('--junit', '--junit', [CompletionResultType]::ParameterName, 'Write a JUnit XML report of the checked messages to FILE (for CI dashboards)')
             [CompletionResult]::new('--flow', '--flow', [CompletionResultType]::ParameterName, 'Replay only flow N (see --list); repeatable')
             [CompletionResult]::new('--speed', '--speed', [CompletionResultType]::ParameterName, 'Play the captured timing X times faster')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'A fixed pause between messages instead of the captured timing')
-            [CompletionResult]::new('--loop', '--loop', [CompletionResultType]::ParameterName, 'Replay the whole file N times')
+            [CompletionResult]::new('--loop', '--loop', [CompletionResultType]::ParameterName, 'Replay (or serve) the whole file N times; 0: until interrupted')
             [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'Give up waiting for a reply after DUR (exit 4); 0 waits forever')
@@ -125,7 +128,8 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Give up connecting after DUR (exit 3); 0 waits as long as the system does')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
-            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Compare every reply with the captured one; exit 5 on any difference')
+            [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Play the server side instead: listen, and answer each client as the captured server did')
+            [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference')
             [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the flows in the file and exit')
             [CompletionResult]::new('--no-delay', '--no-delay', [CompletionResultType]::ParameterName, 'Send each message as soon as the previous reply is in')
             [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Script payloads are hex bytes')

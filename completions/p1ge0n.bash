@@ -239,12 +239,16 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__listen)
-            opts="-u -x -f -q -h -V --udp --no-echo --reply --hex --frame --max-frame --format --quiet --once --count --max-conns --idle-timeout --allow --deny --capture --help --version"
+            opts="-u -x -f -q -h -V --udp --no-echo --rules --reply --hex --frame --max-frame --format --quiet --once --count --max-conns --idle-timeout --allow --deny --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --reply)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -421,12 +425,16 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__replay)
-            opts="-x -w -f -q -h -V --verify --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --format --quiet --help --version"
+            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --format --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --flow)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -479,7 +487,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --connect-timeout --retry --repeat --interval --udp --format --quiet --capture --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --retry --repeat --interval --udp --format --quiet --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -514,6 +522,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

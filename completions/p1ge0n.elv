@@ -32,6 +32,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'p1ge0n;listen'= {
+            cand --rules 'Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below'
             cand --reply 'Answer every message with this payload instead of echoing it'
             cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
@@ -65,6 +66,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand -w 'Give up waiting for a reply after DUR (exit 4); 0 waits forever'
             cand --timeout 'Give up waiting for a reply after DUR (exit 4); 0 waits forever'
             cand --expect 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)'
+            cand --junit 'Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)'
             cand --connect-timeout 'Give up connecting after DUR (exit 3); 0 waits as long as the system does'
             cand --retry 'Keep trying to connect for up to DUR (for servers still booting)'
             cand --repeat 'Repeat the whole exchange N times on fresh connections (0: until interrupted)'
@@ -107,10 +109,11 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --version 'Print version'
         }
         &'p1ge0n;replay'= {
+            cand --junit 'Write a JUnit XML report of the checked messages to FILE (for CI dashboards)'
             cand --flow 'Replay only flow N (see --list); repeatable'
             cand --speed 'Play the captured timing X times faster'
             cand --interval 'A fixed pause between messages instead of the captured timing'
-            cand --loop 'Replay the whole file N times'
+            cand --loop 'Replay (or serve) the whole file N times; 0: until interrupted'
             cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
             cand -w 'Give up waiting for a reply after DUR (exit 4); 0 waits forever'
@@ -118,7 +121,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --connect-timeout 'Give up connecting after DUR (exit 3); 0 waits as long as the system does'
             cand -f 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
             cand --format 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
-            cand --verify 'Compare every reply with the captured one; exit 5 on any difference'
+            cand --serve 'Play the server side instead: listen, and answer each client as the captured server did'
+            cand --verify 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference'
             cand --list 'List the flows in the file and exit'
             cand --no-delay 'Send each message as soon as the previous reply is in'
             cand -x 'Script payloads are hex bytes'

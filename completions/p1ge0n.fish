@@ -34,6 +34,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "proxy" -d 'Sit betwee
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l rules -d 'Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l reply -d 'Answer every message with this payload instead of echoing it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
 line\t''
@@ -86,6 +87,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l replies -d 'With 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l expect -d 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l junit -d 'Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
@@ -132,10 +134,11 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s q -l quiet -d 'Pr
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l reconnect -d 'Reconnect automatically, with backoff, when the connection is lost'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l junit -d 'Write a JUnit XML report of the checked messages to FILE (for CI dashboards)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l flow -d 'Replay only flow N (see --list); repeatable' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l speed -d 'Play the captured timing X times faster' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l interval -d 'A fixed pause between messages instead of the captured timing' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l loop -d 'Replay the whole file N times' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l loop -d 'Replay (or serve) the whole file N times; 0: until interrupted' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
 line\t''
 crlf\t''
@@ -157,7 +160,8 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Compare every reply with the captured one; exit 5 on any difference'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l serve -d 'Play the server side instead: listen, and answer each client as the captured server did'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l no-delay -d 'Send each message as soon as the previous reply is in'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s x -l hex -d 'Script payloads are hex bytes'

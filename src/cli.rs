@@ -130,8 +130,19 @@ Examples:
   p1ge0n replay plc.pcapng --list                            list the flows in a pcap
   p1ge0n replay plc.pcap 127.0.0.1:502 --flow 2 --speed 10   one flow, ten times faster
   p1ge0n replay test.script 127.0.0.1:9000 --no-delay        a hand-written script, no pauses
+  p1ge0n replay plc.pcap --serve 5020 --verify               stand in for the PLC: answer as it did
+  p1ge0n replay plc.jsonl 127.0.0.1:502 --verify --junit report.xml   a CI check with a JUnit report
 
-Script files: '> PAYLOAD' send, '< PAYLOAD' expected reply, '+DUR' pause, '#' comment.";
+Script files: '> PAYLOAD' send, '< PAYLOAD' expected reply, '+DUR' pause, '#' comment.
+
+--serve listens (the first stderr line is `listening on ADDR (tcp)`) and plays each
+flow to the next client that connects: it waits for each captured client message
+(its byte count, or its frames with --frame, at most -w), checks it with --verify,
+then sends the captured server messages with their timing (--speed, --no-delay).
+In a script, '>' lines are what the client must send and '<' lines the answers.
+A client that closes early or sends something else ends only its flow (and fails
+--verify). Exit 0 after the last flow (--loop N times the file; 0 serves until
+interrupted), 5 if --verify saw a difference.";
 
 const PROXY_EXAMPLES: &str = "\
 Examples:
@@ -472,13 +483,21 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Server to replay to (not needed with --list)
+    /// Server to replay to: HOST:PORT (not needed with --list); with --serve, where to listen: [HOST:]PORT
     #[arg(value_name = "HOST:PORT", required_unless_present = "list")]
-    pub target: Option<Target>,
+    pub target: Option<String>,
 
-    /// Compare every reply with the captured one; exit 5 on any difference
+    /// Play the server side instead: listen, and answer each client as the captured server did
+    #[arg(long, conflicts_with_all = ["list", "interval"])]
+    pub serve: bool,
+
+    /// Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference
     #[arg(long)]
     pub verify: bool,
+
+    /// Write a JUnit XML report of the checked messages to FILE (for CI dashboards)
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 
     /// List the flows in the file and exit
     #[arg(long)]
@@ -500,8 +519,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DUR")]
     pub interval: Option<Dur>,
 
-    /// Replay the whole file N times
-    #[arg(long = "loop", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Replay (or serve) the whole file N times; 0: until interrupted
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
     pub loop_count: u64,
 
     /// Script payloads are hex bytes
@@ -557,6 +576,10 @@ pub struct SendArgs {
     /// The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)
     #[arg(long, value_name = "PAYLOAD", value_parser = clap::value_parser!(std::ffi::OsString))]
     pub expect: Vec<std::ffi::OsString>,
+
+    /// Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)
+    #[arg(long, value_name = "FILE", requires = "expect")]
+    pub junit: Option<PathBuf>,
 
     #[command(flatten)]
     pub connect: ConnectArgs,

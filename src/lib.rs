@@ -14,6 +14,7 @@ pub mod docs;
 pub mod exchange;
 pub mod exit;
 pub mod frame;
+pub mod junit;
 pub mod net;
 pub mod output;
 pub mod payload;

@@ -9,10 +9,12 @@
 //! `--interval`, `--no-delay`), and before the next one we wait for the
 //! captured reply's bytes (or frames, with `--frame`), bounded by `-w`.
 
+mod serve;
+
 use std::{
     io::{IsTerminal, Write},
     net::SocketAddr,
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -26,10 +28,11 @@ use super::inputs;
 use crate::{
     capture::{self, Flow},
     cli::ReplayArgs,
-    display::{self, Format, Records, Renderer},
+    display::{Format, Records, Renderer},
     exchange,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
+    junit,
     net::{self, ConnectOptions, Target},
     output::{self, StdoutRecords},
     pcap,
@@ -53,6 +56,10 @@ struct Plan {
     flows: Vec<(usize, Flow)>,
     timing: Timing,
     verify: bool,
+    /// `--junit FILE`, and the suite's name (the replayed file).
+    junit: Option<PathBuf>,
+    suite: String,
+    /// 0: until interrupted.
     loops: u64,
     frame: Option<FrameSpec>,
     max_frame: usize,
@@ -69,41 +76,25 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         print_list(&flows);
         return Ok(ExitCode::Success);
     }
-    let target = args.target.expect("clap requires a target without --list");
-    let mut selected = Vec::new();
-    if args.flow.is_empty() {
-        selected.extend(flows.into_iter().enumerate().map(|(i, f)| (i + 1, f)));
-    } else {
-        for &n in &args.flow {
-            let flow = flows.get(n as usize - 1).ok_or_else(|| {
-                exit::usage(format!(
-                    "--flow {n}: {} has {} flow{} (see --list)",
-                    args.file.display(),
-                    flows.len(),
-                    if flows.len() == 1 { "" } else { "s" }
-                ))
-            })?;
-            selected.push((n as usize, flow.clone()));
-        }
+    let address = args
+        .target
+        .clone()
+        .expect("clap requires an address without --list");
+    let selected = select_flows(&args, flows)?;
+    if args.serve {
+        let addr = parse_address(&address, "[HOST:]PORT")?;
+        return serve::run(args, addr, selected);
     }
-    let timing = match (args.speed, args.interval, args.no_delay) {
-        (_, _, true) => Timing::NoDelay,
-        (_, Some(interval), _) => Timing::Interval(interval.0),
-        (Some(speed), _, _) => Timing::Captured(speed.0),
-        _ => Timing::Captured(1.0),
-    };
-    // With --verify the report is the output; traffic records only when asked.
-    let format = match (args.output.format, args.output.quiet, args.verify) {
-        (_, true, _) => None,
-        (Some(f), _, _) => Some(f),
-        (None, _, true) => None,
-        (None, _, false) => Some(Format::Text),
-    };
+    let target = parse_address(&address, "HOST:PORT")?;
+    let timing = timing(&args);
+    let format = record_format(&args);
     let plan = Plan {
         target,
         flows: selected,
         timing,
         verify: args.verify,
+        junit: args.junit,
+        suite: args.file.display().to_string(),
         loops: args.loop_count,
         frame: args.frame.frame,
         max_frame: args.frame.max_frame.0,
@@ -115,6 +106,70 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         Progress::clear();
         let _ = std::io::stdout().flush();
     }))
+}
+
+/// `--flow N...`, or every flow, numbered from 1.
+fn select_flows(args: &ReplayArgs, flows: Vec<Flow>) -> Result<Vec<(usize, Flow)>> {
+    if args.flow.is_empty() {
+        return Ok(flows
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (i + 1, f))
+            .collect());
+    }
+    let mut selected = Vec::new();
+    for &n in &args.flow {
+        let flow = flows.get(n as usize - 1).ok_or_else(|| {
+            exit::usage(format!(
+                "--flow {n}: {} has {} flow{} (see --list)",
+                args.file.display(),
+                flows.len(),
+                if flows.len() == 1 { "" } else { "s" }
+            ))
+        })?;
+        selected.push((n as usize, flow.clone()));
+    }
+    Ok(selected)
+}
+
+/// The address argument, as a client target (`HOST:PORT`) or, with
+/// `--serve`, a listening address (`[HOST:]PORT`); `what` names it in the
+/// error, as clap would.
+fn parse_address<T: std::str::FromStr<Err = String>>(text: &str, what: &str) -> Result<T> {
+    text.parse()
+        .map_err(|reason| exit::usage(format!("invalid value '{text}' for '<{what}>': {reason}")))
+}
+
+fn timing(args: &ReplayArgs) -> Timing {
+    match (args.speed, args.interval, args.no_delay) {
+        (_, _, true) => Timing::NoDelay,
+        (_, Some(interval), _) => Timing::Interval(interval.0),
+        (Some(speed), _, _) => Timing::Captured(speed.0),
+        _ => Timing::Captured(1.0),
+    }
+}
+
+/// With --verify the report is the output; traffic records only when asked.
+fn record_format(args: &ReplayArgs) -> Option<Format> {
+    match (args.output.format, args.output.quiet, args.verify) {
+        (_, true, _) => None,
+        (Some(f), _, _) => Some(f),
+        (None, _, true) => None,
+        (None, _, false) => Some(Format::Text),
+    }
+}
+
+/// Write `--junit FILE`; a failure to write is a runtime error (1).
+fn write_junit(path: Option<&Path>, suite: &junit::Suite) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    std::fs::write(path, suite.to_xml()).map_err(|e| {
+        exit::error(
+            ExitCode::Failure,
+            format!("--junit {}: {e}", path.display()),
+        )
+    })
 }
 
 /// Read and validate the whole file; every problem is a usage error (2)
@@ -189,38 +244,31 @@ fn print_list(flows: &[Flow]) {
     print!("{out}");
 }
 
-/// Counts for the final verification line.
-#[derive(Default)]
-struct Tally {
-    ok: usize,
-    differs: usize,
-}
-
 async fn replay_all(plan: &Plan) -> Result<ExitCode> {
-    let mut tally = Tally::default();
+    let mut suite = junit::Suite::new(plan.suite.clone());
     let mut progress = Progress::new(plan);
-    for _ in 0..plan.loops {
+    let mut round = 0u64;
+    while plan.loops == 0 || round < plan.loops {
+        round += 1;
         for (number, flow) in &plan.flows {
             let result = match flow.transport {
-                Transport::Tcp => replay_tcp(plan, *number, flow, &mut tally, &mut progress).await,
-                Transport::Udp => replay_udp(plan, *number, flow, &mut tally, &mut progress).await,
+                Transport::Tcp => replay_tcp(plan, *number, flow, &mut suite, &mut progress).await,
+                Transport::Udp => replay_udp(plan, *number, flow, &mut suite, &mut progress).await,
             };
             if let Err(e) = result {
                 Progress::clear();
+                suite.fail(format!("flow {number}"), Duration::ZERO, &format!("{e:#}"));
+                write_junit(plan.junit.as_deref(), &suite)?;
                 return Err(e);
             }
         }
     }
     Progress::clear();
     if plan.verify {
-        println!(
-            "verify: {} ok, {} differ{}",
-            tally.ok,
-            tally.differs,
-            if tally.differs == 1 { "s" } else { "" }
-        );
+        println!("{}", suite.summary());
     }
-    Ok(if tally.differs > 0 {
+    write_junit(plan.junit.as_deref(), &suite)?;
+    Ok(if suite.failures() > 0 {
         ExitCode::Mismatch
     } else {
         ExitCode::Success
@@ -366,28 +414,20 @@ impl<'a> Report<'a> {
         self.records.record(&meta, Event::Data { from, bytes });
     }
 
-    fn verify(&self, tally: &mut Tally, step: &Step, received: &[u8]) {
-        if !self.plan.verify {
+    /// Check a reply (`--verify`, `--junit`); `--verify` prints the outcome.
+    fn verify(&self, suite: &mut junit::Suite, step: &Step, received: &[u8], took: Duration) {
+        if !self.plan.verify && self.plan.junit.is_none() {
             return;
         }
-        let mut out = Vec::new();
-        if received == step.reply.as_slice() {
-            tally.ok += 1;
-            let _ = writeln!(
-                out,
-                "flow {} message {}: ok ({} bytes)",
-                self.flow,
-                step.index,
-                received.len()
-            );
-        } else {
-            tally.differs += 1;
-            let _ = writeln!(out, "flow {} message {}: differs", self.flow, step.index);
-            display::mismatch_into(&mut out, &step.reply, received);
+        let name = format!("flow {} message {}", self.flow, step.index);
+        let report = suite.check(name, took, &step.reply, received);
+        if self.plan.verify {
+            Progress::clear();
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout
+                .write_all(report.as_bytes())
+                .and_then(|()| stdout.flush());
         }
-        Progress::clear();
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
     }
 }
 
@@ -440,7 +480,7 @@ async fn replay_tcp(
     plan: &Plan,
     number: usize,
     flow: &Flow,
-    tally: &mut Tally,
+    suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
     let stream = net::connect_tcp(&plan.target, plan.connect).await?;
@@ -466,10 +506,11 @@ async fn replay_tcp(
         if step.reply.is_empty() {
             continue;
         }
+        let asked = Instant::now();
         let received = read_reply(plan, &mut reader, &mut decoder, step, number).await?;
         schedule.replied();
         report.record(Side::Server, &received);
-        report.verify(tally, step, &received);
+        report.verify(suite, step, &received, asked.elapsed());
         progress.redraw();
     }
     let _ = writer.shutdown().await;
@@ -490,7 +531,7 @@ async fn replay_udp(
     plan: &Plan,
     number: usize,
     flow: &Flow,
-    tally: &mut Tally,
+    suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
     let socket: UdpSocket = net::connect_udp(&plan.target).await?;
@@ -513,7 +554,8 @@ async fn replay_udp(
             idle: Duration::ZERO,
             timeout: plan.timeout,
         };
-        let mut wait = Wait::starting(rule, Instant::now());
+        let asked = Instant::now();
+        let mut wait = Wait::starting(rule, asked);
         let mut received = Vec::new();
         let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
             report.record(Side::Server, datagram);
@@ -532,7 +574,7 @@ async fn replay_udp(
             ));
         }
         schedule.replied();
-        report.verify(tally, step, &received);
+        report.verify(suite, step, &received, asked.elapsed());
         progress.redraw();
     }
     Ok(())

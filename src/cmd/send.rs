@@ -8,6 +8,7 @@
 //! Traffic goes to the shared observers (stdout records, `--capture`).
 
 use std::{
+    cell::RefCell,
     io::Write,
     net::SocketAddr,
     path::PathBuf,
@@ -27,6 +28,7 @@ use crate::{
     exchange::{self, Reply},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
+    junit,
     net::{self, ConnectOptions, Target},
     output::{self, StdoutRecords},
     record::{Clock, Event, Observer, Role, Side, Tee, Transport},
@@ -51,6 +53,10 @@ struct Plan {
     format: Format,
     quiet: bool,
     capture: Option<PathBuf>,
+    /// `--junit FILE`, and every `--expect` check so far (the one piece of
+    /// the plan that changes; the runtime has one thread).
+    junit: Option<PathBuf>,
+    checks: RefCell<junit::Suite>,
 }
 
 impl Plan {
@@ -76,7 +82,7 @@ impl Plan {
             )));
         }
         Ok(Plan {
-            target: args.target,
+            target: args.target.clone(),
             messages,
             expects,
             frame: args.frame.frame,
@@ -92,6 +98,8 @@ impl Plan {
             format: args.output.format.unwrap_or(Format::Raw),
             quiet: args.output.quiet,
             capture: args.capture.capture,
+            junit: args.junit,
+            checks: RefCell::new(junit::Suite::new(format!("p1ge0n send {}", args.target))),
         })
     }
 
@@ -125,6 +133,26 @@ pub fn run(args: SendArgs) -> Result<ExitCode> {
 }
 
 async fn run_all(plan: &Plan) -> Result<ExitCode> {
+    let outcome = run_rounds(plan).await;
+    if let Err(e) = &outcome {
+        let mut checks = plan.checks.borrow_mut();
+        if !plan.expects.is_empty() {
+            let next = checks.cases.len() % plan.messages.len().max(1) + 1;
+            checks.fail(format!("message {next}"), Duration::ZERO, &format!("{e:#}"));
+        }
+    }
+    if let Some(path) = &plan.junit {
+        std::fs::write(path, plan.checks.borrow().to_xml()).map_err(|e| {
+            exit::error(
+                ExitCode::Failure,
+                format!("--junit {}: {e}", path.display()),
+            )
+        })?;
+    }
+    outcome
+}
+
+async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     let clock = Clock::start();
     let mut capture = plan
         .capture
@@ -237,11 +265,15 @@ fn timeout_error(plan: &Plan, what: &str, partial: usize) -> anyhow::Error {
     )
 }
 
-/// Compare with `--expect`; a mismatch is reported on stderr as two hexdumps.
-fn check_expect(plan: &Plan, index: usize, received: &[u8]) -> bool {
+/// Compare with `--expect`; a mismatch is reported on stderr as two
+/// hexdumps. `took` (send to reply) is the check's time in `--junit`.
+fn check_expect(plan: &Plan, index: usize, received: &[u8], took: Duration) -> bool {
     let Some(expected) = plan.expected(index) else {
         return true;
     };
+    plan.checks
+        .borrow_mut()
+        .check(format!("message {}", index + 1), took, expected, received);
     if expected == received {
         return true;
     }
@@ -291,14 +323,15 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         if plan.no_reply {
             continue;
         }
-        let mut wait = Wait::starting(plan.rule(), Instant::now());
+        let asked = Instant::now();
+        let mut wait = Wait::starting(plan.rule(), asked);
         let (reply, end) =
             exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed)
                 .await
                 .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
         conn.reply(&reply);
         check_end(plan, index, &reply, end, decoder.buffered())?;
-        matched &= check_expect(plan, index, &reply.bytes());
+        matched &= check_expect(plan, index, &reply.bytes(), asked.elapsed());
     }
     let _ = writer.shutdown().await;
     Ok(verdict(matched))
@@ -362,6 +395,7 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         plan,
         0,
         &received.unwrap_or_default(),
+        Duration::ZERO,
     )))
 }
 
@@ -450,7 +484,8 @@ async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         if plan.no_reply {
             continue;
         }
-        let mut wait = Wait::starting(plan.rule(), Instant::now());
+        let asked = Instant::now();
+        let mut wait = Wait::starting(plan.rule(), asked);
         let mut reply = Vec::new();
         let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
             conn.received_at(datagram, Instant::now());
@@ -461,7 +496,7 @@ async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         if end != End::Complete {
             return Err(timeout_error(plan, &format!("to message {}", index + 1), 0));
         }
-        matched &= check_expect(plan, index, &reply);
+        matched &= check_expect(plan, index, &reply, asked.elapsed());
     }
     Ok(verdict(matched))
 }

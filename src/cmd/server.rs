@@ -162,6 +162,12 @@ impl<H> Server<H> {
         }
     }
 
+    /// Text for stdout in order with the traffic records (e.g. `replay
+    /// --serve`'s verdicts).
+    pub async fn write_stdout(&self, text: &[u8]) {
+        self.sink.write(text).await;
+    }
+
     /// Whether anything records traffic (stdout records or a capture).
     pub fn observes(&self) -> bool {
         self.records.is_some() || self.capture.is_some()

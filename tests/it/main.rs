@@ -24,3 +24,4 @@ mod replay_pcap;
 mod rules;
 mod security;
 mod send;
+mod serve;

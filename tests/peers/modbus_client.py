@@ -21,6 +21,9 @@ written or written by this same sequence just before, so each run (and each
 replay of it) gets byte-identical answers from any server that only ever saw
 this sequence.
 
+--alter N sends a different request (a read of register 98) as request
+number N, for tests that must see a conversation go off the script.
+
 --split N writes request number N (1-based; 0 = none) in two send() calls
 with TCP_NODELAY set and --split-pause between them, cut after --split-at
 bytes, so that one Modbus request spans two TCP segments on the wire.
@@ -67,8 +70,17 @@ class SplittingClient(ModbusTcpClient):
         return len(request)
 
 
-def steps(c):
-    """(description, call, check) for each request, in order."""
+def steps(c, alter=0):
+    """(description, call, check) for each request, in order; request number
+    `alter` (1-based, 0 = none) reads register 98 instead, so that it is not
+    what was captured."""
+    altered = ("read holding register 98 (altered)",
+               lambda: c.read_holding_registers(98, count=1, device_id=UNIT),
+               lambda r: True)
+    return [altered if alter == i + 1 else s for i, s in enumerate(_steps(c))]
+
+
+def _steps(c):
     return [
         ("read holding registers 0..9",
          lambda: c.read_holding_registers(0, count=10, device_id=UNIT),
@@ -108,6 +120,7 @@ def main():
     p.add_argument("--split-at", type=int, default=5)
     p.add_argument("--split-pause", type=float, default=0.02)
     p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--alter", type=int, default=0)
     a = p.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
     logging.getLogger("pymodbus").setLevel(logging.ERROR)
@@ -121,7 +134,7 @@ def main():
     c.transaction.next_tid = a.first_tid - 1
     ok = True
     try:
-        for i, (what, call, check) in enumerate(steps(c)):
+        for i, (what, call, check) in enumerate(steps(c, a.alter)):
             if i:
                 time.sleep(a.pause)
             tid = a.first_tid + i
