@@ -835,6 +835,43 @@ fn proxy_cases() -> Vec<Case> {
     ]
 }
 
+/// `listen --rules` is given the silent server's own address, like every
+/// listen case, so binding before checking the file would fail with 1.
+fn rules_cases() -> Vec<Case> {
+    let rules = |name, text: &str| {
+        case(name, &["listen", "{}", "--rules", "r.toml"]).file("r.toml", text.as_bytes().to_vec())
+    };
+    vec![
+        rules("rules_unparsable", "[[rule]\n").says(&["r.toml:1:"]),
+        rules("rules_no_matcher", "[[rule]]\nreply = 'x'\n")
+            .says(&["r.toml:1:", "rule 1 has no matcher"]),
+        rules(
+            "rules_several_matchers",
+            "[[rule]]\nmatch = 'a'\nhex = '01'\n",
+        )
+        .says(&["r.toml:1:", "several matchers (match, hex)"]),
+        rules("rules_bad_regex", "[[rule]]\nregex = 'a('\n").says(&["r.toml:2:", "regex 'a('"]),
+        rules(
+            "rules_req_range_reversed",
+            "[[rule]]\nmatch = 'a'\nreply = '{{req[4..2]}}'\n",
+        )
+        .says(&["r.toml:3:", "4 > 2"]),
+        rules("rules_bad_payload", "[[rule]]\nprefix = 'a\\q'\n")
+            .says(&["r.toml:2:", "unknown escape"]),
+        case(
+            "rules_with_reply",
+            &["listen", "{}", "--rules", "r.toml", "--reply", "A"],
+        )
+        .says(&["--rules", "cannot be used with"]),
+        case(
+            "serve_bad_address",
+            &["replay", "s.script", "--serve", "99999"],
+        )
+        .file("s.script", b"> A\n".to_vec())
+        .says(&["[HOST:]PORT", "out of range"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -851,6 +888,7 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("invalid UTF-8", utf8_cases()),
         ("repl lines", repl_cases()),
         ("proxy", proxy_cases()),
+        ("rules and serve", rules_cases()),
     ]
 }
 
@@ -1037,6 +1075,41 @@ fn invalid_utf8() {
 #[test]
 fn repl_lines() {
     run_all(repl_cases());
+}
+
+#[test]
+fn proxy_arguments() {
+    run_all(proxy_cases());
+}
+
+#[test]
+fn rules_and_serve() {
+    run_all(rules_cases());
+}
+
+/// Every category of the catalogue has its test above: the `run_all`
+/// calls name the same `*_cases()` functions as `catalogue()`.
+#[test]
+fn every_category_runs() {
+    let source = std::fs::read_to_string(repo().join("tests/it/bad_input.rs")).unwrap();
+    let names = |marker: &str| -> std::collections::BTreeSet<String> {
+        source
+            .lines()
+            .filter_map(|l| l.split_once(marker).map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once("_cases()").map(|(name, _)| name))
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(String::from)
+            .collect()
+    };
+    let tested = names("    run_all(");
+    let listed = names("\", ");
+    assert_eq!(listed.len(), catalogue().len(), "{listed:?}");
+    assert_eq!(tested, listed, "a category without a run_all test");
 }
 
 // --- the catalogue itself ----------------------------------------------------
