@@ -221,7 +221,9 @@ fn files_section(roff: &mut Roff, name: &str) {
         for data, from (client or server), len, hex and text. p1ge0n-replay(1) reads it.";
     roff.control("SH", ["FILES"]);
     let text = match name {
-        "listen" => CAPTURE.to_string(),
+        "listen" => format!(
+            "--rules FILE is a TOML file of rules (see --rules in OPTIONS). {CAPTURE}"
+        ),
         "proxy" => format!(
             "{CAPTURE} A proxy's capture has \"side\":\"proxy\" and both directions of every \
              connection; replay it against the real server."
@@ -233,7 +235,8 @@ fn files_section(roff: &mut Roff, name: &str) {
         ),
         "replay" => "FILE is a pcap or pcapng file (recognised by its magic bytes), a p1ge0n \
             capture (first line {\"p1ge0n\":\"capture\",...}), or a script: '> PAYLOAD' sends, \
-            '< PAYLOAD' is the expected reply, '+DUR' pauses, '#' starts a comment."
+            '< PAYLOAD' is the expected reply, '+DUR' pauses, '#' starts a comment. --junit FILE \
+            writes a JUnit XML report: one test case per checked message."
             .to_string(),
         "completions" => {
             "Completion scripts are also shipped in the completions/ directory of the source tree."
