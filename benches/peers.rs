@@ -142,6 +142,8 @@ impl Config {
 enum Peer {
     Quiet,
     Text,
+    /// `listen -q --rules` with 20 rules, the last one answering.
+    Rules,
     Socat,
     Ncat,
 }
@@ -151,6 +153,7 @@ impl Peer {
         match self {
             Peer::Quiet => "p1ge0n listen -q",
             Peer::Text => "p1ge0n listen --frame line >file",
+            Peer::Rules => "p1ge0n listen -q --rules (20)",
             Peer::Socat => "socat fork PIPE",
             Peer::Ncat => "ncat -k --exec /bin/cat",
         }
@@ -158,11 +161,30 @@ impl Peer {
 
     fn tool(self) -> &'static str {
         match self {
-            Peer::Quiet | Peer::Text => bin(),
+            Peer::Quiet | Peer::Text | Peer::Rules => bin(),
             Peer::Socat => "socat",
             Peer::Ncat => "ncat",
         }
     }
+}
+
+/// 19 rules the benchmark's lines never match (exact, prefix, contains,
+/// hex and regexes among them), then one that echoes them, so every
+/// message is checked against all twenty and the echo stays verifiable.
+fn twenty_rules() -> String {
+    let mut text = String::from("default = \"none\"\n");
+    for i in 0..19 {
+        let matcher = match i % 5 {
+            0 => format!("match = 'STATUS {i}?\\n'"),
+            1 => format!("prefix = 'SET {i} '"),
+            2 => format!("contains = 'NEVER{i}'"),
+            3 => format!("regex = 'GET (\\d+) {i}\\n'"),
+            _ => format!("hex = '?? ?? 00 00 00 06 01 {i:02x} ?? ?? ?? ??'"),
+        };
+        text.push_str(&format!("[[rule]]\n{matcher}\nreply = 'no'\n"));
+    }
+    text.push_str("[[rule]]\nregex = '(c=|conn )\\d+ .*\\n'\nreply = '{{req}}'\n");
+    text
 }
 
 fn have(tool: &str) -> bool {
@@ -196,6 +218,14 @@ impl Server {
                 let mut cmd = Command::new(bin());
                 cmd.args(["listen", "127.0.0.1:0", "--frame", "line"]);
                 Server::launch_and_parse(cmd, Stdio::from(file), Some(path))
+            }
+            Peer::Rules => {
+                let path = unique_path(dir, "rules", "toml");
+                fs::write(&path, twenty_rules()).context("write the rules file")?;
+                let mut cmd = Command::new(bin());
+                cmd.args(["listen", "-q", "127.0.0.1:0", "--frame", "line", "--rules"])
+                    .arg(&path);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
             }
             Peer::Socat => {
                 let mut cmd = Command::new("socat");
@@ -696,10 +726,16 @@ fn count_lines(path: &Path) -> Result<u64> {
 }
 
 fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
-    let peers: Vec<Peer> = [Peer::Quiet, Peer::Text, Peer::Socat, Peer::Ncat]
-        .into_iter()
-        .filter(|p| have(p.tool()))
-        .collect();
+    let peers: Vec<Peer> = [
+        Peer::Quiet,
+        Peer::Text,
+        Peer::Rules,
+        Peer::Socat,
+        Peer::Ncat,
+    ]
+    .into_iter()
+    .filter(|p| have(p.tool()))
+    .collect();
     let dur = Duration::from_secs_f64(cfg.rate_secs);
     println!(
         "\n## 1. Message rate: {} clients, {LINE}-byte lines, 1 in flight each, {:.1} s per server x {} rounds",
@@ -768,6 +804,17 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
                 ratio(med, socat),
                 socat.is_finite().then_some(med >= socat),
             ),
+            Peer::Rules => {
+                let quiet = peers
+                    .iter()
+                    .position(|&p| p == Peer::Quiet)
+                    .map_or(f64::NAN, |q| median(&rates[q]));
+                targets.add(
+                    "listen --rules (20) >= 0.8x listen -q msgs/s",
+                    ratio(med, quiet),
+                    quiet.is_finite().then_some(med >= 0.8 * quiet),
+                );
+            }
             _ => {}
         }
     }

@@ -221,9 +221,9 @@ fn files_section(roff: &mut Roff, name: &str) {
         for data, from (client or server), len, hex and text. p1ge0n-replay(1) reads it.";
     roff.control("SH", ["FILES"]);
     let text = match name {
-        "listen" => format!(
-            "--rules FILE is a TOML file of rules (see --rules in OPTIONS). {CAPTURE}"
-        ),
+        "listen" => {
+            format!("--rules FILE is a TOML file of rules (see --rules in OPTIONS). {CAPTURE}")
+        }
         "proxy" => format!(
             "{CAPTURE} A proxy's capture has \"side\":\"proxy\" and both directions of every \
              connection; replay it against the real server."
