@@ -201,3 +201,31 @@ fn junit_reports_for_replay_and_send() {
     let xml = std::fs::read_to_string(&sent).unwrap();
     assert!(xml.contains("expected (2 bytes):"), "{xml}");
 }
+
+/// Point 3: an S7 capture of our own (python-snap7's client and server,
+/// tcpdump on lo: tests/fixtures/make_s7_capture.sh) served back to
+/// python-snap7's client, framed by TPKT: its read returns the captured
+/// data, and --verify finds every client message as captured.
+#[test]
+fn serving_an_s7_capture_to_python_snap7() {
+    let mut server = serve(
+        &fixture("s7.pcap"),
+        &["--verify", "--frame", "len=u16be,offset=2,includes-header"],
+    );
+    let out = python(
+        "s7_client.py",
+        &["--port".into(), server.port().to_string()],
+    );
+    assert_eq!(
+        stdout_of(&out),
+        "read 0104070a0d101316191c1f2225282b2e\n",
+        "{}",
+        show(&out)
+    );
+    assert_eq!(server.wait_code(SOON), 0, "{}", server.dump());
+    assert!(
+        server.stdout().ends_with("verify: 4 ok, 0 differ\n"),
+        "{}",
+        server.dump()
+    );
+}
