@@ -488,7 +488,7 @@ pub struct ReplayArgs {
     pub target: Option<String>,
 
     /// Play the server side instead: listen, and answer each client as the captured server did
-    #[arg(long, conflicts_with_all = ["list", "interval"])]
+    #[arg(long, conflicts_with_all = ["list", "interval", "connect_timeout"])]
     pub serve: bool,
 
     /// Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference

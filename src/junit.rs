@@ -4,7 +4,7 @@
 //! Every subcommand that compares a reply with what it expected records the
 //! outcome here, once: the `ok`/`differs` lines `replay --verify` prints,
 //! the final `verify:` tally and the JUnit file all come from the same
-//! [`Suite`]. Pure: the caller writes the file.
+//! [`Suite`]. No I/O: the caller writes the file.
 
 use std::{
     fmt::Write as _,

@@ -1,5 +1,6 @@
 //! p1ge0n as a library: the I/O-free core (payload syntax, framing, reply
-//! rules, records, display, captures, pcap, units, exit statuses), the thin
+//! rules, records, display, captures, pcap, `--rules` files, JUnit reports,
+//! units, exit statuses), the thin
 //! I/O shells around it, and the subcommands built on both
 //! (`docs/ARCHITECTURE.md`). The
 //! binary in `main.rs` only parses the command line and dispatches; benches

@@ -1,4 +1,4 @@
-//! What every server subcommand (`listen`, `proxy`) shares: binding, the
+//! What every server subcommand (`listen`, `proxy`, `replay --serve`) shares: binding, the
 //! `listening on` line, `--allow`/`--deny`, `--max-conns`, `--once`,
 //! `--count`, the counters and the summary, SIGINT/SIGTERM, and the
 //! observers each connection records into (stdout records and `--capture`,

@@ -27,7 +27,7 @@ fn data_records(stdout: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Point 1: a real Modbus/TCP client and server (pymodbus) through the
+/// a real Modbus/TCP client and server (pymodbus) through the
 /// proxy. The client's own checks pass; the proxy's JSON shows every
 /// request and response whole (MBAP length, transaction ids in order,
 /// function codes as sent and answered); the capture replays against a
@@ -96,7 +96,7 @@ fn modbus_through_the_proxy_and_its_capture_replays() {
     );
 }
 
-/// Point 2: half-close passes through both ways: `nc -N` gets its echo
+/// half-close passes through both ways: `nc -N` gets its echo
 /// through the proxy and exits by itself, also against a server that
 /// closes first.
 #[test]
@@ -135,7 +135,7 @@ fn half_close_passes_through() {
     );
 }
 
-/// Point 2, by hand: bytes before a half-close all arrive, and the
+/// bytes before a half-close all arrive, and the
 /// server's answer after it still comes back.
 #[test]
 fn every_byte_before_the_close_is_delivered() {
@@ -153,7 +153,7 @@ fn every_byte_before_the_close_is_delivered() {
     );
 }
 
-/// Point 3: the upstream refuses; that client is closed and logged, the
+/// the upstream refuses; that client is closed and logged, the
 /// proxy keeps serving, and once the server is up the next client is
 /// served.
 #[test]
@@ -177,7 +177,7 @@ fn an_unreachable_target_closes_only_that_client() {
     assert!(px.running(), "{}", px.dump());
 }
 
-/// Point 3: a reset on one side resets the other.
+/// a reset on one side resets the other.
 #[test]
 fn a_reset_on_one_side_resets_the_other() {
     let resetter = PyServer::start("closing_server.py", &["--mode", "reset"]);
@@ -190,7 +190,7 @@ fn a_reset_on_one_side_resets_the_other() {
     px.wait_stderr_contains("reset the other side", SOON);
 }
 
-/// Point 4: --share, five concurrent clients, twenty requests each, one
+/// --share, five concurrent clients, twenty requests each, one
 /// device that accepts one connection: everyone gets exactly their own
 /// answers, and the device saw one connection.
 #[test]
@@ -272,7 +272,7 @@ fn bad_proxy_arguments_exit_2_before_binding() {
     }
 }
 
-/// Point 5: 1,000 concurrent clients through the proxy to `listen`: every
+/// 1,000 concurrent clients through the proxy to `listen`: every
 /// byte echoed exactly (the load client checks), and the capture holds each
 /// client's bytes exactly once in each direction.
 #[test]
@@ -330,7 +330,7 @@ fn a_thousand_clients_through_the_proxy() {
     }
 }
 
-/// Point 6: SIGINT under load: the summary is printed, the capture parses
+/// SIGINT under load: the summary is printed, the capture parses
 /// to its last line, and the proxy dies by SIGINT (a shell sees 130).
 #[test]
 fn sigint_under_load_leaves_a_whole_capture() {
@@ -382,7 +382,7 @@ fn sigint_under_load_leaves_a_whole_capture() {
     }
 }
 
-/// Point 7: UDP through `proxy -u` to `listen -u`: each client gets its own
+/// UDP through `proxy -u` to `listen -u`: each client gets its own
 /// answer, two at once included.
 #[test]
 fn udp_clients_each_get_their_own_answers() {

@@ -51,7 +51,7 @@ hex = "?? ?? 00 00 00 06 01 06 ?? ?? ?? ??"
 reply-hex = "{{req}}"
 "#;
 
-/// Point 1: pymodbus reads register 0 (the rule encodes 42, copying the
+/// pymodbus reads register 0 (the rule encodes 42, copying the
 /// transaction id with {{req[0..2]}}) and writes a register (the rule
 /// echoes the request, as the spec requires); pymodbus accepts both.
 #[test]
@@ -102,7 +102,7 @@ prefix = "SHORT"
 reply = '{{req[0..20]}}'
 "#;
 
-/// Point 2: each matcher, the counter across messages (and connections),
+/// each matcher, the counter across messages (and connections),
 /// first match wins, a measured delay, close = true, and the echo default.
 #[test]
 fn a_line_device_simulated_by_rules() {
@@ -137,7 +137,7 @@ fn a_line_device_simulated_by_rules() {
     assert_eq!(ask(&mut again, "STATUS?\n"), "RUNNING #4\n");
 }
 
-/// Point 2: the default in each of its modes.
+/// the default in each of its modes.
 #[test]
 fn the_default_for_unmatched_messages() {
     let rules = |default: &str| {

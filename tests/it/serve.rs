@@ -41,7 +41,7 @@ fn junit(path: &std::path::Path) -> String {
     ))
 }
 
-/// Point 3: the server side of a real Modbus capture answers a live
+/// the server side of a real Modbus capture answers a live
 /// pymodbus client running the same session; its own checks pass, the
 /// verification is all ok, and the server exits 0 after the flow.
 #[test]
@@ -67,7 +67,7 @@ fn serving_a_modbus_capture_to_a_live_client() {
     assert_eq!(junit(&report), "tests=8 failures=0 passed=8\n");
 }
 
-/// Point 3: the same client with one request changed: --verify names it,
+/// the same client with one request changed: --verify names it,
 /// the flow ends, and the server exits 5.
 #[test]
 fn a_client_off_the_script_fails_verification() {
@@ -140,7 +140,7 @@ fn a_client_leaving_early_ends_only_its_flow() {
     assert_eq!(got, b"a\nb\n");
 }
 
-/// Point 4: JUnit from a client `replay --verify`, passing and failing,
+/// JUnit from a client `replay --verify`, passing and failing,
 /// and from `send --expect`, judged by junitparser.
 #[test]
 fn junit_reports_for_replay_and_send() {
@@ -202,7 +202,7 @@ fn junit_reports_for_replay_and_send() {
     assert!(xml.contains("expected (2 bytes):"), "{xml}");
 }
 
-/// Point 3: an S7 capture of our own (python-snap7's client and server,
+/// an S7 capture of our own (python-snap7's client and server,
 /// tcpdump on lo: tests/fixtures/make_s7_capture.sh) served back to
 /// python-snap7's client, framed by TPKT: its read returns the captured
 /// data, and --verify finds every client message as captured.

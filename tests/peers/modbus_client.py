@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Modbus/TCP client (pymodbus) for making the p1ge0n `replay` fixtures.
+"""Modbus/TCP client (pymodbus) that made the p1ge0n `replay` fixtures, and
+the live client that `replay --serve` tests answer.
 
 Connects to --host/--port and runs one fixed, deterministic sequence of eight
 requests against tests/peers/modbus_server.py (unit id 1), pausing --pause
