@@ -239,7 +239,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__listen)
-            opts="-u -x -f -q -h -V --udp --no-echo --rules --reply --hex --frame --max-frame --format --quiet --once --count --max-conns --idle-timeout --allow --deny --capture --help --version"
+            opts="-u -x -f -q -h -V --udp --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -267,6 +267,10 @@ _p1ge0n() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --decode)
+                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -301,7 +305,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__proxy)
-            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --timeout --capture --help --version"
+            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --timeout --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,6 +325,10 @@ _p1ge0n() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --decode)
+                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -367,7 +375,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__repl)
-            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --history --reconnect --idle --timeout --connect-timeout --capture --help --version"
+            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --idle --timeout --connect-timeout --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,6 +399,10 @@ _p1ge0n() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --decode)
+                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
                     return 0
                     ;;
                 --history)
@@ -425,7 +437,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__replay)
-            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --format --quiet --help --version"
+            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --format --quiet --decode --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,6 +491,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
                     return 0
                     ;;
+                --decode)
+                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -487,7 +503,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --retry --repeat --interval --udp --format --quiet --capture --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --retry --repeat --interval --udp --format --quiet --decode --capture --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -551,6 +567,10 @@ _p1ge0n() {
                     ;;
                 -f)
                     COMPREPLY=($(compgen -W "text hex hexdump json raw" -- "${cur}"))
+                    return 0
+                    ;;
+                --decode)
+                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
                     return 0
                     ;;
                 --capture)

@@ -55,6 +55,10 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+modbus\t''
+s7\t''
+auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data (from the client; plain proxy: either way)' -r
@@ -97,6 +101,10 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+modbus\t''
+s7\t''
+auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
@@ -124,6 +132,10 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+modbus\t''
+s7\t''
+auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
@@ -160,6 +172,10 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+modbus\t''
+s7\t''
+auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l serve -d 'Play the server side instead: listen, and answer each client as the captured server did'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'
@@ -187,6 +203,10 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+modbus\t''
+s7\t''
+auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l idle-timeout -d 'Close a connection after DUR without data (from the client; plain proxy: either way)' -r

@@ -176,6 +176,8 @@ pub struct Records {
     pub ours: bool,
     /// Show connection events (only the JSON format has them).
     pub events: bool,
+    /// `--decode`: a protocol summary with each data record.
+    pub decode: crate::decode::Protocol,
 }
 
 impl Render for Records {
@@ -183,9 +185,44 @@ impl Render for Records {
         match event {
             Event::Data { from, .. }
                 if !self.ours && self.renderer.role.direction(from) == Direction::Sent => {}
-            Event::Data { .. } => self.renderer.event(out, meta, event),
+            Event::Data { from, bytes } => {
+                let start = out.len();
+                self.renderer.event(out, meta, event);
+                if let Some(decoded) = crate::decode::decode(self.decode, bytes, from) {
+                    annotate(out, start, self.renderer.format, &decoded);
+                }
+            }
             _ if self.events => self.renderer.event(out, meta, event),
             _ => {}
+        }
+    }
+}
+
+/// Add what `--decode` found to the record that starts at `start`: an
+/// indented line after the record's header line (text, hex, hexdump), or a
+/// `"decoded"` object (JSON). Raw output stays the bytes alone.
+fn annotate(out: &mut Vec<u8>, start: usize, format: Format, decoded: &crate::decode::Decoded) {
+    match format {
+        Format::Raw => {}
+        Format::Json => {
+            // The line ends `}\n`: reopen it for one more key.
+            if out.ends_with(b"}\n") {
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b",\"decoded\":");
+                out.extend_from_slice(decoded.fields.to_string().as_bytes());
+                out.extend_from_slice(b"}\n");
+            }
+        }
+        Format::Text | Format::Hex | Format::Hexdump => {
+            let header_end = out[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(out.len(), |i| start + i + 1);
+            let mut line = Vec::with_capacity(decoded.summary.len() + 5);
+            line.extend_from_slice(b"    ");
+            line.extend_from_slice(decoded.summary.as_bytes());
+            line.push(b'\n');
+            out.splice(header_end..header_end, line);
         }
     }
 }

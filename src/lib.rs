@@ -10,6 +10,7 @@ pub mod append;
 pub mod capture;
 pub mod cli;
 pub mod cmd;
+pub mod decode;
 pub mod display;
 pub mod docs;
 pub mod exchange;

@@ -80,6 +80,15 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
     }
 }
 
+/// The framing in effect: `--frame`, else the one `--decode` implies
+/// (Modbus/TCP's MBAP length, S7's TPKT length).
+pub fn framing(
+    frame: &FrameArgs,
+    decode: crate::decode::Protocol,
+) -> Option<crate::frame::FrameSpec> {
+    frame.frame.clone().or_else(|| decode.framing())
+}
+
 /// `--rules FILE`, read and checked whole: any problem is `FILE:LINE:
 /// reason`, exit 2, before a socket is bound.
 pub fn read_rules(path: &std::path::Path) -> Result<crate::rules::Rules> {

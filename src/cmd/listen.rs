@@ -129,7 +129,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     };
     let listen = Listen {
         answer,
-        frame: args.frame.frame.unwrap_or_default(),
+        frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
         max_frame: args.frame.max_frame.0,
     };
     let options = Options::new(

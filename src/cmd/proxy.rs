@@ -66,7 +66,7 @@ pub struct Proxy {
 
 pub fn run(args: ProxyArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
-    if args.share && args.frame.frame.is_none() {
+    if args.share && inputs::framing(&args.frame, args.output.decode).is_none() {
         return Err(exit::usage(
             "--share needs --frame: replies are matched to clients message by message, \
              so both directions must be split into messages",
@@ -75,7 +75,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
     let proxy = Proxy {
         target: args.target,
         connect: args.connect.options(None),
-        frame: args.frame.frame.unwrap_or_default(),
+        frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
         max_frame: args.frame.max_frame.0,
         reply_timeout: args.timeout.bound(),
         share: args.share,

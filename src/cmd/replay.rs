@@ -67,6 +67,7 @@ struct Plan {
     connect: ConnectOptions,
     /// Traffic records on stdout, if any.
     format: Option<Format>,
+    decode: crate::decode::Protocol,
 }
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -96,11 +97,12 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         junit: args.junit,
         suite: args.file.display().to_string(),
         loops: args.loop_count,
-        frame: args.frame.frame,
+        frame: inputs::framing(&args.frame, args.output.decode),
         max_frame: args.frame.max_frame.0,
         timeout: args.wait.timeout(),
         connect: args.connect.options(None),
         format,
+        decode: args.output.decode,
     };
     super::run::client_runtime()?.block_on(super::run::until_interrupted(replay_all(&plan), || {
         Progress::clear();
@@ -396,6 +398,7 @@ impl<'a> Report<'a> {
                     renderer: Renderer::new(format, output::stdout_style(), Role::Client),
                     ours: true,
                     events: false,
+                    decode: plan.decode,
                 },
                 output::Stdout,
             )

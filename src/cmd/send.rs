@@ -51,6 +51,7 @@ struct Plan {
     interval: Duration,
     udp: bool,
     format: Format,
+    decode: crate::decode::Protocol,
     quiet: bool,
     capture: Option<PathBuf>,
     /// `--junit FILE`, and every `--expect` check so far (the one piece of
@@ -85,7 +86,7 @@ impl Plan {
             target: args.target.clone(),
             messages,
             expects,
-            frame: args.frame.frame,
+            frame: inputs::framing(&args.frame, args.output.decode),
             max_frame: args.frame.max_frame.0,
             replies: args.replies as usize,
             idle: args.reply.idle.0,
@@ -96,6 +97,7 @@ impl Plan {
             interval: args.interval.0,
             udp: args.udp,
             format: args.output.format.unwrap_or(Format::Raw),
+            decode: args.output.decode,
             quiet: args.output.quiet,
             capture: args.capture.capture,
             junit: args.junit,
@@ -166,6 +168,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
                 // Raw output is the reply bytes only, so it can be piped onwards.
                 ours: plan.format != Format::Raw,
                 events: false,
+                decode: plan.decode,
             },
             output::Stdout,
         )

@@ -65,6 +65,7 @@ pub struct Options {
     pub role: Role,
     pub format: Format,
     pub quiet: bool,
+    pub decode: crate::decode::Protocol,
     pub once: bool,
     pub count: Option<u64>,
     pub max_conns: Option<u64>,
@@ -88,6 +89,7 @@ impl Options {
             role,
             format: output.format.unwrap_or(Format::Text),
             quiet: output.quiet,
+            decode: output.decode,
             once: serve.once,
             count: serve.count,
             max_conns: serve.max_conns,
@@ -259,6 +261,7 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
         // listen shows what clients send, not its echo; a proxy shows both.
         ours: options.role == Role::Proxy,
         events: true,
+        decode: options.decode,
     });
     let server = Arc::new(Server {
         options,

@@ -9,6 +9,7 @@ use clap::builder::TypedValueParser;
 use crate::{
     cli,
     cmd::inputs,
+    decode::Protocol,
     display::Format,
     frame::FrameSpec,
     payload::{self, Eol, PayloadMode},
@@ -44,6 +45,11 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "how incoming bytes split into messages (raw, line, stx-etx, ...)",
     ),
     (
+        "decode",
+        "modbus|s7|auto|none",
+        "say what each message means (the framing stays as it is)",
+    ),
+    (
         "reconnect",
         "",
         "close the connection (if any) and connect again",
@@ -63,6 +69,7 @@ pub struct Settings {
     pub eol: Eol,
     pub format: Format,
     pub frame: FrameSpec,
+    pub decode: Protocol,
 }
 
 impl Settings {
@@ -90,6 +97,7 @@ pub enum Setting {
     Eol(Eol),
     Format(Format),
     Frame(FrameSpec),
+    Decode(Protocol),
 }
 
 /// Interpret one line. `what` names it in errors ("line" at the prompt,
@@ -145,6 +153,11 @@ pub fn interpret(line: &str, settings: &Settings, what: &str) -> Result<Action, 
             .parse::<FrameSpec>()
             .map(|f| Action::Set(Setting::Frame(f)))
             .map_err(|e| bad(format!("at column {}: {}", e.column + shift, e.reason))),
+        "decode" if arg.is_empty() => Ok(Action::Say(format!("decode: {}", settings.decode))),
+        "decode" => arg
+            .parse::<Protocol>()
+            .map(|p| Action::Set(Setting::Decode(p)))
+            .map_err(bad),
         "reconnect" => no_argument(Action::Reconnect),
         "capture" if arg.is_empty() => Err(bad("':capture' needs a file name".into())),
         "capture" => Ok(Action::Capture(PathBuf::from(arg))),
@@ -173,11 +186,12 @@ fn help(settings: &Settings) -> String {
          Keys: Up/Down history, Tab completes, Ctrl-C clears the line, Ctrl-D quits.\n",
     );
     text.push_str(&format!(
-        "Now: mode {}, eol {}, format {}, frame {}",
+        "Now: mode {}, eol {}, format {}, frame {}, decode {}",
         settings.mode.name(),
         settings.eol,
         settings.format,
-        settings.frame
+        settings.frame,
+        settings.decode
     ));
     text
 }
@@ -231,6 +245,7 @@ pub fn completions(before_cursor: &str) -> Completion {
             .collect(),
         "format" => names_of(&cli::format_parser()),
         "frame" => names_of(&cli::frame_parser()),
+        "decode" => names_of(&cli::decode_parser()),
         "capture" => return Completion::Files,
         _ => return Completion::Nothing,
     };
@@ -262,6 +277,7 @@ mod tests {
             eol: Eol::Lf,
             format: Format::Text,
             frame: FrameSpec::Raw,
+            decode: Protocol::None,
         }
     }
 

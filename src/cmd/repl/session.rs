@@ -174,13 +174,14 @@ impl Session {
             mode: inputs::mode(args.hex),
             eol: args.eol.clone(),
             format: args.output.format.unwrap_or(Format::Text),
-            frame: args.frame.frame.clone().unwrap_or_default(),
+            frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
+            decode: args.output.decode,
         };
         Session {
             target: args.target.clone(),
             connect: args.connect.options(None),
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
-            records: Observed::new(records_for(settings.format), Held),
+            records: Observed::new(records_for(settings.format, settings.decode), Held),
             settings,
             max_frame: args.frame.max_frame.0,
             conn: None,
@@ -435,8 +436,13 @@ impl Session {
             }
             Setting::Format(format) => {
                 self.settings.format = format;
-                *self.records.render_mut() = records_for(format);
+                *self.records.render_mut() = records_for(format, self.settings.decode);
                 format!("format: {format}")
+            }
+            Setting::Decode(protocol) => {
+                self.settings.decode = protocol;
+                *self.records.render_mut() = records_for(self.settings.format, protocol);
+                format!("decode: {protocol}")
             }
             Setting::Frame(spec) => {
                 // Bytes of a message still incomplete are kept and framed by
@@ -466,10 +472,11 @@ impl Session {
 
 /// Stdout records in `format`: raw output is the peer's bytes only, as
 /// with `send`; JSON carries connection events too.
-fn records_for(format: Format) -> Records {
+fn records_for(format: Format, decode: crate::decode::Protocol) -> Records {
     Records {
         renderer: Renderer::new(format, output::stdout_style(), Role::Client),
         ours: format != Format::Raw,
         events: true,
+        decode,
     }
 }

@@ -1,0 +1,342 @@
+//! Modbus/TCP: the MBAP header and the PDU of function codes 1-6, 15, 16
+//! and 23, requests and responses, and exception responses.
+
+use serde_json::{json, Map, Value};
+
+use super::{Decoded, Malformed};
+use crate::record::Side;
+
+/// The MBAP header (7 bytes) of a Modbus/TCP frame.
+const MBAP: usize = 7;
+
+pub fn function_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        1 => "read coils",
+        2 => "read discrete inputs",
+        3 => "read holding registers",
+        4 => "read input registers",
+        5 => "write single coil",
+        6 => "write single register",
+        15 => "write multiple coils",
+        16 => "write multiple registers",
+        23 => "read/write multiple registers",
+        _ => return None,
+    })
+}
+
+pub fn exception_name(code: u8) -> &'static str {
+    match code {
+        1 => "illegal function",
+        2 => "illegal data address",
+        3 => "illegal data value",
+        4 => "server device failure",
+        5 => "acknowledge",
+        6 => "server device busy",
+        8 => "memory parity error",
+        0x0a => "gateway path unavailable",
+        0x0b => "gateway target device failed to respond",
+        _ => "unknown exception",
+    }
+}
+
+/// Big-endian u16 at `at`, or why not.
+fn u16_at(b: &[u8], at: usize, what: &str) -> Result<u16, Malformed> {
+    match b.get(at..at + 2) {
+        Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
+        None => Err(Malformed(format!("too short for the {what}"))),
+    }
+}
+
+fn u8_at(b: &[u8], at: usize, what: &str) -> Result<u8, Malformed> {
+    b.get(at)
+        .copied()
+        .ok_or_else(|| Malformed(format!("too short for the {what}")))
+}
+
+/// The values after a byte count at `at`: registers (u16) or coils (bits).
+fn counted<'a>(pdu: &'a [u8], at: usize, what: &str) -> Result<&'a [u8], Malformed> {
+    let count = u8_at(pdu, at, "byte count")? as usize;
+    pdu.get(at + 1..at + 1 + count).ok_or_else(|| {
+        Malformed(format!(
+            "byte count {count} but {} bytes of {what}",
+            pdu.len().saturating_sub(at + 1)
+        ))
+    })
+}
+
+fn registers(bytes: &[u8]) -> Result<Vec<u16>, Malformed> {
+    if !bytes.len().is_multiple_of(2) {
+        return Err(Malformed(format!(
+            "{} bytes of registers (an odd count)",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
+}
+
+fn bits(bytes: &[u8], quantity: Option<u16>) -> Vec<u8> {
+    let all = bytes.iter().flat_map(|b| (0..8).map(move |i| (b >> i) & 1));
+    match quantity {
+        Some(q) => all.take(q as usize).collect(),
+        None => all.collect(),
+    }
+}
+
+/// Decode one Modbus/TCP frame (MBAP and PDU) sent by `from`.
+pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
+    if frame.len() < MBAP + 1 {
+        return Err(Malformed(format!(
+            "{} bytes, shorter than an MBAP header and a function code",
+            frame.len()
+        )));
+    }
+    let transaction = u16_at(frame, 0, "transaction id")?;
+    let protocol = u16_at(frame, 2, "protocol id")?;
+    let length = u16_at(frame, 4, "length")?;
+    let unit = frame[6];
+    if protocol != 0 {
+        return Err(Malformed(format!("protocol id {protocol}, not 0 (Modbus)")));
+    }
+    if length as usize != frame.len() - 6 {
+        return Err(Malformed(format!(
+            "MBAP length {length}, but {} bytes follow it",
+            frame.len() - 6
+        )));
+    }
+    let pdu = &frame[MBAP..];
+    let code = pdu[0];
+    let mut fields = Map::new();
+    fields.insert("transaction".into(), json!(transaction));
+    fields.insert("protocol".into(), json!(protocol));
+    fields.insert("length".into(), json!(length));
+    fields.insert("unit".into(), json!(unit));
+    let head = format!("modbus tid={transaction} unit={unit}");
+    if from == Side::Server && code & 0x80 != 0 {
+        let function = code & 0x7f;
+        let exception = u8_at(pdu, 1, "exception code")?;
+        let name = exception_name(exception);
+        fields.insert("function".into(), json!(function));
+        if let Some(n) = function_name(function) {
+            fields.insert("function_name".into(), json!(n));
+        }
+        fields.insert("kind".into(), json!("exception"));
+        fields.insert("exception".into(), json!(exception));
+        fields.insert("exception_name".into(), json!(name));
+        return Ok(Decoded {
+            summary: format!("{head} exception 0x{code:02x}: {name} ({exception})"),
+            fields: Value::Object(fields),
+        });
+    }
+    let name = function_name(code).map_or_else(|| format!("function {code}"), String::from);
+    fields.insert("function".into(), json!(code));
+    fields.insert("function_name".into(), json!(name));
+    let kind = if from == Side::Client {
+        "request"
+    } else {
+        "response"
+    };
+    fields.insert("kind".into(), json!(kind));
+    let detail = match from {
+        Side::Client => request(code, pdu, &mut fields)?,
+        Side::Server => response(code, pdu, &mut fields)?,
+    };
+    Ok(Decoded {
+        summary: format!("{head} {name} ({code}) {kind}{detail}"),
+        fields: Value::Object(fields),
+    })
+}
+
+/// `: v1 v2 ...` with at most 10 values, then an ellipsis; nothing for none.
+fn shown<T: std::fmt::Display>(values: &[T]) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let mut text: Vec<String> = values.iter().take(10).map(ToString::to_string).collect();
+    if values.len() > 10 {
+        text.push("…".into());
+    }
+    format!(": {}", text.join(" "))
+}
+
+fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+    match code {
+        1..=4 => {
+            let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
+            f.insert("address".into(), json!(address));
+            f.insert("quantity".into(), json!(quantity));
+            Ok(format!(" addr={address} qty={quantity}"))
+        }
+        5 | 6 => {
+            let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
+            f.insert("address".into(), json!(address));
+            f.insert("values".into(), json!([single(code, value)]));
+            Ok(format!(" addr={address} value={}", single(code, value)))
+        }
+        15 | 16 => {
+            let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
+            let data = counted(pdu, 5, "values")?;
+            f.insert("address".into(), json!(address));
+            f.insert("quantity".into(), json!(quantity));
+            let shown_values = if code == 15 {
+                let b = bits(data, Some(quantity));
+                f.insert("values".into(), json!(b));
+                shown(&b)
+            } else {
+                let r = registers(data)?;
+                f.insert("values".into(), json!(r));
+                shown(&r)
+            };
+            Ok(format!(
+                " addr={address} qty={quantity} values{shown_values}"
+            ))
+        }
+        23 => {
+            let read = (
+                u16_at(pdu, 1, "read address")?,
+                u16_at(pdu, 3, "read quantity")?,
+            );
+            let write = (
+                u16_at(pdu, 5, "write address")?,
+                u16_at(pdu, 7, "write quantity")?,
+            );
+            let values = registers(counted(pdu, 9, "values")?)?;
+            f.insert("address".into(), json!(read.0));
+            f.insert("quantity".into(), json!(read.1));
+            f.insert("write_address".into(), json!(write.0));
+            f.insert("write_quantity".into(), json!(write.1));
+            f.insert("values".into(), json!(values));
+            Ok(format!(
+                " read addr={} qty={} write addr={} qty={} values{}",
+                read.0,
+                read.1,
+                write.0,
+                write.1,
+                shown(&values)
+            ))
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+fn response(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+    match code {
+        1 | 2 => {
+            let b = bits(counted(pdu, 1, "coils")?, None);
+            let text = format!(" {} bits{}", b.len(), shown(&b));
+            f.insert("values".into(), json!(b));
+            Ok(text)
+        }
+        3 | 4 | 23 => {
+            let r = registers(counted(pdu, 1, "registers")?)?;
+            let text = format!(" {} values{}", r.len(), shown(&r));
+            f.insert("values".into(), json!(r));
+            Ok(text)
+        }
+        5 | 6 => {
+            let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
+            f.insert("address".into(), json!(address));
+            f.insert("values".into(), json!([single(code, value)]));
+            Ok(format!(" addr={address} value={}", single(code, value)))
+        }
+        15 | 16 => {
+            let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
+            f.insert("address".into(), json!(address));
+            f.insert("quantity".into(), json!(quantity));
+            Ok(format!(" addr={address} qty={quantity}"))
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+/// A single coil's value reads 1/0 (0xFF00/0x0000), a register's as is.
+fn single(code: u8, value: u16) -> u16 {
+    match (code, value) {
+        (5, 0xff00) => 1,
+        (5, _) => 0,
+        _ => value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        crate::payload::parse_hex(s).unwrap()
+    }
+
+    fn summary(frame: &str, from: Side) -> String {
+        decode(&hex(frame), from).unwrap().summary
+    }
+
+    #[test]
+    fn requests_and_responses() {
+        assert_eq!(
+            summary("00 07 00 00 00 06 01 03 00 00 00 0a", Side::Client),
+            "modbus tid=7 unit=1 read holding registers (3) request addr=0 qty=10"
+        );
+        let values = "00 07 00 00 00 17 01 03 14 00 00 00 03 00 06 00 09 00 0c 00 0f 00 12 00 15 00 18 00 1b";
+        assert_eq!(
+            summary(values, Side::Server),
+            "modbus tid=7 unit=1 read holding registers (3) response 10 values: 0 3 6 9 12 15 18 21 24 27"
+        );
+        assert_eq!(
+            summary("00 08 00 00 00 03 01 83 02", Side::Server),
+            "modbus tid=8 unit=1 exception 0x83: illegal data address (2)"
+        );
+        assert_eq!(
+            summary("00 01 00 00 00 06 01 05 00 0a ff 00", Side::Client),
+            "modbus tid=1 unit=1 write single coil (5) request addr=10 value=1"
+        );
+        assert_eq!(
+            summary("00 01 00 00 00 09 01 0f 00 00 00 0a 02 cd 01", Side::Client),
+            "modbus tid=1 unit=1 write multiple coils (15) request addr=0 qty=10 values: 1 0 1 1 0 0 1 1 1 0"
+        );
+        assert_eq!(
+            summary(
+                "00 02 00 00 00 0b 01 10 00 3c 00 02 04 00 01 00 02",
+                Side::Client
+            ),
+            "modbus tid=2 unit=1 write multiple registers (16) request addr=60 qty=2 values: 1 2"
+        );
+        assert_eq!(
+            summary("00 02 00 00 00 04 01 01 01 05", Side::Server),
+            "modbus tid=2 unit=1 read coils (1) response 8 bits: 1 0 1 0 0 0 0 0"
+        );
+        let rw = "00 03 00 00 00 0f 01 17 00 01 00 02 00 0a 00 02 04 00 05 00 06";
+        assert_eq!(
+            summary(rw, Side::Client),
+            "modbus tid=3 unit=1 read/write multiple registers (23) request read addr=1 qty=2 write addr=10 qty=2 values: 5 6"
+        );
+    }
+
+    #[test]
+    fn json_fields() {
+        let d = decode(&hex("00 07 00 00 00 06 01 03 00 00 00 0a"), Side::Client).unwrap();
+        assert_eq!(
+            d.fields,
+            json!({"transaction": 7, "protocol": 0, "length": 6, "unit": 1, "function": 3,
+                   "function_name": "read holding registers", "kind": "request",
+                   "address": 0, "quantity": 10})
+        );
+        let e = decode(&hex("00 08 00 00 00 03 01 83 02"), Side::Server).unwrap();
+        assert_eq!(e.fields["exception"], 2);
+        assert_eq!(e.fields["function"], 3);
+        assert_eq!(e.fields["kind"], "exception");
+    }
+
+    #[test]
+    fn malformed_frames_say_why() {
+        let why = |f: &str, from| decode(&hex(f), from).unwrap_err().0;
+        assert!(why("00 01", Side::Client).contains("shorter than an MBAP header"));
+        assert!(why("00 01 00 05 00 02 01 03", Side::Client).contains("protocol id 5"));
+        assert!(why("00 01 00 00 00 09 01 03 00 00", Side::Client).contains("MBAP length 9"));
+        assert!(why("00 01 00 00 00 04 01 03 05 00", Side::Server).contains("byte count 5"));
+        assert!(
+            why("00 01 00 00 00 03 01 03 00", Side::Client).contains("too short for the address")
+        );
+    }
+}
