@@ -239,7 +239,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__listen)
-            opts="-u -x -f -q -h -V --udp --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --capture --help --version"
+            opts="-u -x -f -q -h -V --udp --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -297,6 +297,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pcap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -305,7 +309,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__proxy)
-            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --timeout --capture --help --version"
+            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -367,6 +371,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pcap)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -375,7 +383,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__repl)
-            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --idle --timeout --connect-timeout --capture --help --version"
+            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --idle --timeout --connect-timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +434,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pcap)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -503,7 +515,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --retry --repeat --interval --udp --format --quiet --decode --capture --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --retry --repeat --interval --udp --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,6 +586,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pcap)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

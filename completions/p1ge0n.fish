@@ -65,6 +65,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l no-echo -d 'Only print; do not echo'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s x -l hex -d 'Payloads (--reply) are hex bytes'
@@ -106,6 +107,7 @@ modbus\t''
 s7\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'
@@ -141,6 +143,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'A reply 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s x -l hex -d 'Start in hex mode: each line is hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l reconnect -d 'Reconnect automatically, with backoff, when the connection is lost'
@@ -215,6 +218,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l deny -d 'Refuse 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s u -l udp -d 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l share -d 'All clients share ONE upstream connection, one message at a time (needs --frame)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'

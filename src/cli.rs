@@ -378,7 +378,20 @@ pub struct CaptureArgs {
     /// Record every event as JSON Lines in FILE (created mode 0600), for replay
     #[arg(long, value_name = "FILE", long_help = CAPTURE_LONG_HELP)]
     pub capture: Option<PathBuf>,
+
+    /// Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open
+    #[arg(long, value_name = "FILE", long_help = PCAP_LONG_HELP)]
+    pub pcap: Option<PathBuf>,
 }
+
+const PCAP_LONG_HELP: &str = "\
+Also record the traffic as a pcapng file (created mode 0600, written as it
+happens) that Wireshark, tshark and `p1ge0n replay` open. p1ge0n sees socket
+bytes, not packets, so each connection is written as the raw IP packets that
+would carry them: a TCP handshake, segments of at most 65,000 bytes with
+consistent sequence and acknowledgement numbers, FIN at the close (RST after an
+error), real timestamps; UDP datagrams as UDP. An unspecified listening
+address is written as the loopback address of the client's IP family.";
 
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]

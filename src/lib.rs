@@ -21,6 +21,7 @@ pub mod net;
 pub mod output;
 pub mod payload;
 pub mod pcap;
+pub mod pcapng;
 pub mod record;
 pub mod reply;
 pub mod rules;

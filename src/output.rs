@@ -168,6 +168,12 @@ pub fn stdout_style() -> crate::display::Style {
 /// Create a capture file readable only by its owner (captures hold plant
 /// traffic), truncating an old one.
 pub fn create_capture(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    create_file(path, "capture")
+}
+
+/// Create a file of recorded traffic (`what`: "capture", "--pcap") with
+/// mode 0600, truncating an old one; failing is bad input (exit 2).
+pub fn create_file(path: &std::path::Path, what: &str) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -177,7 +183,7 @@ pub fn create_capture(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
         .open(path)
         .map_err(|e| {
             crate::exit::usage(format!(
-                "cannot create capture file '{}': {e}",
+                "cannot create {what} file '{}': {e}",
                 path.display()
             ))
         })
@@ -265,6 +271,17 @@ pub type StdoutRecords = Observed<Records, Stdout>;
 
 /// A client's `--capture` file.
 pub type CaptureFile = Observed<CaptureLines, std::fs::File>;
+
+/// A client's `--pcap` file.
+pub type PcapFile = Observed<crate::pcapng::PcapRender, std::fs::File>;
+
+/// Open `--pcap FILE` for a client session.
+pub fn client_pcap(path: &std::path::Path) -> anyhow::Result<PcapFile> {
+    Ok(Observed::new(
+        crate::pcapng::PcapRender::new(Role::Client),
+        create_file(path, "--pcap")?,
+    ))
+}
 
 /// Open `--capture FILE` for a client session whose clock is `clock`.
 pub fn client_capture(path: &std::path::Path, clock: &Clock) -> anyhow::Result<CaptureFile> {

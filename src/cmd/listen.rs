@@ -138,7 +138,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         Role::Server,
         args.serve,
         args.output,
-        args.capture.capture,
+        args.capture,
     );
     server::run(options, listen)
 }

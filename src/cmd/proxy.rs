@@ -87,7 +87,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
         Role::Proxy,
         args.serve,
         args.output,
-        args.capture.capture,
+        args.capture,
     );
     server::run(options, proxy)
 }

@@ -54,6 +54,7 @@ struct Plan {
     decode: crate::decode::Protocol,
     quiet: bool,
     capture: Option<PathBuf>,
+    pcap: Option<PathBuf>,
     /// `--junit FILE`, and every `--expect` check so far (the one piece of
     /// the plan that changes; the runtime has one thread).
     junit: Option<PathBuf>,
@@ -100,6 +101,7 @@ impl Plan {
             decode: args.output.decode,
             quiet: args.output.quiet,
             capture: args.capture.capture,
+            pcap: args.capture.pcap,
             junit: args.junit,
             checks: RefCell::new(junit::Suite::new(format!("p1ge0n send {}", args.target))),
         })
@@ -173,7 +175,8 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
             output::Stdout,
         )
     });
-    let mut observer = Tee(records, capture.take());
+    let pcap = plan.pcap.as_deref().map(output::client_pcap).transpose()?;
+    let mut observer = Tee(Tee(records, capture.take()), pcap);
     let mut round = 0u64;
     // --repeat is a period, like `ping -i` or a PLC's scan: from the start
     // of one exchange to the start of the next. A late exchange starts the

@@ -13,7 +13,7 @@ use std::{
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
-        Arc,
+        Arc, OnceLock,
     },
     time::Duration,
 };
@@ -32,12 +32,16 @@ use crate::{
     exit::ExitCode,
     net::{self, AccessList, ListenAddr},
     output::{Held, Observed, Sink},
+    pcapng::PcapRender,
     record::{Clock, Event, Meta, Observer, Role, Transport},
 };
 
 /// What one connection task records into, delivered to the server's sinks
 /// once per read.
-pub type ConnObserver = Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>;
+pub type ConnObserver = Tee<
+    Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>,
+    Option<Observed<PcapRender, Held>>,
+>;
 
 use crate::record::Tee;
 
@@ -72,6 +76,7 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     pub access: AccessList,
     pub capture: Option<PathBuf>,
+    pub pcap: Option<PathBuf>,
 }
 
 impl Options {
@@ -81,7 +86,7 @@ impl Options {
         role: Role,
         serve: ServeArgs,
         output: crate::cli::OutputArgs,
-        capture: Option<PathBuf>,
+        capture: crate::cli::CaptureArgs,
     ) -> Options {
         Options {
             addr,
@@ -98,7 +103,8 @@ impl Options {
                 allow: serve.allow,
                 deny: serve.deny,
             },
-            capture,
+            capture: capture.capture,
+            pcap: capture.pcap,
         }
     }
 }
@@ -126,6 +132,9 @@ pub struct Server<H> {
     /// `--capture`: JSON Lines of every event, both directions, and the
     /// lines' renderer (its header already written).
     capture: Option<(Sink, CaptureLines)>,
+    /// `--pcap`: the pcapng file, and each connection's renderer, made
+    /// once the socket is bound (its header written, its address known).
+    pcap: Option<(Sink, OnceLock<PcapRender>)>,
     clock: Clock,
     /// Set once by whoever decides the server is done (`--once`, `--count`).
     stop: watch::Sender<Option<ExitCode>>,
@@ -170,9 +179,9 @@ impl<H> Server<H> {
         self.sink.write(text).await;
     }
 
-    /// Whether anything records traffic (stdout records or a capture).
+    /// Whether anything records traffic (stdout records, a capture, pcapng).
     pub fn observes(&self) -> bool {
-        self.records.is_some() || self.capture.is_some()
+        self.records.is_some() || self.capture.is_some() || self.pcap.is_some()
     }
 
     /// Whether messages must be framed: to be recorded, or counted.
@@ -183,28 +192,29 @@ impl<H> Server<H> {
     /// A fresh observer for one connection task.
     pub fn observer(&self) -> ConnObserver {
         Tee(
-            self.records.map(|r| Observed::new(r, Held)),
-            self.capture
+            Tee(
+                self.records.map(|r| Observed::new(r, Held)),
+                self.capture
+                    .as_ref()
+                    .map(|(_, lines)| Observed::new(lines.clone(), Held)),
+            ),
+            self.pcap
                 .as_ref()
-                .map(|(_, lines)| Observed::new(lines.clone(), Held)),
+                .and_then(|(_, template)| template.get())
+                .map(|template| Observed::new(template.clone(), Held)),
         )
     }
 
     /// Hand what `observer` rendered to the stdout and capture sinks.
     pub async fn deliver(&self, observer: &mut ConnObserver) {
-        if let Some(records) = &mut observer.0 {
-            let batch = records.pending();
-            if !batch.is_empty() {
-                self.sink.write(batch).await;
-                batch.clear();
-            }
+        if let Some(records) = &mut observer.0 .0 {
+            flush(&self.sink, records.pending()).await;
         }
-        if let (Some(captured), Some((sink, _))) = (&mut observer.1, &self.capture) {
-            let batch = captured.pending();
-            if !batch.is_empty() {
-                sink.write(batch).await;
-                batch.clear();
-            }
+        if let (Some(captured), Some((sink, _))) = (&mut observer.0 .1, &self.capture) {
+            flush(sink, captured.pending()).await;
+        }
+        if let (Some(packets), Some((sink, _))) = (&mut observer.1, &self.pcap) {
+            flush(sink, packets.pending()).await;
         }
     }
 
@@ -238,6 +248,14 @@ impl<H> Server<H> {
     }
 }
 
+/// Hand a batch to its sink and empty it.
+async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
+    if !batch.is_empty() {
+        sink.write(batch).await;
+        batch.clear();
+    }
+}
+
 /// Run a server until `--once`, `--count`, a signal, or a fatal error;
 /// then print the summary.
 pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
@@ -251,6 +269,13 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
             let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
             let lines = CaptureLines::new(options.role, &clock);
             (Some((sink, lines)), Some(writer))
+        }
+        None => (None, None),
+    };
+    let (pcap, pcap_writer) = match &options.pcap {
+        Some(path) => {
+            let (sink, writer) = Sink::spawn_file(crate::output::create_file(path, "--pcap")?);
+            (Some((sink, OnceLock::new())), Some(writer))
         }
         None => (None, None),
     };
@@ -270,6 +295,7 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
         sink,
         records,
         capture,
+        pcap,
         clock,
         stop,
     });
@@ -277,7 +303,7 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
     // Connection tasks may be mid-write; stop them, then flush what they queued.
     runtime.shutdown_timeout(Duration::from_millis(100));
     writer.finish();
-    if let Some(writer) = capture_writer {
+    for writer in [capture_writer, pcap_writer].into_iter().flatten() {
         writer.finish();
     }
     let code = outcome?;
@@ -326,6 +352,17 @@ async fn serve<H: Handler>(
         let mut header = Observed::new(lines.clone(), Held);
         header.start(transport, local);
         sink.write(header.pending()).await;
+    }
+    if let Some((sink, template)) = &server.pcap {
+        let transport = if config.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        let mut header = Observed::new(PcapRender::new(config.role), Held);
+        header.start(transport, local);
+        sink.write(header.pending()).await;
+        let _ = template.set(header.render_mut().clone());
     }
     if local.ip().is_unspecified() && config.access.allow.is_empty() {
         eprintln!(

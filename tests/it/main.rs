@@ -17,6 +17,7 @@ mod faults;
 mod framing;
 mod listen;
 mod load;
+mod pcap_out;
 mod proxy;
 mod readme;
 mod repl;

@@ -30,6 +30,9 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
     if let Some(path) = &args.capture.capture {
         session.start_capture(path)?;
     }
+    if let Some(path) = &args.capture.pcap {
+        session.start_pcap(path)?;
+    }
     let Some(stream) = first_connect(&args).await? else {
         return Ok(ExitCode::Interrupted);
     };

@@ -153,6 +153,8 @@ pub struct Session {
     records: Observed<Records, Held>,
     /// `--capture` / `:capture`.
     capture: Option<CaptureFile>,
+    /// `--pcap`.
+    pcap: Option<output::PcapFile>,
     /// Announce the first connection (at a terminal); piped sessions stay
     /// quiet on success, like `send`.
     announce_first: bool,
@@ -190,6 +192,7 @@ impl Session {
             events,
             out,
             capture: None,
+            pcap: None,
             announce_first: announce,
             local: None,
             dialing: None,
@@ -210,6 +213,12 @@ impl Session {
         Ok(())
     }
 
+    /// `--pcap FILE`: connections from here on are recorded as pcapng.
+    pub fn start_pcap(&mut self, path: &Path) -> Result<()> {
+        self.pcap = Some(output::client_pcap(path)?);
+        Ok(())
+    }
+
     fn meta(&self, conn: &Conn) -> Meta {
         self.clock.now(conn.id, conn.peer)
     }
@@ -218,6 +227,7 @@ impl Session {
     fn observe(&mut self, meta: &Meta, event: Event<'_>) {
         self.records.record(meta, event);
         self.capture.record(meta, event);
+        self.pcap.record(meta, event);
     }
 
     pub fn install(&mut self, stream: TcpStream) {
@@ -228,6 +238,7 @@ impl Session {
         self.local = stream.local_addr().ok();
         if let Some(local) = self.local {
             self.capture.start(Transport::Tcp, net::canonical(local));
+            self.pcap.start(Transport::Tcp, net::canonical(local));
         }
         self.conns += 1;
         let id = self.conns;

@@ -72,6 +72,9 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<ExitCode
         if let Some(path) = &args.capture.capture {
             session.start_capture(path)?;
         }
+        if let Some(path) = &args.capture.pcap {
+            session.start_pcap(path)?;
+        }
         session.install(stream);
         session.note(":help lists the commands, Ctrl-D quits");
         for note in &startup_notes {

@@ -94,6 +94,7 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         idle_timeout: None,
         access: AccessList::default(),
         capture: None,
+        pcap: None,
     };
     let code = server::run(options, serve)?;
     let suite = suite.lock().unwrap_or_else(|e| e.into_inner());
