@@ -34,7 +34,7 @@
 //!   P1GE0N_BENCH_PEER_CONNS=N   scale: cap for socat/ncat (1000)
 //!   P1GE0N_BENCH_RUNS=N         one-shot runs per client (200)
 //!   P1GE0N_BENCH_DISPLAY_MB=N   formatter volume in MB (50)
-//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy
+//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode
 //!
 //! MB is 10^6 bytes throughout.
 
@@ -144,6 +144,12 @@ enum Peer {
     Text,
     /// `listen -q --rules` with 20 rules, the last one answering.
     Rules,
+    /// `listen -q --pcap FILE`.
+    Pcap,
+    /// `listen -f text` (>file) of MBAP-framed messages, and the same with
+    /// `--decode modbus`: the Modbus-shaped load of section 8.
+    ModbusText,
+    ModbusDecoded,
     Socat,
     Ncat,
 }
@@ -154,6 +160,9 @@ impl Peer {
             Peer::Quiet => "p1ge0n listen -q",
             Peer::Text => "p1ge0n listen --frame line >file",
             Peer::Rules => "p1ge0n listen -q --rules (20)",
+            Peer::Pcap => "p1ge0n listen -q --pcap FILE",
+            Peer::ModbusText => "p1ge0n listen -f text (MBAP) >file",
+            Peer::ModbusDecoded => "p1ge0n listen --decode modbus >file",
             Peer::Socat => "socat fork PIPE",
             Peer::Ncat => "ncat -k --exec /bin/cat",
         }
@@ -161,7 +170,12 @@ impl Peer {
 
     fn tool(self) -> &'static str {
         match self {
-            Peer::Quiet | Peer::Text | Peer::Rules => bin(),
+            Peer::Quiet
+            | Peer::Text
+            | Peer::Rules
+            | Peer::Pcap
+            | Peer::ModbusText
+            | Peer::ModbusDecoded => bin(),
             Peer::Socat => "socat",
             Peer::Ncat => "ncat",
         }
@@ -226,6 +240,25 @@ impl Server {
                 cmd.args(["listen", "-q", "127.0.0.1:0", "--frame", "line", "--rules"])
                     .arg(&path);
                 Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::Pcap => {
+                let path = unique_path(dir, "packets", "pcapng");
+                let mut cmd = Command::new(bin());
+                cmd.args(["listen", "-q", "127.0.0.1:0", "--pcap"])
+                    .arg(&path);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::ModbusText | Peer::ModbusDecoded => {
+                let path = unique_path(dir, "records", "txt");
+                let file = File::create(&path).context("create the records file")?;
+                let mut cmd = Command::new(bin());
+                cmd.args(["listen", "127.0.0.1:0", "-f", "text"]);
+                if peer == Peer::ModbusDecoded {
+                    cmd.args(["--decode", "modbus"]);
+                } else {
+                    cmd.args(["--frame", "len=u16be,offset=4"]);
+                }
+                Server::launch_and_parse(cmd, Stdio::from(file), Some(path))
             }
             Peer::Socat => {
                 let mut cmd = Command::new("socat");
@@ -730,6 +763,7 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
         Peer::Quiet,
         Peer::Text,
         Peer::Rules,
+        Peer::Pcap,
         Peer::Socat,
         Peer::Ncat,
     ]
@@ -804,15 +838,19 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
                 ratio(med, socat),
                 socat.is_finite().then_some(med >= socat),
             ),
-            Peer::Rules => {
+            Peer::Rules | Peer::Pcap => {
                 let quiet = peers
                     .iter()
                     .position(|&p| p == Peer::Quiet)
                     .map_or(f64::NAN, |q| median(&rates[q]));
+                let (name, floor) = match peer {
+                    Peer::Rules => ("listen --rules (20) >= 0.8x listen -q msgs/s", 0.8),
+                    _ => ("listen -q --pcap >= 0.75x listen -q msgs/s", 0.75),
+                };
                 targets.add(
-                    "listen --rules (20) >= 0.8x listen -q msgs/s",
+                    name,
                     ratio(med, quiet),
-                    quiet.is_finite().then_some(med >= 0.8 * quiet),
+                    quiet.is_finite().then_some(med >= floor * quiet),
                 );
             }
             _ => {}
@@ -1818,6 +1856,113 @@ fn proxy_scale(
     Ok(())
 }
 
+// ------------------------------------------------------ 8. Modbus decoding
+
+/// A 64-byte Modbus/TCP request (write multiple registers, 25 registers),
+/// unique per client and sequence number so that an echo can be checked.
+fn modbus_message(id: usize, seq: u64) -> [u8; LINE] {
+    let mut m = [0u8; LINE];
+    m[..2].copy_from_slice(&(seq as u16).to_be_bytes());
+    m[4..6].copy_from_slice(&58u16.to_be_bytes());
+    m[6] = 1;
+    m[7] = 16;
+    m[8..10].copy_from_slice(&(id as u16).to_be_bytes());
+    m[10..12].copy_from_slice(&25u16.to_be_bytes());
+    m[12] = 50;
+    m[13..21].copy_from_slice(&seq.to_be_bytes());
+    m[21..29].copy_from_slice(&(id as u64).to_be_bytes());
+    m
+}
+
+/// `clients` connections each sending one Modbus request at a time and
+/// checking its echo, for `dur`: messages per second.
+async fn modbus_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<f64> {
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let deadline = start + dur;
+    let mut set = JoinSet::new();
+    for id in 0..clients {
+        set.spawn(async move {
+            let mut s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            let mut back = [0u8; LINE];
+            let mut seq = 0u64;
+            tokio::time::sleep_until(start).await;
+            while tokio::time::Instant::now() < deadline {
+                let m = modbus_message(id, seq);
+                s.write_all(&m).await?;
+                s.read_exact(&mut back).await?;
+                if back != m {
+                    bail!("client {id}: echo #{seq} differs");
+                }
+                seq += 1;
+            }
+            Ok::<_, anyhow::Error>(seq)
+        });
+    }
+    let mut total = 0u64;
+    while let Some(done) =
+        tokio::time::timeout_at(deadline + Duration::from_secs(10), set.join_next())
+            .await
+            .map_err(|_| anyhow!("clients still waiting 10 s after the deadline"))?
+    {
+        total += done??;
+    }
+    Ok(total as f64 / dur.as_secs_f64())
+}
+
+fn section_decode(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let peers = [Peer::ModbusText, Peer::ModbusDecoded];
+    let dur = Duration::from_secs_f64(cfg.rate_secs);
+    println!(
+        "\n## 8. Decoding: {} clients x 64-byte Modbus/TCP requests, 1 in flight each, records to a file, {:.1} s x {} rounds",
+        cfg.clients, cfg.rate_secs, cfg.rounds
+    );
+    let mut rates = vec![Vec::new(); peers.len()];
+    for round in 0..cfg.rounds {
+        for k in 0..peers.len() {
+            let i = (k + round) % peers.len();
+            let server = Server::start(peers[i], dir, cfg.clients)?;
+            let rate = rt
+                .block_on(modbus_round(server.addr, cfg.clients, dur))
+                .with_context(|| format!("{} round {}", peers[i].label(), round + 1))?;
+            if let Some(path) = server.stdout_path.clone() {
+                server.terminate(Duration::from_secs(5));
+                let _ = fs::remove_file(&path);
+            }
+            println!(
+                "  round {} {:<40} {:>9} msgs/s",
+                round + 1,
+                peers[i].label(),
+                si(rate)
+            );
+            rates[i].push(rate);
+        }
+    }
+    let (plain, decoded) = (median(&rates[0]), median(&rates[1]));
+    print_table(
+        "Modbus-shaped load (medians)",
+        &["server", "msgs/s", "vs plain text"],
+        &[
+            vec![
+                peers[0].label().into(),
+                thousands(plain as u64),
+                "1.00x".into(),
+            ],
+            vec![
+                peers[1].label().into(),
+                thousands(decoded as u64),
+                ratio(decoded, plain),
+            ],
+        ],
+    );
+    targets.add(
+        "listen --decode modbus >= 0.8x listen -f text msgs/s",
+        ratio(decoded, plain),
+        Some(decoded >= 0.8 * plain),
+    );
+    Ok(())
+}
+
 fn main() {
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
@@ -1878,6 +2023,12 @@ fn main() {
     }
     if cfg.wants("size") {
         run("size", section_size(dir.path()));
+    }
+    if cfg.wants("decode") {
+        run(
+            "decode",
+            section_decode(&cfg, &rt, dir.path(), &mut targets),
+        );
     }
     if cfg.wants("proxy") {
         run(

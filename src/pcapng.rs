@@ -66,10 +66,6 @@ impl PcapRender {
             Role::Server | Role::Proxy => (meta.peer, local),
         }
     }
-
-    fn packet(&self, out: &mut Vec<u8>, wall: SystemTime, ip: Vec<u8>) {
-        write_epb(out, wall, &ip);
-    }
 }
 
 /// Our address as a packet can carry it: an unspecified listening address
@@ -110,36 +106,49 @@ enum Flags {
     Rst,
 }
 
-/// One TCP segment from `src` (sequence `seq`) to `dst` (acknowledging
-/// `ack`), as an IP packet.
-fn tcp(
+/// Where one TCP segment goes: from `src` (sequence `seq`) to `dst`
+/// (acknowledging `ack`).
+struct Segment {
     src: SocketAddr,
     dst: SocketAddr,
     seq: u32,
     ack: u32,
     flags: Flags,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut b = ip(src, dst).tcp(src.port(), dst.port(), seq, 65_535);
-    b = match flags {
-        Flags::Syn => b.syn(),
-        Flags::SynAck => b.syn().ack(ack),
-        Flags::Ack => b.ack(ack),
-        Flags::PshAck => b.psh().ack(ack),
-        Flags::FinAck => b.fin().ack(ack),
-        Flags::Rst => b.rst().ack(ack),
-    };
-    let mut packet = Vec::with_capacity(b.size(payload.len()));
-    // Writing into a Vec cannot fail; sizes are bounded by SEGMENT.
-    let _ = b.write(&mut packet, payload);
-    packet
 }
 
-fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+fn seg(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: Flags) -> Segment {
+    Segment {
+        src,
+        dst,
+        seq,
+        ack,
+        flags,
+    }
+}
+
+/// Append one TCP segment as an Enhanced Packet Block, the IP packet built
+/// in place (no copy per packet: this runs for every message).
+fn tcp(out: &mut Vec<u8>, wall: SystemTime, s: Segment, payload: &[u8]) {
+    let mut b = ip(s.src, s.dst).tcp(s.src.port(), s.dst.port(), s.seq, 65_535);
+    b = match s.flags {
+        Flags::Syn => b.syn(),
+        Flags::SynAck => b.syn().ack(s.ack),
+        Flags::Ack => b.ack(s.ack),
+        Flags::PshAck => b.psh().ack(s.ack),
+        Flags::FinAck => b.fin().ack(s.ack),
+        Flags::Rst => b.rst().ack(s.ack),
+    };
+    // Writing into a Vec cannot fail; sizes are bounded by SEGMENT.
+    write_epb(out, wall, |out| {
+        let _ = b.write(out, payload);
+    });
+}
+
+fn udp(out: &mut Vec<u8>, wall: SystemTime, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
     let b = ip(src, dst).udp(src.port(), dst.port());
-    let mut packet = Vec::with_capacity(b.size(payload.len()));
-    let _ = b.write(&mut packet, payload);
-    packet
+    write_epb(out, wall, |out| {
+        let _ = b.write(out, payload);
+    });
 }
 
 /// Initial sequence numbers: fixed per side, so files are reproducible.
@@ -157,6 +166,7 @@ impl Render for PcapRender {
 
     fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
         let (client, server) = self.endpoints(meta);
+        let w = meta.wall;
         if self.transport == Transport::Udp {
             if let Event::Data { from, bytes } = event {
                 let (src, dst) = match from {
@@ -167,72 +177,37 @@ impl Render for PcapRender {
                     .chunks(SEGMENT)
                     .chain(bytes.is_empty().then_some(&[][..]))
                 {
-                    self.packet(out, meta.wall, udp(src, dst, chunk));
+                    udp(out, w, src, dst, chunk);
                 }
             }
             return;
         }
         match event {
             Event::Open => {
-                let c = CLIENT_ISN;
-                let s = SERVER_ISN;
-                self.packet(out, meta.wall, tcp(client, server, c, 0, Flags::Syn, &[]));
-                self.packet(
-                    out,
-                    meta.wall,
-                    tcp(server, client, s, c + 1, Flags::SynAck, &[]),
-                );
-                self.packet(
-                    out,
-                    meta.wall,
-                    tcp(client, server, c + 1, s + 1, Flags::Ack, &[]),
-                );
-                self.conns.insert(
-                    meta.conn,
-                    Tcp {
-                        client,
-                        server,
-                        client_seq: c + 1,
-                        server_seq: s + 1,
-                    },
-                );
+                let (c, s) = (CLIENT_ISN, SERVER_ISN);
+                tcp(out, w, seg(client, server, c, 0, Flags::Syn), &[]);
+                tcp(out, w, seg(server, client, s, c + 1, Flags::SynAck), &[]);
+                tcp(out, w, seg(client, server, c + 1, s + 1, Flags::Ack), &[]);
+                let t = Tcp {
+                    client,
+                    server,
+                    client_seq: c + 1,
+                    server_seq: s + 1,
+                };
+                self.conns.insert(meta.conn, t);
             }
             Event::Data { from, bytes } => {
                 let Some(t) = self.conns.get_mut(&meta.conn) else {
                     return;
                 };
-                let mut packets = Vec::new();
                 for chunk in bytes.chunks(SEGMENT) {
-                    let packet = match from {
-                        Side::Client => {
-                            let p = tcp(
-                                t.client,
-                                t.server,
-                                t.client_seq,
-                                t.server_seq,
-                                Flags::PshAck,
-                                chunk,
-                            );
-                            t.client_seq = t.client_seq.wrapping_add(chunk.len() as u32);
-                            p
-                        }
-                        Side::Server => {
-                            let p = tcp(
-                                t.server,
-                                t.client,
-                                t.server_seq,
-                                t.client_seq,
-                                Flags::PshAck,
-                                chunk,
-                            );
-                            t.server_seq = t.server_seq.wrapping_add(chunk.len() as u32);
-                            p
-                        }
+                    let n = chunk.len() as u32;
+                    let (src, dst, seq, ack) = match from {
+                        Side::Client => (t.client, t.server, &mut t.client_seq, t.server_seq),
+                        Side::Server => (t.server, t.client, &mut t.server_seq, t.client_seq),
                     };
-                    packets.push(packet);
-                }
-                for p in packets {
-                    self.packet(out, meta.wall, p);
+                    tcp(out, w, seg(src, dst, *seq, ack, Flags::PshAck), chunk);
+                    *seq = seq.wrapping_add(n);
                 }
             }
             Event::Close => {
@@ -240,35 +215,26 @@ impl Render for PcapRender {
                     return;
                 };
                 let (c, s) = (t.client_seq, t.server_seq);
-                self.packet(
+                tcp(out, w, seg(t.client, t.server, c, s, Flags::FinAck), &[]);
+                tcp(
                     out,
-                    meta.wall,
-                    tcp(t.client, t.server, c, s, Flags::FinAck, &[]),
+                    w,
+                    seg(t.server, t.client, s, c + 1, Flags::FinAck),
+                    &[],
                 );
-                self.packet(
+                tcp(
                     out,
-                    meta.wall,
-                    tcp(t.server, t.client, s, c + 1, Flags::FinAck, &[]),
-                );
-                self.packet(
-                    out,
-                    meta.wall,
-                    tcp(t.client, t.server, c + 1, s + 1, Flags::Ack, &[]),
+                    w,
+                    seg(t.client, t.server, c + 1, s + 1, Flags::Ack),
+                    &[],
                 );
             }
             Event::Error(_) => {
                 let Some(t) = self.conns.remove(&meta.conn) else {
                     return;
                 };
-                let packet = tcp(
-                    t.client,
-                    t.server,
-                    t.client_seq,
-                    t.server_seq,
-                    Flags::Rst,
-                    &[],
-                );
-                self.packet(out, meta.wall, packet);
+                let (c, s) = (t.client_seq, t.server_seq);
+                tcp(out, w, seg(t.client, t.server, c, s, Flags::Rst), &[]);
             }
         }
     }
@@ -300,23 +266,29 @@ fn write_header(out: &mut Vec<u8>) {
     u32le(out, 20);
 }
 
-/// One Enhanced Packet Block on interface 0.
-fn write_epb(out: &mut Vec<u8>, wall: SystemTime, packet: &[u8]) {
+/// One Enhanced Packet Block on interface 0, its packet written in place
+/// by `packet`; the lengths are filled in afterwards.
+fn write_epb(out: &mut Vec<u8>, wall: SystemTime, packet: impl FnOnce(&mut Vec<u8>)) {
     let micros = wall
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    let padded = packet.len().div_ceil(4) * 4;
-    let total = (32 + padded) as u32;
+    let start = out.len();
     u32le(out, 6);
-    u32le(out, total);
+    u32le(out, 0); // block length, below
     u32le(out, 0);
     u32le(out, (micros >> 32) as u32);
     u32le(out, micros as u32);
-    u32le(out, packet.len() as u32);
-    u32le(out, packet.len() as u32);
-    out.extend_from_slice(packet);
-    out.resize(out.len() + padded - packet.len(), 0);
+    u32le(out, 0); // captured length, below
+    u32le(out, 0); // original length, below
+    let data = out.len();
+    packet(out);
+    let len = out.len() - data;
+    out.resize(data + len.div_ceil(4) * 4, 0);
+    let total = (out.len() - start + 4) as u32;
     u32le(out, total);
+    out[start + 4..start + 8].copy_from_slice(&total.to_le_bytes());
+    out[start + 20..start + 24].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 24..start + 28].copy_from_slice(&(len as u32).to_le_bytes());
 }
 
 #[cfg(test)]
