@@ -372,7 +372,7 @@ pub struct ServeArgs {
     pub deny: Vec<Cidr>,
 }
 
-/// `--capture FILE` (listen, send, repl, proxy).
+/// `--capture FILE` and `--pcap FILE` (listen, send, repl, proxy).
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// Record every event as JSON Lines in FILE (created mode 0600), for replay

@@ -218,7 +218,9 @@ fn files_section(roff: &mut Roff, name: &str) {
     const CAPTURE: &str = "--capture FILE writes JSON Lines (mode 0600): a header line \
         {\"p1ge0n\":\"capture\",\"version\":1,\"started\":...,\"transport\":...,\"local\":...,\"side\":...} \
         then one object per event with t, conn, peer, event (open, data, close, error) and, \
-        for data, from (client or server), len, hex and text. p1ge0n-replay(1) reads it.";
+        for data, from (client or server), len, hex and text. p1ge0n-replay(1) reads it. \
+        --pcap FILE writes the same traffic as a pcapng file (mode 0600) that Wireshark and \
+        p1ge0n-replay(1) open.";
     roff.control("SH", ["FILES"]);
     let text = match name {
         "listen" => {

@@ -72,11 +72,11 @@ impl Sink {
         Sink::spawn_to("stdout", Box::new(std::io::stdout()))
     }
 
-    /// A sink writing to a capture file. Records are appended whole and
-    /// written as soon as the writer wakes, so an interrupted run loses
-    /// nothing already handed over.
+    /// A sink writing to a file (`--capture`, `--pcap`). Records are
+    /// appended whole and written as soon as the writer wakes, so an
+    /// interrupted run loses nothing already handed over.
     pub fn spawn_file(file: std::fs::File) -> (Sink, Writer) {
-        Sink::spawn_to("capture", Box::new(file))
+        Sink::spawn_to("file", Box::new(file))
     }
 
     fn spawn_to(name: &str, mut out: Box<dyn Write + Send>) -> (Sink, Writer) {

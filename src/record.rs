@@ -2,7 +2,7 @@
 //!
 //! Subcommands describe traffic once, as [`Event`]s stamped with a [`Meta`]
 //! (time, connection number, peer), and hand them to an [`Observer`]. The
-//! observers (stdout records, the capture file; pcapng and JUnit are next) turn
+//! observers (stdout records, the capture file, the pcapng file) turn
 //! events into their own output; a subcommand never knows which ones are
 //! listening. This is ripgrep's `Sink` idea: one producer, many printers.
 //! See `docs/ARCHITECTURE.md` for the data flow.

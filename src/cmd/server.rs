@@ -1,8 +1,8 @@
 //! What every server subcommand (`listen`, `proxy`, `replay --serve`) shares: binding, the
 //! `listening on` line, `--allow`/`--deny`, `--max-conns`, `--once`,
 //! `--count`, the counters and the summary, SIGINT/SIGTERM, and the
-//! observers each connection records into (stdout records and `--capture`,
-//! batched into one ordered output by `output::Sink`).
+//! observers each connection records into (stdout records, `--capture` and
+//! `--pcap`, each batched into one ordered output by an `output::Sink`).
 //!
 //! A server subcommand is a [`Handler`]: what to do with one accepted TCP
 //! connection, and with the UDP socket. Everything around that is here, once.
@@ -205,7 +205,7 @@ impl<H> Server<H> {
         )
     }
 
-    /// Hand what `observer` rendered to the stdout and capture sinks.
+    /// Hand what `observer` rendered to the stdout, capture and pcapng sinks.
     pub async fn deliver(&self, observer: &mut ConnObserver) {
         if let Some(records) = &mut observer.0 .0 {
             flush(&self.sink, records.pending()).await;

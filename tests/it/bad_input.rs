@@ -872,6 +872,26 @@ fn rules_cases() -> Vec<Case> {
     ]
 }
 
+fn decode_cases() -> Vec<Case> {
+    vec![
+        case(
+            "decode_unknown_protocol",
+            &["send", "{}", "x", "--decode", "mqtt"],
+        )
+        .says(&["--decode", "unknown protocol 'mqtt'"]),
+        case(
+            "pcap_unwritable",
+            &["listen", "{}", "--pcap", "no/such/dir/p.pcapng"],
+        )
+        .says(&["cannot create --pcap file", "no/such/dir/p.pcapng"]),
+        case(
+            "send_pcap_unwritable",
+            &["send", "{}", "x", "--pcap", "no/such/dir/p.pcapng"],
+        )
+        .says(&["cannot create --pcap file"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -889,6 +909,7 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("repl lines", repl_cases()),
         ("proxy", proxy_cases()),
         ("rules and serve", rules_cases()),
+        ("decode and pcap", decode_cases()),
     ]
 }
 
@@ -1085,6 +1106,11 @@ fn proxy_arguments() {
 #[test]
 fn rules_and_serve() {
     run_all(rules_cases());
+}
+
+#[test]
+fn decode_and_pcap() {
+    run_all(decode_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`

@@ -223,7 +223,7 @@ impl Session {
         self.clock.now(conn.id, conn.peer)
     }
 
-    /// Stdout records and the capture see the event.
+    /// Stdout records, the capture and the pcapng file see the event.
     fn observe(&mut self, meta: &Meta, event: Event<'_>) {
         self.records.record(meta, event);
         self.capture.record(meta, event);
