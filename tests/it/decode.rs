@@ -6,15 +6,6 @@ use std::collections::HashMap;
 
 use crate::util::*;
 
-fn fixture(name: &str) -> String {
-    repo()
-        .join("tests/fixtures")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The server port of a capture's only flow, from `replay --list`.
 fn server_port(file: &str) -> u16 {
     let out = replay(&[file, "--list"]);

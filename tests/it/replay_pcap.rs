@@ -4,11 +4,6 @@
 
 use crate::util::*;
 
-fn fixture(name: &str) -> String {
-    let path = repo().join("tests/fixtures").join(name);
-    path.to_str().unwrap().to_string()
-}
-
 fn modbus_server() -> PyServer {
     PyServer::start("modbus_server.py", &["--lifetime", "60"])
 }

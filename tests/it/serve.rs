@@ -5,15 +5,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn fixture(name: &str) -> String {
-    repo()
-        .join("tests/fixtures")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// `p1ge0n replay FILE --serve 127.0.0.1:0 ARGS...`, listening.
 fn serve(file: &str, args: &[&str]) -> Listen {
     let mut cmd = Command::new(bin());
@@ -203,7 +194,7 @@ fn junit_reports_for_replay_and_send() {
 }
 
 /// an S7 capture of our own (python-snap7's client and server,
-/// tcpdump on lo: tests/fixtures/make_s7_capture.sh) served back to
+/// tcpdump on lo: tests/fixtures/make_decode_captures.sh) served back to
 /// python-snap7's client, framed by TPKT: its read returns the captured
 /// data, and --verify finds every client message as captured.
 #[test]

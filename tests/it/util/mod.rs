@@ -39,6 +39,12 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `tests/fixtures/NAME`, as a path argument.
+pub fn fixture(name: &str) -> String {
+    let path = repo().join("tests/fixtures").join(name);
+    path.to_str().unwrap().to_string()
+}
+
 /// `tests/peers/NAME`.
 pub fn peer_script(name: &str) -> PathBuf {
     repo().join("tests/peers").join(name)
