@@ -272,24 +272,7 @@ fn rule(
         };
         return Err(at(span, reason));
     }
-    let payload = |value: &Spanned<String>, key: &str| {
-        payload::parse_text(value.get_ref())
-            .map_err(|e| at(value.span(), format!("{key} '{}': {e}", value.get_ref())))
-    };
-    let matcher = if let Some(v) = &def.exact {
-        Matcher::Exact(payload(v, "match")?)
-    } else if let Some(v) = &def.prefix {
-        Matcher::Prefix(payload(v, "prefix")?)
-    } else if let Some(v) = &def.contains {
-        Matcher::Contains(payload(v, "contains")?)
-    } else if let Some(v) = &def.regex {
-        let re = Regex::new(&format!("^(?:{})$", v.get_ref()))
-            .map_err(|e| at(v.span(), format!("regex '{}': {e}", v.get_ref())))?;
-        Matcher::Regex(re)
-    } else {
-        let v = def.hex.as_ref().expect("one matcher is given");
-        Matcher::Hex(hex_pattern(v.get_ref()).map_err(|e| at(v.span(), format!("hex: {e}")))?)
-    };
+    let matcher = matcher(&def, at)?;
     let groups = match &matcher {
         Matcher::Regex(re) => re.captures_len() - 1,
         _ => 0,
@@ -327,6 +310,31 @@ fn rule(
         delay,
         close: def.close,
         hits: AtomicU64::new(0),
+    })
+}
+
+/// The one matcher of a rule (checked to be exactly one by the caller).
+fn matcher(
+    def: &RuleDef,
+    at: &impl Fn(Range<usize>, String) -> RulesError,
+) -> Result<Matcher, RulesError> {
+    let payload = |value: &Spanned<String>, key: &str| {
+        payload::parse_text(value.get_ref())
+            .map_err(|e| at(value.span(), format!("{key} '{}': {e}", value.get_ref())))
+    };
+    Ok(if let Some(v) = &def.exact {
+        Matcher::Exact(payload(v, "match")?)
+    } else if let Some(v) = &def.prefix {
+        Matcher::Prefix(payload(v, "prefix")?)
+    } else if let Some(v) = &def.contains {
+        Matcher::Contains(payload(v, "contains")?)
+    } else if let Some(v) = &def.regex {
+        let re = Regex::new(&format!("^(?:{})$", v.get_ref()))
+            .map_err(|e| at(v.span(), format!("regex '{}': {e}", v.get_ref())))?;
+        Matcher::Regex(re)
+    } else {
+        let v = def.hex.as_ref().expect("one matcher is given");
+        Matcher::Hex(hex_pattern(v.get_ref()).map_err(|e| at(v.span(), format!("hex: {e}")))?)
     })
 }
 

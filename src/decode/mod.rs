@@ -70,6 +70,20 @@ impl FromStr for Protocol {
     }
 }
 
+/// Big-endian u16 at `at`, or why not.
+pub(crate) fn u16_at(b: &[u8], at: usize, what: &str) -> Result<u16, Malformed> {
+    match b.get(at..at + 2) {
+        Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
+        None => Err(Malformed(format!("too short for the {what}"))),
+    }
+}
+
+pub(crate) fn u8_at(b: &[u8], at: usize, what: &str) -> Result<u8, Malformed> {
+    b.get(at)
+        .copied()
+        .ok_or_else(|| Malformed(format!("too short for the {what}")))
+}
+
 /// Why a message is not what the protocol says it should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed(pub String);

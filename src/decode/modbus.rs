@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Decoded, Malformed};
+use super::{u16_at, u8_at, Decoded, Malformed};
 use crate::record::Side;
 
 /// The MBAP header (7 bytes) of a Modbus/TCP frame.
@@ -37,20 +37,6 @@ pub fn exception_name(code: u8) -> &'static str {
         0x0b => "gateway target device failed to respond",
         _ => "unknown exception",
     }
-}
-
-/// Big-endian u16 at `at`, or why not.
-fn u16_at(b: &[u8], at: usize, what: &str) -> Result<u16, Malformed> {
-    match b.get(at..at + 2) {
-        Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
-        None => Err(Malformed(format!("too short for the {what}"))),
-    }
-}
-
-fn u8_at(b: &[u8], at: usize, what: &str) -> Result<u8, Malformed> {
-    b.get(at)
-        .copied()
-        .ok_or_else(|| Malformed(format!("too short for the {what}")))
 }
 
 /// The values after a byte count at `at`: registers (u16) or coils (bits).
@@ -163,18 +149,8 @@ fn shown<T: std::fmt::Display>(values: &[T]) -> String {
 
 fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
     match code {
-        1..=4 => {
-            let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
-            f.insert("address".into(), json!(address));
-            f.insert("quantity".into(), json!(quantity));
-            Ok(format!(" addr={address} qty={quantity}"))
-        }
-        5 | 6 => {
-            let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
-            f.insert("address".into(), json!(address));
-            f.insert("values".into(), json!([single(code, value)]));
-            Ok(format!(" addr={address} value={}", single(code, value)))
-        }
+        1..=4 => address_and_quantity(pdu, f),
+        5 | 6 => address_and_value(code, pdu, f),
         15 | 16 => {
             let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
             let data = counted(pdu, 5, "values")?;
@@ -235,20 +211,30 @@ fn response(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, 
             f.insert("values".into(), json!(r));
             Ok(text)
         }
-        5 | 6 => {
-            let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
-            f.insert("address".into(), json!(address));
-            f.insert("values".into(), json!([single(code, value)]));
-            Ok(format!(" addr={address} value={}", single(code, value)))
-        }
-        15 | 16 => {
-            let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
-            f.insert("address".into(), json!(address));
-            f.insert("quantity".into(), json!(quantity));
-            Ok(format!(" addr={address} qty={quantity}"))
-        }
+        5 | 6 => address_and_value(code, pdu, f),
+        15 | 16 => address_and_quantity(pdu, f),
         _ => Ok(String::new()),
     }
+}
+
+/// `addr=A value=V` (write single coil or register, request or echo).
+fn address_and_value(
+    code: u8,
+    pdu: &[u8],
+    f: &mut Map<String, Value>,
+) -> Result<String, Malformed> {
+    let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
+    f.insert("address".into(), json!(address));
+    f.insert("values".into(), json!([single(code, value)]));
+    Ok(format!(" addr={address} value={}", single(code, value)))
+}
+
+/// `addr=A qty=Q` (a read request, or a multiple write's answer).
+fn address_and_quantity(pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+    let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
+    f.insert("address".into(), json!(address));
+    f.insert("quantity".into(), json!(quantity));
+    Ok(format!(" addr={address} qty={quantity}"))
 }
 
 /// A single coil's value reads 1/0 (0xFF00/0x0000), a register's as is.

@@ -4,21 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Decoded, Malformed};
+use super::{u16_at, u8_at, Decoded, Malformed};
 use crate::record::Side;
-
-fn u16_at(b: &[u8], at: usize, what: &str) -> Result<u16, Malformed> {
-    match b.get(at..at + 2) {
-        Some(s) => Ok(u16::from_be_bytes([s[0], s[1]])),
-        None => Err(Malformed(format!("too short for the {what}"))),
-    }
-}
-
-fn u8_at(b: &[u8], at: usize, what: &str) -> Result<u8, Malformed> {
-    b.get(at)
-        .copied()
-        .ok_or_else(|| Malformed(format!("too short for the {what}")))
-}
 
 fn cotp_name(kind: u8) -> Option<&'static str> {
     Some(match kind {
