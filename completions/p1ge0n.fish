@@ -64,6 +64,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'S
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d 'Close a connection after DUR without data (from the client; plain proxy: either way)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
@@ -94,6 +95,8 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s w -l timeout -d '
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l expect -d 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l junit -d 'Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Start a repeat every DUR (from the start of one exchange to the start of the next)' -r
@@ -142,6 +145,8 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'Histo
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s x -l hex -d 'Start in hex mode: each line is hex bytes'
@@ -170,6 +175,8 @@ len=u16be\,offset=2\,includes-header\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
@@ -216,6 +223,8 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l idle-timeout -d 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F

@@ -299,12 +299,48 @@ pub struct ReplyArgs {
     pub wait: WaitArgs,
 }
 
-/// How a client connects (send, repl, replay).
+/// How a client connects (send, repl, replay, proxy's upstream).
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
     /// Give up connecting after DUR (exit 3); 0 waits as long as the system does
     #[arg(long, value_name = "DUR", default_value = "10s")]
     pub connect_timeout: Dur,
+
+    /// Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub source: Option<crate::net::SourceAddr>,
+
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
+}
+
+/// `--keepalive DUR` (every TCP connection p1ge0n opens or accepts).
+#[derive(Debug, Args)]
+pub struct KeepaliveArgs {
+    /// Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below
+    #[arg(long, value_name = "DUR", value_parser = keepalive_parser, long_help = KEEPALIVE_LONG_HELP)]
+    pub keepalive: Option<Dur>,
+}
+
+const KEEPALIVE_LONG_HELP: &str = "\
+Turn on TCP keepalive: after DUR without traffic the kernel sends a probe,
+then one every DUR; after 3 unanswered probes the connection fails (a PLC
+that lost power is noticed in about 4 x DUR instead of never). Whole
+seconds, at least 1s. proxy: both the client's and the upstream connection.";
+
+/// `--keepalive`: the kernel counts keepalive time in whole seconds.
+fn keepalive_parser(s: &str) -> Result<Dur, String> {
+    let d: Dur = s.parse()?;
+    if d.0 < std::time::Duration::from_secs(1) {
+        return Err("keepalive must be at least 1s (the kernel counts whole seconds)".into());
+    }
+    if d.0.subsec_nanos() != 0 {
+        return Err(format!("keepalive must be whole seconds, not {d}"));
+    }
+    if d.0.as_secs() > 32_767 {
+        return Err("keepalive must be at most 32767s (the kernel's limit)".into());
+    }
+    Ok(d)
 }
 
 /// What traffic is shown on stdout (every subcommand).
@@ -432,6 +468,9 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
 
     #[command(flatten)]
     pub capture: CaptureArgs,

@@ -140,6 +140,43 @@ impl FromStr for ListenAddr {
     }
 }
 
+/// Where a client connects from (`--source`): `IP`, `IP:PORT` or
+/// `[IPV6]:PORT`; no port (or port 0) lets the system pick one. An address,
+/// not a name: it must be one of this machine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceAddr(pub SocketAddr);
+
+impl FromStr for SourceAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Ok(SourceAddr(SocketAddr::new(ip, 0)));
+        }
+        let (host, port, column) = split_host_port(s).map_err(|e| {
+            if s.contains(':') || s.is_empty() {
+                e
+            } else {
+                format!("at column 1: '{s}' is not an IP address (expected IP or IP:PORT)")
+            }
+        })?;
+        let port = parse_port(port, column, true)?;
+        let ip = host.parse::<IpAddr>().map_err(|_| {
+            format!("at column 1: '{host}' is not an IP address (expected IP or IP:PORT)")
+        })?;
+        Ok(SourceAddr(SocketAddr::new(ip, port)))
+    }
+}
+
+impl fmt::Display for SourceAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.port() {
+            0 => write!(f, "{}", self.0.ip()),
+            _ => write!(f, "{}", self.0),
+        }
+    }
+}
+
 /// An IPv4-mapped IPv6 peer (`::ffff:1.2.3.4`, what a dual-stack socket
 /// reports for IPv4 clients) shown and filtered as the IPv4 address it is.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
@@ -258,14 +295,71 @@ pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>> {
 pub struct ConnectOptions {
     pub timeout: Option<Duration>,
     pub retry_for: Option<Duration>,
+    /// `--source`: the local address to connect from.
+    pub source: Option<SourceAddr>,
+    /// `--keepalive`: probe an idle connection after this long.
+    pub keepalive: Option<Duration>,
 }
 
-async fn connect_once(target: &Target, timeout: Option<Duration>) -> Result<TcpStream> {
+/// Turn on TCP keepalive (`--keepalive`): first probe after `idle`, then
+/// one every `idle`; three unanswered probes fail the connection.
+pub fn set_keepalive(stream: &TcpStream, idle: Option<Duration>) -> io::Result<()> {
+    let Some(idle) = idle else { return Ok(()) };
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(idle)
+        .with_retries(3);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+}
+
+/// A socket for connecting to `addr`, bound to `--source` when given.
+fn client_socket(addr: SocketAddr, source: Option<SourceAddr>) -> Result<tokio::net::TcpSocket> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| exit::error(ExitCode::Failure, format!("cannot open a socket: {e}")))?;
+    let Some(source) = source else {
+        return Ok(socket);
+    };
+    if source.0.is_ipv4() != addr.is_ipv4() {
+        let family = |a: SocketAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+        return Err(exit::error(
+            ExitCode::Connect,
+            format!(
+                "could not connect to {addr}: --source {source} is {} but {addr} is {}",
+                family(source.0),
+                family(addr)
+            ),
+        ));
+    }
+    if source.0.port() != 0 {
+        // A fixed source port is reused run after run (nc -p): a previous
+        // connection's TIME_WAIT must not block it.
+        socket.set_reuseaddr(true).ok();
+    }
+    socket.bind(source.0).map_err(|e| {
+        exit::error(
+            ExitCode::Connect,
+            format!("cannot connect from --source {source}: {}", describe_io(&e)),
+        )
+    })?;
+    Ok(socket)
+}
+
+async fn connect_once(target: &Target, opts: ConnectOptions) -> Result<TcpStream> {
     let addrs = resolve(target).await?;
     let mut last: Option<anyhow::Error> = None;
     for addr in addrs {
-        let attempt = TcpStream::connect(addr);
-        let result = match timeout {
+        let socket = match client_socket(addr, opts.source) {
+            Ok(socket) => socket,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        let attempt = socket.connect(addr);
+        let result = match opts.timeout {
             Some(t) => match tokio::time::timeout(t, attempt).await {
                 Ok(r) => r,
                 Err(_) => {
@@ -284,6 +378,12 @@ async fn connect_once(target: &Target, timeout: Option<Duration>) -> Result<TcpS
         match result {
             Ok(stream) => {
                 stream.set_nodelay(true).ok();
+                set_keepalive(&stream, opts.keepalive).map_err(|e| {
+                    exit::error(
+                        ExitCode::Failure,
+                        format!("--keepalive: {}", describe_io(&e)),
+                    )
+                })?;
                 return Ok(stream);
             }
             Err(e) => {
@@ -302,7 +402,7 @@ pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStr
     let deadline = opts.retry_for.map(|d| tokio::time::Instant::now() + d);
     let mut backoff = crate::exchange::Backoff::RETRY;
     loop {
-        match connect_once(target, opts.timeout).await {
+        match connect_once(target, opts).await {
             Ok(stream) => return Ok(stream),
             Err(e) => {
                 let Some(deadline) = deadline else {
@@ -321,16 +421,24 @@ pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStr
 
 /// A UDP socket connected to the target, so that ICMP "port unreachable"
 /// comes back as a refused error on receive.
-pub async fn connect_udp(target: &Target) -> Result<UdpSocket> {
+/// `source` (`--source`) binds the local end.
+pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<UdpSocket> {
     let addrs = resolve(target).await?;
     let mut last = None;
     for addr in addrs {
-        let local: SocketAddr = if addr.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
+        let local: SocketAddr = match source {
+            Some(source) if source.0.is_ipv4() == addr.is_ipv4() => source.0,
+            Some(_) => continue,
+            None if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            None => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let socket = UdpSocket::bind(local).await?;
+        let socket = UdpSocket::bind(local).await.map_err(|e| match source {
+            Some(source) => exit::error(
+                ExitCode::Connect,
+                format!("cannot connect from --source {source}: {}", describe_io(&e)),
+            ),
+            None => e.into(),
+        })?;
         match socket.connect(addr).await {
             Ok(()) => return Ok(socket),
             Err(e) => last = Some(e),
@@ -340,7 +448,8 @@ pub async fn connect_udp(target: &Target) -> Result<UdpSocket> {
         ExitCode::Connect,
         format!(
             "could not connect to {target}: {}",
-            last.map(|e| describe_io(&e)).unwrap_or_default()
+            last.map(|e| describe_io(&e))
+                .unwrap_or_else(|| "no address of the --source IP family".into())
         ),
     ))
 }
@@ -494,6 +603,27 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn source_addresses_users_type() {
+        let ok = |s: &str| s.parse::<SourceAddr>().unwrap().0;
+        assert_eq!(ok("127.0.0.2"), "127.0.0.2:0".parse().unwrap());
+        assert_eq!(ok("10.0.0.5:4000"), "10.0.0.5:4000".parse().unwrap());
+        assert_eq!(ok("::1"), "[::1]:0".parse().unwrap());
+        assert_eq!(ok("[fe80::1]:502"), "[fe80::1]:502".parse().unwrap());
+        assert_eq!(ok("[::1]:0").to_string(), "[::1]:0");
+        assert_eq!(
+            "127.0.0.2".parse::<SourceAddr>().unwrap().to_string(),
+            "127.0.0.2"
+        );
+        let err = |s: &str| s.parse::<SourceAddr>().unwrap_err();
+        assert!(err("localhost").contains("'localhost' is not an IP address"));
+        assert!(err("plc.local:502").contains("'plc.local' is not an IP address"));
+        assert!(err("127.0.0.1:70000").contains("out of range"));
+        assert!(err("127.0.0.1:x").contains("not a digit"));
+        assert!(err("[::1").contains("without a closing"));
+        assert!(err("").contains("not an IP address") || err("").contains("column"));
+    }
+
+    #[test]
     fn targets() {
         assert_eq!(
             "localhost:9000".parse::<Target>(),
@@ -604,6 +734,7 @@ mod tests {
         fn address_parsers_never_panic(s in ".{0,30}") {
             let _ = s.parse::<Target>();
             let _ = s.parse::<ListenAddr>();
+            let _ = s.parse::<SourceAddr>();
             let _ = s.parse::<Cidr>();
         }
 

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p1ge0n::net::{Cidr, ListenAddr, Target};
+use p1ge0n::net::{Cidr, ListenAddr, SourceAddr, Target};
 use p1ge0n::units::parse_duration;
 
 fn utf8_prefix(data: &[u8]) -> &str {
@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let _ = input.parse::<ListenAddr>();
+    let _ = input.parse::<SourceAddr>();
 
     if let Ok(cidr) = input.parse::<Cidr>() {
         assert_eq!(cidr.0, cidr.0.trunc(), "{input:?}");

@@ -28,6 +28,8 @@ impl ConnectArgs {
         ConnectOptions {
             timeout: self.connect_timeout.bound(),
             retry_for,
+            source: self.source,
+            keepalive: self.keepalive.keepalive.map(|d| d.0),
         }
     }
 }

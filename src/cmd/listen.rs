@@ -137,6 +137,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         args.udp,
         Role::Server,
         args.serve,
+        &args.keepalive,
         args.output,
         args.capture,
     );

@@ -86,6 +86,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
         args.udp,
         Role::Proxy,
         args.serve,
+        &args.connect.keepalive,
         args.output,
         args.capture,
     );

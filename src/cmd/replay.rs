@@ -537,7 +537,7 @@ async fn replay_udp(
     suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
-    let socket: UdpSocket = net::connect_udp(&plan.target).await?;
+    let socket: UdpSocket = net::connect_udp(&plan.target, plan.connect.source).await?;
     let mut report = Report::new(plan, number, socket.peer_addr()?);
     let steps = steps(flow);
     let mut schedule = Schedule::new(flow);

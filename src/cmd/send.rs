@@ -473,7 +473,7 @@ async fn receive_while_uploading<O: Observer>(
 
 /// UDP: each payload is one datagram; each reply is `--replies` datagrams.
 async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
-    let socket = net::connect_udp(&plan.target).await?;
+    let socket = net::connect_udp(&plan.target, plan.connect.source).await?;
     conn.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
     let messages = if plan.messages.is_empty() {
         vec![crate::stdin::read_all().await.context("reading stdin")?]

@@ -74,6 +74,8 @@ pub struct Options {
     pub count: Option<u64>,
     pub max_conns: Option<u64>,
     pub idle_timeout: Option<Duration>,
+    /// `--keepalive` on every accepted connection.
+    pub keepalive: Option<Duration>,
     pub access: AccessList,
     pub capture: Option<PathBuf>,
     pub pcap: Option<PathBuf>,
@@ -85,6 +87,7 @@ impl Options {
         udp: bool,
         role: Role,
         serve: ServeArgs,
+        keepalive: &crate::cli::KeepaliveArgs,
         output: crate::cli::OutputArgs,
         capture: crate::cli::CaptureArgs,
     ) -> Options {
@@ -99,6 +102,7 @@ impl Options {
             count: serve.count,
             max_conns: serve.max_conns,
             idle_timeout: serve.idle_timeout.map(|d| d.0),
+            keepalive: keepalive.keepalive.map(|d| d.0),
             access: AccessList {
                 allow: serve.allow,
                 deny: serve.deny,
@@ -430,6 +434,9 @@ async fn accept_loop<H: Handler>(
                 drop(stream);
                 continue;
             }
+        }
+        if let Err(e) = net::set_keepalive(&stream, server.options.keepalive) {
+            eprintln!("--keepalive on {peer}: {}", net::describe_io(&e));
         }
         next_id += 1;
         server.stats.connections.fetch_add(1, Relaxed);

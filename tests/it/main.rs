@@ -10,6 +10,7 @@ mod util;
 
 mod bad_input;
 mod captures_compat;
+mod connection;
 mod decode;
 mod docs;
 mod exit_status;

@@ -86,7 +86,8 @@ async fn open(
     peer: SocketAddr,
     id: u64,
 ) -> Result<Client> {
-    let upstream = Arc::new(net::connect_udp(&server.handler.target).await?);
+    let upstream =
+        Arc::new(net::connect_udp(&server.handler.target, server.handler.connect.source).await?);
     server.stats.connections.fetch_add(1, Relaxed);
     eprintln!(
         "#{id} {peer} first datagram; upstream socket {}",

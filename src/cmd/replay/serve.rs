@@ -92,6 +92,7 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         count: None,
         max_conns: None,
         idle_timeout: None,
+        keepalive: args.connect.keepalive.keepalive.map(|d| d.0),
         access: AccessList::default(),
         capture: None,
         pcap: None,
