@@ -395,7 +395,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__repl)
-            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --idle --timeout --connect-timeout --source --keepalive --capture --pcap --help --version"
+            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --on-connect --idle --timeout --connect-timeout --source --keepalive --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +426,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --history)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-connect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -543,7 +547,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --expect --junit --connect-timeout --source --keepalive --retry --repeat --interval --udp --format --quiet --decode --capture --pcap --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --retry --repeat --interval --udp --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -574,6 +578,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-connect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -92,6 +92,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l max-frame -d 'Lar
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l replies -d 'With --frame: how many frames make one reply' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l on-connect -d 'Send this payload first on every connection and reconnection (e.g. a login); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l expect -d 'The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l junit -d 'Write a JUnit XML report of the --expect checks to FILE (for CI dashboards)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
@@ -142,6 +143,7 @@ modbus\t''
 s7\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l on-connect -d 'Send this payload first on every connection and reconnection (e.g. a login); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l idle -d 'A reply is complete after this much silence following its first byte' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r

@@ -328,6 +328,15 @@ then one every DUR; after 3 unanswered probes the connection fails (a PLC
 that lost power is noticed in about 4 x DUR instead of never). Whole
 seconds, at least 1s. proxy: both the client's and the upstream connection.";
 
+const ON_CONNECT_LONG_HELP: &str = "\
+Send this payload first on every TCP connection, including each
+reconnection (repl --reconnect, :reconnect, send --repeat): a login or
+preamble a device wants before anything else. Payload syntax as for
+messages (escapes, hex with -x, @FILE), sent exactly as given: no --eol.
+Its reply is awaited by the same rule as a message's reply (send; piped
+repl) and it is shown and captured like any message; --expect does not
+apply to it. Not with -u.";
+
 /// `--keepalive`: the kernel counts keepalive time in whole seconds.
 fn keepalive_parser(s: &str) -> Result<Dur, String> {
     let d: Dur = s.parse()?;
@@ -544,6 +553,10 @@ pub struct ReplArgs {
     #[arg(long)]
     pub reconnect: bool,
 
+    /// Send this payload first on every connection and reconnection (e.g. a login); see below
+    #[arg(long, value_name = "PAYLOAD", value_parser = clap::value_parser!(std::ffi::OsString), long_help = ON_CONNECT_LONG_HELP)]
+    pub on_connect: Option<std::ffi::OsString>,
+
     #[command(flatten)]
     pub reply: ReplyArgs,
 
@@ -650,6 +663,10 @@ pub struct SendArgs {
     /// Send without waiting for replies
     #[arg(long, conflicts_with_all = ["expect", "replies"])]
     pub no_reply: bool,
+
+    /// Send this payload first on every connection and reconnection (e.g. a login); see below
+    #[arg(long, value_name = "PAYLOAD", conflicts_with = "udp", value_parser = clap::value_parser!(std::ffi::OsString), long_help = ON_CONNECT_LONG_HELP)]
+    pub on_connect: Option<std::ffi::OsString>,
 
     /// The reply must equal this payload, else exit 5 (repeatable: one per message, or one for all)
     #[arg(long, value_name = "PAYLOAD", value_parser = clap::value_parser!(std::ffi::OsString))]

@@ -34,6 +34,16 @@ impl ConnectArgs {
     }
 }
 
+/// `--on-connect PAYLOAD` (send, repl): sent exactly as given, no `--eol`.
+pub fn on_connect(arg: Option<&std::ffi::OsStr>, hex: bool) -> Result<Option<Vec<u8>>> {
+    let Some(text) = arg else { return Ok(None) };
+    let login = parse_payload_os("--on-connect", text, mode(hex))?;
+    if login.is_empty() {
+        return Err(exit::usage("--on-connect: empty payload (nothing to send)"));
+    }
+    Ok(Some(login))
+}
+
 /// Parse a payload given on the command line (`what` names it in errors, e.g.
 /// "payload 2" or "--expect"). Arguments arrive as raw OS strings so that
 /// one that is not UTF-8 gets an error naming it, not clap's anonymous one;

@@ -18,7 +18,10 @@ use std::{
 use anyhow::{Context, Result};
 use tokio::{
     io::AsyncWriteExt,
-    net::{tcp::OwnedReadHalf, TcpStream},
+    net::{
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+        TcpStream,
+    },
 };
 
 use super::inputs;
@@ -39,6 +42,8 @@ use crate::{
 struct Plan {
     target: Target,
     messages: Vec<Vec<u8>>,
+    /// `--on-connect`: sent first on every connection.
+    on_connect: Option<Vec<u8>>,
     expects: Vec<Vec<u8>>,
     frame: Option<FrameSpec>,
     max_frame: usize,
@@ -86,6 +91,7 @@ impl Plan {
         Ok(Plan {
             target: args.target.clone(),
             messages,
+            on_connect: inputs::on_connect(args.on_connect.as_deref(), args.hex)?,
             expects,
             frame: inputs::framing(&args.frame, args.output.decode),
             max_frame: args.frame.max_frame.0,
@@ -308,6 +314,18 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let mut peer_closed = false;
+    if let Some(login) = &plan.on_connect {
+        log_in(
+            plan,
+            conn,
+            login,
+            &mut reader,
+            &mut writer,
+            &mut decoder,
+            &mut peer_closed,
+        )
+        .await?;
+    }
     let mut matched = true;
     for (index, message) in plan.messages.iter().enumerate() {
         if peer_closed {
@@ -336,28 +354,67 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
                 .await
                 .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
         conn.reply(&reply);
-        check_end(plan, index, &reply, end, decoder.buffered())?;
+        check_end(
+            plan,
+            &format!("message {}", index + 1),
+            &reply,
+            end,
+            decoder.buffered(),
+        )?;
         matched &= check_expect(plan, index, &reply.bytes(), asked.elapsed());
     }
     let _ = writer.shutdown().await;
     Ok(verdict(matched))
 }
 
+/// `--on-connect`: send the login first and await its reply by the same
+/// rule as a message's (shown and captured like one; no `--expect`).
+async fn log_in<O: Observer>(
+    plan: &Plan,
+    conn: &mut Connection<'_, O>,
+    login: &[u8],
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    decoder: &mut Decoder,
+    peer_closed: &mut bool,
+) -> Result<()> {
+    writer.write_all(login).await.map_err(|e| {
+        exit::error(
+            ExitCode::Failure,
+            format!("sending --on-connect: {}", net::describe_io(&e)),
+        )
+    })?;
+    conn.sent(login);
+    if plan.no_reply {
+        return Ok(());
+    }
+    let mut wait = Wait::starting(plan.rule(), Instant::now());
+    let (reply, end) = exchange::read_reply(reader, decoder, &mut wait, peer_closed)
+        .await
+        .map_err(|e| e.context("reading the reply to --on-connect"))?;
+    conn.reply(&reply);
+    check_end(plan, "--on-connect", &reply, end, decoder.buffered())?;
+    if *peer_closed && !plan.messages.is_empty() {
+        return Err(exit::error(
+            ExitCode::Failure,
+            "the server closed the connection after --on-connect; no message sent",
+        ));
+    }
+    Ok(())
+}
+
 /// A reply that ended without completing: nothing within `-w` is exit 4
 /// (what did arrive in time counts as the reply), a framed reply cut short
 /// by the server closing is exit 1.
-fn check_end(plan: &Plan, index: usize, reply: &Reply, end: End, partial: usize) -> Result<()> {
+fn check_end(plan: &Plan, what: &str, reply: &Reply, end: End, partial: usize) -> Result<()> {
     match end {
-        End::TimedOut if reply.is_empty() => Err(timeout_error(
-            plan,
-            &format!("to message {}", index + 1),
-            partial,
-        )),
+        End::TimedOut if reply.is_empty() => {
+            Err(timeout_error(plan, &format!("to {what}"), partial))
+        }
         End::PeerClosed if plan.frame.is_some() => Err(exit::error(
             ExitCode::Failure,
             format!(
-                "the server closed the connection before a complete reply to message {} ({} bytes received)",
-                index + 1,
+                "the server closed the connection before a complete reply to {what} ({} bytes received)",
                 reply.len() + partial
             ),
         )),
@@ -371,6 +428,20 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
     let stream: TcpStream = net::connect_tcp(&plan.target, plan.connect).await?;
     conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
+    if let Some(login) = &plan.on_connect {
+        let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
+        let mut peer_closed = false;
+        log_in(
+            plan,
+            conn,
+            login,
+            &mut reader,
+            &mut writer,
+            &mut decoder,
+            &mut peer_closed,
+        )
+        .await?;
+    }
 
     // Uploading runs as its own task so that a server echoing a large
     // stream never deadlocks against us: we keep reading while it reads.
@@ -412,7 +483,7 @@ async fn receive_while_uploading<O: Observer>(
     plan: &Plan,
     conn: &mut Connection<'_, O>,
     reader: &mut OwnedReadHalf,
-    upload: tokio::task::JoinHandle<Result<tokio::net::tcp::OwnedWriteHalf>>,
+    upload: tokio::task::JoinHandle<Result<OwnedWriteHalf>>,
     sent: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<(Option<Vec<u8>>, End)> {
     tokio::pin!(upload);

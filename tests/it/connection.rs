@@ -4,7 +4,9 @@
 
 use std::{io::Write, process::Command, time::Duration};
 
-use crate::util::*;
+use tempfile::TempDir;
+
+use crate::util::{term::Term, *};
 
 /// `ss -Htno state established FILTER`: one line per socket, with its timer.
 fn sockets(filter: &str) -> String {
@@ -188,4 +190,193 @@ fn proxy_keepalive_and_source_apply_to_both_sides() {
     assert!(has_keepalive_timer(&accepted), "{accepted}");
     let upstream = sockets(&format!("( dport = :{} )", device.port()));
     assert!(has_keepalive_timer(&upstream), "{upstream}");
+}
+
+/// The text records `p1ge0n listen` printed for what it received.
+fn received_by(server: &Listen) -> Vec<String> {
+    records(&server.stdout())
+        .into_iter()
+        .filter(|r| r.dir == "recv")
+        .map(|r| r.payload)
+        .collect()
+}
+
+/// `send --on-connect` sends the login first on every connection (each
+/// `--repeat` round) and waits for its reply by the same rule; the reply is
+/// printed like any other, and `--expect` judges only the messages.
+#[test]
+fn send_logs_in_first_on_every_connection() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
+    let out = send_cmd()
+        .args([
+            "--on-connect",
+            "LOGIN x\\r\\n",
+            "--frame",
+            "line",
+            "--expect",
+            "READ\\n",
+            "--repeat",
+            "2",
+            "--interval",
+            "10ms",
+            &server.target(),
+            "READ\\n",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        out.stdout,
+        b"LOGIN x\r\nREAD\nLOGIN x\r\nREAD\n",
+        "{}",
+        show(&out)
+    );
+    server.wait_stdout_lines(4, SOON);
+    assert_eq!(
+        received_by(&server),
+        ["LOGIN x\\r\\n", "READ\\n", "LOGIN x\\r\\n", "READ\\n"],
+        "{}",
+        server.dump()
+    );
+}
+
+/// A login the server never answers is exit 4 naming --on-connect, and
+/// the message after it is not sent.
+#[test]
+fn an_unanswered_login_times_out_before_any_message() {
+    let server = Listen::start(&["127.0.0.1:0", "--no-echo"]);
+    let out = send_cmd()
+        .args([
+            "--on-connect",
+            "LOGIN\\n",
+            "-w",
+            "300ms",
+            &server.target(),
+            "READ\\n",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("no reply to --on-connect"),
+        "{}",
+        show(&out)
+    );
+    server.wait_stdout_lines(1, SOON);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(received_by(&server), ["LOGIN\\n"], "{}", server.dump());
+}
+
+/// A bad or empty login, or one with -u, is a usage error and nothing is
+/// sent.
+#[test]
+fn bad_on_connect_values_exit_2() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    for (args, words) in [
+        (vec!["--on-connect", "\\xZZ"], "--on-connect"),
+        (vec!["--on-connect", ""], "empty payload"),
+        (vec!["-x", "--on-connect", "0g"], "--on-connect"),
+        (vec!["-u", "--on-connect", "hi"], "--udp"),
+    ] {
+        let out = send_cmd()
+            .args(&args)
+            .args([&server.target(), "00"])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        assert!(stderr_of(&out).contains(words), "{args:?}: {}", show(&out));
+        let out = assert_cmd::Command::new(bin())
+            .arg("repl")
+            .args(&args)
+            .arg(server.target())
+            .write_stdin("00\n")
+            .timeout(ONE_SHOT)
+            .output()
+            .unwrap();
+        if args.contains(&"-u") {
+            continue; // repl has no -u
+        }
+        assert_eq!(code(&out), 2, "repl {args:?}: {}", show(&out));
+        assert!(
+            stderr_of(&out).contains(words),
+            "repl {args:?}: {}",
+            show(&out)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!server.stderr().contains("connected"), "{}", server.dump());
+}
+
+/// Piped repl: the login goes first, and its reply is awaited with the
+/// lines' (one frame each with --frame): both replies are printed.
+#[test]
+fn piped_repl_logs_in_first_and_awaits_its_reply() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let out = assert_cmd::Command::new(bin())
+        .args(["repl", &server.target(), "--frame", "line", "-f", "hex"])
+        .args(["--on-connect", "LOGIN x\\n"])
+        .write_stdin("a\n")
+        .timeout(ONE_SHOT)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    // Lines go out as they are read (as in any piped repl); the login is
+    // first, and its reply is one of those awaited.
+    let recs = records(&stdout_of(&out));
+    let of = |dir: &str| -> Vec<String> {
+        recs.iter()
+            .filter(|r| r.dir == dir)
+            .map(|r| r.payload.clone())
+            .collect()
+    };
+    let login = "4c 4f 47 49 4e 20 78 0a";
+    assert_eq!(of("sent"), [login, "61 0a"], "{}", show(&out));
+    assert_eq!(of("recv"), [login, "61 0a"], "{}", show(&out));
+}
+
+/// Must show: `repl --reconnect --on-connect 'LOGIN x\r\n'` logs in again
+/// after the server restarts; each server sees the login first.
+///
+/// The second server listens on the first one's port, as a restarted
+/// device would (listen binds with SO_REUSEADDR; see repl.rs).
+#[test]
+fn repl_logs_in_again_after_a_server_restart() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let target = server.target();
+    let home = TempDir::new().unwrap();
+    let term = Term::start(
+        home.path(),
+        &[
+            "repl",
+            &target,
+            "--reconnect",
+            "--on-connect",
+            "LOGIN x\\r\\n",
+        ],
+    );
+    term.wait_for(&format!("#1 {target} connected"));
+    term.wait_for("recv 9 LOGIN x\\r\\n");
+    term.line("one");
+    term.wait_for("recv 4 one\\n");
+    server.wait_stdout_contains("one", SOON);
+    assert_eq!(
+        received_by(&server),
+        ["LOGIN x\\r\\n", "one\\n"],
+        "{}",
+        server.dump()
+    );
+    drop(server);
+    term.wait_for("closed by peer; reconnecting");
+    let server = Listen::start(&[&target]);
+    let back = format!("#2 {target} connected");
+    term.wait_within(SOON * 3, &back, |t| t.transcript().contains(&back));
+    server.wait_stdout_contains("LOGIN", SOON);
+    term.line("two");
+    server.wait_stdout_contains("two", SOON);
+    assert_eq!(
+        received_by(&server),
+        ["LOGIN x\\r\\n", "two\\n"],
+        "{}",
+        server.dump()
+    );
 }

@@ -51,6 +51,7 @@ use crate::{cli::ReplArgs, exit::ExitCode, net};
 
 pub fn run(args: ReplArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
+    let on_connect = inputs::on_connect(args.on_connect.as_deref(), args.hex)?;
     // A capture file that cannot be created is bad input: fail before
     // connecting (the session opens it again, truncating this empty file).
     if let Some(path) = &args.capture.capture {
@@ -63,9 +64,9 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
     // editor and printer have their own threads.
     let runtime = super::run::client_runtime()?;
     let outcome = if interactive {
-        terminal::run(&runtime, args)
+        terminal::run(&runtime, args, on_connect)
     } else {
-        runtime.block_on(piped::run(args))
+        runtime.block_on(piped::run(args, on_connect))
     };
     // The stdin reader (`stdin.rs`) may still wait for input nobody will
     // send; do not wait for it.

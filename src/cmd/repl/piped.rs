@@ -24,9 +24,9 @@ use crate::{
     reply::{End, Rule, Until, Verdict, Wait},
 };
 
-pub async fn run(args: ReplArgs) -> Result<ExitCode> {
+pub async fn run(args: ReplArgs, on_connect: Option<Vec<u8>>) -> Result<ExitCode> {
     let (events_tx, mut events) = mpsc::channel(64);
-    let mut session = Session::new(&args, Output::Stdio, events_tx, false);
+    let mut session = Session::new(&args, on_connect, Output::Stdio, events_tx, false);
     if let Some(path) = &args.capture.capture {
         session.start_capture(path)?;
     }
@@ -36,10 +36,12 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
     let Some(stream) = first_connect(&args).await? else {
         return Ok(ExitCode::Interrupted);
     };
-    session.install(stream);
-    let outcome =
-        crate::cmd::run::until_interrupted(piped_loop(&mut session, &mut events, &args), || {})
-            .await;
+    let logged_in = session.install(stream);
+    let outcome = crate::cmd::run::until_interrupted(
+        piped_loop(&mut session, &mut events, &args, logged_in),
+        || {},
+    )
+    .await;
     // Whatever ended the session (even a bad line), what was sent before it
     // leaves the socket buffer before we exit.
     session.close().await;
@@ -143,7 +145,10 @@ impl Piped<'_> {
     fn on_dialed(&mut self, session: &mut Session, result: Result<TcpStream>) -> Result<()> {
         match result {
             Ok(stream) => {
-                session.install(stream);
+                if session.install(stream) {
+                    // The --on-connect login's reply is due like a line's.
+                    self.sent += 1;
+                }
                 self.reconnecting_since = None;
                 self.rewait(session);
                 if let Some(bytes) = self.held.take() {
@@ -201,6 +206,7 @@ async fn piped_loop(
     session: &mut Session,
     events: &mut mpsc::Receiver<NetEvent>,
     args: &ReplArgs,
+    logged_in: bool,
 ) -> Result<ExitCode> {
     let mut lines = crate::stdin::lines();
     let mut piped = Piped {
@@ -213,6 +219,9 @@ async fn piped_loop(
         reconnecting_since: None,
         held: None,
     };
+    if logged_in {
+        piped.sent_one();
+    }
     let end = loop {
         let wake = match piped.verdict(session) {
             Verdict::Done(end) => break end,

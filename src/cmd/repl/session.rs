@@ -140,6 +140,8 @@ pub enum Applied {
 pub struct Session {
     pub target: Target,
     connect: ConnectOptions,
+    /// `--on-connect`: sent first on every connection.
+    on_connect: Option<Vec<u8>>,
     pub settings: Settings,
     max_frame: usize,
     decoder: Decoder,
@@ -168,6 +170,7 @@ pub struct Session {
 impl Session {
     pub fn new(
         args: &ReplArgs,
+        on_connect: Option<Vec<u8>>,
         out: Output,
         events: mpsc::Sender<NetEvent>,
         announce: bool,
@@ -182,6 +185,7 @@ impl Session {
         Session {
             target: args.target.clone(),
             connect: args.connect.options(None),
+            on_connect,
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
             records: Observed::new(records_for(settings.format, settings.decode), Held),
             settings,
@@ -230,7 +234,9 @@ impl Session {
         self.pcap.record(meta, event);
     }
 
-    pub fn install(&mut self, stream: TcpStream) {
+    /// Take a new connection; `true` when the `--on-connect` login was sent
+    /// on it (a reply is due).
+    pub fn install(&mut self, stream: TcpStream) -> bool {
         let peer = stream
             .peer_addr()
             .map(net::canonical)
@@ -258,6 +264,10 @@ impl Session {
         self.backoff.reset();
         if id > 1 || self.announce_first {
             self.note(&format!("#{id} {peer} connected"));
+        }
+        match self.on_connect.clone() {
+            Some(login) => self.send(login),
+            None => false,
         }
     }
 

@@ -21,7 +21,11 @@ use crate::{
 };
 
 /// The session at a terminal: until Ctrl-D, `:quit` or a terminal error.
-pub fn run(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<ExitCode> {
+pub fn run(
+    runtime: &tokio::runtime::Runtime,
+    args: ReplArgs,
+    on_connect: Option<Vec<u8>>,
+) -> Result<ExitCode> {
     let (events_tx, events_rx) = mpsc::channel(64);
     let Some(stream) = runtime.block_on(first_connect(&args))? else {
         return Ok(ExitCode::Interrupted);
@@ -68,7 +72,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: ReplArgs) -> Result<ExitCode
     let auto = args.reconnect;
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let code = runtime.block_on(async {
-        let mut session = Session::new(&args, out, events_tx, true);
+        let mut session = Session::new(&args, on_connect, out, events_tx, true);
         if let Some(path) = &args.capture.capture {
             session.start_capture(path)?;
         }
