@@ -892,6 +892,44 @@ fn decode_cases() -> Vec<Case> {
     ]
 }
 
+fn connection_cases() -> Vec<Case> {
+    vec![
+        case(
+            "source_not_an_ip",
+            &["send", "{}", "x", "--source", "plc.local"],
+        )
+        .says(&["--source", "'plc.local' is not an IP address"]),
+        case(
+            "source_port_out_of_range",
+            &["repl", "{}", "--source", "127.0.0.1:70000"],
+        )
+        .says(&["--source", "out of range"]),
+        case(
+            "keepalive_too_short",
+            &["listen", "{}", "--keepalive", "200ms"],
+        )
+        .says(&["--keepalive", "at least 1s"]),
+        case(
+            "keepalive_fraction",
+            &["send", "{}", "x", "--keepalive", "2.5s"],
+        )
+        .says(&["--keepalive", "whole seconds"]),
+        case(
+            "on_connect_bad_escape",
+            &["send", "{}", "x", "--on-connect", "a\\q"],
+        )
+        .says(&["--on-connect", "unknown escape"]),
+        case("on_connect_empty", &["repl", "{}", "--on-connect", ""])
+            .stdin("x\n")
+            .says(&["--on-connect", "empty payload"]),
+        case(
+            "on_connect_udp",
+            &["send", "-u", "{}", "x", "--on-connect", "hi"],
+        )
+        .says(&["--on-connect", "--udp"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -910,6 +948,7 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("proxy", proxy_cases()),
         ("rules and serve", rules_cases()),
         ("decode and pcap", decode_cases()),
+        ("connection options", connection_cases()),
     ]
 }
 
@@ -1111,6 +1150,11 @@ fn rules_and_serve() {
 #[test]
 fn decode_and_pcap() {
     run_all(decode_cases());
+}
+
+#[test]
+fn connection_options() {
+    run_all(connection_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`
