@@ -428,8 +428,10 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
     let stream: TcpStream = net::connect_tcp(&plan.target, plan.connect).await?;
     conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
     let (mut reader, mut writer) = stream.into_split();
+    // One decoder for the login's reply and the stream's: what arrives
+    // after the login's reply in the same read is kept.
+    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     if let Some(login) = &plan.on_connect {
-        let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
         let mut peer_closed = false;
         log_in(
             plan,
@@ -464,7 +466,7 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         anyhow::Ok(writer)
     });
     let (received, end) =
-        receive_while_uploading(plan, conn, &mut reader, upload, &mut sent).await?;
+        receive_while_uploading(plan, conn, &mut reader, &mut decoder, upload, &mut sent).await?;
     if end == End::TimedOut && received.is_none() {
         return Err(timeout_error(plan, "after the end of stdin", 0));
     }
@@ -483,11 +485,11 @@ async fn receive_while_uploading<O: Observer>(
     plan: &Plan,
     conn: &mut Connection<'_, O>,
     reader: &mut OwnedReadHalf,
+    decoder: &mut Decoder,
     upload: tokio::task::JoinHandle<Result<OwnedWriteHalf>>,
     sent: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<(Option<Vec<u8>>, End)> {
     tokio::pin!(upload);
-    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let mut wait = Wait::new(plan.rule());
     let mut reply = Reply::default();
     let mut received = Vec::new();
@@ -513,9 +515,9 @@ async fn receive_while_uploading<O: Observer>(
                 _writer = Some(result.context("stdin task")??);
                 wait.begin(Instant::now());
             }
-            result = exchange::read_some(reader, &mut decoder, &mut wait) => {
+            result = exchange::read_some(reader, decoder, &mut wait) => {
                 result.map_err(|e| e.context("reading the reply"))?;
-                exchange::take_all(&mut decoder, &mut wait, &mut reply)
+                exchange::take_all(decoder, &mut wait, &mut reply)
                     .map_err(|e| anyhow::anyhow!("reply: {e}"))?;
             }
             _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {

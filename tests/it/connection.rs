@@ -380,3 +380,23 @@ fn repl_logs_in_again_after_a_server_restart() {
         server.dump()
     );
 }
+
+/// Streaming stdin: the login goes first and its reply is printed before
+/// the stream's.
+#[test]
+fn send_logs_in_before_streaming_stdin() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let out = send_cmd()
+        .args([
+            "--on-connect",
+            "LOGIN\\n",
+            "--frame",
+            "line",
+            &server.target(),
+        ])
+        .write_stdin("a\nb\n")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"LOGIN\na\nb\n", "{}", show(&out));
+}
