@@ -18,10 +18,7 @@ use std::{
 use anyhow::{Context, Result};
 use tokio::{
     io::AsyncWriteExt,
-    net::{
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-        TcpStream,
-    },
+    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
 };
 
 use super::inputs;
@@ -308,24 +305,39 @@ fn verdict(matched: bool) -> ExitCode {
     }
 }
 
-async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
+/// A TCP connection ready for messages: connected, recorded, and logged
+/// in with `--on-connect`. One decoder serves the login's reply and the
+/// messages', so bytes after the login's reply in the same read are kept.
+struct Link {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    decoder: Decoder,
+    peer_closed: bool,
+}
+
+async fn open<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<Link> {
     let stream = net::connect_tcp(&plan.target, plan.connect).await?;
     conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
-    let (mut reader, mut writer) = stream.into_split();
-    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
-    let mut peer_closed = false;
+    let (reader, writer) = stream.into_split();
+    let mut link = Link {
+        reader,
+        writer,
+        decoder: Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame),
+        peer_closed: false,
+    };
     if let Some(login) = &plan.on_connect {
-        log_in(
-            plan,
-            conn,
-            login,
-            &mut reader,
-            &mut writer,
-            &mut decoder,
-            &mut peer_closed,
-        )
-        .await?;
+        log_in(plan, conn, login, &mut link).await?;
     }
+    Ok(link)
+}
+
+async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
+    let Link {
+        mut reader,
+        mut writer,
+        mut decoder,
+        mut peer_closed,
+    } = open(plan, conn).await?;
     let mut matched = true;
     for (index, message) in plan.messages.iter().enumerate() {
         if peer_closed {
@@ -373,12 +385,9 @@ async fn log_in<O: Observer>(
     plan: &Plan,
     conn: &mut Connection<'_, O>,
     login: &[u8],
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
-    decoder: &mut Decoder,
-    peer_closed: &mut bool,
+    link: &mut Link,
 ) -> Result<()> {
-    writer.write_all(login).await.map_err(|e| {
+    link.writer.write_all(login).await.map_err(|e| {
         exit::error(
             ExitCode::Failure,
             format!("sending --on-connect: {}", net::describe_io(&e)),
@@ -389,12 +398,17 @@ async fn log_in<O: Observer>(
         return Ok(());
     }
     let mut wait = Wait::starting(plan.rule(), Instant::now());
-    let (reply, end) = exchange::read_reply(reader, decoder, &mut wait, peer_closed)
-        .await
-        .map_err(|e| e.context("reading the reply to --on-connect"))?;
+    let (reply, end) = exchange::read_reply(
+        &mut link.reader,
+        &mut link.decoder,
+        &mut wait,
+        &mut link.peer_closed,
+    )
+    .await
+    .map_err(|e| e.context("reading the reply to --on-connect"))?;
     conn.reply(&reply);
-    check_end(plan, "--on-connect", &reply, end, decoder.buffered())?;
-    if *peer_closed && !plan.messages.is_empty() {
+    check_end(plan, "--on-connect", &reply, end, link.decoder.buffered())?;
+    if link.peer_closed && !plan.messages.is_empty() {
         return Err(exit::error(
             ExitCode::Failure,
             "the server closed the connection after --on-connect; no message sent",
@@ -425,25 +439,12 @@ fn check_end(plan: &Plan, what: &str, reply: &Reply, end: End, partial: usize) -
 /// No payload arguments: copy stdin to the server while printing what comes
 /// back, half-close at end of input, then wait for the rest of the reply.
 async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
-    let stream: TcpStream = net::connect_tcp(&plan.target, plan.connect).await?;
-    conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
-    let (mut reader, mut writer) = stream.into_split();
-    // One decoder for the login's reply and the stream's: what arrives
-    // after the login's reply in the same read is kept.
-    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
-    if let Some(login) = &plan.on_connect {
-        let mut peer_closed = false;
-        log_in(
-            plan,
-            conn,
-            login,
-            &mut reader,
-            &mut writer,
-            &mut decoder,
-            &mut peer_closed,
-        )
-        .await?;
-    }
+    let Link {
+        mut reader,
+        mut writer,
+        mut decoder,
+        ..
+    } = open(plan, conn).await?;
 
     // Uploading runs as its own task so that a server echoing a large
     // stream never deadlocks against us: we keep reading while it reads.

@@ -192,15 +192,6 @@ fn proxy_keepalive_and_source_apply_to_both_sides() {
     assert!(has_keepalive_timer(&upstream), "{upstream}");
 }
 
-/// The text records `p1ge0n listen` printed for what it received.
-fn received_by(server: &Listen) -> Vec<String> {
-    records(&server.stdout())
-        .into_iter()
-        .filter(|r| r.dir == "recv")
-        .map(|r| r.payload)
-        .collect()
-}
-
 /// `send --on-connect` sends the login first on every connection (each
 /// `--repeat` round) and waits for its reply by the same rule; the reply is
 /// printed like any other, and `--expect` judges only the messages.

@@ -14,16 +14,7 @@ use crate::util::*;
 
 /// Resident memory figures of a process, in kB: (VmRSS, VmHWM).
 fn memory_kb(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status_kb(pid, "VmRSS:"), peak_rss_kb(pid))
 }
 
 /// CPU time used by a process so far, in clock ticks (user + system).

@@ -14,15 +14,6 @@ use tempfile::TempDir;
 
 use crate::util::{term::Term, *};
 
-/// The text records `p1ge0n listen` printed for what it received.
-fn received_by(server: &Listen) -> Vec<String> {
-    records(&server.stdout())
-        .into_iter()
-        .filter(|r| r.dir == "recv")
-        .map(|r| r.payload)
-        .collect()
-}
-
 /// Must show 1: a typed line is echoed on screen; `:hex` sends exactly its
 /// bytes; Up recalls the previous line and Enter resends it; the history is
 /// written where XDG_STATE_HOME says and read back by the next session.

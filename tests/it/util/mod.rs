@@ -712,6 +712,15 @@ pub fn records(stdout: &str) -> Vec<Record> {
     stdout.lines().map(record).collect()
 }
 
+/// The text records `p1ge0n listen` printed for what it received.
+pub fn received_by(server: &Listen) -> Vec<String> {
+    records(&server.stdout())
+        .into_iter()
+        .filter(|r| r.dir == "recv")
+        .map(|r| r.payload)
+        .collect()
+}
+
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -789,10 +798,15 @@ pub fn flood(port: u16) -> (String, std::process::Child) {
 
 /// Peak resident memory of a process so far (VmHWM), in kB.
 pub fn peak_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// A kB field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`); 0 if absent.
+pub fn status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
