@@ -312,6 +312,38 @@ pub fn set_keepalive(stream: &TcpStream, idle: Option<Duration>) -> io::Result<(
     socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
 }
 
+/// The `--source` address to bind for a connection to `addr`, checked
+/// against its IP family (TCP and UDP alike).
+fn local_end(addr: SocketAddr, source: Option<SourceAddr>) -> Result<Option<SocketAddr>> {
+    let Some(source) = source else {
+        return Ok(None);
+    };
+    if source.0.is_ipv4() == addr.is_ipv4() {
+        return Ok(Some(source.0));
+    }
+    let family = |a: SocketAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+    Err(exit::error(
+        ExitCode::Connect,
+        format!(
+            "could not connect to {addr}: --source {source} is {} but {addr} is {}",
+            family(source.0),
+            family(addr)
+        ),
+    ))
+}
+
+/// Binding the `--source` address failed (not this machine's, in use).
+fn source_error(local: SocketAddr, e: &io::Error) -> anyhow::Error {
+    exit::error(
+        ExitCode::Connect,
+        format!(
+            "cannot connect from --source {}: {}",
+            SourceAddr(local),
+            describe_io(e)
+        ),
+    )
+}
+
 /// A socket for connecting to `addr`, bound to `--source` when given.
 fn client_socket(addr: SocketAddr, source: Option<SourceAddr>) -> Result<tokio::net::TcpSocket> {
     let socket = match addr {
@@ -319,31 +351,14 @@ fn client_socket(addr: SocketAddr, source: Option<SourceAddr>) -> Result<tokio::
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     }
     .map_err(|e| exit::error(ExitCode::Failure, format!("cannot open a socket: {e}")))?;
-    let Some(source) = source else {
-        return Ok(socket);
-    };
-    if source.0.is_ipv4() != addr.is_ipv4() {
-        let family = |a: SocketAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
-        return Err(exit::error(
-            ExitCode::Connect,
-            format!(
-                "could not connect to {addr}: --source {source} is {} but {addr} is {}",
-                family(source.0),
-                family(addr)
-            ),
-        ));
+    if let Some(local) = local_end(addr, source)? {
+        if local.port() != 0 {
+            // A fixed source port is reused run after run (nc -p): a
+            // previous connection's TIME_WAIT must not block it.
+            socket.set_reuseaddr(true).ok();
+        }
+        socket.bind(local).map_err(|e| source_error(local, &e))?;
     }
-    if source.0.port() != 0 {
-        // A fixed source port is reused run after run (nc -p): a previous
-        // connection's TIME_WAIT must not block it.
-        socket.set_reuseaddr(true).ok();
-    }
-    socket.bind(source.0).map_err(|e| {
-        exit::error(
-            ExitCode::Connect,
-            format!("cannot connect from --source {source}: {}", describe_io(&e)),
-        )
-    })?;
     Ok(socket)
 }
 
@@ -426,32 +441,30 @@ pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<
     let addrs = resolve(target).await?;
     let mut last = None;
     for addr in addrs {
-        let local: SocketAddr = match source {
-            Some(source) if source.0.is_ipv4() == addr.is_ipv4() => source.0,
-            Some(_) => continue,
-            None if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            None => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        let local = match local_end(addr, source) {
+            Ok(Some(local)) => local,
+            Ok(None) if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            Ok(None) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
         };
         let socket = UdpSocket::bind(local).await.map_err(|e| match source {
-            Some(source) => exit::error(
-                ExitCode::Connect,
-                format!("cannot connect from --source {source}: {}", describe_io(&e)),
-            ),
+            Some(_) => source_error(local, &e),
             None => e.into(),
         })?;
         match socket.connect(addr).await {
             Ok(()) => return Ok(socket),
-            Err(e) => last = Some(e),
+            Err(e) => {
+                last = Some(exit::error(
+                    ExitCode::Connect,
+                    format!("could not connect to {target}: {}", describe_io(&e)),
+                ))
+            }
         }
     }
-    Err(exit::error(
-        ExitCode::Connect,
-        format!(
-            "could not connect to {target}: {}",
-            last.map(|e| describe_io(&e))
-                .unwrap_or_else(|| "no address of the --source IP family".into())
-        ),
-    ))
+    Err(last.expect("resolve returns at least one address"))
 }
 
 /// The addresses `listen` binds: the named host's, or with no host the

@@ -84,6 +84,18 @@ fn an_unusable_source_is_a_connect_error() {
     assert!(err.contains("--source ::1 is IPv6"), "{err}");
     assert!(err.contains("is IPv4"), "{err}");
 
+    // UDP says the same.
+    let out = send_cmd()
+        .args(["-u", "--source", "::1", &server.target(), "x"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("--source ::1 is IPv6"),
+        "{}",
+        show(&out)
+    );
+
     std::thread::sleep(Duration::from_millis(200));
     assert!(!server.stderr().contains("connected"), "{}", server.dump());
 }

@@ -43,14 +43,7 @@ fn nothing_lost_under_a_thousand_clients() {
     const MESSAGES: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("load.jsonl");
-    let mut server = Listen::start(&[
-        "127.0.0.1:0",
-        "--frame",
-        "line",
-        "-q",
-        "--capture",
-        capture.to_str().unwrap(),
-    ]);
+    let mut server = Listen::capturing_lines(&capture);
     let out = load_client(server.port(), CLIENTS, MESSAGES);
     let total = CLIENTS * MESSAGES;
     assert!(
@@ -109,14 +102,7 @@ fn interrupting_under_load_leaves_a_whole_capture() {
     for signal in ["-INT", "-TERM"] {
         let dir = tempfile::tempdir().unwrap();
         let capture = dir.path().join("c.jsonl");
-        let mut server = Listen::start(&[
-            "127.0.0.1:0",
-            "--frame",
-            "line",
-            "-q",
-            "--capture",
-            capture.to_str().unwrap(),
-        ]);
+        let mut server = Listen::capturing_lines(&capture);
         let mut load = Command::new("python3")
             .arg(peer_script("load_client.py"))
             .args([

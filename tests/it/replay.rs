@@ -8,14 +8,7 @@ use crate::util::*;
 /// Record a session: `listen --capture` driven by `send`, then stop listen.
 fn record_session(dir: &std::path::Path) -> std::path::PathBuf {
     let capture = dir.join("c.jsonl");
-    let mut server = Listen::start(&[
-        "127.0.0.1:0",
-        "--frame",
-        "line",
-        "-q",
-        "--capture",
-        capture.to_str().unwrap(),
-    ]);
+    let mut server = Listen::capturing_lines(&capture);
     let out = send_cmd()
         .args([
             &server.target(),

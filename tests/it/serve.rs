@@ -137,33 +137,29 @@ fn a_client_leaving_early_ends_only_its_flow() {
 fn junit_reports_for_replay_and_send() {
     let dir = tempfile::tempdir().unwrap();
     let echo = Listen::start(&["127.0.0.1:0", "-q"]);
-    let script = dir.path().join("s.script");
-    std::fs::write(&script, "> ONE\\n\n< ONE\\n\n> TWO\\n\n< TWO\\n\n").unwrap();
-    let pass = dir.path().join("pass.xml");
-    let out = replay(&[
-        script.to_str().unwrap(),
-        &echo.target(),
-        "--verify",
-        "--no-delay",
-        "--junit",
-        pass.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    assert_eq!(junit(&pass), "tests=2 failures=0 passed=2\n");
+    // Replay `script` with --verify into a JUnit file: (exit code, report).
+    let verify = |name: &str, script: &str| {
+        let path = dir.path().join(format!("{name}.script"));
+        std::fs::write(&path, script).unwrap();
+        let xml = dir.path().join(format!("{name}.xml"));
+        let out = replay(&[
+            path.to_str().unwrap(),
+            &echo.target(),
+            "--verify",
+            "--no-delay",
+            "--junit",
+            xml.to_str().unwrap(),
+        ]);
+        (code(&out), show(&out), junit(&xml))
+    };
+    let (status, shown, report) = verify("pass", "> ONE\\n\n< ONE\\n\n> TWO\\n\n< TWO\\n\n");
+    assert_eq!(status, 0, "{shown}");
+    assert_eq!(report, "tests=2 failures=0 passed=2\n");
 
-    std::fs::write(&script, "> ONE\\n\n< ONE\\n\n> TWO\\n\n< 2WO\\n\n").unwrap();
-    let fail = dir.path().join("fail.xml");
-    let out = replay(&[
-        script.to_str().unwrap(),
-        &echo.target(),
-        "--verify",
-        "--no-delay",
-        "--junit",
-        fail.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 5, "{}", show(&out));
+    let (status, shown, report) = verify("fail", "> ONE\\n\n< ONE\\n\n> TWO\\n\n< 2WO\\n\n");
+    assert_eq!(status, 5, "{shown}");
     assert_eq!(
-        junit(&fail),
+        report,
         "tests=2 failures=1 passed=1\nfailed flow 1 message 2: reply differs\n"
     );
 

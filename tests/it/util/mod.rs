@@ -323,6 +323,19 @@ impl Listen {
         Listen::try_start(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A quiet line-framed echo server on a free loopback port that
+    /// records everything to the capture file `capture`.
+    pub fn capturing_lines(capture: &Path) -> Listen {
+        Listen::start(&[
+            "127.0.0.1:0",
+            "--frame",
+            "line",
+            "-q",
+            "--capture",
+            capture.to_str().unwrap(),
+        ])
+    }
+
     /// Like [`Listen::start`], but a server that exits before listening is
     /// an `Err` with what it printed (for tests that may skip).
     pub fn try_start(args: &[&str]) -> Result<Listen, String> {
