@@ -65,6 +65,17 @@ fn run(args: &[&str], stdin: Option<&[u8]>) {
     assert_eq!(code(&out), 0, "p1ge0n {args:?}\n{}", show(&out));
 }
 
+/// A one-shot client `p1ge0n ARGS... --capture FILE` (see [`run`]) whose
+/// capture must match the golden file `name`.
+fn client_capture(name: &str, args: &[&str], stdin: Option<&[u8]>) {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("c.jsonl");
+    let mut args = args.to_vec();
+    args.extend(["--capture", capture.to_str().unwrap()]);
+    run(&args, stdin);
+    check(name, &std::fs::read_to_string(&capture).unwrap());
+}
+
 /// Wait until a capture file has stopped growing for a while (a server
 /// writes its events as they happen; a stopped client is finished anyway).
 fn settled(path: &Path) -> String {
@@ -237,10 +248,9 @@ fn check(name: &str, capture: &str) {
 /// multi-byte character.
 #[test]
 fn send_tcp() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("c.jsonl");
     let server = listen(&["127.0.0.1:0", "--frame", "line", "-q"]);
-    run(
+    client_capture(
+        "send_tcp",
         &[
             "send",
             &server.target(),
@@ -249,74 +259,43 @@ fn send_tcp() {
             "\\0\\xff\\e\"\\\\\\xc3\\xa9\\t\\r\\x7f\\n",
             "--frame",
             "line",
-            "--capture",
-            capture.to_str().unwrap(),
         ],
         None,
     );
-    check("send_tcp", &std::fs::read_to_string(&capture).unwrap());
 }
 
 /// `send` streaming stdin (one write), half-closing, reading the echo.
 #[test]
 fn send_stdin() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("c.jsonl");
     let server = listen(&["127.0.0.1:0", "--frame", "line", "-q"]);
-    run(
-        &[
-            "send",
-            &server.target(),
-            "--frame",
-            "line",
-            "--capture",
-            capture.to_str().unwrap(),
-        ],
+    client_capture(
+        "send_stdin",
+        &["send", &server.target(), "--frame", "line"],
         Some(b"stream\x00\xff data\n"),
     );
-    check("send_stdin", &std::fs::read_to_string(&capture).unwrap());
 }
 
 /// `send -u`: two datagrams, two replies.
 #[test]
 fn send_udp() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("c.jsonl");
     let server = listen(&["-u", "127.0.0.1:0", "-q"]);
-    run(
-        &[
-            "send",
-            "-u",
-            &server.target(),
-            "ping\\n",
-            "pong\\n",
-            "--capture",
-            capture.to_str().unwrap(),
-        ],
+    client_capture(
+        "send_udp",
+        &["send", "-u", &server.target(), "ping\\n", "pong\\n"],
         None,
     );
-    check("send_udp", &std::fs::read_to_string(&capture).unwrap());
 }
 
 /// `printf 'a\nb\n' | repl ADDR --frame line --capture FILE` against a
 /// server whose frames are 4 bytes: both lines go out before the echo.
 #[test]
 fn repl_piped() {
-    let dir = tempfile::tempdir().unwrap();
-    let capture = dir.path().join("c.jsonl");
     let server = listen(&["127.0.0.1:0", "--frame", "fixed=4", "-q"]);
-    run(
-        &[
-            "repl",
-            &server.target(),
-            "--frame",
-            "line",
-            "--capture",
-            capture.to_str().unwrap(),
-        ],
+    client_capture(
+        "repl_piped",
+        &["repl", &server.target(), "--frame", "line"],
         Some(b"a\nb\n"),
     );
-    check("repl_piped", &std::fs::read_to_string(&capture).unwrap());
 }
 
 /// `listen --capture` (the server side) for two client sessions, one

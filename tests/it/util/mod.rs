@@ -782,8 +782,8 @@ pub fn load_client(port: u16, clients: usize, messages: usize) -> Output {
 
 /// 50 clients that push 100 MB each to `port` for 2 s and never read
 /// (`tests/peers/flood_client.py`): its summary line, and the process,
-/// which holds the connections open until killed.
-pub fn flood(port: u16) -> (String, std::process::Child) {
+/// which holds the connections open until the [`Flood`] is dropped.
+pub fn flood(port: u16) -> (String, Flood) {
     use std::io::BufRead;
     let mut flood = Command::new("python3")
         .arg(peer_script("flood_client.py"))
@@ -806,7 +806,18 @@ pub fn flood(port: u16) -> (String, std::process::Child) {
     std::io::BufReader::new(flood.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (line.trim().to_string(), flood)
+    (line.trim().to_string(), Flood(flood))
+}
+
+/// The flood client, stopped (connections closed) when dropped.
+pub struct Flood(std::process::Child);
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Peak resident memory of a process so far (VmHWM), in kB.
