@@ -1496,7 +1496,7 @@ fn format_all(data: &[u8], format: Format, sink: &mut File) -> Result<f64> {
             elapsed: started.elapsed(),
             wall: SystemTime::now(),
             conn: 1,
-            peer,
+            peer: peer.into(),
         };
         out.clear();
         Renderer::new(format, Style::Plain, Role::Server).data(

@@ -34,6 +34,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "proxy" -d 'Sit betwee
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
 complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l join -d 'With -u: join the multicast GROUP (on the interface with address IFADDR; IPv6: @IFNAME or @INDEX); repeatable' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l rules -d 'Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l reply -d 'Answer every message with this payload instead of echoing it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
@@ -65,6 +66,9 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l idle-timeout -d
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l allow -d 'Accept only clients from this network (repeatable); e.g. 10.0.0.0/8, ::1' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l deny -d 'Refuse clients from this network (repeatable); deny wins over allow' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
@@ -72,6 +76,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l no-echo -d 'Onl
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s x -l hex -d 'Payloads (--reply) are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l once -d 'Exit when the first client disconnects'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-self-signed -d 'Serve TLS with a certificate made now for localhost, 127.0.0.1 and ::1 (SHA-256 fingerprint on stderr)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l eol -d 'Terminator appended to each payload: none, lf, crlf, cr or a payload' -r
@@ -98,9 +103,14 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l junit -d 'Write a
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l key -d 'The private key (PEM) of --cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Start a repeat every DUR (from the start of one exchange to the start of the next)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l ttl -d 'With -u: the IP time-to-live (multicast: hop limit) of the datagrams, 1-255' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
@@ -114,7 +124,10 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Recor
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s x -l hex -d 'Payloads and --expect are hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send without waiting for replies'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l tls -d 'Speak TLS: verify the server against --ca, else the system\'s CAs'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l insecure -d 'With --tls: do not check the server\'s certificate (a warning says so)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l broadcast -d 'With -u: allow sending to a broadcast address (replies are taken from any address)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
@@ -149,11 +162,17 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s w -l timeout -d '
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l key -d 'The private key (PEM) of --cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s x -l hex -d 'Start in hex mode: each line is hex bytes'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l reconnect -d 'Reconnect automatically, with backoff, when the connection is lost'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l tls -d 'Speak TLS: verify the server against --ca, else the system\'s CAs'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l insecure -d 'With --tls: do not check the server\'s certificate (a warning says so)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l junit -d 'Write a JUnit XML report of the checked messages to FILE (for CI dashboards)' -r -F
@@ -179,6 +198,13 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l key -d 'The private key (PEM) of --cert' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
@@ -193,6 +219,9 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Comp
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l no-delay -d 'Send each message as soon as the previous reply is in'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s x -l hex -d 'Script payloads are hex bytes'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls -d 'Speak TLS: verify the server against --ca, else the system\'s CAs'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l insecure -d 'With --tls: do not check the server\'s certificate (a warning says so)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls-self-signed -d 'Serve TLS with a certificate made now for localhost, 127.0.0.1 and ::1 (SHA-256 fingerprint on stderr)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s V -l version -d 'Print version'
@@ -227,6 +256,13 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l deny -d 'Refuse 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l key -d 'The private key (PEM) of --cert' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
@@ -234,6 +270,9 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s u -l udp -d 'Pro
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l share -d 'All clients share ONE upstream connection, one message at a time (needs --frame)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l once -d 'Exit when the first client disconnects'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls -d 'Speak TLS: verify the server against --ca, else the system\'s CAs'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l insecure -d 'With --tls: do not check the server\'s certificate (a warning says so)'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-self-signed -d 'Serve TLS with a certificate made now for localhost, 127.0.0.1 and ::1 (SHA-256 fingerprint on stderr)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -5,6 +5,8 @@
 
 use std::{io::Write as _, net::SocketAddr};
 
+use crate::record::Peer;
+
 pub(crate) static HEX_PAIRS: [[u8; 2]; 256] = {
     let digits = b"0123456789abcdef";
     let mut table = [[0u8; 2]; 256];
@@ -29,7 +31,15 @@ pub(crate) fn hex_into(out: &mut Vec<u8>, data: &[u8]) {
 /// IPv4 (the common case) is rendered by hand; IPv6 goes through std so
 /// that `::` compression, mapped addresses and scope ids match
 /// `SocketAddr`'s Display exactly.
-pub(crate) fn push_peer(out: &mut Vec<u8>, peer: &SocketAddr) {
+pub(crate) fn push_peer(out: &mut Vec<u8>, peer: &Peer) {
+    let peer = match peer {
+        Peer::Ip(addr) => addr,
+        Peer::Unix(path) => {
+            out.extend_from_slice(b"unix:");
+            out.extend_from_slice(path.as_bytes());
+            return;
+        }
+    };
     match peer {
         SocketAddr::V4(v4) => {
             let [a, b, c, d] = v4.ip().octets();

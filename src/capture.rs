@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     append::{hex_into, push_peer, push_u64, put_digits},
-    record::{Event, Meta, Render, Role, Side, Transport},
+    record::{Event, Meta, Peer, Render, Role, Side, Transport},
 };
 
 /// One message of a conversation: what one side sent in one go.
@@ -85,7 +85,7 @@ fn line_error(line: usize, reason: impl Into<String>) -> FileError {
 pub struct Header {
     pub started: SystemTime,
     pub transport: Transport,
-    pub local: SocketAddr,
+    pub local: Peer,
     /// Which side recorded it: `listen` is the server, `send`/`repl` the client.
     pub side: Role,
 }
@@ -131,7 +131,7 @@ impl CaptureLines {
 }
 
 impl Render for CaptureLines {
-    fn start(&mut self, out: &mut Vec<u8>, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, out: &mut Vec<u8>, transport: Transport, local: Peer) {
         if std::mem::replace(&mut self.header_written, true) {
             return;
         }
@@ -200,9 +200,16 @@ fn json_prefix(out: &mut Vec<u8>, meta: &Meta) {
     out.extend_from_slice(b",\"conn\":");
     push_u64(out, meta.conn);
     // A socket address's Display never contains characters JSON would need
-    // escaped (IPv6 scope ids are numeric), so it goes in verbatim.
+    // escaped (IPv6 scope ids are numeric), so it goes in verbatim; a Unix
+    // socket path may, so it is escaped.
     out.extend_from_slice(b",\"peer\":\"");
-    push_peer(out, &meta.peer);
+    match meta.peer {
+        Peer::Ip(_) => push_peer(out, &meta.peer),
+        Peer::Unix(path) => {
+            out.extend_from_slice(b"unix:");
+            json_str_into(out, path);
+        }
+    }
     out.extend_from_slice(b"\",\"event\":\"");
 }
 
@@ -333,13 +340,18 @@ fn string_field<'a>(
         .ok_or_else(|| line_error(line, format!("\"{key}\" must be a string")))
 }
 
+/// An address field: `IP:PORT`, or `unix:PATH` (no IP address: `None`).
 fn addr_field(
     obj: &serde_json::Map<String, serde_json::Value>,
     key: &str,
     line: usize,
-) -> Result<SocketAddr, FileError> {
+) -> Result<Option<SocketAddr>, FileError> {
     let text = string_field(obj, key, line)?;
+    if text.starts_with("unix:") {
+        return Ok(None);
+    }
     text.parse()
+        .map(Some)
         .map_err(|_| line_error(line, format!("\"{key}\": '{text}' is not an address")))
 }
 
@@ -370,14 +382,22 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
     let transport = match string_field(obj, "transport", line)? {
         "tcp" => Transport::Tcp,
         "udp" => Transport::Udp,
+        "unix" => Transport::Unix,
         other => {
             return Err(line_error(
                 line,
-                format!("unknown transport '{other}' (expected tcp or udp)"),
+                format!("unknown transport '{other}' (expected tcp, udp or unix)"),
             ))
         }
     };
-    let local = addr_field(obj, "local", line)?;
+    let local = match addr_field(obj, "local", line)? {
+        Some(addr) => Peer::Ip(addr),
+        // Once per file: the header's path lives as long as the program.
+        None => {
+            let text = string_field(obj, "local", line)?;
+            Peer::Unix(crate::net::leak_path(&text["unix:".len()..]))
+        }
+    };
     let side = match obj.get("side").and_then(|v| v.as_str()) {
         None | Some("server") => Role::Server,
         Some("client") => Role::Client,
@@ -428,8 +448,8 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
             None => {
                 let (client, server) = match header.side {
                     // A proxy's local address is where clients connected.
-                    Role::Server | Role::Proxy => (Some(peer), Some(header.local)),
-                    Role::Client => (Some(header.local), Some(peer)),
+                    Role::Server | Role::Proxy => (peer, header.local.ip()),
+                    Role::Client => (header.local.ip(), peer),
                 };
                 flows.push((
                     conn,

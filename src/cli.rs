@@ -312,6 +312,58 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub keepalive: KeepaliveArgs,
+
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
+}
+
+/// `--tls` and its options: the client side of TLS (send, repl, replay,
+/// proxy's upstream).
+#[derive(Debug, Args)]
+pub struct TlsClientArgs {
+    /// Speak TLS: verify the server against --ca, else the system's CAs
+    #[arg(long)]
+    pub tls: bool,
+
+    /// With --tls: trust the CA certificates in FILE (PEM) instead of the system's
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub ca: Option<PathBuf>,
+
+    /// With --tls: do not check the server's certificate (a warning says so)
+    #[arg(long, requires = "tls", conflicts_with = "ca")]
+    pub insecure: bool,
+
+    /// With --tls: the server name to ask for and check (default: the target's host)
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub sni: Option<String>,
+
+    /// With --tls: present this client certificate (PEM); needs --key
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// The server side of TLS (listen, proxy's client side, replay --serve).
+#[derive(Debug, Args)]
+pub struct TlsServerArgs {
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a certificate made now for localhost, 127.0.0.1 and ::1 (SHA-256 fingerprint on stderr)
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+
+    /// With TLS: require client certificates signed by a CA in FILE (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// `--keepalive DUR` (every TCP connection p1ge0n opens or accepts).
@@ -441,13 +493,17 @@ address is written as the loopback address of the client's IP family.";
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]
 pub struct ListenArgs {
-    /// Address to listen on: PORT, :PORT, HOST:PORT or [IPV6]:PORT (port 0 picks a free one)
+    /// Address to listen on: PORT, :PORT, HOST:PORT, [IPV6]:PORT (port 0 picks a free one) or unix:PATH
     #[arg(value_name = "[HOST:]PORT")]
     pub addr: ListenAddr,
 
     /// Serve UDP: answer each datagram to its sender
-    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "idle_timeout", "frame"])]
+    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "idle_timeout", "frame", "tls_cert", "tls_self_signed"])]
     pub udp: bool,
+
+    /// With -u: join the multicast GROUP (on the interface with address IFADDR; IPv6: @IFNAME or @INDEX); repeatable
+    #[arg(long, value_name = "GROUP[@IFADDR]", requires = "udp")]
+    pub join: Vec<crate::net::Group>,
 
     /// Only print; do not echo
     #[arg(long, conflicts_with = "reply")]
@@ -482,22 +538,25 @@ pub struct ListenArgs {
     pub keepalive: KeepaliveArgs,
 
     #[command(flatten)]
+    pub tls: TlsServerArgs,
+
+    #[command(flatten)]
     pub capture: CaptureArgs,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]
 pub struct ProxyArgs {
-    /// Address to listen on: PORT, :PORT, HOST:PORT or [IPV6]:PORT (port 0 picks a free one)
+    /// Address to listen on: PORT, :PORT, HOST:PORT, [IPV6]:PORT (port 0 picks a free one) or unix:PATH
     #[arg(value_name = "[HOST:]PORT")]
     pub addr: ListenAddr,
 
-    /// The server each client is connected to: HOST:PORT or [IPV6]:PORT
+    /// The server each client is connected to: HOST:PORT, [IPV6]:PORT or unix:PATH
     #[arg(value_name = "TARGET")]
     pub target: Target,
 
     /// Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)
-    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "share", "frame"])]
+    #[arg(short, long, conflicts_with_all = ["once", "max_conns", "share", "frame", "tls", "tls_cert", "tls_self_signed"])]
     pub udp: bool,
 
     /// All clients share ONE upstream connection, one message at a time (needs --frame)
@@ -516,6 +575,9 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 
+    #[command(flatten)]
+    pub tls_server: TlsServerArgs,
+
     /// With --share: how long a reply may take; a later one closes only the waiting client
     #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
     pub timeout: Dur,
@@ -527,7 +589,7 @@ pub struct ProxyArgs {
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]
 pub struct ReplArgs {
-    /// Server to connect to: HOST:PORT or [IPV6]:PORT
+    /// Server to connect to: HOST:PORT, [IPV6]:PORT or unix:PATH
     #[arg(value_name = "HOST:PORT")]
     pub target: Target,
 
@@ -574,7 +636,7 @@ pub struct ReplayArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Server to replay to: HOST:PORT (not needed with --list); with --serve, where to listen: [HOST:]PORT
+    /// Server to replay to: HOST:PORT or unix:PATH (not needed with --list); with --serve, where to listen: [HOST:]PORT or unix:PATH
     #[arg(value_name = "HOST:PORT", required_unless_present = "list")]
     pub target: Option<String>,
 
@@ -628,13 +690,16 @@ pub struct ReplayArgs {
     pub connect: ConnectArgs,
 
     #[command(flatten)]
+    pub tls_server: TlsServerArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]
 pub struct SendArgs {
-    /// Server to connect to: HOST:PORT or [IPV6]:PORT
+    /// Server to connect to: HOST:PORT, [IPV6]:PORT or unix:PATH
     #[arg(value_name = "HOST:PORT")]
     pub target: Target,
 
@@ -692,8 +757,16 @@ pub struct SendArgs {
     pub interval: Dur,
 
     /// Use UDP: each payload is one datagram, each reply one datagram
-    #[arg(short, long, conflicts_with = "frame")]
+    #[arg(short, long, conflicts_with_all = ["frame", "tls"])]
     pub udp: bool,
+
+    /// With -u: allow sending to a broadcast address (replies are taken from any address)
+    #[arg(long, requires = "udp")]
+    pub broadcast: bool,
+
+    /// With -u: the IP time-to-live (multicast: hop limit) of the datagrams, 1-255
+    #[arg(long, value_name = "N", requires = "udp", value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub ttl: Option<u32>,
 
     #[command(flatten)]
     pub output: OutputArgs,

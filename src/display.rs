@@ -713,7 +713,7 @@ mod tests {
             SocketAddrV4::new(Ipv4Addr::new(10, 0, 100, 9), 8080),
         ] {
             let mut out = Vec::new();
-            push_peer(&mut out, &SocketAddr::V4(addr));
+            push_peer(&mut out, &crate::record::Peer::Ip(SocketAddr::V4(addr)));
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
         }
     }

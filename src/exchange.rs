@@ -14,13 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
-use tokio::{
-    io::{AsyncRead, AsyncReadExt},
-    net::UdpSocket,
-};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::{
-    exit::{self, ExitCode},
     frame::{Decoder, FrameError},
     net,
     reply::{End, Until, Verdict, Wait},
@@ -111,7 +107,7 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     match reader.read_buf(decoder.buffer_mut()).await {
         Ok(0) => wait.peer_closed(),
         Ok(n) => wait.received(Instant::now(), n, 0),
-        Err(e) => return Err(exit::error(ExitCode::Failure, net::describe_io(&e))),
+        Err(e) => return Err(net::read_error(&e)),
     }
     Ok(())
 }
@@ -156,7 +152,7 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
                 wait.peer_closed();
             }
             Ok(_) => {}
-            Err(e) => return Err(exit::error(ExitCode::Failure, net::describe_io(&e))),
+            Err(e) => return Err(net::read_error(&e)),
         }
     }
 }
@@ -164,7 +160,7 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
 /// Receive datagrams on a connected UDP socket by `wait`'s rule (each
 /// datagram one frame), handing each to `on_datagram` as it arrives.
 pub async fn recv_datagrams(
-    socket: &UdpSocket,
+    socket: &net::Datagram,
     wait: &mut Wait,
     mut on_datagram: impl FnMut(&[u8]),
 ) -> std::io::Result<End> {

@@ -12,7 +12,6 @@
 
 use std::{
     io::Write,
-    net::SocketAddr,
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::JoinHandle,
 };
@@ -22,7 +21,7 @@ use tokio::sync::Notify;
 use crate::{
     capture::CaptureLines,
     display::Records,
-    record::{Clock, Event, Meta, Observer, Render, Role, Transport},
+    record::{Clock, Event, Meta, Observer, Peer, Render, Role, Transport},
 };
 
 /// How much may wait for the writer before tasks are held back.
@@ -255,7 +254,7 @@ impl<R: Render, D: Deliver> Observed<R, D> {
 }
 
 impl<R: Render, D: Deliver> Observer for Observed<R, D> {
-    fn start(&mut self, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, transport: Transport, local: Peer) {
         self.render.start(&mut self.buf, transport, local);
         self.out.deliver(&mut self.buf);
     }

@@ -18,7 +18,7 @@ use std::{
 
 use etherparse::PacketBuilder;
 
-use crate::record::{Event, Meta, Render, Role, Side, Transport};
+use crate::record::{Event, Meta, Peer, Render, Role, Side, Transport};
 
 /// The largest TCP payload per synthesized segment.
 const SEGMENT: usize = 65_000;
@@ -59,11 +59,20 @@ impl PcapRender {
 
     /// The client and server of connection `meta.conn`: the peer is the
     /// client of a server (listen, proxy) and the server of a client.
+    ///
+    /// A Unix socket has no IP addresses to put in a packet: its
+    /// connections are written as TCP over IPv4 loopback, our end port 0
+    /// and the peer at 127.0.0.2 with a port made from the connection
+    /// number, so that Wireshark still tells the connections apart.
     fn endpoints(&self, meta: &Meta) -> (SocketAddr, SocketAddr) {
-        let local = concrete(self.local, meta.peer);
+        let peer = meta.peer.ip().unwrap_or_else(|| {
+            let port = 1024 + (meta.conn % 64_000) as u16;
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), port)
+        });
+        let local = concrete(self.local, peer);
         match self.role {
-            Role::Client => (local, meta.peer),
-            Role::Server | Role::Proxy => (meta.peer, local),
+            Role::Client => (local, peer),
+            Role::Server | Role::Proxy => (peer, local),
         }
     }
 }
@@ -156,9 +165,9 @@ const CLIENT_ISN: u32 = 1_000;
 const SERVER_ISN: u32 = 5_000;
 
 impl Render for PcapRender {
-    fn start(&mut self, out: &mut Vec<u8>, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, out: &mut Vec<u8>, transport: Transport, local: Peer) {
         self.transport = transport;
-        self.local = Some(local);
+        self.local = local.ip();
         if !std::mem::replace(&mut self.header_written, true) {
             write_header(out);
         }

@@ -96,6 +96,55 @@ impl Direction {
     }
 }
 
+/// Who is at the other end of a connection: an IP endpoint, or a Unix
+/// socket. Peers on a Unix socket have no address of their own (clients
+/// are unnamed), so they show as the socket's path, `unix:PATH`. The path
+/// is one per process (the listening or target path), made `'static` once
+/// when the address is parsed, so `Peer` stays `Copy` like a `SocketAddr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    Ip(SocketAddr),
+    Unix(&'static str),
+}
+
+impl Peer {
+    /// The IP endpoint, for what only IP can carry (pcapng, `--allow`).
+    pub fn ip(self) -> Option<SocketAddr> {
+        match self {
+            Peer::Ip(addr) => Some(addr),
+            Peer::Unix(_) => None,
+        }
+    }
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(addr: SocketAddr) -> Peer {
+        Peer::Ip(addr)
+    }
+}
+
+/// `IP:PORT`, `[IPV6]:PORT` or `unix:PATH` (the path is kept for the rest
+/// of the program: parse peers once, not per record).
+impl std::str::FromStr for Peer {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Peer, Self::Err> {
+        match s.strip_prefix("unix:") {
+            Some(path) => Ok(Peer::Unix(crate::net::leak_path(path))),
+            None => s.parse().map(Peer::Ip),
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Ip(addr) => addr.fmt(f),
+            Peer::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
 /// Per-record context. `elapsed` (since the session started) feeds the
 /// JSON `t`, `wall` the human clock; both come from one [`Clock`] reading so
 /// that a record's two timestamps describe the same instant.
@@ -104,17 +153,17 @@ pub struct Meta {
     pub elapsed: Duration,
     pub wall: SystemTime,
     pub conn: u64,
-    pub peer: SocketAddr,
+    pub peer: Peer,
 }
 
 impl Meta {
     /// A `Meta` without clock readings, for paths that will not show it.
-    pub fn unstamped(conn: u64, peer: SocketAddr) -> Meta {
+    pub fn unstamped(conn: u64, peer: impl Into<Peer>) -> Meta {
         Meta {
             elapsed: Duration::ZERO,
             wall: SystemTime::UNIX_EPOCH,
             conn,
-            peer,
+            peer: peer.into(),
         }
     }
 }
@@ -144,24 +193,24 @@ impl Clock {
     }
 
     /// Stamps for something happening now.
-    pub fn now(&self, conn: u64, peer: SocketAddr) -> Meta {
+    pub fn now(&self, conn: u64, peer: impl Into<Peer>) -> Meta {
         Meta {
             elapsed: self.started.elapsed(),
             wall: SystemTime::now(),
             conn,
-            peer,
+            peer: peer.into(),
         }
     }
 
     /// Stamps for something that happened at `at` (a reply shown once
     /// complete is stamped with when its bytes came in).
-    pub fn at(&self, at: Instant, conn: u64, peer: SocketAddr) -> Meta {
+    pub fn at(&self, at: Instant, conn: u64, peer: impl Into<Peer>) -> Meta {
         let age = at.elapsed();
         Meta {
             elapsed: self.started.elapsed().saturating_sub(age),
             wall: SystemTime::now() - age,
             conn,
-            peer,
+            peer: peer.into(),
         }
     }
 }
@@ -171,6 +220,8 @@ impl Clock {
 pub enum Transport {
     Tcp,
     Udp,
+    /// A Unix domain stream socket: a byte stream like TCP.
+    Unix,
 }
 
 impl Transport {
@@ -178,6 +229,7 @@ impl Transport {
         match self {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
+            Transport::Unix => "unix",
         }
     }
 }
@@ -188,7 +240,7 @@ impl Transport {
 pub trait Observer {
     /// A connection (or the server's socket) is up: its transport and our
     /// local address. A capture writes its header from the first one.
-    fn start(&mut self, _transport: Transport, _local: SocketAddr) {}
+    fn start(&mut self, _transport: Transport, _local: Peer) {}
 
     /// One event.
     fn record(&mut self, meta: &Meta, event: Event<'_>);
@@ -199,7 +251,7 @@ pub trait Observer {
 /// business ([`crate::output::Observed`]).
 pub trait Render {
     /// See [`Observer::start`].
-    fn start(&mut self, _out: &mut Vec<u8>, _transport: Transport, _local: SocketAddr) {}
+    fn start(&mut self, _out: &mut Vec<u8>, _transport: Transport, _local: Peer) {}
 
     fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>);
 }
@@ -208,7 +260,7 @@ pub trait Render {
 pub struct Tee<A, B>(pub A, pub B);
 
 impl<A: Observer, B: Observer> Observer for Tee<A, B> {
-    fn start(&mut self, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, transport: Transport, local: Peer) {
         self.0.start(transport, local);
         self.1.start(transport, local);
     }
@@ -221,7 +273,7 @@ impl<A: Observer, B: Observer> Observer for Tee<A, B> {
 
 /// An observer that may be absent (`-q`, no `--capture`).
 impl<O: Observer> Observer for Option<O> {
-    fn start(&mut self, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, transport: Transport, local: Peer) {
         if let Some(o) = self {
             o.start(transport, local);
         }
@@ -235,7 +287,7 @@ impl<O: Observer> Observer for Option<O> {
 }
 
 impl<O: Observer + ?Sized> Observer for Box<O> {
-    fn start(&mut self, transport: Transport, local: SocketAddr) {
+    fn start(&mut self, transport: Transport, local: Peer) {
         (**self).start(transport, local);
     }
 
@@ -272,7 +324,7 @@ mod tests {
     struct Log(Vec<String>);
 
     impl Observer for Log {
-        fn start(&mut self, transport: Transport, local: SocketAddr) {
+        fn start(&mut self, transport: Transport, local: Peer) {
             self.0.push(format!("start {} {local}", transport.as_str()));
         }
         fn record(&mut self, meta: &Meta, event: Event<'_>) {
@@ -286,7 +338,7 @@ mod tests {
         let mut tee = Tee(Log::default(), Some(Log::default()));
         let mut absent: Option<Log> = None;
         for o in [&mut tee as &mut dyn Observer, &mut absent] {
-            o.start(Transport::Udp, peer);
+            o.start(Transport::Udp, peer.into());
             o.record(&Meta::unstamped(3, peer), Event::Open);
             o.record(
                 &Meta::unstamped(3, peer),

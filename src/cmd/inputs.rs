@@ -8,9 +8,9 @@ use anyhow::Result;
 use std::time::Duration;
 
 use crate::{
-    cli::{ConnectArgs, FrameArgs, WaitArgs},
+    cli::{ConnectArgs, FrameArgs, TlsServerArgs, WaitArgs},
     exit,
-    net::ConnectOptions,
+    net::{tls, ConnectOptions},
     payload,
 };
 
@@ -24,13 +24,52 @@ impl WaitArgs {
 impl ConnectArgs {
     /// How to connect, retrying for up to `retry_for` (`send --retry`,
     /// `repl --reconnect` from a pipe).
-    pub fn options(&self, retry_for: Option<Duration>) -> ConnectOptions {
-        ConnectOptions {
-            timeout: self.connect_timeout.bound(),
+    /// `--tls` loads its certificates here, so a bad file is status 2.
+    pub fn options(&self, retry_for: Option<Duration>) -> Result<ConnectOptions> {
+        let timeout = self.connect_timeout.bound();
+        let tls = if self.tls.tls {
+            if self.tls.insecure {
+                eprintln!("warning: --insecure: the server's certificate is not checked");
+            }
+            let options = tls::ClientOptions {
+                ca: self.tls.ca.as_deref(),
+                insecure: self.tls.insecure,
+                sni: self.tls.sni.as_deref(),
+                cert: self.tls.cert.as_deref().zip(self.tls.key.as_deref()),
+            };
+            Some(std::sync::Arc::new(tls::Client::new(options, timeout)?))
+        } else {
+            None
+        };
+        Ok(ConnectOptions {
+            timeout,
             retry_for,
             source: self.source,
             keepalive: self.keepalive.keepalive.map(|d| d.0),
+            tls,
+        })
+    }
+}
+
+impl TlsServerArgs {
+    /// The server side of TLS, when asked for; `--client-ca` alone is an
+    /// error. The second value is a self-signed certificate's fingerprint.
+    pub fn server(&self) -> Result<Option<(tls::Server, Option<String>)>> {
+        let cert = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+        if cert.is_none() && !self.tls_self_signed {
+            if self.client_ca.is_some() {
+                return Err(exit::usage(
+                    "--client-ca needs TLS: give --tls-cert/--tls-key or --tls-self-signed",
+                ));
+            }
+            return Ok(None);
         }
+        tls::Server::new(tls::ServerOptions {
+            cert,
+            self_signed: self.tls_self_signed,
+            client_ca: self.client_ca.as_deref(),
+        })
+        .map(Some)
     }
 }
 

@@ -20,7 +20,7 @@ use std::{
 use anyhow::Result;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{tcp::OwnedWriteHalf, TcpStream, UdpSocket},
+    net::UdpSocket,
 };
 
 use super::{
@@ -31,8 +31,8 @@ use crate::{
     cli::ListenArgs,
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
-    net,
-    record::{Event, Meta, Observer, Role, Side},
+    net::{self, Stream, WriteHalf},
+    record::{Event, Meta, Observer, Peer, Role, Side},
     rules::Rules,
 };
 
@@ -132,7 +132,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
         max_frame: args.frame.max_frame.0,
     };
-    let options = Options::new(
+    let mut options = Options::new(
         args.addr,
         args.udp,
         Role::Server,
@@ -141,11 +141,13 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         args.output,
         args.capture,
     );
+    options.tls = args.tls.server()?;
+    options.join = args.join;
     server::run(options, listen)
 }
 
 impl Handler for Listen {
-    async fn tcp(server: Arc<Server<Self>>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
         serve_connection(&server, stream, peer, id).await;
     }
 
@@ -186,7 +188,7 @@ enum Ending {
 /// One connection's state between reads.
 struct ConnTask {
     id: u64,
-    peer: SocketAddr,
+    peer: Peer,
     decoder: Decoder,
     observer: ConnObserver,
     /// Answers to several messages of one read, gathered into one write.
@@ -303,7 +305,7 @@ impl ConnTask {
     async fn answer_read(
         &mut self,
         server: &Server<Listen>,
-        writer: &mut OwnedWriteHalf,
+        writer: &mut WriteHalf,
         at_eof: bool,
     ) -> Option<Ending> {
         loop {
@@ -374,7 +376,7 @@ impl ConnTask {
 /// Write an answer (nothing when empty), counting its bytes.
 async fn write_out(
     server: &Server<Listen>,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
     out: &[u8],
     bytes_out: &mut u64,
 ) -> Result<(), Ending> {
@@ -382,7 +384,7 @@ async fn write_out(
         return Ok(());
     }
     writer
-        .write_all(out)
+        .send(out)
         .await
         .map_err(|e| Ending::Error(net::describe_io(&e)))?;
     *bytes_out += out.len() as u64;
@@ -390,8 +392,7 @@ async fn write_out(
     Ok(())
 }
 
-async fn serve_connection(server: &Server<Listen>, stream: TcpStream, peer: SocketAddr, id: u64) {
-    let _ = stream.set_nodelay(true);
+async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, id: u64) {
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
     let mut conn = ConnTask {

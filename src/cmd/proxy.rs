@@ -15,7 +15,6 @@ mod share;
 mod udp;
 
 use std::{
-    net::SocketAddr,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc, OnceLock,
@@ -27,10 +26,7 @@ use anyhow::Result;
 use bytes::BytesMut;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-        TcpStream, UdpSocket,
-    },
+    net::UdpSocket,
     sync::Mutex,
 };
 
@@ -42,8 +38,8 @@ use crate::{
     cli::ProxyArgs,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
-    net::{self, ConnectOptions, Target},
-    record::{Event, Observer, Role, Side},
+    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
+    record::{Event, Observer, Peer, Role, Side},
 };
 
 /// How much one direction reads before it must be written on: the bound on
@@ -74,14 +70,14 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
     }
     let proxy = Proxy {
         target: args.target,
-        connect: args.connect.options(None),
+        connect: args.connect.options(None)?,
         frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
         max_frame: args.frame.max_frame.0,
         reply_timeout: args.timeout.bound(),
         share: args.share,
         shared: OnceLock::new(),
     };
-    let options = Options::new(
+    let mut options = Options::new(
         args.addr,
         args.udp,
         Role::Proxy,
@@ -90,12 +86,12 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
         args.output,
         args.capture,
     );
+    options.tls = args.tls_server.server()?;
     server::run(options, proxy)
 }
 
 impl Handler for Proxy {
-    async fn tcp(server: Arc<Server<Self>>, stream: TcpStream, peer: SocketAddr, id: u64) {
-        let _ = stream.set_nodelay(true);
+    async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
         eprintln!("#{id} {peer} connected");
         if server.handler.share {
             share::serve_client(&server, stream, peer, id).await;
@@ -113,7 +109,7 @@ impl Handler for Proxy {
 struct Relay<'a> {
     server: &'a Server<Proxy>,
     id: u64,
-    peer: SocketAddr,
+    peer: Peer,
     observer: Mutex<ConnObserver>,
     /// Bytes forwarded client>server and server>client.
     up: AtomicU64,
@@ -181,7 +177,7 @@ impl Relay<'_> {
     /// The buffer lives only while a read is being forwarded: an idle
     /// connection holds none, so memory follows the traffic in flight, not
     /// the number of connections.
-    async fn pump(&self, mut from: OwnedReadHalf, mut to: OwnedWriteHalf, side: Side) -> Flow {
+    async fn pump(&self, mut from: ReadHalf, mut to: WriteHalf, side: Side) -> Flow {
         let mut decoder = self.server.observes_or_counts().then(|| {
             Decoder::new(
                 self.server.handler.frame.clone(),
@@ -217,7 +213,7 @@ impl Relay<'_> {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e))),
             };
-            if let Err(e) = to.write_all(&buf).await {
+            if let Err(e) = to.send(&buf).await {
                 return reset(to, format!("{other}: {}", net::describe_io(&e)));
             }
             counter.fetch_add(n as u64, Relaxed);
@@ -231,26 +227,20 @@ impl Relay<'_> {
 
 /// One direction failed: reset the connection `to` belongs to, and wake
 /// the other direction (which reads from it) with an end of stream.
-fn reset(to: OwnedWriteHalf, reason: String) -> Flow {
-    let socket = socket2::SockRef::from(to.as_ref());
-    let _ = socket.set_linger(Some(Duration::ZERO));
-    let _ = socket.shutdown(std::net::Shutdown::Read);
-    // No FIN first (dropping a write half would send one, and the peer
-    // would read a clean end instead of the reset): the socket closes, with
-    // RST, once its read half is dropped too.
-    to.forget();
+fn reset(to: WriteHalf, reason: String) -> Flow {
+    to.reset();
     Flow::Failed(reason)
 }
 
 /// Connect the client to TARGET and relay both ways until both sides have
 /// closed, one side failed, or the connection sat idle for `--idle-timeout`.
-async fn relay_client(server: &Server<Proxy>, client: TcpStream, peer: SocketAddr, id: u64) {
+async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u64) {
     let proxy = &server.handler;
     let mut observer = server.observer();
     server
         .event(&mut observer, &server.meta(id, peer), Event::Open)
         .await;
-    let upstream = match net::connect_tcp(&proxy.target, proxy.connect).await {
+    let upstream = match net::connect(&proxy.target, &proxy.connect).await {
         Ok(upstream) => upstream,
         Err(e) => {
             let reason = format!("upstream {}: {e:#}", proxy.target);
@@ -261,7 +251,7 @@ async fn relay_client(server: &Server<Proxy>, client: TcpStream, peer: SocketAdd
             return;
         }
     };
-    let upstream_addr = upstream.peer_addr().map(net::canonical);
+    let upstream_addr = upstream.peer();
     if let Ok(addr) = upstream_addr {
         eprintln!("#{id} {peer} connected to {addr}");
     }

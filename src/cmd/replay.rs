@@ -13,16 +13,12 @@ mod serve;
 
 use std::{
     io::{IsTerminal, Write},
-    net::SocketAddr,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use anyhow::Result;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{tcp::OwnedReadHalf, UdpSocket},
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::inputs;
 use crate::{
@@ -33,10 +29,10 @@ use crate::{
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
-    net::{self, ConnectOptions, Target},
+    net::{self, ConnectOptions, ReadHalf, Target},
     output::{self, StdoutRecords},
     pcap,
-    record::{Clock, Event, Observer, Role, Side, Transport},
+    record::{Clock, Event, Observer, Peer, Role, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -100,7 +96,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         frame: inputs::framing(&args.frame, args.output.decode),
         max_frame: args.frame.max_frame.0,
         timeout: args.wait.timeout(),
-        connect: args.connect.options(None),
+        connect: args.connect.options(None)?,
         format,
         decode: args.output.decode,
     };
@@ -227,7 +223,8 @@ fn located(name: &impl std::fmt::Display, e: &capture::FileError) -> anyhow::Err
 fn print_list(flows: &[Flow]) {
     let mut out = String::new();
     for (i, flow) in flows.iter().enumerate() {
-        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
+        let addr =
+            |a: Option<std::net::SocketAddr>| a.map_or_else(|| "-".to_string(), |a| a.to_string());
         let (cn, cb) = flow.totals(Side::Client);
         let (sn, sb) = flow.totals(Side::Server);
         let span = flow
@@ -254,7 +251,9 @@ async fn replay_all(plan: &Plan) -> Result<ExitCode> {
         round += 1;
         for (number, flow) in &plan.flows {
             let result = match flow.transport {
-                Transport::Tcp => replay_tcp(plan, *number, flow, &mut suite, &mut progress).await,
+                Transport::Tcp | Transport::Unix => {
+                    replay_tcp(plan, *number, flow, &mut suite, &mut progress).await
+                }
                 Transport::Udp => replay_udp(plan, *number, flow, &mut suite, &mut progress).await,
             };
             if let Err(e) = result {
@@ -385,13 +384,13 @@ impl Schedule {
 struct Report<'a> {
     plan: &'a Plan,
     flow: usize,
-    peer: SocketAddr,
+    peer: Peer,
     clock: Clock,
     records: Option<StdoutRecords>,
 }
 
 impl<'a> Report<'a> {
-    fn new(plan: &'a Plan, flow: usize, peer: SocketAddr) -> Report<'a> {
+    fn new(plan: &'a Plan, flow: usize, peer: Peer) -> Report<'a> {
         let records = plan.format.map(|format| {
             StdoutRecords::new(
                 Records {
@@ -406,7 +405,7 @@ impl<'a> Report<'a> {
         Report {
             plan,
             flow,
-            peer: net::canonical(peer),
+            peer,
             clock: Clock::start(),
             records,
         }
@@ -438,7 +437,7 @@ impl<'a> Report<'a> {
 /// as the captured reply holds. Extra bytes stay buffered for the next reply.
 async fn read_reply(
     plan: &Plan,
-    reader: &mut OwnedReadHalf,
+    reader: &mut ReadHalf,
     decoder: &mut Decoder,
     step: &Step<'_>,
     flow: usize,
@@ -486,15 +485,15 @@ async fn replay_tcp(
     suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
-    let stream = net::connect_tcp(&plan.target, plan.connect).await?;
-    let mut report = Report::new(plan, number, stream.peer_addr()?);
+    let stream = net::connect(&plan.target, &plan.connect).await?;
+    let mut report = Report::new(plan, number, stream.peer()?);
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let steps = steps(flow);
     let mut schedule = Schedule::new(flow);
     for step in &steps {
         schedule.until_due(plan, step).await;
-        writer.write_all(step.data).await.map_err(|e| {
+        writer.send(step.data).await.map_err(|e| {
             exit::error(
                 ExitCode::Failure,
                 format!(
@@ -537,8 +536,9 @@ async fn replay_udp(
     suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
-    let socket: UdpSocket = net::connect_udp(&plan.target, plan.connect.source).await?;
-    let mut report = Report::new(plan, number, socket.peer_addr()?);
+    let socket =
+        net::Datagram::connected(net::connect_udp(&plan.target, plan.connect.source).await?);
+    let mut report = Report::new(plan, number, Peer::Ip(net::canonical(socket.peer()?)));
     let steps = steps(flow);
     let mut schedule = Schedule::new(flow);
     for step in &steps {

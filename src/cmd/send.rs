@@ -10,16 +10,12 @@
 use std::{
     cell::RefCell,
     io::Write,
-    net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
-use tokio::{
-    io::AsyncWriteExt,
-    net::tcp::{OwnedReadHalf, OwnedWriteHalf},
-};
+use tokio::io::AsyncWriteExt;
 
 use super::inputs;
 use crate::{
@@ -29,9 +25,9 @@ use crate::{
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
-    net::{self, ConnectOptions, Target},
+    net::{self, ConnectOptions, ReadHalf, Target, UdpOptions, WriteHalf},
     output::{self, StdoutRecords},
-    record::{Clock, Event, Observer, Role, Side, Tee, Transport},
+    record::{Clock, Event, Observer, Peer, Role, Side, Tee, Transport},
     reply::{End, Rule, Until, Verdict, Wait},
 };
 
@@ -49,6 +45,8 @@ struct Plan {
     timeout: Option<Duration>,
     no_reply: bool,
     connect: ConnectOptions,
+    /// `-u`: `--source`, `--broadcast`, `--ttl`.
+    udp_options: UdpOptions,
     repeat: u64,
     interval: Duration,
     udp: bool,
@@ -96,7 +94,12 @@ impl Plan {
             idle: args.reply.idle.0,
             timeout: args.reply.wait.timeout(),
             no_reply: args.no_reply,
-            connect: args.connect.options(args.retry.map(|d| d.0)),
+            connect: args.connect.options(args.retry.map(|d| d.0))?,
+            udp_options: UdpOptions {
+                source: args.connect.source,
+                broadcast: args.broadcast,
+                ttl: args.ttl,
+            },
             repeat: args.repeat,
             interval: args.interval.0,
             udp: args.udp,
@@ -191,7 +194,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
             observer: &mut observer,
             clock,
             number: round,
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            peer: Peer::Ip(([0, 0, 0, 0], 0).into()),
         };
         let code = if plan.udp {
             exchange_udp(plan, &mut conn).await?
@@ -218,14 +221,14 @@ struct Connection<'a, O> {
     observer: &'a mut O,
     clock: Clock,
     number: u64,
-    peer: SocketAddr,
+    peer: Peer,
 }
 
 impl<O: Observer> Connection<'_, O> {
     /// A connection is up: remember the peer, start the capture.
-    fn connected(&mut self, transport: Transport, local: SocketAddr, peer: SocketAddr) {
-        self.peer = net::canonical(peer);
-        self.observer.start(transport, net::canonical(local));
+    fn connected(&mut self, transport: Transport, local: Peer, peer: Peer) {
+        self.peer = peer;
+        self.observer.start(transport, local);
         self.event(Event::Open);
     }
 
@@ -309,15 +312,15 @@ fn verdict(matched: bool) -> ExitCode {
 /// in with `--on-connect`. One decoder serves the login's reply and the
 /// messages', so bytes after the login's reply in the same read are kept.
 struct Link {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: ReadHalf,
+    writer: WriteHalf,
     decoder: Decoder,
     peer_closed: bool,
 }
 
 async fn open<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<Link> {
-    let stream = net::connect_tcp(&plan.target, plan.connect).await?;
-    conn.connected(Transport::Tcp, stream.local_addr()?, stream.peer_addr()?);
+    let stream = net::connect(&plan.target, &plan.connect).await?;
+    conn.connected(stream.transport(), stream.local()?, stream.peer()?);
     let (reader, writer) = stream.into_split();
     let mut link = Link {
         reader,
@@ -349,7 +352,7 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
                 ),
             ));
         }
-        writer.write_all(message).await.map_err(|e| {
+        writer.send(message).await.map_err(|e| {
             exit::error(
                 ExitCode::Failure,
                 format!("sending message {}: {}", index + 1, net::describe_io(&e)),
@@ -387,7 +390,7 @@ async fn log_in<O: Observer>(
     login: &[u8],
     link: &mut Link,
 ) -> Result<()> {
-    link.writer.write_all(login).await.map_err(|e| {
+    link.writer.send(login).await.map_err(|e| {
         exit::error(
             ExitCode::Failure,
             format!("sending --on-connect: {}", net::describe_io(&e)),
@@ -454,7 +457,7 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
     let upload = tokio::spawn(async move {
         while let Some(chunk) = stdin.recv().await {
             let chunk = chunk.context("reading stdin")?;
-            writer.write_all(&chunk).await.map_err(|e| {
+            writer.send(&chunk).await.map_err(|e| {
                 exit::error(
                     ExitCode::Failure,
                     format!("sending stdin: {}", net::describe_io(&e)),
@@ -485,9 +488,9 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
 async fn receive_while_uploading<O: Observer>(
     plan: &Plan,
     conn: &mut Connection<'_, O>,
-    reader: &mut OwnedReadHalf,
+    reader: &mut ReadHalf,
     decoder: &mut Decoder,
-    upload: tokio::task::JoinHandle<Result<OwnedWriteHalf>>,
+    upload: tokio::task::JoinHandle<Result<WriteHalf>>,
     sent: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<(Option<Vec<u8>>, End)> {
     tokio::pin!(upload);
@@ -547,8 +550,10 @@ async fn receive_while_uploading<O: Observer>(
 
 /// UDP: each payload is one datagram; each reply is `--replies` datagrams.
 async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
-    let socket = net::connect_udp(&plan.target, plan.connect.source).await?;
-    conn.connected(Transport::Udp, socket.local_addr()?, socket.peer_addr()?);
+    let socket = net::open_udp(&plan.target, plan.udp_options).await?;
+    let local = net::canonical(socket.socket.local_addr()?);
+    let peer = net::canonical(socket.peer()?);
+    conn.connected(Transport::Udp, local.into(), peer.into());
     let messages = if plan.messages.is_empty() {
         vec![crate::stdin::read_all().await.context("reading stdin")?]
     } else {

@@ -20,7 +20,7 @@ use std::{
 
 use anyhow::Result;
 use tokio::{
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::UdpSocket,
     signal::unix::{signal, SignalKind},
     sync::watch,
 };
@@ -30,10 +30,10 @@ use crate::{
     cli::ServeArgs,
     display::{Format, Records, Renderer},
     exit::ExitCode,
-    net::{self, AccessList, ListenAddr},
+    net::{self, tls, AccessList, ListenAddr, Listener, Stream},
     output::{Held, Observed, Sink},
     pcapng::PcapRender,
-    record::{Clock, Event, Meta, Observer, Role, Transport},
+    record::{Clock, Event, Meta, Observer, Peer, Role, Transport},
 };
 
 /// What one connection task records into, delivered to the server's sinks
@@ -47,11 +47,12 @@ use crate::record::Tee;
 
 /// What a server subcommand does with its clients.
 pub trait Handler: Send + Sync + Sized + 'static {
-    /// Serve one accepted, admitted TCP connection until it ends.
-    fn tcp(
+    /// Serve one accepted, admitted stream connection (TCP, TLS, or a
+    /// Unix socket) until it ends.
+    fn stream(
         server: Arc<Server<Self>>,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: Stream,
+        peer: Peer,
         id: u64,
     ) -> impl Future<Output = ()> + Send;
 
@@ -76,6 +77,12 @@ pub struct Options {
     pub idle_timeout: Option<Duration>,
     /// `--keepalive` on every accepted connection.
     pub keepalive: Option<Duration>,
+    /// `--tls-cert/--tls-key` or `--tls-self-signed`: every accepted
+    /// connection shakes hands first; and a self-signed certificate's
+    /// fingerprint, for the log.
+    pub tls: Option<(tls::Server, Option<String>)>,
+    /// `--join`: multicast groups the UDP socket joins.
+    pub join: Vec<net::Group>,
     pub access: AccessList,
     pub capture: Option<PathBuf>,
     pub pcap: Option<PathBuf>,
@@ -103,6 +110,8 @@ impl Options {
             max_conns: serve.max_conns,
             idle_timeout: serve.idle_timeout.map(|d| d.0),
             keepalive: keepalive.keepalive.map(|d| d.0),
+            tls: None,
+            join: Vec::new(),
             access: AccessList {
                 allow: serve.allow,
                 deny: serve.deny,
@@ -145,7 +154,7 @@ pub struct Server<H> {
 }
 
 impl<H> Server<H> {
-    pub fn meta(&self, conn: u64, peer: SocketAddr) -> Meta {
+    pub fn meta(&self, conn: u64, peer: impl Into<Peer>) -> Meta {
         self.clock.now(conn, peer)
     }
 
@@ -334,41 +343,57 @@ async fn serve<H: Handler>(
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let config = &server.options;
-    let transport = if config.udp { "udp" } else { "tcp" };
+    if let ListenAddr::Unix(path) = &config.addr {
+        if !config.access.is_open() {
+            return Err(crate::exit::usage(format!(
+                "--allow/--deny do not apply to {path}: a Unix socket's clients have no IP address to check"
+            )));
+        }
+        if config.tls.is_some() {
+            return Err(crate::exit::usage(format!(
+                "TLS (--tls-cert, --tls-self-signed) is for TCP, not {path}"
+            )));
+        }
+    }
     let (listener, udp) = if config.udp {
-        (None, Some(net::bind_udp(&config.addr).await?))
+        let socket = net::bind_udp(&config.addr).await?;
+        net::join_groups(&socket, &config.join)?;
+        (None, Some(socket))
     } else {
-        (Some(net::bind_tcp(&config.addr).await?), None)
+        (Some(net::bind_stream(&config.addr).await?), None)
     };
-    let local = match (&listener, &udp) {
-        (Some(l), _) => l.local_addr()?,
-        (_, Some(u)) => u.local_addr()?,
+    let (local, transport) = match (&listener, &udp) {
+        (Some(l), _) => (l.local()?, l.transport()),
+        (_, Some(u)) => (Peer::Ip(u.local_addr()?), Transport::Udp),
         _ => unreachable!("one of the two sockets is bound"),
     };
+    let shown = match (&config.tls, transport) {
+        (Some(_), _) => "tls",
+        (None, transport) => transport.as_str(),
+    };
     // Scripts read this line for the port: it is always the first on stderr.
-    eprintln!("listening on {local} ({transport})");
+    eprintln!("listening on {local} ({shown})");
+    if let Some((_, Some(fingerprint))) = &config.tls {
+        eprintln!(
+            "tls: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 fingerprint {fingerprint}"
+        );
+    }
+    for group in &config.join {
+        eprintln!("joined the multicast group {group}");
+    }
     if let Some((sink, lines)) = &server.capture {
-        let transport = if config.udp {
-            Transport::Udp
-        } else {
-            Transport::Tcp
-        };
         let mut header = Observed::new(lines.clone(), Held);
         header.start(transport, local);
         sink.write(header.pending()).await;
     }
     if let Some((sink, template)) = &server.pcap {
-        let transport = if config.udp {
-            Transport::Udp
-        } else {
-            Transport::Tcp
-        };
         let mut header = Observed::new(PcapRender::new(config.role), Held);
         header.start(transport, local);
         sink.write(header.pending()).await;
         let _ = template.set(header.render_mut().clone());
     }
-    if local.ip().is_unspecified() && config.access.allow.is_empty() {
+    let everywhere = matches!(local, Peer::Ip(addr) if addr.ip().is_unspecified());
+    if everywhere && config.access.allow.is_empty() {
         eprintln!(
             "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
         );
@@ -389,14 +414,15 @@ async fn serve<H: Handler>(
     }
 }
 
-async fn accept_loop<H: Handler>(
-    server: &Arc<Server<H>>,
-    listener: TcpListener,
-) -> Result<ExitCode> {
+async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) -> Result<ExitCode> {
     let mut next_id = 0u64;
     let mut failing = false;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = listener.accept().await.and_then(|stream| {
+            let peer = stream.peer()?;
+            Ok((stream, peer))
+        });
+        let (stream, peer) = match accepted {
             Ok(accepted) => {
                 if failing {
                     eprintln!("accepting again");
@@ -419,13 +445,14 @@ async fn accept_loop<H: Handler>(
                 continue;
             }
         };
-        let peer = net::canonical(peer);
-        if let Err(why) = server.options.access.check(peer.ip()) {
-            // Closed before a single byte is read or written.
-            eprintln!("refused {peer}: {why}");
-            server.stats.refused.fetch_add(1, Relaxed);
-            drop(stream);
-            continue;
+        if let Peer::Ip(addr) = peer {
+            if let Err(why) = server.options.access.check(addr.ip()) {
+                // Closed before a single byte is read or written.
+                eprintln!("refused {peer}: {why}");
+                server.stats.refused.fetch_add(1, Relaxed);
+                drop(stream);
+                continue;
+            }
         }
         if let Some(max) = server.options.max_conns {
             if server.stats.active.load(Relaxed) >= max {
@@ -435,15 +462,33 @@ async fn accept_loop<H: Handler>(
                 continue;
             }
         }
-        if let Err(e) = net::set_keepalive(&stream, server.options.keepalive) {
-            eprintln!("--keepalive on {peer}: {}", net::describe_io(&e));
+        if let Some(tcp) = stream.tcp() {
+            let _ = tcp.set_nodelay(true);
+            if let Err(e) = net::set_keepalive(tcp, server.options.keepalive) {
+                eprintln!("--keepalive on {peer}: {}", net::describe_io(&e));
+            }
         }
         next_id += 1;
-        server.stats.connections.fetch_add(1, Relaxed);
+        let id = next_id;
         server.stats.active.fetch_add(1, Relaxed);
         let server = server.clone();
         tokio::spawn(async move {
-            H::tcp(server.clone(), stream, peer, next_id).await;
+            // The handshake runs in the connection's own task: a client
+            // that stalls or fails it holds up nobody else.
+            let stream = match (&server.options.tls, stream) {
+                (Some((tls, _)), Stream::Tcp(tcp)) => match tls.accept(tcp).await {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(why) => {
+                        eprintln!("tls: handshake with {peer} failed: {why}");
+                        server.stats.refused.fetch_add(1, Relaxed);
+                        server.stats.active.fetch_sub(1, Relaxed);
+                        return;
+                    }
+                },
+                (_, stream) => stream,
+            };
+            server.stats.connections.fetch_add(1, Relaxed);
+            H::stream(server.clone(), stream, peer, id).await;
             server.stats.active.fetch_sub(1, Relaxed);
             if server.options.once {
                 server.finish(ExitCode::Success);

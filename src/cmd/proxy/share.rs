@@ -10,7 +10,6 @@
 //! or closed upstream is opened again for the next message.
 
 use std::{
-    net::SocketAddr,
     sync::atomic::Ordering::Relaxed,
     time::{Duration, Instant},
 };
@@ -18,10 +17,6 @@ use std::{
 use bytes::Bytes;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-        TcpStream,
-    },
     sync::{mpsc, oneshot},
 };
 
@@ -31,8 +26,8 @@ use crate::{
     exchange,
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
-    net::{self, ConnectOptions, Target},
-    record::{Event, Observer, Side},
+    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
+    record::{Event, Observer, Peer, Side},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -56,7 +51,7 @@ impl Queue {
         let (tx, rx) = mpsc::channel(QUEUE);
         let upstream = UpstreamConfig {
             target: proxy.target.clone(),
-            connect: proxy.connect,
+            connect: proxy.connect.clone(),
             frame: proxy.frame.clone(),
             max_frame: proxy.max_frame,
             timeout: proxy.reply_timeout,
@@ -88,8 +83,8 @@ struct UpstreamConfig {
 
 /// The open upstream connection.
 struct Upstream {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: ReadHalf,
+    writer: WriteHalf,
     decoder: Decoder,
     closed: bool,
 }
@@ -123,7 +118,7 @@ async fn exchange_one(
     }
     let up = upstream.as_mut().expect("opened above");
     up.writer
-        .write_all(request)
+        .send(request)
         .await
         .map_err(|e| format!("upstream: {}", net::describe_io(&e)))?;
     let rule = Rule {
@@ -152,11 +147,11 @@ async fn exchange_one(
 }
 
 async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
-    let stream = net::connect_tcp(&config.target, config.connect)
+    let stream = net::connect(&config.target, &config.connect)
         .await
         .map_err(|e| format!("upstream {}: {e:#}", config.target))?;
-    if let Ok(addr) = stream.peer_addr() {
-        eprintln!("share: connected to {}", net::canonical(addr));
+    if let Ok(addr) = stream.peer() {
+        eprintln!("share: connected to {addr}");
     }
     let (reader, writer) = stream.into_split();
     Ok(Upstream {
@@ -186,7 +181,7 @@ fn went_away(up: &mut Upstream) -> bool {
 
 /// One client of a shared proxy: each message it sends waits its turn on
 /// the queue, and the reply goes back before its next message is taken.
-pub async fn serve_client(server: &Server<Proxy>, stream: TcpStream, peer: SocketAddr, id: u64) {
+pub async fn serve_client(server: &Server<Proxy>, stream: Stream, peer: Peer, id: u64) {
     let proxy = &server.handler;
     let queue = proxy.shared.get_or_init(|| Queue::start(proxy)).clone();
     let mut observer = server.observer();
@@ -222,7 +217,7 @@ pub async fn serve_client(server: &Server<Proxy>, stream: TcpStream, peer: Socke
 struct SharedClient<'a> {
     server: &'a Server<Proxy>,
     id: u64,
-    peer: SocketAddr,
+    peer: Peer,
     observer: ConnObserver,
     queue: Queue,
     decoder: Decoder,
@@ -230,11 +225,7 @@ struct SharedClient<'a> {
 
 impl SharedClient<'_> {
     /// Until the client closes (Ok) or something fails (the reason).
-    async fn run(
-        &mut self,
-        reader: &mut OwnedReadHalf,
-        writer: &mut OwnedWriteHalf,
-    ) -> Result<(), String> {
+    async fn run(&mut self, reader: &mut ReadHalf, writer: &mut WriteHalf) -> Result<(), String> {
         loop {
             let read = reader.read_buf(self.decoder.buffer_mut());
             let read = match self.server.options.idle_timeout {
@@ -267,7 +258,7 @@ impl SharedClient<'_> {
     }
 
     /// One message to the server and its reply back to the client.
-    async fn forward(&mut self, message: Bytes, writer: &mut OwnedWriteHalf) -> Result<(), String> {
+    async fn forward(&mut self, message: Bytes, writer: &mut WriteHalf) -> Result<(), String> {
         self.record(Side::Client, &message).await;
         self.server
             .stats
@@ -275,7 +266,7 @@ impl SharedClient<'_> {
             .fetch_add(message.len() as u64, Relaxed);
         let reply = self.queue.ask(message).await?;
         writer
-            .write_all(&reply)
+            .send(&reply)
             .await
             .map_err(|e| format!("client: {}", net::describe_io(&e)))?;
         self.server

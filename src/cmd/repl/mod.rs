@@ -44,14 +44,18 @@ mod terminal;
 use std::io::IsTerminal;
 
 use anyhow::Result;
-use tokio::net::TcpStream;
 
 use super::inputs;
-use crate::{cli::ReplArgs, exit::ExitCode, net};
+use crate::{
+    cli::ReplArgs,
+    exit::ExitCode,
+    net::{self, ConnectOptions, Stream},
+};
 
 pub fn run(args: ReplArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
     let on_connect = inputs::on_connect(args.on_connect.as_deref(), args.hex)?;
+    let connect = args.connect.options(None)?;
     // A capture file that cannot be created is bad input: fail before
     // connecting (the session opens it again, truncating this empty file).
     if let Some(path) = &args.capture.capture {
@@ -64,9 +68,9 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
     // editor and printer have their own threads.
     let runtime = super::run::client_runtime()?;
     let outcome = if interactive {
-        terminal::run(&runtime, args, on_connect)
+        terminal::run(&runtime, args, on_connect, connect)
     } else {
-        runtime.block_on(piped::run(args, on_connect))
+        runtime.block_on(piped::run(args, on_connect, connect))
     };
     // The stdin reader (`stdin.rs`) may still wait for input nobody will
     // send; do not wait for it.
@@ -75,9 +79,12 @@ pub fn run(args: ReplArgs) -> Result<ExitCode> {
 }
 
 /// Connect, or exit 3; Ctrl-C while waiting exits 130.
-pub(super) async fn first_connect(args: &ReplArgs) -> Result<Option<TcpStream>> {
+pub(super) async fn first_connect(
+    args: &ReplArgs,
+    connect: &ConnectOptions,
+) -> Result<Option<Stream>> {
     tokio::select! {
-        stream = net::connect_tcp(&args.target, args.connect.options(None)) => stream.map(Some),
+        stream = net::connect(&args.target, connect) => stream.map(Some),
         _ = tokio::signal::ctrl_c() => Ok(None),
     }
 }

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use tokio::{net::TcpStream, sync::mpsc};
+use tokio::sync::mpsc;
 
 use super::{
     commands::{interpret, Action, Setting},
@@ -21,19 +21,31 @@ use crate::{
     exchange,
     exit::{self, ExitCode},
     frame::FrameSpec,
+    net::{ConnectOptions, Stream},
     reply::{End, Rule, Until, Verdict, Wait},
 };
 
-pub async fn run(args: ReplArgs, on_connect: Option<Vec<u8>>) -> Result<ExitCode> {
+pub async fn run(
+    args: ReplArgs,
+    on_connect: Option<Vec<u8>>,
+    connect: ConnectOptions,
+) -> Result<ExitCode> {
     let (events_tx, mut events) = mpsc::channel(64);
-    let mut session = Session::new(&args, on_connect, Output::Stdio, events_tx, false);
+    let mut session = Session::new(
+        &args,
+        on_connect,
+        connect.clone(),
+        Output::Stdio,
+        events_tx,
+        false,
+    );
     if let Some(path) = &args.capture.capture {
         session.start_capture(path)?;
     }
     if let Some(path) = &args.capture.pcap {
         session.start_pcap(path)?;
     }
-    let Some(stream) = first_connect(&args).await? else {
+    let Some(stream) = first_connect(&args, &connect).await? else {
         return Ok(ExitCode::Interrupted);
     };
     let logged_in = session.install(stream);
@@ -142,7 +154,7 @@ impl Piped<'_> {
 
     /// A connection attempt ended: carry on with the held line, retry
     /// (`--reconnect`, for up to `--connect-timeout`), or fail (exit 3).
-    fn on_dialed(&mut self, session: &mut Session, result: Result<TcpStream>) -> Result<()> {
+    fn on_dialed(&mut self, session: &mut Session, result: Result<Stream>) -> Result<()> {
         match result {
             Ok(stream) => {
                 if session.install(stream) {

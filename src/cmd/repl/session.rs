@@ -3,16 +3,12 @@
 //! terminal loop and the piped loop apply every action through
 //! [`Session::apply`], so a command means the same in both.
 
-use std::{future::Future, net::SocketAddr, path::Path, pin::Pin, time::Duration};
+use std::{future::Future, path::Path, pin::Pin, time::Duration};
 
 use anyhow::Result;
 use bytes::{Bytes, BytesMut};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-        TcpStream,
-    },
     sync::mpsc,
     task::JoinHandle,
 };
@@ -27,9 +23,9 @@ use crate::{
     display::{Format, Records, Renderer},
     exchange::Backoff,
     frame::Decoder,
-    net::{self, ConnectOptions, Target},
+    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::{self, CaptureFile, Held, Observed},
-    record::{Clock, Event, Meta, Observer, Role, Side, Transport},
+    record::{Clock, Event, Meta, Observer, Peer, Role, Side, Transport},
 };
 
 /// What the reader and writer tasks report, tagged with their connection so
@@ -48,13 +44,13 @@ pub enum NetEvent {
 
 struct Conn {
     id: u64,
-    peer: SocketAddr,
+    peer: Peer,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
 
-async fn read_loop(conn: u64, mut reader: OwnedReadHalf, events: mpsc::Sender<NetEvent>) {
+async fn read_loop(conn: u64, mut reader: ReadHalf, events: mpsc::Sender<NetEvent>) {
     let mut buf = BytesMut::new();
     loop {
         buf.reserve(64 * 1024);
@@ -82,12 +78,12 @@ async fn read_loop(conn: u64, mut reader: OwnedReadHalf, events: mpsc::Sender<Ne
 /// that the session never waits on a peer that does not read.
 async fn write_loop(
     conn: u64,
-    mut writer: OwnedWriteHalf,
+    mut writer: WriteHalf,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     events: mpsc::Sender<NetEvent>,
 ) {
     while let Some(bytes) = rx.recv().await {
-        if let Err(e) = writer.write_all(&bytes).await {
+        if let Err(e) = writer.send(&bytes).await {
             let error = Some(format!("sending: {}", net::describe_io(&e)));
             let _ = events.send(NetEvent::Closed { conn, error }).await;
             return;
@@ -117,12 +113,12 @@ pub enum Seen {
 }
 
 /// A connection attempt under way (`:reconnect`, `--reconnect`).
-type Dial = Pin<Box<dyn Future<Output = Result<TcpStream>> + Send>>;
+type Dial = Pin<Box<dyn Future<Output = Result<Stream>> + Send>>;
 
 fn dial(target: Target, opts: ConnectOptions, delay: Duration) -> Dial {
     Box::pin(async move {
         tokio::time::sleep(delay).await;
-        net::connect_tcp(&target, opts).await
+        net::connect(&target, &opts).await
     })
 }
 
@@ -161,7 +157,9 @@ pub struct Session {
     /// quiet on success, like `send`.
     announce_first: bool,
     /// Our end of the current connection, for a capture started mid-session.
-    local: Option<SocketAddr>,
+    local: Option<Peer>,
+    /// The current connection's transport (TCP, or a Unix socket).
+    transport: Transport,
     /// A connection attempt under way, and the pause before the next one.
     dialing: Option<Dial>,
     pub backoff: Backoff,
@@ -171,6 +169,7 @@ impl Session {
     pub fn new(
         args: &ReplArgs,
         on_connect: Option<Vec<u8>>,
+        connect: ConnectOptions,
         out: Output,
         events: mpsc::Sender<NetEvent>,
         announce: bool,
@@ -184,7 +183,7 @@ impl Session {
         };
         Session {
             target: args.target.clone(),
-            connect: args.connect.options(None),
+            connect,
             on_connect,
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
             records: Observed::new(records_for(settings.format, settings.decode), Held),
@@ -199,6 +198,7 @@ impl Session {
             pcap: None,
             announce_first: announce,
             local: None,
+            transport: Transport::Tcp,
             dialing: None,
             backoff: Backoff::RECONNECT,
         }
@@ -209,7 +209,7 @@ impl Session {
     pub fn start_capture(&mut self, path: &Path) -> Result<()> {
         let mut capture = output::client_capture(path, &self.clock)?;
         if let (Some(local), Some(conn)) = (self.local, &self.conn) {
-            capture.start(Transport::Tcp, net::canonical(local));
+            capture.start(self.transport, local);
             let meta = self.clock.now(conn.id, conn.peer);
             capture.record(&meta, Event::Open);
         }
@@ -236,15 +236,15 @@ impl Session {
 
     /// Take a new connection; `true` when the `--on-connect` login was sent
     /// on it (a reply is due).
-    pub fn install(&mut self, stream: TcpStream) -> bool {
+    pub fn install(&mut self, stream: Stream) -> bool {
         let peer = stream
-            .peer_addr()
-            .map(net::canonical)
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        self.local = stream.local_addr().ok();
+            .peer()
+            .unwrap_or_else(|_| Peer::Ip(([0, 0, 0, 0], 0).into()));
+        self.transport = stream.transport();
+        self.local = stream.local().ok();
         if let Some(local) = self.local {
-            self.capture.start(Transport::Tcp, net::canonical(local));
-            self.pcap.start(Transport::Tcp, net::canonical(local));
+            self.capture.start(self.transport, local);
+            self.pcap.start(self.transport, local);
         }
         self.conns += 1;
         let id = self.conns;
@@ -338,7 +338,7 @@ impl Session {
 
     /// Start connecting again after `delay`.
     pub fn redial(&mut self, delay: Duration) {
-        self.dialing = Some(dial(self.target.clone(), self.connect, delay));
+        self.dialing = Some(dial(self.target.clone(), self.connect.clone(), delay));
     }
 
     pub fn is_dialing(&self) -> bool {
@@ -346,7 +346,7 @@ impl Session {
     }
 
     /// The connection attempt under way finishing (never, without one).
-    pub async fn dialed(&mut self) -> Result<TcpStream> {
+    pub async fn dialed(&mut self) -> Result<Stream> {
         let result = match &mut self.dialing {
             Some(dial) => dial.await,
             None => std::future::pending().await,

@@ -18,6 +18,7 @@ use super::{
 use crate::{
     cli::ReplArgs,
     exit::{self, ExitCode},
+    net::ConnectOptions,
 };
 
 /// The session at a terminal: until Ctrl-D, `:quit` or a terminal error.
@@ -25,9 +26,10 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: ReplArgs,
     on_connect: Option<Vec<u8>>,
+    connect: ConnectOptions,
 ) -> Result<ExitCode> {
     let (events_tx, events_rx) = mpsc::channel(64);
-    let Some(stream) = runtime.block_on(first_connect(&args))? else {
+    let Some(stream) = runtime.block_on(first_connect(&args, &connect))? else {
         return Ok(ExitCode::Interrupted);
     };
 
@@ -72,7 +74,7 @@ pub fn run(
     let auto = args.reconnect;
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let code = runtime.block_on(async {
-        let mut session = Session::new(&args, on_connect, out, events_tx, true);
+        let mut session = Session::new(&args, on_connect, connect, out, events_tx, true);
         if let Some(path) = &args.capture.capture {
             session.start_capture(path)?;
         }

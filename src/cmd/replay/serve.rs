@@ -10,7 +10,6 @@
 //! replay's.
 
 use std::{
-    net::SocketAddr,
     sync::{
         atomic::{AtomicU64, Ordering::SeqCst},
         Arc, Mutex,
@@ -21,7 +20,7 @@ use std::{
 use anyhow::Result;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpStream, UdpSocket},
+    net::UdpSocket,
 };
 
 use super::{record_format, sleep_precisely_until, timing, write_junit, Timing};
@@ -34,8 +33,8 @@ use crate::{
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
-    net::{AccessList, ListenAddr},
-    record::{Event, Observer, Role, Side, Transport},
+    net::{AccessList, ListenAddr, ReadHalf, Stream, WriteHalf},
+    record::{Event, Observer, Peer, Role, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -58,7 +57,7 @@ struct Serve {
 }
 
 pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Result<ExitCode> {
-    if let Some((n, _)) = flows.iter().find(|(_, f)| f.transport != Transport::Tcp) {
+    if let Some((n, _)) = flows.iter().find(|(_, f)| f.transport == Transport::Udp) {
         return Err(exit::usage(format!(
             "--serve plays TCP flows; flow {n} of {} is UDP",
             args.file.display()
@@ -93,6 +92,8 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         max_conns: None,
         idle_timeout: None,
         keepalive: args.connect.keepalive.keepalive.map(|d| d.0),
+        tls: args.tls_server.server()?,
+        join: Vec::new(),
         access: AccessList::default(),
         capture: None,
         pcap: None,
@@ -107,7 +108,7 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
 }
 
 impl Handler for Serve {
-    async fn tcp(server: Arc<Server<Self>>, stream: TcpStream, peer: SocketAddr, id: u64) {
+    async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
         let serve = &server.handler;
         let k = serve.started.fetch_add(1, SeqCst);
         let total = serve.loops * serve.flows.len() as u64;
@@ -187,13 +188,13 @@ fn script(flow: &Flow) -> (Vec<&Message>, Vec<Step<'_>>) {
 struct Player<'a> {
     server: &'a Server<Serve>,
     id: u64,
-    peer: SocketAddr,
+    peer: Peer,
     number: usize,
     observer: ConnObserver,
 }
 
 impl Player<'_> {
-    async fn play(&mut self, stream: TcpStream, flow: &Flow) -> Result<(), String> {
+    async fn play(&mut self, stream: Stream, flow: &Flow) -> Result<(), String> {
         let serve = &self.server.handler;
         let (mut reader, mut writer) = stream.into_split();
         let mut decoder = Decoder::new(serve.frame.clone().unwrap_or_default(), serve.max_frame);
@@ -254,7 +255,7 @@ impl Player<'_> {
     /// with `--frame`, bounded by `-w`.
     async fn await_message(
         &self,
-        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        reader: &mut ReadHalf,
         decoder: &mut Decoder,
         closed: &mut bool,
         step: &Step<'_>,
@@ -295,7 +296,7 @@ impl Player<'_> {
     /// `--speed`; at once with `--no-delay`).
     async fn answer(
         &mut self,
-        writer: &mut tokio::net::tcp::OwnedWriteHalf,
+        writer: &mut WriteHalf,
         message: &Message,
         base: Instant,
         offset: Duration,
@@ -309,7 +310,7 @@ impl Player<'_> {
         };
         sleep_precisely_until(due).await;
         writer
-            .write_all(&message.data)
+            .send(&message.data)
             .await
             .map_err(|e| format!("sending: {}", crate::net::describe_io(&e)))?;
         self.record(Side::Server, &message.data).await;

@@ -19,19 +19,77 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::exit::{self, ExitCode};
 
-/// Where a client connects: `HOST:PORT` or `[IPV6]:PORT`.
+pub mod stream;
+pub mod tls;
+
+pub use stream::{Listener, ReadHalf, Stream, WriteHalf};
+
+/// Where a client connects: `HOST:PORT`, `[IPV6]:PORT` or `unix:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub enum Target {
+    Host(HostPort),
+    Unix(UnixPath),
+}
+
+/// `HOST:PORT` or `[IPV6]:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
     pub host: String,
     pub port: u16,
 }
 
-/// Where `listen` binds: `PORT`, `:PORT`, `HOST:PORT` or `[IPV6]:PORT`;
-/// no host means all interfaces. Port 0 picks a free port.
+/// Where a server binds: `PORT`, `:PORT`, `HOST:PORT`, `[IPV6]:PORT` or
+/// `unix:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenAddr {
+pub enum ListenAddr {
+    Ip(BindAddr),
+    Unix(UnixPath),
+}
+
+/// An IP address to bind: no host means all interfaces; port 0 picks a
+/// free port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindAddr {
     pub host: Option<String>,
     pub port: u16,
+}
+
+/// The path of a Unix domain socket, from `unix:PATH`. Parsed once per
+/// process and kept for its lifetime (see [`crate::record::Peer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnixPath(pub &'static str);
+
+/// `sun_path` holds 108 bytes, the last one the terminating NUL.
+pub const UNIX_PATH_MAX: usize = 107;
+
+/// Keep `path` for the rest of the program (one per address parsed).
+pub fn leak_path(path: &str) -> &'static str {
+    Box::leak(path.to_owned().into_boxed_str())
+}
+
+impl UnixPath {
+    /// `text` without its `unix:` prefix.
+    fn parse(path: &str) -> Result<UnixPath, String> {
+        if path.is_empty() {
+            return Err("at column 6: missing path after 'unix:'".into());
+        }
+        if path.contains('\0') {
+            return Err("at column 6: a Unix socket path cannot contain NUL".into());
+        }
+        if path.len() > UNIX_PATH_MAX {
+            return Err(format!(
+                "at column 6: the path is {} bytes, too long for a Unix socket (at most {UNIX_PATH_MAX})",
+                path.len()
+            ));
+        }
+        Ok(UnixPath(leak_path(path)))
+    }
+}
+
+impl fmt::Display for UnixPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unix:{}", self.0)
+    }
 }
 
 /// Split `HOST:PORT` / `[V6]:PORT`; returns the host (without brackets) and
@@ -90,19 +148,49 @@ impl FromStr for Target {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            return UnixPath::parse(path).map(Target::Unix);
+        }
+        s.parse().map(Target::Host)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Host(host) => host.fmt(f),
+            Target::Unix(path) => path.fmt(f),
+        }
+    }
+}
+
+impl Target {
+    /// The host and port, or an error naming `what` needs them (UDP, TLS).
+    pub fn host_port(&self, what: &str) -> Result<&HostPort> {
+        match self {
+            Target::Host(host) => Ok(host),
+            Target::Unix(path) => Err(exit::usage(format!("{what} needs HOST:PORT, not {path}"))),
+        }
+    }
+}
+
+impl FromStr for HostPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (host, port, column) = split_host_port(s)?;
         if host.is_empty() {
             return Err("at column 1: missing host (expected HOST:PORT)".into());
         }
         let port = parse_port(port, column, false)?;
-        Ok(Target {
+        Ok(HostPort {
             host: host.to_string(),
             port,
         })
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {
             write!(f, "[{}]:{}", self.host, self.port)
@@ -116,24 +204,60 @@ impl FromStr for ListenAddr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            return UnixPath::parse(path).map(ListenAddr::Unix);
+        }
+        s.parse().map(ListenAddr::Ip)
+    }
+}
+
+impl ListenAddr {
+    /// The IP address to bind, or an error naming `what` needs one.
+    pub fn ip(&self, what: &str) -> Result<&BindAddr> {
+        match self {
+            ListenAddr::Ip(addr) => Ok(addr),
+            ListenAddr::Unix(path) => Err(exit::usage(format!(
+                "{what} needs an IP address to listen on, not {path}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Ip(addr) => match &addr.host {
+                Some(host) if host.contains(':') => write!(f, "[{host}]:{}", addr.port),
+                Some(host) => write!(f, "{host}:{}", addr.port),
+                None => write!(f, ":{}", addr.port),
+            },
+            ListenAddr::Unix(path) => path.fmt(f),
+        }
+    }
+}
+
+impl FromStr for BindAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.is_empty() {
             return Err("empty address (expected PORT, :PORT or HOST:PORT)".into());
         }
         if s.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(ListenAddr {
+            return Ok(BindAddr {
                 host: None,
                 port: parse_port(s, 1, true)?,
             });
         }
         if let Some(port) = s.strip_prefix(':') {
-            return Ok(ListenAddr {
+            return Ok(BindAddr {
                 host: None,
                 port: parse_port(port, 2, true)?,
             });
         }
         let (host, port, column) = split_host_port(s)?;
         let port = parse_port(port, column, true)?;
-        Ok(ListenAddr {
+        Ok(BindAddr {
             host: (!host.is_empty()).then(|| host.to_string()),
             port,
         })
@@ -264,7 +388,7 @@ impl AccessList {
 }
 
 /// Resolve a target; failure is "could not connect" (status 3).
-pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>> {
+pub async fn resolve(target: &HostPort) -> Result<Vec<SocketAddr>> {
     // An address literal needs no lookup; tokio's lookup_host would still
     // hand it to a blocking thread, which costs a one-shot `send` its
     // start-up time.
@@ -291,7 +415,7 @@ pub async fn resolve(target: &Target) -> Result<Vec<SocketAddr>> {
 
 /// How to connect: a timeout per attempt and, with `--retry`, how long to
 /// keep trying (a server still booting in CI refuses at first).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub timeout: Option<Duration>,
     pub retry_for: Option<Duration>,
@@ -299,6 +423,8 @@ pub struct ConnectOptions {
     pub source: Option<SourceAddr>,
     /// `--keepalive`: probe an idle connection after this long.
     pub keepalive: Option<Duration>,
+    /// `--tls`: speak TLS over the TCP connection.
+    pub tls: Option<std::sync::Arc<tls::Client>>,
 }
 
 /// Turn on TCP keepalive (`--keepalive`): first probe after `idle`, then
@@ -362,7 +488,7 @@ fn client_socket(addr: SocketAddr, source: Option<SourceAddr>) -> Result<tokio::
     Ok(socket)
 }
 
-async fn connect_once(target: &Target, opts: ConnectOptions) -> Result<TcpStream> {
+async fn connect_once(target: &HostPort, opts: &ConnectOptions) -> Result<TcpStream> {
     let addrs = resolve(target).await?;
     let mut last: Option<anyhow::Error> = None;
     for addr in addrs {
@@ -412,20 +538,69 @@ async fn connect_once(target: &Target, opts: ConnectOptions) -> Result<TcpStream
     Err(last.expect("resolve returns at least one address"))
 }
 
-/// Connect over TCP, retrying with backoff for up to `retry_for`.
-pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStream> {
-    let deadline = opts.retry_for.map(|d| tokio::time::Instant::now() + d);
+/// Connect to `target` over whatever it names: TCP (with TLS when
+/// `opts.tls` says so) or a Unix socket. `--retry` retries the connection,
+/// never a TLS handshake: a certificate does not get better by asking again.
+pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream> {
+    match target {
+        Target::Host(host) => {
+            let tcp = retrying(opts.retry_for, || connect_once(host, opts)).await?;
+            match &opts.tls {
+                Some(tls) => Ok(Stream::Tls(Box::new(tls.connect(tcp, host).await?))),
+                None => Ok(Stream::Tcp(tcp)),
+            }
+        }
+        Target::Unix(path) => {
+            if opts.source.is_some() {
+                return Err(exit::usage(format!("--source does not apply to {path}")));
+            }
+            if opts.tls.is_some() {
+                return Err(exit::usage(format!("--tls does not apply to {path}")));
+            }
+            let stream = retrying(opts.retry_for, || connect_unix(*path, opts.timeout)).await?;
+            Ok(Stream::Unix(stream, *path))
+        }
+    }
+}
+
+async fn connect_unix(path: UnixPath, timeout: Option<Duration>) -> Result<tokio::net::UnixStream> {
+    let attempt = tokio::net::UnixStream::connect(path.0);
+    let result = match timeout {
+        Some(t) => tokio::time::timeout(t, attempt).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("timed out after {}", humantime::format_duration(t)),
+            ))
+        }),
+        None => attempt.await,
+    };
+    result.map_err(|e| {
+        exit::error(
+            ExitCode::Connect,
+            format!("could not connect to {path}: {}", describe_io(&e)),
+        )
+    })
+}
+
+/// Run `attempt` until it succeeds, for up to `retry_for` (with back-off),
+/// or once when there is no `--retry`.
+async fn retrying<T, F, Fut>(retry_for: Option<Duration>, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = retry_for.map(|d| tokio::time::Instant::now() + d);
     let mut backoff = crate::exchange::Backoff::RETRY;
     loop {
-        match connect_once(target, opts).await {
-            Ok(stream) => return Ok(stream),
+        match attempt().await {
+            Ok(done) => return Ok(done),
             Err(e) => {
                 let Some(deadline) = deadline else {
                     return Err(e);
                 };
                 let now = tokio::time::Instant::now();
                 if now >= deadline {
-                    let retry = humantime::format_duration(opts.retry_for.unwrap_or_default());
+                    let retry = humantime::format_duration(retry_for.unwrap_or_default());
                     return Err(e.context(format!("gave up after retrying for {retry}")));
                 }
                 tokio::time::sleep(backoff.pause().min(deadline - now)).await;
@@ -434,10 +609,206 @@ pub async fn connect_tcp(target: &Target, opts: ConnectOptions) -> Result<TcpStr
     }
 }
 
-/// A UDP socket connected to the target, so that ICMP "port unreachable"
-/// comes back as a refused error on receive.
-/// `source` (`--source`) binds the local end.
+/// `send -u` options beyond `--source`: `--broadcast` and `--ttl`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UdpOptions {
+    pub source: Option<SourceAddr>,
+    pub broadcast: bool,
+    pub ttl: Option<u32>,
+}
+
+/// A UDP socket and where its datagrams go. To a unicast address it is
+/// connected (the kernel drops datagrams from anyone else, and ICMP errors
+/// surface); to a multicast group or with `--broadcast` it is not, because
+/// the devices that answer do so from their own unicast addresses.
+pub struct Datagram {
+    pub socket: UdpSocket,
+    /// Where datagrams go when the socket is not connected.
+    to: Option<SocketAddr>,
+}
+
+impl Datagram {
+    pub fn connected(socket: UdpSocket) -> Datagram {
+        Datagram { socket, to: None }
+    }
+
+    pub async fn send(&self, data: &[u8]) -> io::Result<usize> {
+        match self.to {
+            None => self.socket.send(data).await,
+            Some(to) => self.socket.send_to(data, to).await,
+        }
+    }
+
+    /// The next datagram, from the peer (connected) or from anyone.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.to {
+            None => self.socket.recv(buf).await,
+            Some(_) => self.socket.recv_from(buf).await.map(|(n, _)| n),
+        }
+    }
+
+    /// The address datagrams go to.
+    pub fn peer(&self) -> io::Result<SocketAddr> {
+        match self.to {
+            None => self.socket.peer_addr(),
+            Some(to) => Ok(to),
+        }
+    }
+}
+
+/// `send -u`: a socket for `target` with `--source`, `--broadcast` and
+/// `--ttl` applied (see [`Datagram`] for when it is connected).
+pub async fn open_udp(target: &Target, options: UdpOptions) -> Result<Datagram> {
+    let host = target.host_port("UDP")?;
+    let one_to_many = |addr: SocketAddr| options.broadcast || addr.ip().is_multicast();
+    let addrs = resolve(host).await?;
+    let Some(&addr) = addrs.iter().find(|a| one_to_many(**a)) else {
+        let socket = connect_udp(target, options.source).await?;
+        set_udp_options(&socket, options)?;
+        return Ok(Datagram::connected(socket));
+    };
+    let local = match local_end(addr, options.source)? {
+        Some(local) => local,
+        None if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| match options.source {
+            Some(_) => source_error(local, &e),
+            None => e.into(),
+        })?;
+    set_udp_options(&socket, options)?;
+    Ok(Datagram {
+        socket,
+        to: Some(addr),
+    })
+}
+
+fn set_udp_options(socket: &UdpSocket, options: UdpOptions) -> Result<()> {
+    let fail = |flag: &str, e: io::Error| {
+        exit::error(ExitCode::Failure, format!("{flag}: {}", describe_io(&e)))
+    };
+    if options.broadcast {
+        socket
+            .set_broadcast(true)
+            .map_err(|e| fail("--broadcast", e))?;
+    }
+    if let Some(ttl) = options.ttl {
+        let sock = socket2::SockRef::from(socket);
+        let result = if socket.local_addr().is_ok_and(|a| a.is_ipv6()) {
+            sock.set_unicast_hops_v6(ttl)
+                .and_then(|()| sock.set_multicast_hops_v6(ttl))
+        } else {
+            sock.set_ttl(ttl)
+                .and_then(|()| sock.set_multicast_ttl_v4(ttl))
+        };
+        result.map_err(|e| fail("--ttl", e))?;
+    }
+    Ok(())
+}
+
+/// `--join GROUP[@IFADDR]`: a multicast group, and the interface to join
+/// it on (IPv4: the interface's address; IPv6: its name or index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub addr: IpAddr,
+    /// IPv4: the interface address (unspecified: the kernel picks);
+    /// IPv6: the interface index (0: the kernel picks).
+    pub interface: GroupInterface,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupInterface {
+    Any,
+    V4(Ipv4Addr),
+    Index(u32),
+}
+
+impl FromStr for Group {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (group, interface) = match s.split_once('@') {
+            Some((group, interface)) => (group, Some(interface)),
+            None => (s, None),
+        };
+        let addr: IpAddr = group
+            .parse()
+            .map_err(|_| format!("at column 1: '{group}' is not an IP address"))?;
+        if !addr.is_multicast() {
+            return Err(format!(
+                "at column 1: '{group}' is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)"
+            ));
+        }
+        let column = group.chars().count() + 2;
+        let interface = match (addr, interface) {
+            (_, None) => GroupInterface::Any,
+            (IpAddr::V4(_), Some(text)) => GroupInterface::V4(text.parse().map_err(|_| {
+                format!("at column {column}: '{text}' is not an IPv4 address (the interface's address to join on)")
+            })?),
+            (IpAddr::V6(_), Some(text)) => match text.parse::<u32>() {
+                Ok(index) => GroupInterface::Index(index),
+                Err(_) => GroupInterface::Index(interface_index(text).ok_or_else(|| {
+                    format!("at column {column}: no network interface is called '{text}'")
+                })?),
+            },
+        };
+        Ok(Group { addr, interface })
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.interface {
+            GroupInterface::Any => write!(f, "{}", self.addr),
+            GroupInterface::V4(ip) => write!(f, "{}@{ip}", self.addr),
+            GroupInterface::Index(i) => write!(f, "{}@{i}", self.addr),
+        }
+    }
+}
+
+fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a valid NUL-terminated string; the call only reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Join `groups` on a bound server socket. Failure is status 1, naming
+/// the group.
+pub fn join_groups(socket: &UdpSocket, groups: &[Group]) -> Result<()> {
+    for group in groups {
+        let result = match (group.addr, group.interface) {
+            (IpAddr::V4(g), GroupInterface::V4(i)) => socket.join_multicast_v4(g, i),
+            (IpAddr::V4(g), _) => socket.join_multicast_v4(g, Ipv4Addr::UNSPECIFIED),
+            (IpAddr::V6(g), GroupInterface::Index(i)) => socket.join_multicast_v6(&g, i),
+            (IpAddr::V6(g), _) => socket.join_multicast_v6(&g, 0),
+        };
+        result.map_err(|e| {
+            let hint = match (group.addr, socket.local_addr()) {
+                (IpAddr::V4(_), Ok(local)) if local.is_ipv6() => {
+                    " (an IPv4 group needs an IPv4 address to listen on, e.g. 0.0.0.0:PORT)"
+                }
+                (IpAddr::V6(_), Ok(local)) if local.is_ipv4() => {
+                    " (an IPv6 group needs an IPv6 address to listen on, e.g. [::]:PORT)"
+                }
+                _ => "",
+            };
+            exit::error(
+                ExitCode::Failure,
+                format!(
+                    "cannot join the multicast group {group}: {}{hint}",
+                    describe_io(&e)
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<UdpSocket> {
+    let target = target.host_port("UDP")?;
     let addrs = resolve(target).await?;
     let mut last = None;
     for addr in addrs {
@@ -470,7 +841,7 @@ pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<
 /// The addresses `listen` binds: the named host's, or with no host the
 /// IPv6 wildcard in dual-stack mode (IPv4 clients too), falling back to
 /// 0.0.0.0 where IPv6 is unavailable.
-async fn bind_addrs(addr: &ListenAddr) -> Result<Vec<SocketAddr>> {
+async fn bind_addrs(addr: &BindAddr) -> Result<Vec<SocketAddr>> {
     match &addr.host {
         None => Ok(vec![
             (Ipv6Addr::UNSPECIFIED, addr.port).into(),
@@ -519,7 +890,46 @@ fn new_socket(addr: SocketAddr, kind: socket2::Type) -> io::Result<socket2::Sock
 
 /// Bind a TCP listener with a deep accept backlog (hundreds of PLC
 /// simulators may connect at once).
-pub async fn bind_tcp(addr: &ListenAddr) -> Result<TcpListener> {
+/// Bind a stream listener: TCP, or a Unix socket.
+pub async fn bind_stream(addr: &ListenAddr) -> Result<Listener> {
+    match addr {
+        ListenAddr::Ip(addr) => bind_tcp(addr).await.map(Listener::Tcp),
+        ListenAddr::Unix(path) => bind_unix(*path),
+    }
+}
+
+/// Bind a Unix socket at `path`. A socket file already there is removed
+/// only when nothing answers on it (left by a server that died); a live
+/// server, or a file that is not a socket, is an error and stays as it is.
+fn bind_unix(path: UnixPath) -> Result<Listener> {
+    use std::os::unix::fs::FileTypeExt;
+    let fail =
+        |why: String| exit::error(ExitCode::Failure, format!("cannot listen on {path}: {why}"));
+    match tokio::net::UnixListener::bind(path.0) {
+        Ok(listener) => return Ok(Listener::Unix(listener, path)),
+        Err(e) if e.kind() != io::ErrorKind::AddrInUse => return Err(fail(describe_io(&e))),
+        Err(_) => {}
+    }
+    let is_socket = std::fs::symlink_metadata(path.0).is_ok_and(|m| m.file_type().is_socket());
+    if !is_socket {
+        return Err(fail(
+            "a file that is not a socket is there (p1ge0n leaves it alone)".into(),
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path.0) {
+        Ok(_) => return Err(fail("another program is listening there".into())),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            std::fs::remove_file(path.0).map_err(|e| fail(describe_io(&e)))?;
+            eprintln!("removed the stale socket {path} (nothing answered on it)");
+        }
+        Err(e) => return Err(fail(describe_io(&e))),
+    }
+    tokio::net::UnixListener::bind(path.0)
+        .map(|listener| Listener::Unix(listener, path))
+        .map_err(|e| fail(describe_io(&e)))
+}
+
+async fn bind_tcp(addr: &BindAddr) -> Result<TcpListener> {
     let mut last = None;
     for candidate in bind_addrs(addr).await? {
         match new_socket(candidate, socket2::Type::STREAM).and_then(|s| {
@@ -537,7 +947,7 @@ pub async fn bind_tcp(addr: &ListenAddr) -> Result<TcpListener> {
 /// Bind a UDP socket (dual-stack for the wildcard, like TCP).
 pub async fn bind_udp(addr: &ListenAddr) -> Result<UdpSocket> {
     let mut last = None;
-    for candidate in bind_addrs(addr).await? {
+    for candidate in bind_addrs(addr.ip("UDP")?).await? {
         match new_socket(candidate, socket2::Type::DGRAM)
             .and_then(|s| UdpSocket::from_std(s.into()))
         {
@@ -592,7 +1002,15 @@ pub fn describe_io(e: &io::Error) -> String {
 /// reported back, i.e. nothing listens there (status 3); anything else is a
 /// runtime error.
 pub fn udp_error(target: &Target, e: &io::Error) -> anyhow::Error {
-    if is_refused(e) {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        exit::error(
+            ExitCode::Failure,
+            format!(
+                "{target}: {} (sending to a broadcast address needs --broadcast)",
+                describe_io(e)
+            ),
+        )
+    } else if is_refused(e) {
         exit::error(
             ExitCode::Connect,
             format!(
@@ -601,6 +1019,17 @@ pub fn udp_error(target: &Target, e: &io::Error) -> anyhow::Error {
         )
     } else {
         exit::error(ExitCode::Failure, format!("{target}: {}", describe_io(e)))
+    }
+}
+
+/// A failed read on a connection: a TLS failure the peer reported late
+/// (TLS 1.3 servers reject a client certificate after the handshake) is
+/// "could not connect" (status 3) with its reason; anything else is a
+/// runtime error (status 1).
+pub fn read_error(e: &io::Error) -> anyhow::Error {
+    match tls::late_failure(e) {
+        Some(reason) => exit::error(ExitCode::Connect, format!("TLS: {reason}")),
+        None => exit::error(ExitCode::Failure, describe_io(e)),
     }
 }
 
@@ -640,17 +1069,17 @@ mod tests {
     fn targets() {
         assert_eq!(
             "localhost:9000".parse::<Target>(),
-            Ok(Target {
+            Ok(Target::Host(HostPort {
                 host: "localhost".into(),
                 port: 9000
-            })
+            }))
         );
         assert_eq!(
             "[::1]:502".parse::<Target>(),
-            Ok(Target {
+            Ok(Target::Host(HostPort {
                 host: "::1".into(),
                 port: 502
-            })
+            }))
         );
         assert_eq!(
             "[::1]:502".parse::<Target>().unwrap().to_string(),
@@ -678,35 +1107,59 @@ mod tests {
         let la = |s: &str| s.parse::<ListenAddr>();
         assert_eq!(
             la("9000"),
-            Ok(ListenAddr {
+            Ok(ListenAddr::Ip(BindAddr {
                 host: None,
                 port: 9000
-            })
+            }))
         );
         assert_eq!(
             la(":0"),
-            Ok(ListenAddr {
+            Ok(ListenAddr::Ip(BindAddr {
                 host: None,
                 port: 0
-            })
+            }))
         );
         assert_eq!(
             la("127.0.0.1:0"),
-            Ok(ListenAddr {
+            Ok(ListenAddr::Ip(BindAddr {
                 host: Some("127.0.0.1".into()),
                 port: 0
-            })
+            }))
         );
         assert_eq!(
             la("[::1]:7"),
-            Ok(ListenAddr {
+            Ok(ListenAddr::Ip(BindAddr {
                 host: Some("::1".into()),
                 port: 7
-            })
+            }))
         );
         assert!(la("70000").unwrap_err().contains("out of range"));
         assert!(la("").unwrap_err().contains("empty"));
         assert!(la("host:").unwrap_err().contains("missing port"));
+    }
+
+    #[test]
+    fn unix_paths() {
+        assert_eq!(
+            "unix:/tmp/plc.sock".parse::<Target>(),
+            Ok(Target::Unix(UnixPath("/tmp/plc.sock")))
+        );
+        assert_eq!(
+            "unix:/tmp/plc.sock"
+                .parse::<ListenAddr>()
+                .unwrap()
+                .to_string(),
+            "unix:/tmp/plc.sock"
+        );
+        assert!("unix:"
+            .parse::<Target>()
+            .unwrap_err()
+            .contains("missing path"));
+        let long = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX));
+        let err = long.parse::<ListenAddr>().unwrap_err();
+        assert!(err.contains("108 bytes, too long"), "{err}");
+        let longest = format!("unix:/{}", "x".repeat(UNIX_PATH_MAX - 1));
+        assert!(longest.parse::<Target>().is_ok());
     }
 
     #[test]

@@ -1,0 +1,328 @@
+//! One byte-stream type for every stream transport: TCP, TLS over TCP, and
+//! Unix domain sockets. Subcommands read and write a [`Stream`] (or its
+//! two halves) and never name the transport; the transport is chosen once,
+//! where the connection is made ([`super::connect`]) or accepted
+//! ([`Listener::accept`], plus [`super::tls::Server::accept`]).
+//!
+//! Why an enum and not `Box<dyn AsyncRead + AsyncWrite>`: the plain TCP
+//! halves stay tokio's owned halves (no lock between reader and writer, the
+//! hot path of `listen` and `proxy`), and the few socket-level things a
+//! subcommand needs (readiness, reset) dispatch per variant here.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, BorrowedFd, RawFd},
+    pin::Pin,
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{tcp, unix, TcpListener, TcpStream, UnixListener, UnixStream},
+};
+use tokio_rustls::TlsStream;
+
+use crate::record::{Peer, Transport};
+
+use super::UnixPath;
+
+/// A connected byte stream.
+pub enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// A Unix stream socket, and the path it was reached or accepted on
+    /// (its peer shows as that path).
+    Unix(UnixStream, UnixPath),
+}
+
+impl Stream {
+    /// Who is at the other end.
+    pub fn peer(&self) -> io::Result<Peer> {
+        Ok(match self {
+            Stream::Tcp(s) => Peer::Ip(super::canonical(s.peer_addr()?)),
+            Stream::Tls(s) => Peer::Ip(super::canonical(s.get_ref().0.peer_addr()?)),
+            Stream::Unix(_, path) => Peer::Unix(path.0),
+        })
+    }
+
+    /// Our end: the local address, or the socket's path.
+    pub fn local(&self) -> io::Result<Peer> {
+        Ok(match self {
+            Stream::Tcp(s) => Peer::Ip(super::canonical(s.local_addr()?)),
+            Stream::Tls(s) => Peer::Ip(super::canonical(s.get_ref().0.local_addr()?)),
+            Stream::Unix(_, path) => Peer::Unix(path.0),
+        })
+    }
+
+    /// What records and captures call this transport: TLS carries TCP
+    /// (records hold the bytes inside TLS).
+    pub fn transport(&self) -> Transport {
+        match self {
+            Stream::Tcp(_) | Stream::Tls(_) => Transport::Tcp,
+            Stream::Unix(..) => Transport::Unix,
+        }
+    }
+
+    /// The TCP socket underneath, for socket options (`--keepalive`).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Unix(..) => None,
+        }
+    }
+
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        match self {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Tcp(r), WriteHalf::Tcp(w))
+            }
+            Stream::Tls(s) => {
+                let fd = s.get_ref().0.as_raw_fd();
+                let (r, w) = tokio::io::split(*s);
+                (ReadHalf::Tls(r), WriteHalf::Tls(w, fd))
+            }
+            Stream::Unix(s, _) => {
+                let (r, w) = s.into_split();
+                (ReadHalf::Unix(r), WriteHalf::Unix(w))
+            }
+        }
+    }
+}
+
+/// The reading half of a [`Stream`].
+pub enum ReadHalf {
+    Tcp(tcp::OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
+    Unix(unix::OwnedReadHalf),
+}
+
+/// The writing half of a [`Stream`]. The TLS half keeps the socket's
+/// descriptor (valid while either half lives) for [`WriteHalf::reset`].
+pub enum WriteHalf {
+    Tcp(tcp::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>, RawFd),
+    Unix(unix::OwnedWriteHalf),
+}
+
+impl ReadHalf {
+    /// Wait until a read would not block. TLS cannot tell without reading
+    /// (a readable socket may hold only part of a record), so it returns at
+    /// once and the read that follows waits.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            ReadHalf::Tcp(r) => r.readable().await,
+            ReadHalf::Tls(_) => Ok(()),
+            ReadHalf::Unix(r) => r.readable().await,
+        }
+    }
+
+    /// Read what is already there without waiting: `WouldBlock` when
+    /// nothing is.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut buf = ReadBuf::new(buf);
+        match Pin::new(self).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(Ok(())) => Ok(buf.filled().len()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Write all of `bytes` and make sure they leave: TLS holds a partly
+    /// written record until flushed (TCP and Unix flush as a no-op).
+    pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.write_all(bytes).await?;
+        if let WriteHalf::Tls(..) = self {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// End the connection abruptly: TCP (and TLS) with a reset (linger 0),
+    /// a Unix socket (which has no reset) by shutting it down both ways.
+    /// The connection's read half wakes with an end of stream. No FIN is
+    /// sent first: the peer sees the failure, not a clean end.
+    pub fn reset(self) {
+        match self {
+            WriteHalf::Tcp(w) => {
+                abort(socket2::SockRef::from(w.as_ref()));
+                w.forget();
+            }
+            WriteHalf::Tls(w, fd) => {
+                // SAFETY: `fd` belongs to the TLS stream, which `w` (one of
+                // its two halves) keeps open until it is dropped below.
+                let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+                abort(socket2::SockRef::from(&fd));
+                drop(w);
+            }
+            WriteHalf::Unix(w) => {
+                let _ = socket2::SockRef::from(w.as_ref()).shutdown(std::net::Shutdown::Both);
+                w.forget();
+            }
+        }
+    }
+}
+
+fn abort(socket: socket2::SockRef<'_>) {
+    let _ = socket.set_linger(Some(Duration::ZERO));
+    let _ = socket.shutdown(std::net::Shutdown::Read);
+}
+
+macro_rules! each {
+    ($value:expr, $s:ident => $body:expr) => {
+        match $value {
+            Stream::Tcp($s) => $body,
+            Stream::Tls($s) => $body,
+            Stream::Unix($s, _) => $body,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => clean_end(Pin::new(s).poll_read(cx, buf)),
+            Stream::Unix(s, _) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+/// A TLS peer that closes its TCP connection without a `close_notify`
+/// (most devices, `nc`, a killed client) ends the stream, as it would on
+/// TCP; rustls reports it as an unexpected end.
+fn clean_end(poll: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+    match poll {
+        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
+        other => other,
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Tls(r) => clean_end(Pin::new(r).poll_read(cx, buf)),
+            ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+macro_rules! each_writer {
+    ($value:expr, $w:ident => $body:expr) => {
+        match $value {
+            WriteHalf::Tcp($w) => $body,
+            WriteHalf::Tls($w, _) => $body,
+            WriteHalf::Unix($w) => $body,
+        }
+    };
+}
+
+impl AsyncWrite for WriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        each_writer!(self, w => w.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_shutdown(cx))
+    }
+}
+
+/// A bound stream listener: TCP, or a Unix socket whose file it removes
+/// when dropped (the server is done with it).
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, UnixPath),
+}
+
+impl Listener {
+    /// The next connection (plain: TLS, when asked for, is the caller's
+    /// next step, so that a slow handshake never holds up the accept loop).
+    pub async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => {
+                let (stream, _) = l.accept().await?;
+                Ok(Stream::Tcp(stream))
+            }
+            Listener::Unix(l, path) => {
+                let (stream, _) = l.accept().await?;
+                Ok(Stream::Unix(stream, *path))
+            }
+        }
+    }
+
+    /// Where it listens.
+    pub fn local(&self) -> io::Result<Peer> {
+        Ok(match self {
+            Listener::Tcp(l) => Peer::Ip(l.local_addr()?),
+            Listener::Unix(_, path) => Peer::Unix(path.0),
+        })
+    }
+
+    pub fn transport(&self) -> Transport {
+        match self {
+            Listener::Tcp(_) => Transport::Tcp,
+            Listener::Unix(..) => Transport::Unix,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path.0);
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! TLS for both ends (rustls with the ring provider): the client side of
+//! `--tls` (send, repl, replay, proxy upstream) and the server side of
+//! `--tls-cert/--tls-key` or `--tls-self-signed` (listen, proxy, replay
+//! --serve). Configurations are built once, from the command line, before
+//! any socket opens, so bad PEM files and mismatched keys are usage errors
+//! (status 2); the handshake itself happens per connection, and its
+//! failures are described here in the words a user looks for ("unknown
+//! CA", "name mismatch", "expired", "no shared protocol").
+//!
+//! Why rustls and ring: a pure-Rust stack with no system OpenSSL to match
+//! (our tests judge it against OpenSSL's own tools), and ring builds with
+//! nothing but a C compiler.
+
+use std::{io, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Result;
+use rustls::{
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName, UnixTime},
+    server::WebPkiClientVerifier,
+    sign::CertifiedKey,
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+
+use crate::exit::{self, ExitCode};
+
+use super::HostPort;
+
+/// How long a server waits for a client to finish its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `--flag FILE` names the spot in every error about a file.
+fn read_file(flag: &str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        exit::usage(format!(
+            "{flag} {}: cannot read it: {}",
+            path.display(),
+            super::describe_io(&e)
+        ))
+    })
+}
+
+fn certificates(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = read_file(flag, path)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| exit::usage(format!("{flag} {}: bad PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(exit::usage(format!(
+            "{flag} {}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn private_key(flag: &str, path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let pem = read_file(flag, path)?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        let why = match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                "no private key in it (expected PEM: -----BEGIN PRIVATE KEY-----)".to_string()
+            }
+            other => format!("bad PEM: {other}"),
+        };
+        exit::usage(format!("{flag} {}: {why}", path.display()))
+    })
+}
+
+fn roots(flag: &str, path: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(flag, path)? {
+        roots.add(cert).map_err(|e| {
+            exit::usage(format!(
+                "{flag} {}: not a usable CA certificate: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(roots)
+}
+
+/// A certificate chain and its key, checked to belong together.
+fn identity(
+    (cert_flag, cert): (&str, &Path),
+    (key_flag, key): (&str, &Path),
+    provider: &CryptoProvider,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain = certificates(cert_flag, cert)?;
+    let key_der = private_key(key_flag, key)?;
+    CertifiedKey::from_der(chain.clone(), key_der.clone_key(), provider).map_err(|e| {
+        let why = match e {
+            rustls::Error::InconsistentKeys(_) => format!(
+                "does not match the certificate in {cert_flag} {}",
+                cert.display()
+            ),
+            other => format!("unusable key: {other}"),
+        };
+        exit::usage(format!("{key_flag} {}: {why}", key.display()))
+    })?;
+    Ok((chain, key_der))
+}
+
+/// What `--tls` on a client asks for.
+pub struct ClientOptions<'a> {
+    pub ca: Option<&'a Path>,
+    pub insecure: bool,
+    pub sni: Option<&'a str>,
+    pub cert: Option<(&'a Path, &'a Path)>,
+}
+
+/// The client side of TLS, ready to connect.
+pub struct Client {
+    connector: TlsConnector,
+    sni: Option<ServerName<'static>>,
+    timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("tls::Client")
+            .field("sni", &self.sni)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Build the configuration: verify against `--ca`, or the system's
+    /// store, or (`--insecure`) not at all. `timeout` bounds the handshake.
+    pub fn new(options: ClientOptions<'_>, timeout: Option<Duration>) -> Result<Client> {
+        let provider = provider();
+        let sni = options
+            .sni
+            .map(|name| {
+                ServerName::try_from(name.to_string()).map_err(|_| {
+                    exit::usage(format!("--sni '{name}': not a DNS name or IP address"))
+                })
+            })
+            .transpose()?;
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| exit::usage(format!("--tls: {e}")))?;
+        let builder = if options.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider.clone())))
+        } else {
+            let roots = match options.ca {
+                Some(path) => roots("--ca", path)?,
+                None => system_roots()?,
+            };
+            builder.with_root_certificates(roots)
+        };
+        let config = match options.cert {
+            Some((cert, key)) => {
+                let (chain, key) = identity(("--cert", cert), ("--key", key), &provider)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| exit::usage(format!("--cert/--key: {e}")))?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = config;
+        // One connection per run: nothing to resume, and unread session
+        // tickets would make our close a reset.
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(Client {
+            connector: TlsConnector::from(Arc::new(config)),
+            sni,
+            timeout,
+        })
+    }
+
+    /// Shake hands over `tcp`, connected to `host`; the name checked is
+    /// `--sni`, else the host as given (an IP address is checked against
+    /// the certificate's IP addresses). Failure is status 3.
+    pub async fn connect(&self, tcp: TcpStream, host: &HostPort) -> Result<TlsStream<TcpStream>> {
+        let name = match &self.sni {
+            Some(name) => name.clone(),
+            None => ServerName::try_from(host.host.clone()).map_err(|_| {
+                exit::usage(format!(
+                    "--tls: '{}' is not a DNS name or IP address to verify; give --sni",
+                    host.host
+                ))
+            })?,
+        };
+        let peer = tcp.peer_addr().map(super::canonical);
+        let handshake = self.connector.connect(name, tcp);
+        let result = match self.timeout {
+            Some(t) => tokio::time::timeout(t, handshake)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("timed out after {}", humantime::format_duration(t)),
+                    ))
+                }),
+            None => handshake.await,
+        };
+        let shown = match peer {
+            Ok(addr) => addr.to_string(),
+            Err(_) => host.to_string(),
+        };
+        result.map(TlsStream::Client).map_err(|e| {
+            exit::error(
+                ExitCode::Connect,
+                format!(
+                    "TLS handshake with {shown} failed: {}",
+                    failure(&e, Side::Server)
+                ),
+            )
+        })
+    }
+}
+
+fn system_roots() -> Result<RootCertStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(exit::usage(
+            "--tls: no CA certificates in the system store; give --ca FILE (or --insecure)",
+        ));
+    }
+    Ok(roots)
+}
+
+/// `--insecure`: every certificate is accepted; the handshake's signatures
+/// are still checked (they prove the peer holds the key it showed).
+#[derive(Debug)]
+struct AcceptAnyServer(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a server subcommand's TLS flags ask for.
+pub struct ServerOptions<'a> {
+    /// `--tls-cert/--tls-key`; `None` with `self_signed`.
+    pub cert: Option<(&'a Path, &'a Path)>,
+    pub self_signed: bool,
+    pub client_ca: Option<&'a Path>,
+}
+
+/// The server side of TLS, ready to accept.
+#[derive(Clone)]
+pub struct Server {
+    acceptor: TlsAcceptor,
+}
+
+impl Server {
+    /// Build the configuration. With `--tls-self-signed` the certificate is
+    /// made now and its SHA-256 fingerprint returned, for the user to
+    /// compare with what a client shows.
+    pub fn new(options: ServerOptions<'_>) -> Result<(Server, Option<String>)> {
+        let provider = provider();
+        let (chain, key, fingerprint) = match options.cert {
+            Some((cert, key)) => {
+                let (chain, key) = identity(("--tls-cert", cert), ("--tls-key", key), &provider)?;
+                (chain, key, None)
+            }
+            None => {
+                let made = rcgen::generate_simple_self_signed(vec![
+                    "localhost".to_string(),
+                    "127.0.0.1".to_string(),
+                    "::1".to_string(),
+                ])
+                .map_err(|e| exit::error(ExitCode::Failure, format!("--tls-self-signed: {e}")))?;
+                let der = made.cert.der().clone();
+                let fingerprint = fingerprint(&der);
+                let key = PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+                (vec![der], key, Some(fingerprint))
+            }
+        };
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| exit::usage(format!("--tls-cert: {e}")))?;
+        let builder = match options.client_ca {
+            Some(path) => {
+                let verifier = WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots("--client-ca", path)?),
+                    provider,
+                )
+                .build()
+                .map_err(|e| exit::usage(format!("--client-ca {}: {e}", path.display())))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| exit::usage(format!("--tls-cert/--tls-key: {e}")))?;
+        // Devices and one-shot clients do not resume sessions; tickets
+        // would only cost every handshake two more records.
+        config.send_tls13_tickets = 0;
+        Ok((
+            Server {
+                acceptor: TlsAcceptor::from(Arc::new(config)),
+            },
+            fingerprint,
+        ))
+    }
+
+    /// Shake hands with a client, for at most [`HANDSHAKE_TIMEOUT`]. The
+    /// error is the reason, for the server's log.
+    pub async fn accept(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => Ok(TlsStream::Server(stream)),
+            Ok(Err(e)) => Err(failure(&e, Side::Client)),
+            Err(_) => Err(format!(
+                "no handshake within {}",
+                humantime::format_duration(HANDSHAKE_TIMEOUT)
+            )),
+        }
+    }
+}
+
+/// `AB:CD:...`, as `openssl x509 -noout -fingerprint -sha256` prints it.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A TLS failure reported by a read or write after the handshake (with
+/// TLS 1.3 a server rejects a client certificate only then): the reason,
+/// worded as for a failed handshake, or `None` for a plain I/O error.
+pub fn late_failure(e: &io::Error) -> Option<String> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .map(|_| failure(e, Side::Server))
+}
+
+/// `DnsName("plc")` / `IpAddress(10.0.0.1)` (rustls' text for a
+/// certificate's names) as `plc` / `10.0.0.1`.
+fn san(text: &str) -> String {
+    let inner = text
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(text);
+    inner.trim_matches('"').to_string()
+}
+
+/// Which end of the handshake the other party is.
+#[derive(Clone, Copy)]
+enum Side {
+    Server,
+    Client,
+}
+
+/// Why a handshake failed, from this end's point of view, led by the words
+/// a user looks for.
+fn failure(e: &io::Error, peer: Side) -> String {
+    use rustls::Error as E;
+    let who = match peer {
+        Side::Server => "server",
+        Side::Client => "client",
+    };
+    let Some(error) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return match e.kind() {
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => format!(
+                "the {who} does not speak TLS (it closed the connection during the handshake)"
+            ),
+            _ => super::describe_io(e),
+        };
+    };
+    match error {
+        E::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => format!(
+                "unknown CA: the {who}'s certificate is not signed by a trusted CA{}",
+                match peer {
+                    Side::Server => " (--ca)",
+                    Side::Client => " (--client-ca)",
+                }
+            ),
+            CertificateError::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                let expected = match expected {
+                    ServerName::DnsName(name) => name.as_ref().to_string(),
+                    ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+                    other => format!("{other:?}"),
+                };
+                let presented: Vec<String> = presented.iter().map(|p| san(p)).collect();
+                format!(
+                    "name mismatch: the {who}'s certificate is for {}, not {expected} (--sni names the server to expect)",
+                    presented.join(", ")
+                )
+            }
+            CertificateError::NotValidForName => {
+                format!("name mismatch: the {who}'s certificate is not valid for the name asked for (--sni)")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                format!("expired: the {who}'s certificate has expired")
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                format!("not yet valid: the {who}'s certificate is not valid yet")
+            }
+            other => format!("bad certificate from the {who}: {other:?}"),
+        },
+        E::AlertReceived(alert) => match alert {
+            AlertDescription::HandshakeFailure
+            | AlertDescription::ProtocolVersion
+            | AlertDescription::InsufficientSecurity
+            | AlertDescription::NoApplicationProtocol => {
+                format!("no shared protocol: the {who} sent the alert {alert:?}")
+            }
+            AlertDescription::UnknownCA => {
+                format!("unknown CA: the {who} does not trust our certificate")
+            }
+            AlertDescription::CertificateRequired => {
+                format!("certificate required: the {who} wants a client certificate (--cert/--key)")
+            }
+            AlertDescription::BadCertificate
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::UnsupportedCertificate => {
+                format!("bad certificate: the {who} rejected our certificate ({alert:?})")
+            }
+            other => format!("the {who} sent the alert {other:?}"),
+        },
+        E::PeerIncompatible(why) => format!("no shared protocol with the {who}: {why:?}"),
+        E::NoCertificatesPresented => {
+            format!("certificate required: the {who} sent no certificate")
+        }
+        E::InvalidMessage(_)
+        | E::InappropriateMessage { .. }
+        | E::InappropriateHandshakeMessage { .. }
+        | E::PeerMisbehaved(_) => format!("the {who} does not speak TLS ({error})"),
+        other => other.to_string(),
+    }
+}
