@@ -793,6 +793,9 @@ pub fn join_groups(socket: &UdpSocket, groups: &[Group]) -> Result<()> {
                 (IpAddr::V6(_), Ok(local)) if local.is_ipv4() => {
                     " (an IPv6 group needs an IPv6 address to listen on, e.g. [::]:PORT)"
                 }
+                _ if e.raw_os_error() == Some(libc::ENODEV) => {
+                    " (no route says which interface to use: name it, GROUP@IFADDR)"
+                }
                 _ => "",
             };
             exit::error(
@@ -828,9 +831,13 @@ pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<
         match socket.connect(addr).await {
             Ok(()) => return Ok(socket),
             Err(e) => {
+                let hint = match e.kind() {
+                    io::ErrorKind::PermissionDenied => " (a broadcast address needs --broadcast)",
+                    _ => "",
+                };
                 last = Some(exit::error(
                     ExitCode::Connect,
-                    format!("could not connect to {target}: {}", describe_io(&e)),
+                    format!("could not connect to {target}: {}{hint}", describe_io(&e)),
                 ))
             }
         }

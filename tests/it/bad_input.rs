@@ -930,6 +930,58 @@ fn connection_cases() -> Vec<Case> {
     ]
 }
 
+/// `unix:` paths are relative to the case's fresh working directory. There
+/// is no address to share with the silent server, so a listen that bound
+/// before checking would print `listening on` (and be caught) or leave its
+/// socket file behind in a directory that is thrown away.
+fn unix_cases() -> Vec<Case> {
+    // sockaddr_un holds 107 bytes of path.
+    let long = format!("unix:{}", "a".repeat(200));
+    vec![
+        case(
+            "unix_allow_refused",
+            &["listen", "unix:s.sock", "--allow", "127.0.0.1"],
+        )
+        .says(&["--allow", "unix:"]),
+        case("unix_udp_refused", &["listen", "-u", "unix:s.sock"]).says(&["udp", "unix:"]),
+        case("unix_path_too_long", &["listen", &long]).says(&["too long"]),
+        case("unix_send_path_too_long", &["send", &long, "x"]).says(&["too long"]),
+    ]
+}
+
+/// `--join` is refused before binding: listen gets the silent server's
+/// address (with `-u` its port is free for UDP, so there a listen that
+/// bound first would print `listening on` and be caught).
+fn multicast_cases() -> Vec<Case> {
+    vec![
+        case("join_without_udp", &["listen", "{}", "--join", "239.1.1.1"]).says(&["--join", "-u"]),
+        case(
+            "join_not_multicast",
+            &["listen", "-u", "{}", "--join", "10.0.0.1"],
+        )
+        .says(&["--join", "not a multicast address"]),
+        case(
+            "join_bad_ifaddr",
+            &["listen", "-u", "{}", "--join", "239.1.1.1@nothing"],
+        )
+        .says(&["--join", "nothing"]),
+        case(
+            "join_ifaddr_wrong_family",
+            &["listen", "-u", "{}", "--join", "239.1.1.1@::1"],
+        )
+        .says(&["--join", "::1"]),
+        case("broadcast_without_udp", &["send", "{}", "x", "--broadcast"])
+            .says(&["--broadcast", "-u"]),
+        case("ttl_without_udp", &["send", "{}", "x", "--ttl", "5"]).says(&["--ttl", "-u"]),
+        case("ttl_zero", &["send", "-u", "{}", "x", "--ttl", "0"]).says(&["--ttl"]),
+        case(
+            "ttl_out_of_range",
+            &["send", "-u", "{}", "x", "--ttl", "300"],
+        )
+        .says(&["--ttl"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -949,6 +1001,8 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("rules and serve", rules_cases()),
         ("decode and pcap", decode_cases()),
         ("connection options", connection_cases()),
+        ("unix sockets", unix_cases()),
+        ("multicast and broadcast", multicast_cases()),
     ]
 }
 
@@ -1155,6 +1209,16 @@ fn decode_and_pcap() {
 #[test]
 fn connection_options() {
     run_all(connection_cases());
+}
+
+#[test]
+fn unix_sockets() {
+    run_all(unix_cases());
+}
+
+#[test]
+fn multicast_and_broadcast() {
+    run_all(multicast_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`

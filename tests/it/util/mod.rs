@@ -16,7 +16,7 @@ use std::{
     io::{Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio},
+    process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio},
     sync::{Arc, Mutex},
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -148,10 +148,22 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null());
+        Proc::start(cmd)
+    }
+
+    /// Like [`Proc::spawn`], with a pipe to its stdin (an interactive peer
+    /// such as `openssl s_client`, fed while the test watches its output).
+    pub fn spawn_piped(mut cmd: Command) -> (Proc, ChildStdin) {
+        cmd.stdin(Stdio::piped());
+        let mut proc = Proc::start(cmd);
+        let stdin = proc.child.stdin.take().unwrap();
+        (proc, stdin)
+    }
+
+    fn start(mut cmd: Command) -> Proc {
         let name = format!("{cmd:?}");
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let (out, h1) = collect(stdout);
