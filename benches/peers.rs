@@ -34,7 +34,7 @@
 //!   P1GE0N_BENCH_PEER_CONNS=N   scale: cap for socat/ncat (1000)
 //!   P1GE0N_BENCH_RUNS=N         one-shot runs per client (200)
 //!   P1GE0N_BENCH_DISPLAY_MB=N   formatter volume in MB (50)
-//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode
+//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode,tls
 //!
 //! MB is 10^6 bytes throughout.
 
@@ -51,6 +51,9 @@ use std::{
     thread,
     time::{Duration, Instant, SystemTime},
 };
+
+#[path = "peers/tls.rs"]
+mod tls;
 
 use anyhow::{anyhow, bail, Context, Result};
 use p1ge0n::{
@@ -667,14 +670,33 @@ struct RateRound {
 }
 
 async fn rate_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<RateRound> {
+    let connect = || async move {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(s)
+    };
+    rate_round_with(&addr.to_string(), clients, dur, connect).await
+}
+
+/// The message-rate round over any stream `connect` opens (TCP, TLS).
+async fn rate_round_with<S, F, Fut>(
+    addr: &str,
+    clients: usize,
+    dur: Duration,
+    connect: F,
+) -> Result<RateRound>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<S>>,
+{
     // One by one, each echoing once before the next connects: socat listens
     // with a backlog of 5 and forks per accept, so a burst of connects
     // overflows its accept queue and stalls in SYN retransmits (1 s, 3 s).
     let mut streams = Vec::with_capacity(clients);
     for id in 0..clients {
         let open = async {
-            let mut s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
+            let mut s = connect().await?;
             scale_echo(&mut s, id, 0).await?;
             Ok::<_, anyhow::Error>(s)
         };
@@ -710,9 +732,9 @@ async fn rate_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<R
     Ok(round)
 }
 
-async fn rate_client(
+async fn rate_client<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     id: usize,
-    mut s: TcpStream,
+    mut s: S,
     start: tokio::time::Instant,
     deadline: tokio::time::Instant,
 ) -> Result<(u64, Vec<u64>, tokio::time::Instant)> {
@@ -1089,7 +1111,11 @@ struct ScaleResult {
 }
 
 /// One verified round trip of a 64-byte line naming the connection.
-async fn scale_echo(s: &mut TcpStream, id: usize, k: usize) -> Result<()> {
+async fn scale_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    id: usize,
+    k: usize,
+) -> Result<()> {
     let mut line = [b'.'; LINE];
     let head = format!("conn {id:06} msg {k} ");
     line[..head.len()].copy_from_slice(head.as_bytes());
@@ -2035,6 +2061,9 @@ fn main() {
             "proxy",
             section_proxy(&cfg, &rt, dir.path(), nofile, &mut targets),
         );
+    }
+    if cfg.wants("tls") {
+        run("tls", tls::section(&cfg, &rt, dir.path(), &mut targets));
     }
     let rows: Vec<Vec<String>> = targets.0.iter().map(|r| r.to_vec()).collect();
     if !rows.is_empty() {
