@@ -1,5 +1,5 @@
-//! Command-line values: `HOST:PORT` targets, listen addresses, `--allow` /
-//! `--deny` networks and durations. Any string must give Ok or Err, never a
+//! Command-line values: `HOST:PORT` / `unix:PATH` targets, listen
+//! addresses, `--allow` / `--deny` networks, `--join` groups and durations. Any string must give Ok or Err, never a
 //! panic.
 //!
 //! Properties checked: `Target` and `Cidr` Display round-trip through
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p1ge0n::net::{Cidr, ListenAddr, SourceAddr, Target};
+use p1ge0n::net::{Cidr, Group, ListenAddr, SourceAddr, Target};
 use p1ge0n::units::parse_duration;
 
 fn utf8_prefix(data: &[u8]) -> &str {
@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     let input = utf8_prefix(data);
 
     if let Ok(target) = input.parse::<Target>() {
-        assert!(!target.host.is_empty() && target.port != 0, "{input:?}");
+        match &target {
+            Target::Host(host) => assert!(!host.host.is_empty() && host.port != 0, "{input:?}"),
+            Target::Unix(path) => assert!(!path.0.is_empty() && path.0.len() <= 107, "{input:?}"),
+        }
         let text = target.to_string();
         assert_eq!(
             text.parse::<Target>().as_ref(),
@@ -32,6 +35,12 @@ fuzz_target!(|data: &[u8]| {
 
     let _ = input.parse::<ListenAddr>();
     let _ = input.parse::<SourceAddr>();
+
+    if let Ok(group) = input.parse::<Group>() {
+        assert!(group.addr.is_multicast(), "{input:?}");
+        let text = group.to_string();
+        assert_eq!(text.parse::<Group>(), Ok(group), "{input:?} -> {text:?}");
+    }
 
     if let Ok(cidr) = input.parse::<Cidr>() {
         assert_eq!(cidr.0, cidr.0.trunc(), "{input:?}");

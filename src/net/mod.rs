@@ -62,9 +62,18 @@ pub struct UnixPath(pub &'static str);
 /// `sun_path` holds 108 bytes, the last one the terminating NUL.
 pub const UNIX_PATH_MAX: usize = 107;
 
-/// Keep `path` for the rest of the program (one per address parsed).
+/// Keep `path` for the rest of the program. Paths are interned: parsing
+/// the same path again (a capture's header, a repl reconnecting) reuses
+/// it, and every kept path stays reachable from here.
 pub fn leak_path(path: &str) -> &'static str {
-    Box::leak(path.to_owned().into_boxed_str())
+    static PATHS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(kept) = paths.iter().find(|p| **p == path) {
+        return kept;
+    }
+    let kept: &'static str = Box::leak(path.to_owned().into_boxed_str());
+    paths.push(kept);
+    kept
 }
 
 impl UnixPath {
