@@ -355,12 +355,13 @@ async fn serve<H: Handler>(
             )));
         }
     }
-    let (listener, udp) = if config.udp {
+    let (listener, udp, note) = if config.udp {
         let socket = net::bind_udp(&config.addr).await?;
         net::join_groups(&socket, &config.join)?;
-        (None, Some(socket))
+        (None, Some(socket), None)
     } else {
-        (Some(net::bind_stream(&config.addr).await?), None)
+        let (listener, note) = net::bind_stream(&config.addr).await?;
+        (Some(listener), None, note)
     };
     let (local, transport) = match (&listener, &udp) {
         (Some(l), _) => (l.local()?, l.transport()),
@@ -373,6 +374,9 @@ async fn serve<H: Handler>(
     };
     // Scripts read this line for the port: it is always the first on stderr.
     eprintln!("listening on {local} ({shown})");
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     if let Some((_, Some(fingerprint))) = &config.tls {
         eprintln!(
             "tls: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 fingerprint {fingerprint}"

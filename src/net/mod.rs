@@ -668,7 +668,7 @@ impl Datagram {
 /// `send -u`: a socket for `target` with `--source`, `--broadcast` and
 /// `--ttl` applied (see [`Datagram`] for when it is connected).
 pub async fn open_udp(target: &Target, options: UdpOptions) -> Result<Datagram> {
-    let host = target.host_port("UDP")?;
+    let host = target.host_port("UDP (-u)")?;
     let one_to_many = |addr: SocketAddr| options.broadcast || addr.ip().is_multicast();
     let addrs = resolve(host).await?;
     let Some(&addr) = addrs.iter().find(|a| one_to_many(**a)) else {
@@ -820,7 +820,7 @@ pub fn join_groups(socket: &UdpSocket, groups: &[Group]) -> Result<()> {
 }
 
 pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<UdpSocket> {
-    let target = target.host_port("UDP")?;
+    let target = target.host_port("UDP (-u)")?;
     let addrs = resolve(target).await?;
     let mut last = None;
     for addr in addrs {
@@ -906,10 +906,11 @@ fn new_socket(addr: SocketAddr, kind: socket2::Type) -> io::Result<socket2::Sock
 
 /// Bind a TCP listener with a deep accept backlog (hundreds of PLC
 /// simulators may connect at once).
-/// Bind a stream listener: TCP, or a Unix socket.
-pub async fn bind_stream(addr: &ListenAddr) -> Result<Listener> {
+/// Bind a stream listener: TCP, or a Unix socket. The note, if any, is
+/// for the log after the `listening on` line (which scripts read first).
+pub async fn bind_stream(addr: &ListenAddr) -> Result<(Listener, Option<String>)> {
     match addr {
-        ListenAddr::Ip(addr) => bind_tcp(addr).await.map(Listener::Tcp),
+        ListenAddr::Ip(addr) => bind_tcp(addr).await.map(|l| (Listener::Tcp(l), None)),
         ListenAddr::Unix(path) => bind_unix(*path),
     }
 }
@@ -917,12 +918,12 @@ pub async fn bind_stream(addr: &ListenAddr) -> Result<Listener> {
 /// Bind a Unix socket at `path`. A socket file already there is removed
 /// only when nothing answers on it (left by a server that died); a live
 /// server, or a file that is not a socket, is an error and stays as it is.
-fn bind_unix(path: UnixPath) -> Result<Listener> {
+fn bind_unix(path: UnixPath) -> Result<(Listener, Option<String>)> {
     use std::os::unix::fs::FileTypeExt;
     let fail =
         |why: String| exit::error(ExitCode::Failure, format!("cannot listen on {path}: {why}"));
     match tokio::net::UnixListener::bind(path.0) {
-        Ok(listener) => return Ok(Listener::Unix(listener, path)),
+        Ok(listener) => return Ok((Listener::Unix(listener, path), None)),
         Err(e) if e.kind() != io::ErrorKind::AddrInUse => return Err(fail(describe_io(&e))),
         Err(_) => {}
     }
@@ -936,12 +937,12 @@ fn bind_unix(path: UnixPath) -> Result<Listener> {
         Ok(_) => return Err(fail("another program is listening there".into())),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             std::fs::remove_file(path.0).map_err(|e| fail(describe_io(&e)))?;
-            eprintln!("removed the stale socket {path} (nothing answered on it)");
         }
         Err(e) => return Err(fail(describe_io(&e))),
     }
+    let note = format!("replaced the stale socket {path} (nothing answered on it)");
     tokio::net::UnixListener::bind(path.0)
-        .map(|listener| Listener::Unix(listener, path))
+        .map(|listener| (Listener::Unix(listener, path), Some(note)))
         .map_err(|e| fail(describe_io(&e)))
 }
 
@@ -963,7 +964,7 @@ async fn bind_tcp(addr: &BindAddr) -> Result<TcpListener> {
 /// Bind a UDP socket (dual-stack for the wildcard, like TCP).
 pub async fn bind_udp(addr: &ListenAddr) -> Result<UdpSocket> {
     let mut last = None;
-    for candidate in bind_addrs(addr.ip("UDP")?).await? {
+    for candidate in bind_addrs(addr.ip("UDP (-u)")?).await? {
         match new_socket(candidate, socket2::Type::DGRAM)
             .and_then(|s| UdpSocket::from_std(s.into()))
         {

@@ -982,6 +982,136 @@ fn multicast_cases() -> Vec<Case> {
     ]
 }
 
+/// A self-signed EC P-256 certificate (CN=a), made with
+/// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes`.
+const CERT_A: &str = "-----BEGIN CERTIFICATE-----
+MIIBcDCCARWgAwIBAgIUQZd0vmNKg2avw4njo27qoKX0djcwCgYIKoZIzj0EAwIw
+DDEKMAgGA1UEAwwBYTAgFw0yNjEyMDExNTMwMTFaGA8yMTI2MTEwNzE1MzAxMVow
+DDEKMAgGA1UEAwwBYTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABLgPhMrGjUzQ
+S26zXIvbdTUIXHqQRATuJbWPzepMOA+uR+gOiX1sJb3xWDAh3TX7LOEPF1P6cD5c
+OA5YJ6A2XRKjUzBRMB0GA1UdDgQWBBRTfuTOienpqTd7YREK03iXzc7XmDAfBgNV
+HSMEGDAWgBRTfuTOienpqTd7YREK03iXzc7XmDAPBgNVHRMBAf8EBTADAQH/MAoG
+CCqGSM49BAMCA0kAMEYCIQDU1dkOLRffzv3hIUXA80J5frzoNjEUSwvAWTR7Gh21
+yQIhALsW3F0DmXHaUTMsCRBM0V/ZFz1sb18QJAxWamQkGYwd
+-----END CERTIFICATE-----
+";
+
+/// Another P-256 key (`openssl genpkey -algorithm EC`): not CERT_A's.
+const KEY_B: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgRHOkiUhyKgRlo4Yb
+ZpTwzDgmTlx5W5Pqn6vIad28zYqhRANCAAQOL1FbP4kqhdq4uuv0zmE6yZcs0hL1
+B5sUDMqFdn2rXE+h7OMVw/CGdaiWQs+CSJiMGDHOaaj5l72ly7kJF8Y4
+-----END PRIVATE KEY-----
+";
+
+/// TLS files and flags. The configuration is built before any socket:
+/// listen, proxy and `replay --serve` get the silent server's own address
+/// (binding first would fail with 1), and clients must not connect (repl
+/// included: it connects before reading stdin, but not before its flags
+/// are checked).
+fn tls_cases() -> Vec<Case> {
+    let garbage = b"this is not a certificate\n".to_vec();
+    vec![
+        case(
+            "ca_unreadable",
+            &["send", "{}", "x", "--tls", "--ca", "missing.pem"],
+        )
+        .says(&["--ca", "missing.pem", "cannot read"]),
+        case(
+            "ca_not_pem",
+            &["send", "{}", "x", "--tls", "--ca", "ca.pem"],
+        )
+        .file("ca.pem", garbage.clone())
+        .says(&["--ca", "ca.pem", "no certificate in"]),
+        case(
+            "repl_ca_not_pem",
+            &["repl", "{}", "--tls", "--ca", "ca.pem"],
+        )
+        .file("ca.pem", garbage.clone())
+        .stdin("AB\n")
+        .says(&["--ca", "ca.pem", "no certificate in"]),
+        case(
+            "proxy_ca_not_pem",
+            &["proxy", "{}", "{}", "--tls", "--ca", "ca.pem"],
+        )
+        .file("ca.pem", garbage.clone())
+        .says(&["--ca", "ca.pem", "no certificate in"]),
+        case(
+            "tls_cert_unreadable",
+            &[
+                "listen",
+                "{}",
+                "--tls-cert",
+                "missing.pem",
+                "--tls-key",
+                "missing.key",
+            ],
+        )
+        .says(&["--tls-cert", "missing.pem", "cannot read"]),
+        case(
+            "tls_key_mismatch",
+            &["listen", "{}", "--tls-cert", "a.pem", "--tls-key", "b.key"],
+        )
+        .file("a.pem", CERT_A)
+        .file("b.key", KEY_B)
+        .says(&["--tls-key", "b.key", "does not match"]),
+        case(
+            "tls_key_no_private_key",
+            &["listen", "{}", "--tls-cert", "a.pem", "--tls-key", "a.pem"],
+        )
+        .file("a.pem", CERT_A)
+        .says(&["--tls-key", "a.pem", "no private key in"]),
+        case(
+            "serve_tls_key_mismatch",
+            &[
+                "replay",
+                "s.script",
+                "--serve",
+                "{}",
+                "--tls-cert",
+                "a.pem",
+                "--tls-key",
+                "b.key",
+            ],
+        )
+        .file("s.script", b"> A\n".to_vec())
+        .file("a.pem", CERT_A)
+        .file("b.key", KEY_B)
+        .says(&["--tls-key", "does not match"]),
+        case(
+            "client_key_mismatch",
+            &[
+                "send", "{}", "x", "--tls", "--cert", "a.pem", "--key", "b.key",
+            ],
+        )
+        .file("a.pem", CERT_A)
+        .file("b.key", KEY_B)
+        .says(&["--key", "b.key", "does not match"]),
+        case(
+            "client_ca_not_pem",
+            &["listen", "{}", "--tls-self-signed", "--client-ca", "ca.pem"],
+        )
+        .file("ca.pem", garbage)
+        .says(&["--client-ca", "ca.pem", "no certificate in"]),
+        case(
+            "client_ca_without_tls",
+            &["listen", "{}", "--client-ca", "a.pem"],
+        )
+        .file("a.pem", CERT_A)
+        .says(&["--client-ca", "needs TLS"]),
+        case(
+            "tls_cert_without_key",
+            &["listen", "{}", "--tls-cert", "a.pem"],
+        )
+        .file("a.pem", CERT_A)
+        .says(&["--tls-key", "required"]),
+        case("ca_without_tls", &["send", "{}", "x", "--ca", "a.pem"])
+            .file("a.pem", CERT_A)
+            .says(&["--tls", "required"]),
+        case("tls_with_udp", &["send", "-u", "{}", "x", "--tls"]).says(&["--tls", "--udp"]),
+    ]
+}
+
 /// Every category, in the order of TESTING.md.
 fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
     vec![
@@ -1003,6 +1133,7 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("connection options", connection_cases()),
         ("unix sockets", unix_cases()),
         ("multicast and broadcast", multicast_cases()),
+        ("tls", tls_cases()),
     ]
 }
 
@@ -1219,6 +1350,11 @@ fn unix_sockets() {
 #[test]
 fn multicast_and_broadcast() {
     run_all(multicast_cases());
+}
+
+#[test]
+fn tls_options() {
+    run_all(tls_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`
