@@ -239,7 +239,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__listen)
-            opts="-u -x -f -q -h -V --udp --join --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --tls-self-signed --client-ca --capture --pcap --help --version"
+            opts="-u -x -f -q -h -V --udp --join --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +313,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --capture)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -329,7 +333,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__proxy)
-            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --timeout --capture --pcap --help --version"
+            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -412,6 +416,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -533,7 +541,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__replay)
-            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --format --quiet --decode --help --version"
+            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --format --quiet --decode --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -612,6 +620,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --client-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

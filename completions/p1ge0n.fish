@@ -69,6 +69,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l keepalive -d 'P
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l handshake-timeout -d 'With TLS: drop a client that has not finished its handshake after DUR' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s u -l udp -d 'Serve UDP: answer each datagram to its sender'
@@ -205,6 +206,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l key -d 'The pri
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l handshake-timeout -d 'With TLS: drop a client that has not finished its handshake after DUR' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
@@ -263,6 +265,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l key -d 'The priv
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-cert -d 'Serve TLS with this certificate chain (PEM); needs --tls-key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l handshake-timeout -d 'With TLS: drop a client that has not finished its handshake after DUR' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F

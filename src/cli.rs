@@ -364,6 +364,22 @@ pub struct TlsServerArgs {
     /// With TLS: require client certificates signed by a CA in FILE (PEM)
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<PathBuf>,
+
+    /// With TLS: drop a client that has not finished its handshake after DUR
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = handshake_timeout_parser)]
+    pub handshake_timeout: Dur,
+}
+
+/// `--handshake-timeout`: 0 would let a silent client hold its
+/// connection forever, which is what the limit is for.
+fn handshake_timeout_parser(s: &str) -> Result<Dur, String> {
+    let d: Dur = s.parse()?;
+    if d.0.is_zero() {
+        return Err(
+            "must be more than 0 (a client that never shakes hands would stay forever)".into(),
+        );
+    }
+    Ok(d)
 }
 
 /// `--keepalive DUR` (every TCP connection p1ge0n opens or accepts).

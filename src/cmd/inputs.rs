@@ -68,6 +68,7 @@ impl TlsServerArgs {
             cert,
             self_signed: self.tls_self_signed,
             client_ca: self.client_ca.as_deref(),
+            handshake_timeout: self.handshake_timeout.0,
         })
         .map(Some)
     }

@@ -30,9 +30,6 @@ use crate::exit::{self, ExitCode};
 
 use super::HostPort;
 
-/// How long a server waits for a client to finish its handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -289,12 +286,15 @@ pub struct ServerOptions<'a> {
     pub cert: Option<(&'a Path, &'a Path)>,
     pub self_signed: bool,
     pub client_ca: Option<&'a Path>,
+    /// `--handshake-timeout`: how long a client may take to shake hands.
+    pub handshake_timeout: Duration,
 }
 
 /// The server side of TLS, ready to accept.
 #[derive(Clone)]
 pub struct Server {
     acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
 }
 
 impl Server {
@@ -345,20 +345,22 @@ impl Server {
         Ok((
             Server {
                 acceptor: TlsAcceptor::from(Arc::new(config)),
+                handshake_timeout: options.handshake_timeout,
             },
             fingerprint,
         ))
     }
 
-    /// Shake hands with a client, for at most [`HANDSHAKE_TIMEOUT`]. The
-    /// error is the reason, for the server's log.
+    /// Shake hands with a client, for at most `--handshake-timeout` (a
+    /// client that never finishes holds no task or descriptor after it).
+    /// The error is the reason, for the server's log.
     pub async fn accept(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
+        match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(tcp)).await {
             Ok(Ok(stream)) => Ok(TlsStream::Server(stream)),
             Ok(Err(e)) => Err(failure(&e, Side::Client)),
             Err(_) => Err(format!(
-                "no handshake within {}",
-                humantime::format_duration(HANDSHAKE_TIMEOUT)
+                "no handshake within {} (--handshake-timeout)",
+                humantime::format_duration(self.handshake_timeout)
             )),
         }
     }

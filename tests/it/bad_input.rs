@@ -1018,6 +1018,17 @@ fn tls_cases() -> Vec<Case> {
         )
         .says(&["--ca", "missing.pem", "cannot read"]),
         case(
+            "handshake_timeout_zero",
+            &[
+                "listen",
+                "{}",
+                "--tls-self-signed",
+                "--handshake-timeout",
+                "0",
+            ],
+        )
+        .says(&["--handshake-timeout", "more than 0"]),
+        case(
             "ca_not_pem",
             &["send", "{}", "x", "--tls", "--ca", "ca.pem"],
         )

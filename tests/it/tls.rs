@@ -830,3 +830,65 @@ fn repl_tls_piped() {
     let out = repl("other-ca.pem");
     assert_refused(&out, &server.target(), "unknown CA");
 }
+
+/// How many descriptors process `pid` has open.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// `--handshake-timeout`: clients that connect and never finish the
+/// handshake (one silent, one stopping half-way through a ClientHello) are
+/// dropped after the limit, logged, counted as refused, and hold no
+/// descriptor afterwards; a good client meanwhile is served.
+#[test]
+fn stalled_handshakes_are_dropped_after_the_handshake_timeout() {
+    let pki = Pki::new();
+    let mut server = tls_listen(&pki, &["--handshake-timeout", "1s"]);
+    let pid = server.pid();
+    let baseline = open_fds(pid);
+    let started = std::time::Instant::now();
+    let mut silent = server.connect();
+    let mut halfway = server.connect();
+    halfway
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+        .unwrap();
+    let out = send_tls(&pki, "ca.pem", &[&server.target(), "served\\n"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"served\n", "{}", show(&out));
+    for client in [&mut silent, &mut halfway] {
+        let (got, end) = read_to_end(client);
+        assert_ne!(end, End::TimedOut, "a stalled client was not dropped");
+        assert!(got.is_empty() || got[0] == 0x15, "{}", escape(&got));
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "dropped before the limit: {waited:?}"
+    );
+    server.wait_stderr_contains("no handshake within 1s (--handshake-timeout)", SOON);
+    assert_eq!(
+        server
+            .stderr()
+            .matches("no handshake within 1s (--handshake-timeout)")
+            .count(),
+        2,
+        "{}",
+        server.dump()
+    );
+    drop((silent, halfway));
+    assert!(
+        wait_until(SOON, || open_fds(pid) <= baseline),
+        "descriptors {} after, {baseline} before\n{}",
+        open_fds(pid),
+        server.dump()
+    );
+    server.interrupt();
+    assert_eq!(server.wait_code(SOON), 130, "{}", server.dump());
+    assert!(
+        server.stderr().contains("2 refused"),
+        "stalled handshakes count as refused\n{}",
+        server.dump()
+    );
+}
