@@ -439,6 +439,7 @@ fn main() {
     for p in &problems {
         println!("chaos: good client: {p}");
     }
-    let failed = c.wrong.load(Relaxed) > 0 || c.lost.load(Relaxed) > 0;
+    let panicked = problems.iter().any(|p| p.starts_with("worker panicked"));
+    let failed = c.wrong.load(Relaxed) > 0 || c.lost.load(Relaxed) > 0 || panicked;
     std::process::exit(i32::from(failed));
 }

@@ -1362,6 +1362,20 @@ impl Watchdog {
 }
 
 fn run_client(argv: &[String], dog: &Watchdog) -> Result<Duration> {
+    run_client_faults(argv, dog).map(|(took, _)| took)
+}
+
+/// Minor page faults of the children reaped so far.
+fn children_faults() -> u64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_minflt as u64
+}
+
+/// Like [`run_client`], with the client's minor page faults (the pages
+/// the loader and the program touch: start-up cost a wall time hides).
+fn run_client_faults(argv: &[String], dog: &Watchdog) -> Result<(Duration, u64)> {
     let t0 = Instant::now();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -1387,7 +1401,9 @@ fn run_client(argv: &[String], dog: &Watchdog) -> Result<Duration> {
     };
     let took = t0.elapsed();
     dog.disarm();
+    let faults_before = children_faults();
     let status = child.wait()?;
+    let faults = children_faults() - faults_before;
     let mut out = Vec::new();
     let mut err = Vec::new();
     child.stdout.take().expect("piped").read_to_end(&mut out)?;
@@ -1401,7 +1417,7 @@ fn run_client(argv: &[String], dog: &Watchdog) -> Result<Duration> {
             String::from_utf8_lossy(&err)
         );
     }
-    Ok(took)
+    Ok((took, faults))
 }
 
 fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()> {
@@ -1435,6 +1451,7 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
         }
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
+    let mut faults: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
     let phase_deadline = Instant::now() + Duration::from_secs(120);
     for run in 0..cfg.oneshot_runs {
         if Instant::now() >= phase_deadline {
@@ -1443,7 +1460,9 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
         }
         for k in 0..clients.len() {
             let i = (k + run) % clients.len();
-            times[i].push(run_client(&clients[i].1, &dog)?.as_secs_f64() * 1e3);
+            let (took, touched) = run_client_faults(&clients[i].1, &dog)?;
+            times[i].push(took.as_secs_f64() * 1e3);
+            faults[i].push(touched as f64);
         }
     }
     drop(server);
@@ -1470,11 +1489,20 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
             ),
             ratio(m, nc),
             ratio(m, socat),
+            format!("{:.0}", median(&faults[i])),
         ]);
     }
     print_table(
         "one-shot wall time, ms (spawn to exit, reply verified; lower is better)",
-        &["client", "median", "min", "p90", "vs nc -N", "vs socat"],
+        &[
+            "client",
+            "median",
+            "min",
+            "p90",
+            "vs nc -N",
+            "vs socat",
+            "page faults",
+        ],
         &rows,
     );
     let send = med("p1ge0n send");

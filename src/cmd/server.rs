@@ -422,11 +422,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
     let mut next_id = 0u64;
     let mut failing = false;
     loop {
-        let accepted = listener.accept().await.and_then(|stream| {
-            let peer = stream.peer()?;
-            Ok((stream, peer))
-        });
-        let (stream, peer) = match accepted {
+        let (stream, peer) = match listener.accept().await {
             Ok(accepted) => {
                 if failing {
                     eprintln!("accepting again");

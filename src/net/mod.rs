@@ -795,15 +795,14 @@ pub fn join_groups(socket: &UdpSocket, groups: &[Group]) -> Result<()> {
             (IpAddr::V6(g), _) => socket.join_multicast_v6(&g, 0),
         };
         result.map_err(|e| {
+            let no_route = e.raw_os_error() == Some(libc::ENODEV);
             let hint = match (group.addr, socket.local_addr()) {
+                _ if no_route => " (no route says which interface to use: name it, GROUP@IFADDR)",
                 (IpAddr::V4(_), Ok(local)) if local.is_ipv6() => {
                     " (an IPv4 group needs an IPv4 address to listen on, e.g. 0.0.0.0:PORT)"
                 }
                 (IpAddr::V6(_), Ok(local)) if local.is_ipv4() => {
                     " (an IPv6 group needs an IPv6 address to listen on, e.g. [::]:PORT)"
-                }
-                _ if e.raw_os_error() == Some(libc::ENODEV) => {
-                    " (no route says which interface to use: name it, GROUP@IFADDR)"
                 }
                 _ => "",
             };
@@ -904,8 +903,6 @@ fn new_socket(addr: SocketAddr, kind: socket2::Type) -> io::Result<socket2::Sock
     Ok(socket)
 }
 
-/// Bind a TCP listener with a deep accept backlog (hundreds of PLC
-/// simulators may connect at once).
 /// Bind a stream listener: TCP, or a Unix socket. The note, if any, is
 /// for the log after the `listening on` line (which scripts read first).
 pub async fn bind_stream(addr: &ListenAddr) -> Result<(Listener, Option<String>)> {
@@ -916,14 +913,23 @@ pub async fn bind_stream(addr: &ListenAddr) -> Result<(Listener, Option<String>)
 }
 
 /// Bind a Unix socket at `path`. A socket file already there is removed
-/// only when nothing answers on it (left by a server that died); a live
+/// only when no server listens on it (left by one that died); a live
 /// server, or a file that is not a socket, is an error and stays as it is.
+///
+/// Liveness is read from the kernel's table of Unix sockets
+/// (`/proc/net/unix`) rather than by connecting: a connection would be a
+/// client to a live server (and end one running `--once`). Connecting is
+/// the fallback where that table is not readable, or names the socket by
+/// another spelling of its path.
 fn bind_unix(path: UnixPath) -> Result<(Listener, Option<String>)> {
     use std::os::unix::fs::FileTypeExt;
     let fail =
         |why: String| exit::error(ExitCode::Failure, format!("cannot listen on {path}: {why}"));
+    let bound = |listener: tokio::net::UnixListener| {
+        Listener::Unix(listener, path, stream::file_id(path.0))
+    };
     match tokio::net::UnixListener::bind(path.0) {
-        Ok(listener) => return Ok((Listener::Unix(listener, path), None)),
+        Ok(listener) => return Ok((bound(listener), None)),
         Err(e) if e.kind() != io::ErrorKind::AddrInUse => return Err(fail(describe_io(&e))),
         Err(_) => {}
     }
@@ -933,19 +939,44 @@ fn bind_unix(path: UnixPath) -> Result<(Listener, Option<String>)> {
             "a file that is not a socket is there (p1ge0n leaves it alone)".into(),
         ));
     }
-    match std::os::unix::net::UnixStream::connect(path.0) {
-        Ok(_) => return Err(fail("another program is listening there".into())),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            std::fs::remove_file(path.0).map_err(|e| fail(describe_io(&e)))?;
-        }
-        Err(e) => return Err(fail(describe_io(&e))),
+    let live = "another program is listening there".to_string();
+    match unix_listening(path.0) {
+        Some(true) => return Err(fail(live)),
+        Some(false) => {}
+        None => match std::os::unix::net::UnixStream::connect(path.0) {
+            Ok(_) => return Err(fail(live)),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(fail(describe_io(&e))),
+        },
     }
-    let note = format!("replaced the stale socket {path} (nothing answered on it)");
+    std::fs::remove_file(path.0).map_err(|e| fail(describe_io(&e)))?;
+    let note = format!("replaced the stale socket {path} (no server was listening on it)");
     tokio::net::UnixListener::bind(path.0)
-        .map(|listener| (Listener::Unix(listener, path), Some(note)))
+        .map(|listener| (bound(listener), Some(note)))
         .map_err(|e| fail(describe_io(&e)))
 }
 
+/// Whether a listening Unix socket is bound to `path`, by the kernel's
+/// table (`None`: the table cannot be read).
+fn unix_listening(path: &str) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/unix").ok()?;
+    let absolute = std::path::absolute(path).ok();
+    let listening = table.lines().skip(1).any(|line| {
+        // Num RefCount Protocol Flags Type St Inode Path; Flags has
+        // __SO_ACCEPTCON (0x10000) for a listening socket.
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(flags), Some(bound)) = (fields.get(3), fields.get(7)) else {
+            return false;
+        };
+        let accepting = u32::from_str_radix(flags, 16).is_ok_and(|f| f & 0x10000 != 0);
+        let same = *bound == path || absolute.as_deref() == Some(std::path::Path::new(bound));
+        accepting && same
+    });
+    Some(listening)
+}
+
+/// Bind a TCP listener with a deep accept backlog (hundreds of PLC
+/// simulators may connect at once).
 async fn bind_tcp(addr: &BindAddr) -> Result<TcpListener> {
     let mut last = None;
     for candidate in bind_addrs(addr).await? {

@@ -10,6 +10,7 @@
 //! subcommand needs (readiness, reset) dispatch per variant here.
 
 use std::{
+    future::Future,
     io,
     os::fd::{AsRawFd, BorrowedFd, RawFd},
     pin::Pin,
@@ -120,11 +121,21 @@ impl ReadHalf {
     }
 
     /// Read what is already there without waiting: `WouldBlock` when
-    /// nothing is.
+    /// nothing is. TCP and Unix read the socket directly; TLS polls once
+    /// outside tokio's task budget (which could otherwise say "would
+    /// block" with bytes waiting).
     pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ReadHalf::Tcp(r) => return r.try_read(buf),
+            ReadHalf::Unix(r) => return r.try_read(buf),
+            ReadHalf::Tls(_) => {}
+        }
         let mut cx = Context::from_waker(Waker::noop());
         let mut buf = ReadBuf::new(buf);
-        match Pin::new(self).poll_read(&mut cx, &mut buf) {
+        let poll = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+            Pin::new(&mut *self).poll_read(cx, &mut buf)
+        }));
+        match std::pin::pin!(poll).poll(&mut cx) {
             Poll::Ready(Ok(())) => Ok(buf.filled().len()),
             Poll::Ready(Err(e)) => Err(e),
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
@@ -281,24 +292,34 @@ impl AsyncWrite for WriteHalf {
 }
 
 /// A bound stream listener: TCP, or a Unix socket whose file it removes
-/// when dropped (the server is done with it).
+/// when dropped (the server is done with it), if the file there is still
+/// the one it bound (device and inode): never another server's.
 pub enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, UnixPath),
+    Unix(UnixListener, UnixPath, Option<(u64, u64)>),
+}
+
+/// Device and inode of the file at `path`.
+pub(super) fn file_id(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Listener {
-    /// The next connection (plain: TLS, when asked for, is the caller's
-    /// next step, so that a slow handshake never holds up the accept loop).
-    pub async fn accept(&self) -> io::Result<Stream> {
+    /// The next connection and its peer, as accept(2) gave them (plain:
+    /// TLS, when asked for, is the caller's next step, so that a slow
+    /// handshake never holds up the accept loop).
+    pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
-                let (stream, _) = l.accept().await?;
-                Ok(Stream::Tcp(stream))
+                let (stream, addr) = l.accept().await?;
+                Ok((Stream::Tcp(stream), Peer::Ip(super::canonical(addr))))
             }
-            Listener::Unix(l, path) => {
+            Listener::Unix(l, path, _) => {
                 let (stream, _) = l.accept().await?;
-                Ok(Stream::Unix(stream, *path))
+                Ok((Stream::Unix(stream, *path), Peer::Unix(path.0)))
             }
         }
     }
@@ -307,7 +328,7 @@ impl Listener {
     pub fn local(&self) -> io::Result<Peer> {
         Ok(match self {
             Listener::Tcp(l) => Peer::Ip(l.local_addr()?),
-            Listener::Unix(_, path) => Peer::Unix(path.0),
+            Listener::Unix(_, path, _) => Peer::Unix(path.0),
         })
     }
 
@@ -321,8 +342,10 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path.0);
+        if let Listener::Unix(_, path, Some(bound)) = self {
+            if file_id(path.0) == Some(*bound) {
+                let _ = std::fs::remove_file(path.0);
+            }
         }
     }
 }
