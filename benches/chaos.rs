@@ -11,7 +11,8 @@
 //! - `idle`: connects and says nothing until the server drops it (or the
 //!   tool gives up after `--idle-wait`).
 //! - `tls-stall` and `tls-abort` (with `--tls`): TCP without a handshake,
-//!   and half a ClientHello then a close.
+//!   and half a ClientHello then a close. With `--tls` the other hostile
+//!   kinds shake hands first and misbehave inside TLS.
 //!
 //! It prints the counts per kind and exits 1 if any well-behaved client
 //! saw a wrong byte or lost its connection, 0 otherwise. Every wait is
@@ -201,10 +202,13 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = Result<T>>)
 }
 
 async fn open(ctx: &Ctx) -> Result<Box<dyn Io>> {
-    let tcp = bounded("connect", async {
-        Ok(TcpStream::connect(ctx.args.target).await?)
-    })
-    .await?;
+    let tcp = raw(ctx).await?;
+    wrap(ctx, tcp).await
+}
+
+/// Shake hands when the server speaks TLS: the hostile kinds misbehave
+/// inside TLS too, where the server's framing and limits apply.
+async fn wrap(ctx: &Ctx, tcp: TcpStream) -> Result<Box<dyn Io>> {
     tcp.set_nodelay(true)?;
     match &ctx.tls {
         Some(tls) => {
@@ -269,24 +273,24 @@ async fn good(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
 }
 
 async fn raw(ctx: &Ctx) -> Result<TcpStream> {
-    let tcp = bounded("connect", async {
+    bounded("connect", async {
         Ok(TcpStream::connect(ctx.args.target).await?)
     })
-    .await?;
-    Ok(tcp)
+    .await
 }
 
-fn reset(tcp: TcpStream) {
-    let _ = socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO));
-    drop(tcp);
+/// Closing this socket will reset the connection (SO_LINGER 0), even when
+/// TLS owns it by then.
+fn will_reset(tcp: &TcpStream) {
+    let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
 }
 
 /// Read until the server closes, for at most `limit`: whether it did.
-async fn closed_by_server(tcp: &mut TcpStream, limit: Duration) -> bool {
+async fn closed_by_server(s: &mut (impl AsyncRead + Unpin), limit: Duration) -> bool {
     let mut buf = [0u8; 4096];
     let until = tokio::time::Instant::now() + limit;
     loop {
-        match tokio::time::timeout_at(until, tcp.read(&mut buf)).await {
+        match tokio::time::timeout_at(until, s.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return true,
             Ok(Ok(_)) => continue,
             Err(_) => return false,
@@ -295,46 +299,19 @@ async fn closed_by_server(tcp: &mut TcpStream, limit: Duration) -> bool {
 }
 
 async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
-    let mut tcp = raw(ctx).await?;
+    let tcp = raw(ctx).await?;
     match kind {
-        Kind::Reset => {
-            tcp.write_all(b"half a mess").await?;
-            tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
-            reset(tcp);
-        }
-        Kind::Slow => {
-            let chunk = vec![b'x'; 16 * 1024];
-            let mut sent = 0;
-            while sent < 1 << 20 {
-                match tokio::time::timeout(Duration::from_millis(500), tcp.write_all(&chunk)).await
-                {
-                    Ok(Ok(())) => sent += chunk.len(),
-                    _ => break,
-                }
-            }
-            reset(tcp);
-        }
-        Kind::Garbage => {
-            let mut junk = vec![0u8; 64 + rng.below(4096) as usize];
-            junk.iter_mut().for_each(|b| *b = rng.next() as u8);
-            let _ = tcp.write_all(&junk).await;
-            // An oversized frame: no end of line for 256 KiB.
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                tcp.write_all(&vec![b'G'; 256 * 1024]),
-            )
-            .await;
-            closed_by_server(&mut tcp, Duration::from_secs(2)).await;
-            reset(tcp);
-        }
-        Kind::Idle | Kind::TlsStall => {
+        Kind::TlsStall => {
+            let mut tcp = tcp;
             if closed_by_server(&mut tcp, ctx.args.idle_wait).await {
                 ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
             } else {
                 ctx.counts.gave_up.fetch_add(1, Relaxed);
             }
+            return Ok(());
         }
         Kind::TlsAbort => {
+            let mut tcp = tcp;
             // The start of a TLS 1.3 ClientHello record, then nothing more.
             tcp.write_all(&[
                 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
@@ -342,10 +319,55 @@ async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
             .await?;
             tokio::time::sleep(Duration::from_millis(rng.below(100))).await;
             if rng.below(2) == 0 {
-                reset(tcp);
+                will_reset(&tcp);
+            }
+            return Ok(());
+        }
+        Kind::Reset | Kind::Slow | Kind::Garbage => will_reset(&tcp),
+        Kind::Idle => {}
+        Kind::Good => unreachable!("good clients are not hostile"),
+    }
+    let mut s = wrap(ctx, tcp).await?;
+    match kind {
+        Kind::Reset => {
+            s.write_all(b"half a mess").await?;
+            s.flush().await?;
+            tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+        }
+        Kind::Slow => {
+            let chunk = vec![b'x'; 16 * 1024];
+            let mut sent = 0;
+            while sent < 1 << 20 {
+                let push = async {
+                    s.write_all(&chunk).await?;
+                    s.flush().await
+                };
+                match tokio::time::timeout(Duration::from_millis(500), push).await {
+                    Ok(Ok(())) => sent += chunk.len(),
+                    _ => break,
+                }
             }
         }
-        Kind::Good => unreachable!("good clients are not hostile"),
+        Kind::Garbage => {
+            let mut junk = vec![0u8; 64 + rng.below(4096) as usize];
+            junk.iter_mut().for_each(|b| *b = rng.next() as u8);
+            let _ = s.write_all(&junk).await;
+            // An oversized frame: no end of line for 256 KiB.
+            let oversized = async {
+                s.write_all(&vec![b'G'; 256 * 1024]).await?;
+                s.flush().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), oversized).await;
+            closed_by_server(&mut s, Duration::from_secs(2)).await;
+        }
+        Kind::Idle => {
+            if closed_by_server(&mut s, ctx.args.idle_wait).await {
+                ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
+            } else {
+                ctx.counts.gave_up.fetch_add(1, Relaxed);
+            }
+        }
+        _ => unreachable!("handled above"),
     }
     Ok(())
 }
