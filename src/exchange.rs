@@ -162,12 +162,12 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
 pub async fn recv_datagrams(
     socket: &net::Datagram,
     wait: &mut Wait,
-    mut on_datagram: impl FnMut(&[u8]),
+    mut on_datagram: impl FnMut(&[u8], std::net::SocketAddr),
 ) -> std::io::Result<End> {
     let mut buf = vec![0u8; 65_536];
     loop {
         let recv = socket.recv(&mut buf);
-        let n = match wait.verdict() {
+        let (n, from) = match wait.verdict() {
             Verdict::Done(end) => return Ok(end),
             Verdict::WaitUntil(at, end) => {
                 match tokio::time::timeout_at(tokio::time::Instant::from_std(at), recv).await {
@@ -178,7 +178,7 @@ pub async fn recv_datagrams(
             Verdict::Wait => recv.await?,
         };
         wait.received(Instant::now(), n, 1);
-        on_datagram(&buf[..n]);
+        on_datagram(&buf[..n], from);
     }
 }
 

@@ -560,7 +560,7 @@ async fn replay_udp(
         let asked = Instant::now();
         let mut wait = Wait::starting(rule, asked);
         let mut received = Vec::new();
-        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
+        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram, _| {
             report.record(Side::Server, datagram);
             received.extend_from_slice(datagram);
         })

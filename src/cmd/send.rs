@@ -572,7 +572,10 @@ async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
         let asked = Instant::now();
         let mut wait = Wait::starting(plan.rule(), asked);
         let mut reply = Vec::new();
-        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram| {
+        let end = exchange::recv_datagrams(&socket, &mut wait, |datagram, from| {
+            // To a group or a broadcast address, replies come from the
+            // devices' own addresses: record who answered.
+            conn.peer = Peer::Ip(net::canonical(from));
             conn.received_at(datagram, Instant::now());
             reply.extend_from_slice(datagram);
         })

@@ -648,12 +648,10 @@ impl Datagram {
         }
     }
 
-    /// The next datagram, from the peer (connected) or from anyone.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.to {
-            None => self.socket.recv(buf).await,
-            Some(_) => self.socket.recv_from(buf).await.map(|(n, _)| n),
-        }
+    /// The next datagram and who sent it: the peer (connected), or
+    /// whichever device answered (multicast, broadcast).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.socket.recv_from(buf).await
     }
 
     /// The address datagrams go to.

@@ -300,14 +300,24 @@ fn listen_join_receives_multicast_from_socat_and_send() {
     assert_answered(&out, b"hello\n");
     let out = net.send(&["-u", "-w", "2s", &group, "hello"]);
     assert_answered(&out, b"hello");
+    // Records say who answered: the device's own address, not the group.
+    let out = net.send(&["-u", "-w", "2s", "-f", "text", &group, "who"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let b = net.v4(Side::B);
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&format!("{b}:{} recv 3 who", server.port())),
+        "{}",
+        show(&out)
+    );
 
     let a = net.v4(Side::A);
     server.wait_stderr_contains(&format!("#1 {a}:"), SOON);
     server.wait_stderr_contains(&format!("#2 {a}:"), SOON);
-    server.wait_stdout_lines(2, SOON);
+    server.wait_stdout_lines(3, SOON);
     assert_eq!(
         received_by(&server),
-        ["hello\\n", "hello"],
+        ["hello\\n", "hello", "who"],
         "{}",
         server.dump()
     );
@@ -315,7 +325,7 @@ fn listen_join_receives_multicast_from_socat_and_send() {
     let stray = format!("239.77.0.9:{}", server.port());
     let out = net.send(&["-u", "-w", "1s", &stray, "stray"]);
     assert_eq!(code(&out), 4, "no group member, no answer: {}", show(&out));
-    assert_eq!(received_by(&server).len(), 2, "{}", server.dump());
+    assert_eq!(received_by(&server).len(), 3, "{}", server.dump());
 }
 
 /// `--join GROUP@IFADDR` joins on the interface with that address, even
