@@ -298,16 +298,21 @@ async fn closed_by_server(s: &mut (impl AsyncRead + Unpin), limit: Duration) -> 
     }
 }
 
+/// Say nothing until the server drops us (counted), or give up after
+/// `--idle-wait`.
+async fn sit_idle(ctx: &Ctx, s: &mut (impl AsyncRead + Unpin)) {
+    if closed_by_server(s, ctx.args.idle_wait).await {
+        ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
+    } else {
+        ctx.counts.gave_up.fetch_add(1, Relaxed);
+    }
+}
+
 async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
     let tcp = raw(ctx).await?;
     match kind {
         Kind::TlsStall => {
-            let mut tcp = tcp;
-            if closed_by_server(&mut tcp, ctx.args.idle_wait).await {
-                ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
-            } else {
-                ctx.counts.gave_up.fetch_add(1, Relaxed);
-            }
+            sit_idle(ctx, &mut { tcp }).await;
             return Ok(());
         }
         Kind::TlsAbort => {
@@ -360,13 +365,7 @@ async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
             let _ = tokio::time::timeout(Duration::from_secs(2), oversized).await;
             closed_by_server(&mut s, Duration::from_secs(2)).await;
         }
-        Kind::Idle => {
-            if closed_by_server(&mut s, ctx.args.idle_wait).await {
-                ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
-            } else {
-                ctx.counts.gave_up.fetch_add(1, Relaxed);
-            }
-        }
+        Kind::Idle => sit_idle(ctx, &mut s).await,
         _ => unreachable!("handled above"),
     }
     Ok(())

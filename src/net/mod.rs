@@ -670,21 +670,11 @@ pub async fn open_udp(target: &Target, options: UdpOptions) -> Result<Datagram> 
     let one_to_many = |addr: SocketAddr| options.broadcast || addr.ip().is_multicast();
     let addrs = resolve(host).await?;
     let Some(&addr) = addrs.iter().find(|a| one_to_many(**a)) else {
-        let socket = connect_udp(target, options.source).await?;
+        let socket = connect_first(host, &addrs, options.source).await?;
         set_udp_options(&socket, options)?;
         return Ok(Datagram::connected(socket));
     };
-    let local = match local_end(addr, options.source)? {
-        Some(local) => local,
-        None if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        None => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local)
-        .await
-        .map_err(|e| match options.source {
-            Some(_) => source_error(local, &e),
-            None => e.into(),
-        })?;
+    let socket = udp_socket_for(addr, options.source).await?;
     set_udp_options(&socket, options)?;
     Ok(Datagram {
         socket,
@@ -817,23 +807,40 @@ pub fn join_groups(socket: &UdpSocket, groups: &[Group]) -> Result<()> {
 }
 
 pub async fn connect_udp(target: &Target, source: Option<SourceAddr>) -> Result<UdpSocket> {
-    let target = target.host_port("UDP (-u)")?;
-    let addrs = resolve(target).await?;
+    let host = target.host_port("UDP (-u)")?;
+    connect_first(host, &resolve(host).await?, source).await
+}
+
+/// A UDP socket where datagrams to `addr` leave from: `--source`, else
+/// the wildcard address of `addr`'s family.
+async fn udp_socket_for(addr: SocketAddr, source: Option<SourceAddr>) -> Result<UdpSocket> {
+    let local = match local_end(addr, source)? {
+        Some(local) => local,
+        None if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        None => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    UdpSocket::bind(local).await.map_err(|e| match source {
+        Some(_) => source_error(local, &e),
+        None => e.into(),
+    })
+}
+
+/// Connect a UDP socket to the first of `addrs` (resolved from `target`)
+/// that takes it.
+async fn connect_first(
+    target: &HostPort,
+    addrs: &[SocketAddr],
+    source: Option<SourceAddr>,
+) -> Result<UdpSocket> {
     let mut last = None;
-    for addr in addrs {
-        let local = match local_end(addr, source) {
-            Ok(Some(local)) => local,
-            Ok(None) if addr.is_ipv4() => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            Ok(None) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    for &addr in addrs {
+        let socket = match udp_socket_for(addr, source).await {
+            Ok(socket) => socket,
             Err(e) => {
                 last = Some(e);
                 continue;
             }
         };
-        let socket = UdpSocket::bind(local).await.map_err(|e| match source {
-            Some(_) => source_error(local, &e),
-            None => e.into(),
-        })?;
         match socket.connect(addr).await {
             Ok(()) => return Ok(socket),
             Err(e) => {

@@ -185,30 +185,6 @@ fn abort(socket: socket2::SockRef<'_>) {
     let _ = socket.shutdown(std::net::Shutdown::Read);
 }
 
-macro_rules! each {
-    ($value:expr, $s:ident => $body:expr) => {
-        match $value {
-            Stream::Tcp($s) => $body,
-            Stream::Tls($s) => $body,
-            Stream::Unix($s, _) => $body,
-        }
-    };
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => clean_end(Pin::new(s).poll_read(cx, buf)),
-            Stream::Unix(s, _) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
 /// A TLS peer that closes its TCP connection without a `close_notify`
 /// (most devices, `nc`, a killed client) ends the stream, as it would on
 /// TCP; rustls reports it as an unexpected end.
@@ -216,24 +192,6 @@ fn clean_end(poll: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
     match poll {
         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
         other => other,
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }
 }
 
