@@ -71,23 +71,92 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A subcommand's arguments, built only when that subcommand runs.
+///
+/// clap's derive builds every subcommand's arguments (a few hundred `Arg`s
+/// with their help text) before it looks at the command line; that was about
+/// a tenth of a one-shot `send`'s start-up. Wrapped in `Deferred`, a
+/// subcommand's arguments are added through `Command::defer`, which clap runs
+/// when it parses that subcommand or renders its help, so `send` builds only
+/// `send`. Help, errors, man pages and completions are unchanged (clap builds
+/// every deferred part before it renders them; `docs` calls `build()`).
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_variant_texts(cmd, T::augment_args))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_variant_texts(cmd, T::augment_args_for_update))
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// Add a subcommand's arguments, keeping the texts its `Command` variant set.
+///
+/// The derive applies a variant's doc comment (about) and attributes after
+/// the arguments, so they win over the doc comments of flattened argument
+/// groups. A deferred part runs later than that, so restore them.
+fn keep_variant_texts(
+    cmd: clap::Command,
+    augment: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let after_long_help = cmd.get_after_long_help().cloned();
+    let cmd = augment(cmd);
+    let cmd = match about {
+        Some(text) => cmd.about(text),
+        None => cmd.about(None::<&str>),
+    };
+    let cmd = match long_about {
+        Some(text) => cmd.long_about(text),
+        None => cmd.long_about(None::<&str>),
+    };
+    match after_long_help {
+        Some(text) => cmd.after_long_help(text),
+        None => cmd,
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Deferred)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+    fn update_from_arg_matches_mut(
+        &mut self,
+        matches: &mut clap::ArgMatches,
+    ) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// TCP/UDP echo server: accepts many clients, prints and echoes each message
     #[command(after_long_help = LISTEN_EXAMPLES)]
-    Listen(ListenArgs),
+    Listen(Deferred<ListenArgs>),
     /// One-shot client: connect, send, wait for the reply, print it, exit with a meaningful status
     #[command(after_long_help = SEND_EXAMPLES)]
-    Send(SendArgs),
+    Send(Deferred<SendArgs>),
     /// Interactive client session with line editing, history and live incoming data
     #[command(after_long_help = REPL_EXAMPLES)]
-    Repl(ReplArgs),
+    Repl(Deferred<ReplArgs>),
     /// Resend the client side of a capture, pcap or script, with its timing, and check the replies
     #[command(after_long_help = REPLAY_EXAMPLES)]
-    Replay(ReplayArgs),
+    Replay(Deferred<ReplayArgs>),
     /// Sit between a client and a server (an HMI and a PLC): forward both ways, show and record every message
     #[command(after_long_help = PROXY_EXAMPLES)]
-    Proxy(ProxyArgs),
+    Proxy(Deferred<ProxyArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(after_long_help = COMPLETIONS_EXAMPLES)]
     Completions {

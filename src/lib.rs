@@ -25,5 +25,6 @@ pub mod pcapng;
 pub mod record;
 pub mod reply;
 pub mod rules;
+pub mod startup;
 pub mod stdin;
 pub mod units;

@@ -1,24 +1,37 @@
 //! p1ge0n: parse the command line, run one subcommand, map the outcome to
 //! an exit status. Nothing else lives here.
+//!
+//! `#![no_main]`: glibc calls `main` below directly, skipping std's runtime
+//! set-up, because a one-shot `send` is mostly start-up (`startup` says what
+//! that set-up did and what is kept).
+#![no_main]
 
 use clap::Parser;
-use p1ge0n::{cli, cmd, docs, exit};
+use p1ge0n::{cli, cmd, docs, exit, startup};
 
-fn main() -> std::process::ExitCode {
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    startup::init();
+    // A panic has printed its message by now; end like std's `main` does.
+    let code = std::panic::catch_unwind(run).unwrap_or(101);
+    startup::exit(code)
+}
+
+fn run() -> u8 {
     // Behave like other Unix filters when stdout goes away (`| head`): die
     // quietly on SIGPIPE instead of reporting "broken pipe". Sockets are
     // unaffected: Rust writes to them with MSG_NOSIGNAL.
-    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition before any thread exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = cli::Cli::parse();
     let outcome = match cli.command {
-        cli::Command::Listen(args) => cmd::listen::run(args),
-        cli::Command::Send(args) => cmd::send::run(args),
-        cli::Command::Repl(args) => cmd::repl::run(args),
-        cli::Command::Replay(args) => cmd::replay::run(args),
-        cli::Command::Proxy(args) => cmd::proxy::run(args),
+        cli::Command::Listen(args) => cmd::listen::run(args.0),
+        cli::Command::Send(args) => cmd::send::run(args.0),
+        cli::Command::Repl(args) => cmd::repl::run(args.0),
+        cli::Command::Replay(args) => cmd::replay::run(args.0),
+        cli::Command::Proxy(args) => cmd::proxy::run(args.0),
         cli::Command::Completions { shell } => docs::print_completion(shell),
         cli::Command::Generate { dir } => docs::write_all(&dir),
     };

@@ -47,13 +47,13 @@ pub async fn until_interrupted(
 }
 
 /// The process's end: interrupted commands die by their signal (after
-/// everything was flushed), the rest exit with their status.
-pub fn exit(code: ExitCode) -> std::process::ExitCode {
+/// everything was flushed), the rest return the status to exit with.
+pub fn exit(code: ExitCode) -> u8 {
     use std::io::Write;
     let signal = match code {
         ExitCode::Interrupted => libc::SIGINT,
         ExitCode::Terminated => libc::SIGTERM,
-        _ => return code.into(),
+        _ => return code as u8,
     };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -64,5 +64,5 @@ pub fn exit(code: ExitCode) -> std::process::ExitCode {
         libc::raise(signal);
     }
     // Only reached if the signal is blocked by our parent's mask.
-    code.into()
+    code as u8
 }

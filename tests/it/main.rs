@@ -29,5 +29,6 @@ mod rules;
 mod security;
 mod send;
 mod serve;
+mod startup;
 mod tls;
 mod unix;
