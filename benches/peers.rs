@@ -155,6 +155,10 @@ enum Peer {
     ModbusDecoded,
     Socat,
     Ncat,
+    /// The bench binary itself as a bare tokio echo server (see
+    /// [`tokio_echo_server`]): the ceiling a tokio program reaches without
+    /// anything p1ge0n does.
+    TokioEcho,
 }
 
 impl Peer {
@@ -168,6 +172,7 @@ impl Peer {
             Peer::ModbusDecoded => "p1ge0n listen --decode modbus >file",
             Peer::Socat => "socat fork PIPE",
             Peer::Ncat => "ncat -k --exec /bin/cat",
+            Peer::TokioEcho => "bare tokio echo (64 KiB reads)",
         }
     }
 
@@ -181,6 +186,7 @@ impl Peer {
             | Peer::ModbusDecoded => bin(),
             Peer::Socat => "socat",
             Peer::Ncat => "ncat",
+            Peer::TokioEcho => "sh",
         }
     }
 }
@@ -274,6 +280,11 @@ impl Server {
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
             Peer::Ncat => Server::ncat(max_conns, &["--exec", "/bin/cat"]),
+            Peer::TokioEcho => {
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.env(TOKIO_ECHO_ROLE, "1");
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
         }
     }
 
@@ -986,7 +997,7 @@ async fn bulk_round(addr: SocketAddr, total: u64, window: Window) -> Result<f64>
 }
 
 fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
-    let peers: Vec<Peer> = [Peer::Quiet, Peer::Socat, Peer::Ncat]
+    let peers: Vec<Peer> = [Peer::Quiet, Peer::TokioEcho, Peer::Socat, Peer::Ncat]
         .into_iter()
         .filter(|p| have(p.tool()))
         .collect();
@@ -1074,10 +1085,18 @@ fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
         if *peer == Peer::Quiet {
             let med = median(&speeds[0][i]);
             targets.add(
-                "bulk >= 1.5x socat MB/s (stream)",
+                "bulk >= 1.6x socat MB/s (stream)",
                 ratio(med, socat[0]),
-                socat[0].is_finite().then_some(med >= 1.5 * socat[0]),
+                socat[0].is_finite().then_some(med >= 1.6 * socat[0]),
             );
+            if let Some(t) = peers.iter().position(|&p| p == Peer::TokioEcho) {
+                let tokio = median(&speeds[0][t]);
+                targets.add(
+                    "bulk >= 1.0x bare tokio echo (stream)",
+                    ratio(med, tokio),
+                    tokio.is_finite().then_some(med >= tokio),
+                );
+            }
         }
     }
     print_table(
@@ -2017,7 +2036,49 @@ fn section_decode(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets)
     Ok(())
 }
 
+/// Set in the environment of a copy of this bench that is to be the bare
+/// tokio echo server ([`Peer::TokioEcho`]).
+const TOKIO_ECHO_ROLE: &str = "P1GE0N_BENCH_TOKIO_ECHO";
+
+/// The bare tokio echo: the textbook accept loop and read/write_all task
+/// (tokio's `examples/echo.rs`), with 64 KiB reads (tokio's example uses
+/// 1 KiB, which would be an unfair ceiling) and the default multi-thread
+/// runtime, as `listen` has. No framing, no counters, no log lines.
+fn tokio_echo_server() -> ! {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: std::io::Result<()> = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        eprintln!("listening on {} (tcp)", listener.local_addr()?);
+        loop {
+            let (mut socket, _) = listener.accept().await?;
+            socket.set_nodelay(true)?;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if socket.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    eprintln!("tokio echo: {result:?}");
+    std::process::exit(1)
+}
+
 fn main() {
+    if std::env::var_os(TOKIO_ECHO_ROLE).is_some() {
+        tokio_echo_server();
+    }
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     let cfg = Config::from_env();

@@ -524,10 +524,27 @@ impl Decoder {
     /// Keeps at least 8 KiB of spare capacity so `read_buf` never does a
     /// tiny read.
     pub fn buffer_mut(&mut self) -> &mut BytesMut {
-        if self.buf.capacity() - self.buf.len() < READ_RESERVE {
-            self.buf.reserve(READ_RESERVE);
+        self.buffer_with_spare(READ_RESERVE)
+    }
+
+    /// [`buffer_mut`](Decoder::buffer_mut) with at least `spare` bytes of
+    /// spare capacity: a server reading a bulk stream asks for more, so
+    /// that one read (one system call) moves more.
+    pub fn buffer_with_spare(&mut self, spare: usize) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < spare {
+            self.buf.reserve(spare);
         }
         &mut self.buf
+    }
+
+    /// Give back a large receive buffer once nothing is buffered, so that a
+    /// connection that streamed in bulk and then sits idle holds no more
+    /// than any other.
+    pub fn shrink_if_empty(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 2 * READ_RESERVE {
+            self.buf = BytesMut::with_capacity(READ_RESERVE);
+            self.scan = 0;
+        }
     }
 
     /// The first `n` buffered bytes, taken whole regardless of framing
@@ -1229,6 +1246,20 @@ mod tests {
         d.push(b"D");
         assert_eq!(drain(&mut d).unwrap(), [b"xxEND"]);
         assert_eq!(d.scan, 0);
+    }
+
+    #[test]
+    fn a_large_buffer_is_given_back_once_empty() {
+        let mut d = decoder("raw");
+        d.buffer_with_spare(64 * 1024).extend_from_slice(&[7; 1000]);
+        assert!(d.buffer_mut().capacity() >= 64 * 1024);
+        d.shrink_if_empty();
+        assert!(d.buffer_mut().capacity() >= 64 * 1024, "not empty: kept");
+        assert_eq!(d.next_frame().unwrap().unwrap().len(), 1000);
+        d.shrink_if_empty();
+        assert!(d.buffer_mut().capacity() < 2 * READ_RESERVE);
+        d.buffer_mut().extend_from_slice(b"ab");
+        assert_eq!(&d.next_frame().unwrap().unwrap()[..], b"ab");
     }
 
     #[test]

@@ -71,6 +71,33 @@ fn nc_with_half_close_gets_hello_back() {
     server.wait_stderr_contains("closed by peer", SOON);
 }
 
+/// A bulk stream (8 MB through `nc -N`, so 64 KiB reads kick in) comes
+/// back byte for byte, and the connection's log line counts every byte
+/// both ways; a small message on the same server afterwards is still
+/// answered on its own.
+#[test]
+fn a_bulk_stream_is_echoed_byte_for_byte() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let data: Vec<u8> = (0..8_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let out = assert_cmd::Command::new("nc")
+        .args(["-N", "127.0.0.1", &server.port().to_string()])
+        .write_stdin(data.clone())
+        .timeout(ONE_SHOT)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        out.stdout == data,
+        "the echo differs ({} bytes back)",
+        out.stdout.len()
+    );
+    server.wait_stderr_contains(" messages, 8000000 bytes in, 8000000 bytes out)", SOON);
+    let small = py_client(server.addr(), b"ping\n", 5);
+    assert_eq!(small.data, b"ping\n");
+}
+
 /// Acceptance 7: `--allow 127.0.0.2/32` refuses 127.0.0.1: the client sees
 /// its connection closed without a byte, listen logs the refusal; a client
 /// from 127.0.0.2 is served (so the refusal is the rule's doing).
