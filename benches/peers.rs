@@ -584,6 +584,26 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// A measured figure against its baseline, for the targets table:
+/// `1,838 vs 514 MB/s = 3.58x`.
+fn versus(ours: f64, theirs: f64, unit: &str) -> String {
+    let show = |v: f64| {
+        if !v.is_finite() {
+            "-".to_string()
+        } else if v >= 1000.0 {
+            thousands(v.round() as u64)
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    format!(
+        "{} vs {} {unit} = {}",
+        show(ours),
+        show(theirs),
+        ratio(ours, theirs)
+    )
+}
+
 fn ratio(a: f64, b: f64) -> String {
     if a.is_finite() && b.is_finite() && b > 0.0 {
         format!("{:.2}x", a / b)
@@ -863,12 +883,12 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
         match peer {
             Peer::Quiet => targets.add(
                 "listen -q >= 2.0x socat msgs/s",
-                ratio(med, socat),
+                versus(med, socat, "msgs/s"),
                 socat.is_finite().then_some(med >= 2.0 * socat),
             ),
             Peer::Text => targets.add(
                 "text display to file >= 1.0x socat msgs/s",
-                ratio(med, socat),
+                versus(med, socat, "msgs/s"),
                 socat.is_finite().then_some(med >= socat),
             ),
             Peer::Rules | Peer::Pcap => {
@@ -882,7 +902,7 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
                 };
                 targets.add(
                     name,
-                    ratio(med, quiet),
+                    versus(med, quiet, "msgs/s"),
                     quiet.is_finite().then_some(med >= floor * quiet),
                 );
             }
@@ -1086,14 +1106,14 @@ fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
             let med = median(&speeds[0][i]);
             targets.add(
                 "bulk >= 1.6x socat MB/s (stream)",
-                ratio(med, socat[0]),
+                versus(med, socat[0], "MB/s"),
                 socat[0].is_finite().then_some(med >= 1.6 * socat[0]),
             );
             if let Some(t) = peers.iter().position(|&p| p == Peer::TokioEcho) {
                 let tokio = median(&speeds[0][t]);
                 targets.add(
                     "bulk >= 1.0x bare tokio echo (stream)",
-                    ratio(med, tokio),
+                    versus(med, tokio, "MB/s"),
                     tokio.is_finite().then_some(med >= tokio),
                 );
             }
@@ -1527,7 +1547,7 @@ fn section_oneshot(cfg: &Config, dir: &Path, targets: &mut Targets) -> Result<()
     let send = med("p1ge0n send");
     targets.add(
         "send wall time <= nc -N",
-        format!("{send:.2} ms vs {nc:.2} ms"),
+        format!("{send:.2} vs {nc:.2} ms = {}", ratio(send, nc)),
         nc.is_finite().then_some(send <= nc),
     );
     if have("hyperfine") {
@@ -1867,12 +1887,12 @@ fn section_proxy(
         if *relay == Relay::P1ge0n {
             targets.add(
                 "proxy >= 2.0x socat msgs/s",
-                ratio(rate, socat_rate),
+                versus(rate, socat_rate, "msgs/s"),
                 socat_rate.is_finite().then_some(rate >= 2.0 * socat_rate),
             );
             targets.add(
                 "proxy bulk >= 1.5x socat MB/s",
-                ratio(bulk, socat_bulk),
+                versus(bulk, socat_bulk, "MB/s"),
                 socat_bulk.is_finite().then_some(bulk >= 1.5 * socat_bulk),
             );
             targets.add(
@@ -2030,7 +2050,7 @@ fn section_decode(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets)
     );
     targets.add(
         "listen --decode modbus >= 0.8x listen -f text msgs/s",
-        ratio(decoded, plain),
+        versus(decoded, plain, "msgs/s"),
         Some(decoded >= 0.8 * plain),
     );
     Ok(())
@@ -2156,7 +2176,13 @@ fn main() {
     }
     let rows: Vec<Vec<String>> = targets.0.iter().map(|r| r.to_vec()).collect();
     if !rows.is_empty() {
-        print_table("## Targets", &["target", "measured", "verdict"], &rows);
+        // Every headline figure of the run, against its baseline, in one
+        // table (BENCHMARKS.md copies it).
+        print_table(
+            "## Targets (every figure of this run against its baseline)",
+            &["target", "measured", "verdict"],
+            &rows,
+        );
     }
     println!("\ntotal {:.0} s", started.elapsed().as_secs_f64());
     rt.shutdown_timeout(Duration::from_secs(1));

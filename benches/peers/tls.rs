@@ -14,8 +14,8 @@ use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use tokio::{net::TcpStream, runtime::Runtime};
 
 use super::{
-    bin, have, median, print_table, rate_round_with, ratio, run_client, si, thousands, Config,
-    Server, Targets, Watchdog,
+    bin, have, median, print_table, rate_round_with, ratio, run_client, si, thousands, versus,
+    Config, Server, Targets, Watchdog,
 };
 
 struct Pki {
@@ -224,7 +224,7 @@ pub fn section(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) ->
     let ours = median(&rates[0]);
     targets.add(
         "TLS listen >= 1.5x socat OPENSSL-LISTEN msgs/s",
-        ratio(ours, socat),
+        versus(ours, socat, "msgs/s"),
         socat.is_finite().then_some(ours >= 1.5 * socat),
     );
     handshakes(cfg, dir, &pki, targets)
@@ -316,7 +316,7 @@ fn handshakes(cfg: &Config, dir: &Path, pki: &Pki, targets: &mut Targets) -> Res
     let last = clients.len() - 1;
     targets.add(
         "send --tls handshakes/s vs openssl s_client",
-        ratio(per_second[0], per_second[last]),
+        versus(per_second[0], per_second[last], "handshakes/s"),
         None,
     );
     Ok(())
