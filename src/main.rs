@@ -1,20 +1,28 @@
 //! p1ge0n: parse the command line, run one subcommand, map the outcome to
 //! an exit status. Nothing else lives here.
 //!
-//! `#![no_main]`: glibc calls `main` below directly, skipping std's runtime
-//! set-up, because a one-shot `send` is mostly start-up (`startup` says what
-//! that set-up did and what is kept).
-#![no_main]
+//! On Linux with glibc the binary is `#![no_main]`: glibc calls the C `main`
+//! below directly, skipping std's runtime set-up, because a one-shot `send`
+//! is mostly start-up (`startup` says what that set-up did and what is
+//! kept). Elsewhere std's `main` runs as usual: std fills `std::env::args`
+//! itself only with glibc.
+#![cfg_attr(all(target_os = "linux", target_env = "gnu"), no_main)]
 
 use clap::Parser;
-use p1ge0n::{cli, cmd, docs, exit, startup};
+use p1ge0n::{cli, cmd, docs, exit};
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    startup::init();
+    p1ge0n::startup::init();
     // A panic has printed its message by now; end like std's `main` does.
     let code = std::panic::catch_unwind(run).unwrap_or(101);
-    startup::exit(code)
+    p1ge0n::startup::exit(code)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run())
 }
 
 fn run() -> u8 {

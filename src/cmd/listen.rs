@@ -185,8 +185,11 @@ enum Ending {
     RuleClosed,
 }
 
-/// The read size while a connection streams in bulk.
-const BULK_READ: usize = 64 * 1024;
+/// The read size while a connection streams in bulk...
+const BULK_READ: usize = 256 * 1024;
+/// ...which a read this large starts or continues (a normal read is
+/// offered 8 KiB; protocol messages are smaller).
+const BULK_AFTER: usize = 8 * 1024;
 
 /// One connection's state between reads.
 struct ConnTask {
@@ -346,6 +349,15 @@ impl ConnTask {
         }
     }
 
+    /// Give back what a bulk stream made large (the receive buffer, the
+    /// gathered answers) once it is empty.
+    fn shrink(&mut self) {
+        self.decoder.shrink_if_grown();
+        if self.answer.is_empty() && self.answer.capacity() > 16 * 1024 {
+            self.answer = Vec::new();
+        }
+    }
+
     /// The connection's last log line.
     fn log_ending(&self, ending: &Ending) {
         let (id, peer) = (self.id, self.peer);
@@ -412,32 +424,50 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
         .event(&mut conn.observer, &server.meta(id, peer), Event::Open)
         .await;
     let (mut reader, mut writer) = stream.into_split();
-    // A read that filled all the room it was given means a bulk stream:
-    // offer the next read 64 KiB (an eighth of the system calls of 8 KiB
-    // reads; bulk echo went from half a bare tokio echo's rate to par,
-    // BENCHMARKS.md); the first short read ends that, and the big buffer
-    // is given back once answered, so an idle connection holds 8 KiB.
+    // Bulk: a read of 8 KiB or more (all the room a normal read gets) means
+    // a stream is pouring in. Then read 256 KiB at a time, without waiting,
+    // for as long as bytes are already there (a quarter of the system calls
+    // of a 64 KiB echo loop; BENCHMARKS.md, bulk), and give the big buffers
+    // back as soon as the socket has nothing queued, so an idle connection
+    // holds 8 KiB. Only where the read size cannot show: with raw framing a
+    // message is one read, so a raw stream that is recorded, counted or
+    // answered by rules keeps its 8 KiB reads.
+    let bulk_allowed = config.frame != FrameSpec::Raw
+        || (matches!(config.answer, Answer::Echo) && !server.observes_or_counts());
     let mut bulk = false;
     let ending = loop {
-        let buf = match bulk {
-            true => conn.decoder.buffer_with_spare(BULK_READ),
-            false => conn.decoder.buffer_mut(),
+        let read = if bulk {
+            match reader.try_read_buf(conn.decoder.buffer_with_spare(BULK_READ)) {
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                None => None,
+                Some(result) => Some(result),
+            }
+        } else {
+            None
         };
-        let offered = buf.capacity() - buf.len();
-        let read = reader.read_buf(buf);
-        let read = match server.options.idle_timeout {
-            Some(limit) => match tokio::time::timeout(limit, read).await {
-                Ok(result) => result,
-                Err(_) => break Ending::Idle(limit),
-            },
-            None => read.await,
+        let read = match read {
+            Some(result) => result,
+            None => {
+                if bulk {
+                    bulk = false;
+                    conn.shrink();
+                }
+                let read = reader.read_buf(conn.decoder.buffer_mut());
+                match server.options.idle_timeout {
+                    Some(limit) => match tokio::time::timeout(limit, read).await {
+                        Ok(result) => result,
+                        Err(_) => break Ending::Idle(limit),
+                    },
+                    None => read.await,
+                }
+            }
         };
         let at_eof = match read {
             Ok(0) => true,
             Ok(n) => {
                 conn.bytes_in += n as u64;
                 server.stats.bytes_in.fetch_add(n as u64, Relaxed);
-                bulk = n == offered;
+                bulk = bulk_allowed && n >= BULK_AFTER;
                 false
             }
             Err(e) => break Ending::Error(net::describe_io(&e)),
@@ -446,7 +476,7 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
             break ending;
         }
         if !bulk {
-            conn.decoder.shrink_if_empty();
+            conn.shrink();
         }
         if at_eof {
             // Half-close handled: everything received has been answered;

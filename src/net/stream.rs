@@ -120,6 +120,17 @@ impl ReadHalf {
         }
     }
 
+    /// Read what is already there into `buf`'s spare capacity, without
+    /// waiting (`WouldBlock` when nothing is); `None` for TLS, whose records
+    /// make "already there" a guess.
+    pub fn try_read_buf(&mut self, buf: &mut bytes::BytesMut) -> Option<io::Result<usize>> {
+        match self {
+            ReadHalf::Tcp(r) => Some(r.try_read_buf(buf)),
+            ReadHalf::Unix(r) => Some(r.try_read_buf(buf)),
+            ReadHalf::Tls(_) => None,
+        }
+    }
+
     /// Read what is already there without waiting: `WouldBlock` when
     /// nothing is. TCP and Unix read the socket directly; TLS polls once
     /// outside tokio's task budget (which could otherwise say "would
