@@ -98,4 +98,22 @@ mod tests {
         assert!(pow(-1.0, 0.5).is_nan());
         assert_eq!(pow(2.0, 1024.0), f64::INFINITY);
     }
+
+    /// The unwinder is linked statically (build.rs, `libgcc_eh.a`, this
+    /// test binary included): a panic still unwinds and is caught, and a
+    /// panicking tokio task is contained in its task, as a panicking
+    /// connection task of `listen` must be.
+    #[test]
+    fn panics_unwind_with_the_static_unwinder() {
+        let caught = std::panic::catch_unwind(|| panic!("on purpose"));
+        assert!(caught.is_err());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let joined =
+            rt.block_on(async { tokio::spawn(async { panic!("in a task, on purpose") }).await });
+        assert!(joined.unwrap_err().is_panic());
+        assert_eq!(rt.block_on(async { 2 + 2 }), 4, "the runtime survives");
+    }
 }
