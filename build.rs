@@ -1,7 +1,9 @@
 //! Two link settings for Linux with glibc, both for start-up time: a
 //! one-shot `echo x | p1ge0n send` is mostly process start-up (BENCHMARKS.md,
-//! "One-shot"). Neither applies to a static build (`+crt-static`, as
-//! `scripts/build-static.sh` makes) or to other targets.
+//! "One-shot"). Neither applies to a static build (`+crt-static` in
+//! RUSTFLAGS) or to other targets. `scripts/build-static.sh` passes
+//! `+crt-static` to `cargo rustc` after `--`, which this script cannot
+//! see, so it sets `P1GE0N_PIE=1`.
 //!
 //! - The `p1ge0n` binary is linked `-no-pie` (only the binary:
 //!   `rustc-link-arg-bins`). A position-independent executable carries

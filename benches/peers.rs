@@ -27,7 +27,7 @@
 //!
 //! Environment (all optional):
 //!   P1GE0N_BENCH_QUICK=1        smoke run in seconds (small counts, 1 round)
-//!   P1GE0N_BENCH_ROUNDS=N       rounds per comparison (default 3)
+//!   P1GE0N_BENCH_ROUNDS=N       rounds per comparison (default 5)
 //!   P1GE0N_BENCH_SECS=S         message-rate duration per server per round (3)
 //!   P1GE0N_BENCH_BULK_MB=N      bulk volume per server per round in MB (256)
 //!   P1GE0N_BENCH_CONNS=N        scale: connections to p1ge0n (10000)
@@ -121,7 +121,7 @@ impl Config {
         );
         Config {
             quick,
-            rounds: env_or("P1GE0N_BENCH_ROUNDS", pick(3, 1)).clamp(1, 50),
+            rounds: env_or("P1GE0N_BENCH_ROUNDS", pick(5, 1)).clamp(1, 50),
             rate_secs: env_or::<f64>("P1GE0N_BENCH_SECS", if quick { 0.5 } else { 3.0 })
                 .clamp(0.1, 60.0),
             clients: 100,

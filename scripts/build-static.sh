@@ -2,10 +2,11 @@
 # Build a statically linked release binary (glibc static-pie).
 #
 # Why: a one-shot `echo x | p1ge0n send` is dominated by process start-up,
-# and most of that is the dynamic loader (libc, libm, libgcc_s, ~2,600
-# relocations). Linking statically brings `p1ge0n send` to nc's wall time
-# (BENCHMARKS.md). Only the final binary gets the flag (`cargo rustc`), so
-# proc-macro crates still build normally.
+# and much of that is the dynamic loader. The default build now starts
+# under nc's time too (build.rs: -no-pie, static unwinder, no libm);
+# linking statically removes the loader altogether (BENCHMARKS.md). Only
+# the final binary gets the flag (`cargo rustc`), so proc-macro crates
+# still build normally.
 #
 # Caveat: host names are still resolved by glibc's NSS, which a static
 # binary loads at run time from the system's glibc; build on (or for) the
@@ -13,5 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}/static"
-CARGO_TARGET_DIR="$target_dir" cargo rustc --locked --release --bin p1ge0n -- -C target-feature=+crt-static
+# P1GE0N_PIE=1: build.rs must not add -no-pie, which would turn the
+# static-pie into a broken hybrid (build.rs cannot see a flag given to
+# `cargo rustc` after `--`).
+P1GE0N_PIE=1 CARGO_TARGET_DIR="$target_dir" cargo rustc --locked --release --bin p1ge0n -- -C target-feature=+crt-static
 echo "$target_dir/release/p1ge0n"
