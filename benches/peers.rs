@@ -186,8 +186,13 @@ impl Peer {
             | Peer::ModbusDecoded => bin(),
             Peer::Socat => "socat",
             Peer::Ncat => "ncat",
-            Peer::TokioEcho => "sh",
+            Peer::TokioEcho => "this bench",
         }
+    }
+
+    /// Whether this peer can run here (the tokio echo is this bench).
+    fn available(self) -> bool {
+        self == Peer::TokioEcho || have(self.tool())
     }
 }
 
@@ -821,7 +826,7 @@ fn section_rate(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -
         Peer::Ncat,
     ]
     .into_iter()
-    .filter(|p| have(p.tool()))
+    .filter(|p| p.available())
     .collect();
     let dur = Duration::from_secs_f64(cfg.rate_secs);
     println!(
@@ -1019,7 +1024,7 @@ async fn bulk_round(addr: SocketAddr, total: u64, window: Window) -> Result<f64>
 fn section_bulk(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
     let peers: Vec<Peer> = [Peer::Quiet, Peer::TokioEcho, Peer::Socat, Peer::Ncat]
         .into_iter()
-        .filter(|p| have(p.tool()))
+        .filter(|p| p.available())
         .collect();
     let total = cfg.bulk_mb * 1_000_000;
     println!(
@@ -1293,7 +1298,7 @@ fn section_scale(
         );
     }
     for peer in [Peer::Socat, Peer::Ncat] {
-        if have(peer.tool()) {
+        if peer.available() {
             plan.push((peer, cfg.peer_conns.min(fit)));
         }
     }

@@ -76,12 +76,6 @@ pub fn status_help() -> String {
     text
 }
 
-impl From<ExitCode> for std::process::ExitCode {
-    fn from(code: ExitCode) -> Self {
-        std::process::ExitCode::from(code as u8)
-    }
-}
-
 /// An error that knows its exit status.
 #[derive(Debug)]
 pub struct Exit {

@@ -17,7 +17,8 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     p1ge0n::startup::init();
     // A panic has printed its message by now; end like std's `main` does.
     let code = std::panic::catch_unwind(run).unwrap_or(101);
-    p1ge0n::startup::exit(code)
+    // std's clean-up (stdout flushed) runs here, as after std's `main`.
+    std::process::exit(i32::from(code))
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

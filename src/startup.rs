@@ -12,7 +12,7 @@
 //! - [`init`]: stdin, stdout and stderr are reopened on `/dev/null` when the
 //!   caller closed them, so a socket never becomes descriptor 1 and prints
 //!   never reach a peer;
-//! - [`exit`] leaves through [`std::process::exit`], which flushes stdout;
+//! - `main` leaves through [`std::process::exit`], which flushes stdout;
 //! - a panic on the main thread still ends the process with status 101, as
 //!   std's `main` does (`main.rs` catches it).
 //!
@@ -59,12 +59,6 @@ pub fn init() {
             std::process::abort();
         }
     }
-}
-
-/// End the process with `status` after flushing stdout (std's clean-up).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn exit(status: u8) -> ! {
-    std::process::exit(i32::from(status))
 }
 
 /// `pow(3)` for the one caller in the binary (tokio's scheduler statistics),

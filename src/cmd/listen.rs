@@ -31,7 +31,7 @@ use crate::{
     cli::ListenArgs,
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
-    net::{self, Stream, WriteHalf},
+    net::{self, ReadHalf, Stream, WriteHalf},
     record::{Event, Meta, Observer, Peer, Role, Side},
     rules::Rules,
 };
@@ -407,6 +407,15 @@ async fn write_out(
     Ok(())
 }
 
+/// A bulk read of what is already queued, into 256 KiB of room; `None`
+/// when nothing is (or the transport cannot tell: TLS), to wait instead.
+fn read_queued(reader: &mut ReadHalf, decoder: &mut Decoder) -> Option<std::io::Result<usize>> {
+    match reader.try_read_buf(decoder.buffer_with_spare(BULK_READ))? {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        result => Some(result),
+    }
+}
+
 async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, id: u64) {
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
@@ -436,16 +445,11 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
         || (matches!(config.answer, Answer::Echo) && !server.observes_or_counts());
     let mut bulk = false;
     let ending = loop {
-        let read = if bulk {
-            match reader.try_read_buf(conn.decoder.buffer_with_spare(BULK_READ)) {
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => None,
-                None => None,
-                Some(result) => Some(result),
-            }
-        } else {
-            None
+        let queued = match bulk {
+            true => read_queued(&mut reader, &mut conn.decoder),
+            false => None,
         };
-        let read = match read {
+        let read = match queued {
             Some(result) => result,
             None => {
                 if bulk {
