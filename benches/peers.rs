@@ -1265,7 +1265,7 @@ async fn scale_run(addr: SocketAddr, n: usize, pgid: i32) -> ScaleResult {
 /// The open-file limit, raised to its hard maximum (the same call listen
 /// makes at start-up).
 fn raise_nofile() -> u64 {
-    p1ge0n::net::raise_fd_limit().unwrap_or(1024)
+    p1ge0n::process::raise_fd_limit().unwrap_or(1024)
 }
 
 fn section_scale(

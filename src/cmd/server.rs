@@ -272,7 +272,7 @@ async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
 /// Run a server until `--once`, `--count`, a signal, or a fatal error;
 /// then print the summary.
 pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
-    net::raise_fd_limit();
+    crate::process::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -1012,32 +1012,6 @@ pub async fn bind_udp(addr: &ListenAddr) -> Result<UdpSocket> {
     Err(last.unwrap_or_else(|| exit::usage("no address to listen on")))
 }
 
-/// Raise the open-file limit to its hard maximum, so that thousands of
-/// connections work without the user running `ulimit -n` first. Failure is
-/// harmless: we keep the limit we were given.
-pub fn raise_fd_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return None;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return Some(raised.rlim_cur);
-            }
-        }
-    }
-    Some(limit.rlim_cur)
-}
-
 /// An I/O error in words a user recognises, without Rust's "(os error N)" noise
 /// where the kind already says it.
 pub fn describe_io(e: &io::Error) -> String {
