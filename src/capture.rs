@@ -395,7 +395,7 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
         // Once per file: the header's path lives as long as the program.
         None => {
             let text = string_field(obj, "local", line)?;
-            Peer::Unix(crate::net::leak_path(&text["unix:".len()..]))
+            Peer::Unix(crate::record::intern_path(&text["unix:".len()..]))
         }
     };
     let side = match obj.get("side").and_then(|v| v.as_str()) {

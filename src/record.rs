@@ -117,6 +117,23 @@ impl Peer {
     }
 }
 
+/// The name of a path-like endpoint (a Unix socket's path), kept for the
+/// rest of the program so that [`Peer`] stays `Copy`. Paths are interned:
+/// a process names a handful of them (the listening or target path, a
+/// capture's header), and parsing the same path again (a repl reconnecting,
+/// a capture read twice) reuses the kept one, so memory never grows with
+/// traffic. Every kept path stays reachable from here.
+pub fn intern_path(path: &str) -> &'static str {
+    static PATHS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(kept) = paths.iter().find(|p| **p == path) {
+        return kept;
+    }
+    let kept: &'static str = Box::leak(path.to_owned().into_boxed_str());
+    paths.push(kept);
+    kept
+}
+
 impl From<SocketAddr> for Peer {
     fn from(addr: SocketAddr) -> Peer {
         Peer::Ip(addr)
@@ -130,7 +147,7 @@ impl std::str::FromStr for Peer {
 
     fn from_str(s: &str) -> Result<Peer, Self::Err> {
         match s.strip_prefix("unix:") {
-            Some(path) => Ok(Peer::Unix(crate::net::leak_path(path))),
+            Some(path) => Ok(Peer::Unix(intern_path(path))),
             None => s.parse().map(Peer::Ip),
         }
     }

@@ -62,20 +62,6 @@ pub struct UnixPath(pub &'static str);
 /// `sun_path` holds 108 bytes, the last one the terminating NUL.
 pub const UNIX_PATH_MAX: usize = 107;
 
-/// Keep `path` for the rest of the program. Paths are interned: parsing
-/// the same path again (a capture's header, a repl reconnecting) reuses
-/// it, and every kept path stays reachable from here.
-pub fn leak_path(path: &str) -> &'static str {
-    static PATHS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut paths = PATHS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(kept) = paths.iter().find(|p| **p == path) {
-        return kept;
-    }
-    let kept: &'static str = Box::leak(path.to_owned().into_boxed_str());
-    paths.push(kept);
-    kept
-}
-
 impl UnixPath {
     /// `text` without its `unix:` prefix.
     fn parse(path: &str) -> Result<UnixPath, String> {
@@ -91,7 +77,7 @@ impl UnixPath {
                 path.len()
             ));
         }
-        Ok(UnixPath(leak_path(path)))
+        Ok(UnixPath(crate::record::intern_path(path)))
     }
 }
 
