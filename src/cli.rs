@@ -554,7 +554,7 @@ pub struct ServeArgs {
     pub deny: Vec<Cidr>,
 }
 
-/// `--capture FILE` and `--pcap FILE` (listen, send, repl, proxy).
+/// `--capture FILE` and `--pcap FILE` (listen, send, repl, replay, proxy).
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// Record every event as JSON Lines in FILE (created mode 0600), for replay
@@ -779,6 +779,9 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
 }
 
 #[derive(Debug, Args)]

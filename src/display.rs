@@ -180,6 +180,44 @@ pub struct Records {
     pub decode: crate::decode::Protocol,
 }
 
+impl Records {
+    /// What a client (send, repl, replay) shows: both directions, except
+    /// in `raw`, which is the peer's bytes only so it can be piped onwards.
+    /// No connection events (see [`Records::with_events`]).
+    pub fn client(format: Format, style: Style, decode: crate::decode::Protocol) -> Records {
+        Records {
+            renderer: Renderer::new(format, style, Role::Client),
+            ours: format != Format::Raw,
+            events: false,
+            decode,
+        }
+    }
+
+    /// What a server shows: `listen` shows what clients send, not its
+    /// echo; a proxy shows both directions. JSON carries connection events.
+    pub fn server(
+        format: Format,
+        style: Style,
+        role: Role,
+        decode: crate::decode::Protocol,
+    ) -> Records {
+        Records {
+            renderer: Renderer::new(format, style, role),
+            ours: role == Role::Proxy,
+            events: true,
+            decode,
+        }
+    }
+
+    /// Show connection events too (only the JSON format has them).
+    pub fn with_events(self) -> Records {
+        Records {
+            events: true,
+            ..self
+        }
+    }
+}
+
 impl Render for Records {
     fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
         match event {

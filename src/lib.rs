@@ -24,6 +24,7 @@ pub mod pcap;
 pub mod pcapng;
 pub mod process;
 pub mod record;
+pub mod relay;
 pub mod reply;
 pub mod rules;
 pub mod stdin;

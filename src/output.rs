@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 use crate::{
     capture::CaptureLines,
     display::Records,
-    record::{Clock, Event, Meta, Observer, Peer, Render, Role, Transport},
+    pcapng::PcapRender,
+    record::{Clock, Event, Meta, Observer, OutputError, Peer, Recorder, Render, Role, Transport},
 };
 
 /// How much may wait for the writer before tasks are held back.
@@ -33,8 +34,29 @@ struct State {
     /// Write what is pending, then stop.
     stop: bool,
     /// The output failed (closed pipe, full disk): discard from now on, so
-    /// servers never block on a dead stdout.
-    broken: bool,
+    /// servers never block on a dead output, and say so once.
+    failure: Option<SinkFailure>,
+}
+
+/// An output a server stopped writing: what failed, and when (seconds
+/// since the server started), so the summary can say from where the file
+/// is incomplete.
+#[derive(Debug, Clone)]
+pub struct SinkFailure {
+    pub error: OutputError,
+    pub after: std::time::Duration,
+}
+
+impl std::fmt::Display for SinkFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} incomplete from t={:.3}s ({})",
+            self.error.output,
+            self.after.as_secs_f64(),
+            self.error.reason
+        )
+    }
 }
 
 #[derive(Default)]
@@ -67,25 +89,55 @@ pub struct Writer {
 
 impl Sink {
     /// A sink writing to stdout.
-    pub fn spawn() -> (Sink, Writer) {
-        Sink::spawn_to("stdout", Box::new(std::io::stdout()))
+    pub fn spawn(started: std::time::Instant) -> (Sink, Writer) {
+        Sink::spawn_to("stdout".into(), started, Box::new(std::io::stdout()))
     }
 
-    /// A sink writing to a file (`--capture`, `--pcap`). Records are
-    /// appended whole and written as soon as the writer wakes, so an
-    /// interrupted run loses nothing already handed over.
-    pub fn spawn_file(file: std::fs::File) -> (Sink, Writer) {
-        Sink::spawn_to("file", Box::new(file))
+    /// A sink writing to a file (`--capture`, `--pcap`), named as the user
+    /// named it (`capture FILE`) for errors. Records are appended whole and
+    /// written as soon as the writer wakes, so an interrupted run loses
+    /// nothing already handed over.
+    pub fn spawn_file(
+        file: std::fs::File,
+        name: String,
+        started: std::time::Instant,
+    ) -> (Sink, Writer) {
+        Sink::spawn_to(name, started, Box::new(file))
     }
 
-    fn spawn_to(name: &str, mut out: Box<dyn Write + Send>) -> (Sink, Writer) {
+    fn spawn_to(
+        name: String,
+        started: std::time::Instant,
+        mut out: Box<dyn Write + Send>,
+    ) -> (Sink, Writer) {
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
-            .name(name.into())
+            .name("output".into())
             .spawn(move || {
                 let shared = thread_shared;
                 let mut batch = Vec::new();
+                // Say once that the output failed, stop writing it, and keep
+                // the server serving (the summary repeats it).
+                let fail = |e: std::io::Error| {
+                    let mut state = shared.lock();
+                    if state.failure.is_none() {
+                        let failure = SinkFailure {
+                            error: OutputError {
+                                output: name.clone(),
+                                reason: describe_write_error(&e),
+                            },
+                            after: started.elapsed(),
+                        };
+                        eprintln!(
+                            "p1ge0n: {}; not writing it any more (it is incomplete from t={:.3}s)",
+                            failure.error,
+                            failure.after.as_secs_f64()
+                        );
+                        state.failure = Some(failure);
+                        state.pending = Vec::new();
+                    }
+                };
                 loop {
                     {
                         let mut state = shared.lock();
@@ -98,12 +150,14 @@ impl Sink {
                         std::mem::swap(&mut state.pending, &mut batch);
                     }
                     shared.room.notify_waiters();
-                    if out.write_all(&batch).and_then(|()| out.flush()).is_err() {
-                        shared.lock().broken = true;
+                    if let Err(e) = out.write_all(&batch).and_then(|()| out.flush()) {
+                        fail(e);
                     }
                     batch.clear();
                 }
-                let _ = out.flush();
+                if let Err(e) = out.flush() {
+                    fail(e);
+                }
             })
             .expect("spawn the output thread");
         (
@@ -125,7 +179,7 @@ impl Sink {
             room.as_mut().enable();
             {
                 let mut state = self.shared.lock();
-                if state.broken {
+                if state.failure.is_some() {
                     return;
                 }
                 if state.pending.is_empty() || state.pending.len() + data.len() <= PENDING_LIMIT {
@@ -144,11 +198,13 @@ impl Sink {
 }
 
 impl Writer {
-    /// Wait until every record queued so far is written and flushed.
-    pub fn finish(self) {
+    /// Wait until every record queued so far is written and flushed; the
+    /// failure, if writing stopped early.
+    pub fn finish(self) -> Option<SinkFailure> {
         self.shared.lock().stop = true;
         self.shared.work.notify_one();
         let _ = self.handle.join();
+        self.shared.lock().failure.clone()
     }
 }
 
@@ -191,40 +247,67 @@ pub fn create_file(path: &std::path::Path, what: &str) -> anyhow::Result<std::fs
 /// Where an observer's bytes go once rendered.
 pub trait Deliver {
     /// Take what `buf` holds (and clear it), or leave it for the owner.
-    fn deliver(&mut self, buf: &mut Vec<u8>);
+    fn deliver(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()>;
+
+    /// The output as the user named it, for errors: `stdout`,
+    /// `capture FILE`, `--pcap FILE`.
+    fn name(&self) -> &str;
 }
 
 /// Straight to stdout, flushed: clients show each record as it happens.
 pub struct Stdout;
 
 impl Deliver for Stdout {
-    fn deliver(&mut self, buf: &mut Vec<u8>) {
+    fn deliver(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
         if buf.is_empty() {
-            return;
+            return Ok(());
         }
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(buf).and_then(|()| stdout.flush());
+        let written = stdout.write_all(buf).and_then(|()| stdout.flush());
         buf.clear();
+        written
+    }
+
+    fn name(&self) -> &str {
+        "stdout"
     }
 }
 
 /// Straight to a file, one `write` per event, so an interrupted run loses
 /// nothing (client captures: few events).
-impl Deliver for std::fs::File {
-    fn deliver(&mut self, buf: &mut Vec<u8>) {
-        if !buf.is_empty() {
-            let _ = self.write_all(buf);
-            buf.clear();
+pub struct FileOut {
+    file: std::fs::File,
+    name: String,
+}
+
+impl Deliver for FileOut {
+    fn deliver(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
         }
+        let written = self.file.write_all(buf);
+        buf.clear();
+        written
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 
 /// Kept for the owner, who hands the batch to a [`Sink`] once per read
-/// (servers: many connections, one ordered output).
+/// (servers: many connections, one ordered output; the sink reports its
+/// own write errors).
 pub struct Held;
 
 impl Deliver for Held {
-    fn deliver(&mut self, _buf: &mut Vec<u8>) {}
+    fn deliver(&mut self, _buf: &mut Vec<u8>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "held records"
+    }
 }
 
 /// An observer: a [`Render`] for what to write, a [`Deliver`] for where.
@@ -251,42 +334,166 @@ impl<R: Render, D: Deliver> Observed<R, D> {
     pub fn render_mut(&mut self) -> &mut R {
         &mut self.render
     }
+
+    fn deliver(&mut self) -> Result<(), OutputError> {
+        self.out.deliver(&mut self.buf).map_err(|e| OutputError {
+            output: self.out.name().to_string(),
+            reason: describe_write_error(&e),
+        })
+    }
+}
+
+/// A write error in words: the OS's message without Rust's "(os error N)".
+fn describe_write_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 impl<R: Render, D: Deliver> Observer for Observed<R, D> {
-    fn start(&mut self, transport: Transport, local: Peer) {
+    fn start(&mut self, transport: Transport, local: Peer) -> Result<(), OutputError> {
         self.render.start(&mut self.buf, transport, local);
-        self.out.deliver(&mut self.buf);
+        self.deliver()
     }
 
-    fn record(&mut self, meta: &Meta, event: Event<'_>) {
+    fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError> {
         self.render.render(&mut self.buf, meta, event);
-        self.out.deliver(&mut self.buf);
+        self.deliver()
     }
 }
 
-/// Stdout records of a client session (send, replay, piped repl).
-pub type StdoutRecords = Observed<Records, Stdout>;
+/// Every output a session records into, one named field each (not nested
+/// tees): stdout records, the `--capture` file, the `--pcap` file. `D` is
+/// where rendered bytes go: straight out for a client ([`Direct`]), held
+/// for the server's sinks ([`Held`]). A new output is one more field here
+/// and one line in each method.
+pub struct Outputs<D> {
+    pub records: Option<Observed<Records, D>>,
+    pub capture: Option<Observed<CaptureLines, D>>,
+    pub pcap: Option<Observed<PcapRender, D>>,
+}
 
-/// A client's `--capture` file.
-pub type CaptureFile = Observed<CaptureLines, std::fs::File>;
+impl<D: Deliver> Observer for Outputs<D> {
+    fn start(&mut self, transport: Transport, local: Peer) -> Result<(), OutputError> {
+        self.records.start(transport, local)?;
+        self.capture.start(transport, local)?;
+        self.pcap.start(transport, local)
+    }
 
-/// A client's `--pcap` file.
-pub type PcapFile = Observed<crate::pcapng::PcapRender, std::fs::File>;
+    fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError> {
+        self.records.record(meta, event)?;
+        self.capture.record(meta, event)?;
+        self.pcap.record(meta, event)
+    }
+}
+
+/// A server connection's outputs: rendered and held, then handed to the
+/// server's sinks once per read (`cmd::server::Server::deliver`).
+pub type HeldOutputs = Outputs<Held>;
+
+/// A server connection's recorder.
+pub type HeldRecorder = Recorder<HeldOutputs>;
+
+impl Recorder<HeldOutputs> {
+    /// Record an event now. Held outputs cannot fail here: the server's
+    /// sinks write them and report their own errors.
+    pub fn hold(&mut self, event: Event<'_>) {
+        let _ = self.event(event);
+    }
+
+    /// Record an event with stamps taken earlier (one reading for all the
+    /// messages of a read).
+    pub fn hold_with(&mut self, meta: &Meta, event: Event<'_>) {
+        let _ = self.outputs.record(meta, event);
+    }
+
+    /// The rendered bytes of each output not yet handed to its sink.
+    pub fn pending(&mut self) -> [Option<&mut Vec<u8>>; 3] {
+        let outputs = &mut self.outputs;
+        [
+            outputs.records.as_mut().map(Observed::pending),
+            outputs.capture.as_mut().map(Observed::pending),
+            outputs.pcap.as_mut().map(Observed::pending),
+        ]
+    }
+}
+
+/// A client's outputs go straight out: stdout, or their own file; or, for
+/// the repl's records, to the owner, who prints them above the prompt.
+pub enum Direct {
+    Stdout(Stdout),
+    File(FileOut),
+    Held(Held),
+}
+
+impl Deliver for Direct {
+    fn deliver(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Direct::Stdout(out) => out.deliver(buf),
+            Direct::File(out) => out.deliver(buf),
+            Direct::Held(out) => out.deliver(buf),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Direct::Stdout(out) => out.name(),
+            Direct::File(out) => out.name(),
+            Direct::Held(out) => out.name(),
+        }
+    }
+}
+
+/// A client session's outputs (send, repl, replay).
+pub type ClientOutputs = Outputs<Direct>;
+
+/// A client session's recorder.
+pub type ClientRecorder = Recorder<ClientOutputs>;
+
+impl Outputs<Direct> {
+    /// Stdout records (none when `records` is `None`: `-q`), and the
+    /// `--capture` and `--pcap` files when asked, created now (mode 0600;
+    /// failing is bad input, exit 2, before anything is sent).
+    pub fn client(
+        records: Option<Records>,
+        capture: Option<&std::path::Path>,
+        pcap: Option<&std::path::Path>,
+        clock: &Clock,
+    ) -> anyhow::Result<ClientOutputs> {
+        Ok(Outputs {
+            records: records.map(|r| Observed::new(r, Direct::Stdout(Stdout))),
+            capture: capture
+                .map(|path| client_capture(path, clock))
+                .transpose()?,
+            pcap: pcap.map(client_pcap).transpose()?,
+        })
+    }
+}
 
 /// Open `--pcap FILE` for a client session.
-pub fn client_pcap(path: &std::path::Path) -> anyhow::Result<PcapFile> {
+pub fn client_pcap(path: &std::path::Path) -> anyhow::Result<Observed<PcapRender, Direct>> {
     Ok(Observed::new(
-        crate::pcapng::PcapRender::new(Role::Client),
-        create_file(path, "--pcap")?,
+        PcapRender::new(Role::Client),
+        Direct::File(FileOut {
+            file: create_file(path, "--pcap")?,
+            name: format!("--pcap {}", path.display()),
+        }),
     ))
 }
 
 /// Open `--capture FILE` for a client session whose clock is `clock`.
-pub fn client_capture(path: &std::path::Path, clock: &Clock) -> anyhow::Result<CaptureFile> {
+pub fn client_capture(
+    path: &std::path::Path,
+    clock: &Clock,
+) -> anyhow::Result<Observed<CaptureLines, Direct>> {
     Ok(Observed::new(
         CaptureLines::new(Role::Client, clock),
-        create_capture(path)?,
+        Direct::File(FileOut {
+            file: create_capture(path)?,
+            name: format!("capture {}", path.display()),
+        }),
     ))
 }
 
@@ -312,7 +519,11 @@ mod tests {
     #[test]
     fn every_record_arrives_whole_and_in_order_per_task() {
         let out = Slow::default();
-        let (sink, writer) = Sink::spawn_to("test", Box::new(out.clone()));
+        let (sink, writer) = Sink::spawn_to(
+            "test".into(),
+            std::time::Instant::now(),
+            Box::new(out.clone()),
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -359,7 +570,11 @@ mod tests {
                 Ok(())
             }
         }
-        let (sink, writer) = Sink::spawn_to("test", Box::new(Broken));
+        let (sink, writer) = Sink::spawn_to(
+            "capture c.jsonl".into(),
+            std::time::Instant::now(),
+            Box::new(Broken),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -368,6 +583,13 @@ mod tests {
                 sink.write(&[b'x'; 100_000]).await;
             }
         });
-        writer.finish();
+        let failure = writer.finish().expect("the failure is reported");
+        assert_eq!(failure.error.output, "capture c.jsonl");
+        assert!(
+            failure
+                .to_string()
+                .starts_with("capture c.jsonl incomplete from t="),
+            "{failure}"
+        );
     }
 }

@@ -85,7 +85,10 @@ mod tests {
             rlim_max: 0,
         };
         // SAFETY: getrlimit writes the struct we pass.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
         assert_eq!(raised, limit.rlim_cur);
         assert_eq!(limit.rlim_cur, limit.rlim_max);
     }

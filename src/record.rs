@@ -251,16 +251,39 @@ impl Transport {
     }
 }
 
-/// Anything that watches traffic: stdout records, the capture file, and
-/// whatever comes next. Observers are fed in order, from one task per
-/// connection; they decide themselves what to keep.
+/// An output could not be written (a full disk, a closed pipe): which one
+/// and why. Clients stop with it (exit 1); servers say it once, stop
+/// writing that output and keep serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputError {
+    /// What was being written, as the user named it: `capture FILE`,
+    /// `--pcap FILE`, `stdout`.
+    pub output: String,
+    /// The reason, in words (the OS error).
+    pub reason: String,
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing {}: {}", self.output, self.reason)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+/// Anything that watches traffic: stdout records, the capture file, the
+/// pcapng file, and whatever comes next. Observers are fed in order, from
+/// one task per connection; they decide themselves what to keep. A failed
+/// write is an error, never silently dropped.
 pub trait Observer {
     /// A connection (or the server's socket) is up: its transport and our
     /// local address. A capture writes its header from the first one.
-    fn start(&mut self, _transport: Transport, _local: Peer) {}
+    fn start(&mut self, _transport: Transport, _local: Peer) -> Result<(), OutputError> {
+        Ok(())
+    }
 
     /// One event.
-    fn record(&mut self, meta: &Meta, event: Event<'_>);
+    fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError>;
 }
 
 /// Turns events into the bytes of one output (stdout records, capture
@@ -273,43 +296,99 @@ pub trait Render {
     fn render(&mut self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>);
 }
 
-/// Two observers fed the same events, in order.
-pub struct Tee<A, B>(pub A, pub B);
-
-impl<A: Observer, B: Observer> Observer for Tee<A, B> {
-    fn start(&mut self, transport: Transport, local: Peer) {
-        self.0.start(transport, local);
-        self.1.start(transport, local);
-    }
-
-    fn record(&mut self, meta: &Meta, event: Event<'_>) {
-        self.0.record(meta, event);
-        self.1.record(meta, event);
-    }
-}
-
 /// An observer that may be absent (`-q`, no `--capture`).
 impl<O: Observer> Observer for Option<O> {
-    fn start(&mut self, transport: Transport, local: Peer) {
-        if let Some(o) = self {
-            o.start(transport, local);
+    fn start(&mut self, transport: Transport, local: Peer) -> Result<(), OutputError> {
+        match self {
+            Some(o) => o.start(transport, local),
+            None => Ok(()),
         }
     }
 
-    fn record(&mut self, meta: &Meta, event: Event<'_>) {
-        if let Some(o) = self {
-            o.record(meta, event);
+    fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError> {
+        match self {
+            Some(o) => o.record(meta, event),
+            None => Ok(()),
         }
     }
 }
 
 impl<O: Observer + ?Sized> Observer for Box<O> {
-    fn start(&mut self, transport: Transport, local: Peer) {
-        (**self).start(transport, local);
+    fn start(&mut self, transport: Transport, local: Peer) -> Result<(), OutputError> {
+        (**self).start(transport, local)
     }
 
-    fn record(&mut self, meta: &Meta, event: Event<'_>) {
-        (**self).record(meta, event);
+    fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError> {
+        (**self).record(meta, event)
+    }
+}
+
+/// One connection's recording, the same for every subcommand: it stamps
+/// each event with the session's clock, the connection's number and its
+/// peer, and hands it to the outputs (stdout records, capture, pcapng:
+/// `output::Outputs`). Subcommands say what happened (opened, data from a
+/// side, closed, an error); the recorder says when and on which connection.
+#[derive(Debug)]
+pub struct Recorder<O> {
+    pub clock: Clock,
+    /// The connection number shown as `#N` and in the capture's `conn`.
+    pub conn: u64,
+    pub peer: Peer,
+    pub outputs: O,
+}
+
+impl<O: Observer> Recorder<O> {
+    pub fn new(clock: Clock, conn: u64, peer: Peer, outputs: O) -> Recorder<O> {
+        Recorder {
+            clock,
+            conn,
+            peer,
+            outputs,
+        }
+    }
+
+    /// A connection is up: remember its peer, start the outputs (a
+    /// capture's header, a pcapng interface) and record `open`.
+    pub fn opened(
+        &mut self,
+        transport: Transport,
+        local: Peer,
+        peer: Peer,
+    ) -> Result<(), OutputError> {
+        self.peer = peer;
+        self.outputs.start(transport, local)?;
+        self.event(Event::Open)
+    }
+
+    /// Stamps for something happening now on this connection.
+    pub fn meta(&self) -> Meta {
+        self.clock.now(self.conn, self.peer)
+    }
+
+    /// Something happening now.
+    pub fn event(&mut self, event: Event<'_>) -> Result<(), OutputError> {
+        let meta = self.clock.now(self.conn, self.peer);
+        self.outputs.record(&meta, event)
+    }
+
+    /// Bytes `from` one side, now.
+    pub fn data(&mut self, from: Side, bytes: &[u8]) -> Result<(), OutputError> {
+        self.event(Event::Data { from, bytes })
+    }
+
+    /// Bytes that arrived at `at` (a reply shown once complete is stamped
+    /// with when its bytes came in).
+    pub fn data_at(&mut self, from: Side, bytes: &[u8], at: Instant) -> Result<(), OutputError> {
+        let meta = self.clock.at(at, self.conn, self.peer);
+        self.outputs.record(&meta, Event::Data { from, bytes })
+    }
+
+    pub fn error(&mut self, reason: &str) -> Result<(), OutputError> {
+        self.event(Event::Error(reason))
+    }
+
+    pub fn closed(&mut self) -> Result<(), OutputError> {
+        self.event(Event::Close)
     }
 }
 
@@ -336,38 +415,70 @@ mod tests {
         assert_eq!(Role::Client.direction(Side::Client), Direction::Sent);
     }
 
-    /// Keeps what it saw, as text.
+    /// Keeps what it saw, as text; fails after `fail_after` events.
     #[derive(Default)]
-    struct Log(Vec<String>);
+    struct Log {
+        seen: Vec<String>,
+        fail_after: Option<usize>,
+    }
 
     impl Observer for Log {
-        fn start(&mut self, transport: Transport, local: Peer) {
-            self.0.push(format!("start {} {local}", transport.as_str()));
+        fn start(&mut self, transport: Transport, local: Peer) -> Result<(), OutputError> {
+            self.seen
+                .push(format!("start {} {local}", transport.as_str()));
+            Ok(())
         }
-        fn record(&mut self, meta: &Meta, event: Event<'_>) {
-            self.0.push(format!("#{} {event:?}", meta.conn));
+        fn record(&mut self, meta: &Meta, event: Event<'_>) -> Result<(), OutputError> {
+            if self.fail_after.is_some_and(|n| self.seen.len() >= n) {
+                return Err(OutputError {
+                    output: "capture c.jsonl".into(),
+                    reason: "No space left on device".into(),
+                });
+            }
+            self.seen
+                .push(format!("#{} {} {event:?}", meta.conn, meta.peer));
+            Ok(())
         }
     }
 
     #[test]
-    fn a_tee_feeds_both_in_order_and_none_feeds_nothing() {
-        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let mut tee = Tee(Log::default(), Some(Log::default()));
-        let mut absent: Option<Log> = None;
-        for o in [&mut tee as &mut dyn Observer, &mut absent] {
-            o.start(Transport::Udp, peer.into());
-            o.record(&Meta::unstamped(3, peer), Event::Open);
-            o.record(
-                &Meta::unstamped(3, peer),
-                Event::Data {
-                    from: Side::Server,
-                    bytes: b"x",
-                },
-            );
-        }
-        assert_eq!(tee.0 .0, tee.1.as_ref().unwrap().0);
-        assert_eq!(tee.0 .0.len(), 3);
-        assert!(tee.0 .0[0].starts_with("start udp"));
+    fn a_recorder_stamps_its_connection_and_peer_and_starts_the_outputs() {
+        let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let peer: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut recorder = Recorder::new(Clock::start(), 3, Peer::Ip(local), Log::default());
+        recorder
+            .opened(Transport::Udp, local.into(), peer.into())
+            .unwrap();
+        recorder.data(Side::Server, b"x").unwrap();
+        recorder.closed().unwrap();
+        assert_eq!(
+            recorder.outputs.seen,
+            [
+                "start udp 127.0.0.1:1",
+                "#3 127.0.0.1:2 Open",
+                "#3 127.0.0.1:2 Data { from: Server, bytes: [120] }",
+                "#3 127.0.0.1:2 Close",
+            ]
+        );
+        let mut absent: Recorder<Option<Log>> =
+            Recorder::new(Clock::start(), 1, Peer::Ip(peer), None);
+        assert!(absent.data(Side::Client, b"y").is_ok());
+    }
+
+    #[test]
+    fn a_failed_write_reaches_the_caller_with_the_output_named() {
+        let peer: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let log = Log {
+            fail_after: Some(1),
+            ..Log::default()
+        };
+        let mut recorder = Recorder::new(Clock::start(), 1, Peer::Ip(peer), log);
+        recorder.data(Side::Client, b"a").unwrap();
+        let err = recorder.data(Side::Client, b"b").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "writing capture c.jsonl: No space left on device"
+        );
     }
 
     #[test]

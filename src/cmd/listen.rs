@@ -25,14 +25,15 @@ use tokio::{
 
 use super::{
     inputs,
-    server::{self, plural, ConnObserver, Handler, Options, Server},
+    server::{self, plural, Handler, Options, Server},
 };
 use crate::{
     cli::ListenArgs,
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
     net::{self, ReadHalf, Stream, WriteHalf},
-    record::{Event, Meta, Observer, Peer, Role, Side},
+    output::HeldRecorder,
+    record::{Event, Meta, Peer, Role, Side},
     rules::Rules,
 };
 
@@ -157,8 +158,8 @@ impl Handler for Listen {
 }
 
 /// One message and our answer to it; TCP and UDP record alike.
-fn record(observer: &mut ConnObserver, meta: &Meta, message: &[u8], answered: &[u8]) {
-    observer.record(
+fn record(recorder: &mut HeldRecorder, meta: &Meta, message: &[u8], answered: &[u8]) {
+    recorder.hold_with(
         meta,
         Event::Data {
             from: Side::Client,
@@ -166,7 +167,7 @@ fn record(observer: &mut ConnObserver, meta: &Meta, message: &[u8], answered: &[
         },
     );
     if !answered.is_empty() {
-        observer.record(
+        recorder.hold_with(
             meta,
             Event::Data {
                 from: Side::Server,
@@ -196,7 +197,7 @@ struct ConnTask {
     id: u64,
     peer: Peer,
     decoder: Decoder,
-    observer: ConnObserver,
+    recorder: HeldRecorder,
     /// Answers to several messages of one read, gathered into one write.
     answer: Vec<u8>,
     messages: u64,
@@ -226,7 +227,7 @@ impl ConnTask {
         let config = &server.handler;
         // Clock reads only when something will show them.
         let meta = if server.observes() {
-            server.meta(self.id, self.peer)
+            self.recorder.meta()
         } else {
             Meta::unstamped(self.id, self.peer)
         };
@@ -273,7 +274,7 @@ impl ConnTask {
             self.messages += 1;
             let reply = config.answer.to(&frame, &who, log);
             let answered: &[u8] = &reply.bytes;
-            record(&mut self.observer, &meta, &frame, answered);
+            record(&mut self.recorder, &meta, &frame, answered);
             let close = reply.close;
             if let Some(delay) = reply.delay {
                 done.delayed = Some((delay, answered.to_vec()));
@@ -316,7 +317,7 @@ impl ConnTask {
     ) -> Option<Ending> {
         loop {
             let done = self.answer_frames(server, at_eof);
-            server.deliver(&mut self.observer).await;
+            server.deliver(&mut self.recorder).await;
             let out: &[u8] = match &done.echo_only {
                 Some(frame) => frame,
                 None => &self.answer,
@@ -423,15 +424,13 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
         id,
         peer,
         decoder: Decoder::new(config.frame.clone(), config.max_frame),
-        observer: server.observer(),
+        recorder: server.recorder(id, peer),
         answer: Vec::new(),
         messages: 0,
         bytes_in: 0,
         bytes_out: 0,
     };
-    server
-        .event(&mut conn.observer, &server.meta(id, peer), Event::Open)
-        .await;
+    server.event(&mut conn.recorder, Event::Open).await;
     let (mut reader, mut writer) = stream.into_split();
     // Bulk: a read of 8 KiB or more (all the room a normal read gets) means
     // a stream is pouring in. Then read 256 KiB at a time, without waiting,
@@ -444,6 +443,7 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
     let bulk_allowed = config.frame != FrameSpec::Raw
         || (matches!(config.answer, Answer::Echo) && !server.observes_or_counts());
     let mut bulk = false;
+    let idle = crate::relay::Idle::new();
     let ending = loop {
         let queued = match bulk {
             true => read_queued(&mut reader, &mut conn.decoder),
@@ -457,12 +457,9 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
                     conn.shrink();
                 }
                 let read = reader.read_buf(conn.decoder.buffer_mut());
-                match server.options.idle_timeout {
-                    Some(limit) => match tokio::time::timeout(limit, read).await {
-                        Ok(result) => result,
-                        Err(_) => break Ending::Idle(limit),
-                    },
-                    None => read.await,
+                match idle.bound(server.options.idle_timeout, read).await {
+                    Ok(result) => result,
+                    Err(limit) => break Ending::Idle(limit),
                 }
             }
         };
@@ -494,13 +491,17 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
         Ending::Error(reason) => Event::Error(reason),
         _ => Event::Close,
     };
-    server
-        .event(&mut conn.observer, &server.meta(id, peer), event)
-        .await;
+    server.event(&mut conn.recorder, event).await;
     if matches!(ending, Ending::CountReached) {
         let _ = writer.shutdown().await;
         server.finish(ExitCode::Success);
     }
+}
+
+/// The peer of a UDP recorder before its first datagram (each datagram
+/// sets its sender's).
+fn peer_placeholder() -> Peer {
+    Peer::Ip(([0, 0, 0, 0], 0).into())
 }
 
 async fn send_datagram(
@@ -527,7 +528,7 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
     let mut peers: std::collections::HashMap<SocketAddr, u64> = Default::default();
     let mut next_id = 0u64;
     let mut buf = vec![0u8; 65_536];
-    let mut observer = server.observer();
+    let mut recorder = server.recorder(0, peer_placeholder());
     loop {
         let (n, peer) = server.recv_admitted(&socket, &mut buf).await;
         if peers.len() >= MAX_PEERS && !peers.contains_key(&peer) {
@@ -545,12 +546,13 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
         if !admitted {
             return Ok(ExitCode::Success);
         }
-        let meta = server.meta(id, peer);
+        (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
+        let meta = recorder.meta();
         let reply = config
             .answer
             .to(data, &format!("#{id} {peer}"), !server.options.quiet);
-        record(&mut observer, &meta, data, &reply.bytes);
-        server.deliver(&mut observer).await;
+        record(&mut recorder, &meta, data, &reply.bytes);
+        server.deliver(&mut recorder).await;
         let silent = match config.answer {
             Answer::Nothing => true,
             Answer::Rules(_) => reply.bytes.is_empty(),

@@ -2,9 +2,10 @@
 //! forward both ways, show and record every message.
 //!
 //! A server subcommand (`server.rs` does the accepting, limits, counters,
-//! signals and observers) whose handler connects each client to TARGET and
-//! relays bytes the moment they arrive, one bounded buffer per direction, so
-//! a slow reader slows the writer on the other side. `--frame` only splits
+//! signals and outputs) whose handler connects each client to TARGET and
+//! hands both to `relay`, which forwards bytes the moment they arrive, one
+//! bounded buffer per direction, so a slow reader slows the writer on the
+//! other side. `--frame` only splits
 //! each direction into messages for display and capture: forwarding never
 //! waits for a frame. Half-closes pass through; a reset on one side resets
 //! the other. `--share` puts every client on ONE upstream connection, one
@@ -15,36 +16,26 @@ mod share;
 mod udp;
 
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc, OnceLock,
-    },
+    sync::{atomic::Ordering::Relaxed, Arc, OnceLock},
     time::Duration,
 };
 
 use anyhow::Result;
-use bytes::BytesMut;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::UdpSocket,
-    sync::Mutex,
-};
+use tokio::{net::UdpSocket, sync::Mutex};
 
 use super::{
     inputs,
-    server::{self, plural, ConnObserver, Handler, Options, Server},
+    server::{self, plural, Handler, Options, Server},
 };
 use crate::{
     cli::ProxyArgs,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
-    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
-    record::{Event, Observer, Peer, Role, Side},
+    net::{self, ConnectOptions, Stream, Target},
+    output::HeldRecorder,
+    record::{Event, Peer, Role, Side},
+    relay::{self, Ending},
 };
-
-/// How much one direction reads before it must be written on: the bound on
-/// what the proxy holds per direction.
-const RELAY_BUFFER: usize = 64 * 1024;
 
 /// proxy's own configuration.
 pub struct Proxy {
@@ -105,229 +96,120 @@ impl Handler for Proxy {
     }
 }
 
-/// One proxied connection: what both directions share.
-struct Relay<'a> {
+/// What a relayed connection records: each direction framed (by
+/// `--frame`; raw: each read) into messages, counted for `--count` and the
+/// summary, and recorded.
+struct Recording<'a> {
     server: &'a Server<Proxy>,
-    id: u64,
-    peer: Peer,
-    observer: Mutex<ConnObserver>,
-    /// Bytes forwarded client>server and server>client.
-    up: AtomicU64,
-    down: AtomicU64,
+    recorder: Mutex<HeldRecorder>,
+    /// One decoder per direction, only when something records or counts.
+    decoders: [std::sync::Mutex<Option<Decoder>>; 2],
 }
 
-/// How one direction ended.
-#[derive(Debug)]
-enum Flow {
-    /// The sender closed its side (or the other direction failed and shut
-    /// this one down); the close was passed on.
-    Closed,
-    /// This direction failed (reset, write error, framing); the reason.
-    Failed(String),
+impl Recording<'_> {
+    fn decoder(server: &Server<Proxy>) -> std::sync::Mutex<Option<Decoder>> {
+        let proxy = &server.handler;
+        std::sync::Mutex::new(
+            server
+                .observes_or_counts()
+                .then(|| Decoder::new(proxy.frame.clone(), proxy.max_frame)),
+        )
+    }
 }
 
-impl Relay<'_> {
-    /// Record what `from` sent in one read: each complete message (by
-    /// `--frame`; raw: the read) as one record, counted for `--count`.
-    async fn record(
-        &self,
-        decoder: &mut Option<Decoder>,
-        from: Side,
-        bytes: &[u8],
-        eof: bool,
-    ) -> Result<(), String> {
-        let Some(decoder) = decoder else {
-            return Ok(());
+impl relay::Watch for Recording<'_> {
+    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+        let total = match from {
+            Side::Client => &self.server.stats.bytes_in,
+            Side::Server => &self.server.stats.bytes_out,
         };
-        decoder.push(bytes);
-        let mut observer = self.observer.lock().await;
-        let meta = self.server.meta(self.id, self.peer);
-        loop {
-            let message = match decoder.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) if eof => match decoder.finish() {
-                    Some(rest) => rest,
-                    None => break,
-                },
-                Ok(None) => break,
-                Err(e) => return Err(format!("{} messages: {e}", from.as_str())),
+        total.fetch_add(bytes.len() as u64, Relaxed);
+        let mut recorder = self.recorder.lock().await;
+        let ended = {
+            let mut decoder = self.decoders[from as usize]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let Some(decoder) = decoder.as_mut() else {
+                return Ok(());
             };
-            let (admitted, last) = self.server.admit_message();
-            if admitted {
-                observer.record(
-                    &meta,
-                    Event::Data {
-                        from,
-                        bytes: &message,
+            decoder.push(bytes);
+            let meta = recorder.meta();
+            loop {
+                let message = match decoder.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) if eof => match decoder.finish() {
+                        Some(rest) => rest,
+                        None => break Ok(()),
                     },
-                );
-            }
-            if last || !admitted {
-                self.server.finish(ExitCode::Success);
-            }
-        }
-        self.server.deliver(&mut observer).await;
-        Ok(())
-    }
-
-    /// Forward everything `from` sends to `to`, recording it, until `from`
-    /// closes (then close `to`'s sending side) or something fails (then
-    /// reset `to`, so the other side learns it too).
-    ///
-    /// The buffer lives only while a read is being forwarded: an idle
-    /// connection holds none, so memory follows the traffic in flight, not
-    /// the number of connections.
-    async fn pump(&self, mut from: ReadHalf, mut to: WriteHalf, side: Side) -> Flow {
-        let mut decoder = self.server.observes_or_counts().then(|| {
-            Decoder::new(
-                self.server.handler.frame.clone(),
-                self.server.handler.max_frame,
-            )
-        });
-        let (counter, total) = match side {
-            Side::Client => (&self.up, &self.server.stats.bytes_in),
-            Side::Server => (&self.down, &self.server.stats.bytes_out),
-        };
-        let other = match side {
-            Side::Client => "server",
-            Side::Server => "client",
-        };
-        loop {
-            if let Err(e) = from.readable().await {
-                return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e)));
-            }
-            let mut buf = BytesMut::with_capacity(RELAY_BUFFER);
-            // Readable now, so this read completes at once; unlike a
-            // try_read, a short read tells tokio the socket is drained, which
-            // saves the read that would only say "would block".
-            let n = match from.read_buf(&mut buf).await {
-                Ok(0) => {
-                    if let Err(reason) = self.record(&mut decoder, side, &[], true).await {
-                        return reset(to, reason);
-                    }
-                    // Everything before the FIN was written: pass it on.
-                    let _ = to.shutdown().await;
-                    return Flow::Closed;
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(format!("{} messages: {e}", from.as_str())),
+                };
+                let (admitted, last) = self.server.admit_message();
+                if admitted {
+                    recorder.hold_with(
+                        &meta,
+                        Event::Data {
+                            from,
+                            bytes: &message,
+                        },
+                    );
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e))),
-            };
-            if let Err(e) = to.send(&buf).await {
-                return reset(to, format!("{other}: {}", net::describe_io(&e)));
+                if last || !admitted {
+                    self.server.finish(ExitCode::Success);
+                }
             }
-            counter.fetch_add(n as u64, Relaxed);
-            total.fetch_add(n as u64, Relaxed);
-            if let Err(reason) = self.record(&mut decoder, side, &buf, false).await {
-                return reset(to, reason);
-            }
-        }
+        };
+        self.server.deliver(&mut recorder).await;
+        ended
     }
-}
-
-/// One direction failed: reset the connection `to` belongs to, and wake
-/// the other direction (which reads from it) with an end of stream.
-fn reset(to: WriteHalf, reason: String) -> Flow {
-    to.reset();
-    Flow::Failed(reason)
 }
 
 /// Connect the client to TARGET and relay both ways until both sides have
 /// closed, one side failed, or the connection sat idle for `--idle-timeout`.
 async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u64) {
     let proxy = &server.handler;
-    let mut observer = server.observer();
-    server
-        .event(&mut observer, &server.meta(id, peer), Event::Open)
-        .await;
+    let mut recorder = server.recorder(id, peer);
+    server.event(&mut recorder, Event::Open).await;
     let upstream = match net::connect(&proxy.target, &proxy.connect).await {
         Ok(upstream) => upstream,
         Err(e) => {
             let reason = format!("upstream {}: {e:#}", proxy.target);
             eprintln!("#{id} {peer} {reason}; closing the client");
-            server
-                .event(&mut observer, &server.meta(id, peer), Event::Error(&reason))
-                .await;
+            server.event(&mut recorder, Event::Error(&reason)).await;
             return;
         }
     };
-    let upstream_addr = upstream.peer();
-    if let Ok(addr) = upstream_addr {
+    if let Ok(addr) = upstream.peer() {
         eprintln!("#{id} {peer} connected to {addr}");
     }
-    let relay = Relay {
+    let recording = Recording {
         server,
-        id,
-        peer,
-        observer: Mutex::new(observer),
-        up: AtomicU64::new(0),
-        down: AtomicU64::new(0),
+        recorder: Mutex::new(recorder),
+        decoders: [Recording::decoder(server), Recording::decoder(server)],
     };
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = upstream.into_split();
-    let both = async {
-        tokio::join!(
-            relay.pump(client_read, server_write, Side::Client),
-            relay.pump(server_read, client_write, Side::Server),
-        )
-    };
-    let ending = match server.options.idle_timeout {
-        Some(limit) => tokio::select! {
-            flows = both => Ending::Flows(flows.0, flows.1),
-            _ = idle(&relay, limit) => Ending::Idle(limit),
-        },
-        None => {
-            let flows = both.await;
-            Ending::Flows(flows.0, flows.1)
+    let (ending, totals) = relay::relay(
+        &recording,
+        client.into_split(),
+        upstream.into_split(),
+        server.options.idle_timeout,
+    )
+    .await;
+    let line = match (&ending, ending.failure()) {
+        (Ending::Idle(limit), _) => {
+            format!("idle for {}, closing", humantime::format_duration(*limit))
         }
-    };
-    finish(&relay, ending).await;
-}
-
-/// How a relayed connection ended.
-enum Ending {
-    Flows(Flow, Flow),
-    Idle(Duration),
-}
-
-/// Wait until no byte has moved either way on this connection for `limit`.
-async fn idle(relay: &Relay<'_>, limit: Duration) {
-    let moved = || relay.up.load(Relaxed) + relay.down.load(Relaxed);
-    let mut last = moved();
-    loop {
-        tokio::time::sleep(limit).await;
-        let now = moved();
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
-/// Log how the connection ended and record it.
-async fn finish(relay: &Relay<'_>, ending: Ending) {
-    let (id, peer, server) = (relay.id, relay.peer, relay.server);
-    let (line, error) = match &ending {
-        Ending::Idle(limit) => (
-            format!("idle for {}, closing", humantime::format_duration(*limit)),
-            None,
-        ),
-        Ending::Flows(Flow::Failed(reason), _) | Ending::Flows(_, Flow::Failed(reason)) => (
-            format!("{reason}; reset the other side"),
-            Some(reason.clone()),
-        ),
-        Ending::Flows(..) => ("closed".to_string(), None),
+        (_, Some(reason)) => format!("{reason}; reset the other side"),
+        _ => "closed".to_string(),
     };
     eprintln!(
         "#{id} {peer} {line} ({} client>server, {} server>client)",
-        plural(relay.up.load(Relaxed), "byte"),
-        plural(relay.down.load(Relaxed), "byte"),
+        plural(totals.to_server, "byte"),
+        plural(totals.to_client, "byte"),
     );
-    let mut observer = relay.observer.lock().await;
-    let meta = server.meta(id, peer);
-    let event = match &error {
+    let mut recorder = recording.recorder.lock().await;
+    let event = match ending.failure() {
         Some(reason) => Event::Error(reason),
         None => Event::Close,
     };
-    server.event(&mut observer, &meta, event).await;
+    server.event(&mut recorder, event).await;
 }

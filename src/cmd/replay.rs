@@ -24,15 +24,15 @@ use super::inputs;
 use crate::{
     capture::{self, Flow},
     cli::ReplayArgs,
-    display::{Format, Records, Renderer},
+    display::{Format, Records},
     exchange,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target},
-    output::{self, StdoutRecords},
+    output::{self, ClientRecorder, Outputs},
     pcap,
-    record::{Clock, Event, Observer, Peer, Role, Side, Transport},
+    record::{Clock, OutputError, Peer, Recorder, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -64,6 +64,9 @@ struct Plan {
     /// Traffic records on stdout, if any.
     format: Option<Format>,
     decode: crate::decode::Protocol,
+    /// `--capture FILE` and `--pcap FILE`: what this replay sent and got.
+    capture: Option<PathBuf>,
+    pcap: Option<PathBuf>,
 }
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
@@ -99,6 +102,8 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         connect: args.connect.options(None)?,
         format,
         decode: args.output.decode,
+        capture: args.capture.capture,
+        pcap: args.capture.pcap,
     };
     super::run::client_runtime()?.block_on(super::run::until_interrupted(replay_all(&plan), || {
         Progress::clear();
@@ -246,15 +251,38 @@ fn print_list(flows: &[Flow]) {
 async fn replay_all(plan: &Plan) -> Result<ExitCode> {
     let mut suite = junit::Suite::new(plan.suite.clone());
     let mut progress = Progress::new(plan);
+    let clock = Clock::start();
+    let records = plan.format.map(|format| Records {
+        // Both directions, in every format (raw too).
+        ours: true,
+        ..Records::client(format, output::stdout_style(), plan.decode)
+    });
+    let outputs = Outputs::client(
+        records,
+        plan.capture.as_deref(),
+        plan.pcap.as_deref(),
+        &clock,
+    )?;
+    let mut recorder = Recorder::new(clock, 0, Peer::Ip(([0, 0, 0, 0], 0).into()), outputs);
     let mut round = 0u64;
     while plan.loops == 0 || round < plan.loops {
         round += 1;
         for (number, flow) in &plan.flows {
+            // Each connection is one `conn` of the capture, so replaying
+            // the capture plays the same connections.
+            recorder.conn += 1;
+            let mut report = Report {
+                plan,
+                flow: *number,
+                recorder: &mut recorder,
+            };
             let result = match flow.transport {
                 Transport::Tcp | Transport::Unix => {
-                    replay_tcp(plan, *number, flow, &mut suite, &mut progress).await
+                    replay_tcp(plan, *number, flow, &mut report, &mut suite, &mut progress).await
                 }
-                Transport::Udp => replay_udp(plan, *number, flow, &mut suite, &mut progress).await,
+                Transport::Udp => {
+                    replay_udp(plan, *number, flow, &mut report, &mut suite, &mut progress).await
+                }
             };
             if let Err(e) = result {
                 Progress::clear();
@@ -380,40 +408,17 @@ impl Schedule {
     }
 }
 
-/// Shows records on stdout (when asked) and keeps the verification report.
+/// Records one replayed flow (stdout when asked, `--capture`, `--pcap`)
+/// and checks its replies.
 struct Report<'a> {
     plan: &'a Plan,
     flow: usize,
-    peer: Peer,
-    clock: Clock,
-    records: Option<StdoutRecords>,
+    recorder: &'a mut ClientRecorder,
 }
 
-impl<'a> Report<'a> {
-    fn new(plan: &'a Plan, flow: usize, peer: Peer) -> Report<'a> {
-        let records = plan.format.map(|format| {
-            StdoutRecords::new(
-                Records {
-                    renderer: Renderer::new(format, output::stdout_style(), Role::Client),
-                    ours: true,
-                    events: false,
-                    decode: plan.decode,
-                },
-                output::Stdout,
-            )
-        });
-        Report {
-            plan,
-            flow,
-            peer,
-            clock: Clock::start(),
-            records,
-        }
-    }
-
-    fn record(&mut self, from: Side, bytes: &[u8]) {
-        let meta = self.clock.now(self.flow as u64, self.peer);
-        self.records.record(&meta, Event::Data { from, bytes });
+impl Report<'_> {
+    fn record(&mut self, from: Side, bytes: &[u8]) -> Result<(), OutputError> {
+        self.recorder.data(from, bytes)
     }
 
     /// Check a reply (`--verify`, `--junit`); `--verify` prints the outcome.
@@ -482,11 +487,14 @@ async fn replay_tcp(
     plan: &Plan,
     number: usize,
     flow: &Flow,
+    report: &mut Report<'_>,
     suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
     let stream = net::connect(&plan.target, &plan.connect).await?;
-    let mut report = Report::new(plan, number, stream.peer()?);
+    report
+        .recorder
+        .opened(stream.transport(), stream.local()?, stream.peer()?)?;
     let (mut reader, mut writer) = stream.into_split();
     let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let steps = steps(flow);
@@ -503,7 +511,7 @@ async fn replay_tcp(
                 ),
             )
         })?;
-        report.record(Side::Client, step.data);
+        report.record(Side::Client, step.data)?;
         progress.show(number, step.index, steps.len());
         if step.reply.is_empty() {
             continue;
@@ -511,7 +519,7 @@ async fn replay_tcp(
         let asked = Instant::now();
         let received = read_reply(plan, &mut reader, &mut decoder, step, number).await?;
         schedule.replied();
-        report.record(Side::Server, &received);
+        report.record(Side::Server, &received)?;
         report.verify(suite, step, &received, asked.elapsed());
         progress.redraw();
     }
@@ -526,6 +534,7 @@ async fn replay_tcp(
         }
     })
     .await;
+    report.recorder.closed()?;
     Ok(())
 }
 
@@ -533,12 +542,15 @@ async fn replay_udp(
     plan: &Plan,
     number: usize,
     flow: &Flow,
+    report: &mut Report<'_>,
     suite: &mut junit::Suite,
     progress: &mut Progress,
 ) -> Result<()> {
     let socket =
         net::Datagram::connected(net::connect_udp(&plan.target, plan.connect.source).await?);
-    let mut report = Report::new(plan, number, Peer::Ip(net::canonical(socket.peer()?)));
+    let peer = Peer::Ip(net::canonical(socket.peer()?));
+    let local = Peer::Ip(socket.socket.local_addr()?);
+    report.recorder.opened(Transport::Udp, local, peer)?;
     let steps = steps(flow);
     let mut schedule = Schedule::new(flow);
     for step in &steps {
@@ -547,7 +559,7 @@ async fn replay_udp(
             .send(step.data)
             .await
             .map_err(|e| net::udp_error(&plan.target, &e))?;
-        report.record(Side::Client, step.data);
+        report.record(Side::Client, step.data)?;
         progress.show(number, step.index, steps.len());
         if step.reply_messages == 0 {
             continue;
@@ -560,12 +572,18 @@ async fn replay_udp(
         let asked = Instant::now();
         let mut wait = Wait::starting(rule, asked);
         let mut received = Vec::new();
+        let mut unwritten = None;
         let end = exchange::recv_datagrams(&socket, &mut wait, |datagram, _| {
-            report.record(Side::Server, datagram);
+            if let Err(e) = report.record(Side::Server, datagram) {
+                unwritten.get_or_insert(e);
+            }
             received.extend_from_slice(datagram);
         })
         .await
         .map_err(|e| net::udp_error(&plan.target, &e))?;
+        if let Some(e) = unwritten {
+            return Err(e.into());
+        }
         if end != End::Complete {
             return Err(exit::error(
                 ExitCode::Timeout,
@@ -580,6 +598,7 @@ async fn replay_udp(
         report.verify(suite, step, &received, asked.elapsed());
         progress.redraw();
     }
+    report.recorder.closed()?;
     Ok(())
 }
 

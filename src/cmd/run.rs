@@ -7,6 +7,7 @@
 use std::future::Future;
 
 use anyhow::Result;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::exit::ExitCode;
 
@@ -18,6 +19,23 @@ pub fn client_runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// SIGINT and SIGTERM, caught from the moment this is made: a server makes
+/// it before it binds, so a signal sent right after its `listening on`
+/// line is never missed.
+pub struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals> {
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+}
+
 /// `work` until it completes or SIGINT (Ctrl-C) or SIGTERM arrives; then
 /// `on_interrupt` tidies up (a progress line, say) and the outcome is
 /// [`ExitCode::Interrupted`] or [`ExitCode::Terminated`]. Dropping `work`
@@ -26,15 +44,22 @@ pub async fn until_interrupted(
     work: impl Future<Output = Result<ExitCode>>,
     on_interrupt: impl FnOnce(),
 ) -> Result<ExitCode> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())?;
+    until_signalled(Signals::install()?, work, on_interrupt).await
+}
+
+/// [`until_interrupted`] with signals caught earlier.
+pub async fn until_signalled(
+    mut signals: Signals,
+    work: impl Future<Output = Result<ExitCode>>,
+    on_interrupt: impl FnOnce(),
+) -> Result<ExitCode> {
     tokio::select! {
         outcome = work => outcome,
-        _ = tokio::signal::ctrl_c() => {
+        _ = signals.interrupt.recv() => {
             on_interrupt();
             Ok(ExitCode::Interrupted)
         }
-        _ = sigterm.recv() => {
+        _ = signals.terminate.recv() => {
             on_interrupt();
             Ok(ExitCode::Terminated)
         }

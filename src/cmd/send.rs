@@ -5,7 +5,8 @@
 //! connection: send it, then wait for the reply by the shared rules of
 //! `reply.rs`, bounded by `-w`. Without payloads, stdin is streamed and the
 //! same rules decide when the reply after the half-close is complete.
-//! Traffic goes to the shared observers (stdout records, `--capture`).
+//! Traffic goes to the shared recorder (stdout records, `--capture`,
+//! `--pcap`); a failed write to any of them ends the run with status 1.
 
 use std::{
     cell::RefCell,
@@ -20,14 +21,14 @@ use tokio::io::AsyncWriteExt;
 use super::inputs;
 use crate::{
     cli::SendArgs,
-    display::{self, Format, Records, Renderer},
+    display::{self, Format, Records},
     exchange::{self, Reply},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target, UdpOptions, WriteHalf},
-    output::{self, StdoutRecords},
-    record::{Clock, Event, Observer, Peer, Role, Side, Tee, Transport},
+    output::{self, ClientRecorder, Outputs},
+    record::{Clock, OutputError, Peer, Recorder, Side, Transport},
     reply::{End, Rule, Until, Verdict, Wait},
 };
 
@@ -164,25 +165,15 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
 
 async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     let clock = Clock::start();
-    let mut capture = plan
-        .capture
-        .as_deref()
-        .map(|path| output::client_capture(path, &clock))
-        .transpose()?;
-    let records = (!plan.quiet).then(|| {
-        StdoutRecords::new(
-            Records {
-                renderer: Renderer::new(plan.format, output::stdout_style(), Role::Client),
-                // Raw output is the reply bytes only, so it can be piped onwards.
-                ours: plan.format != Format::Raw,
-                events: false,
-                decode: plan.decode,
-            },
-            output::Stdout,
-        )
-    });
-    let pcap = plan.pcap.as_deref().map(output::client_pcap).transpose()?;
-    let mut observer = Tee(Tee(records, capture.take()), pcap);
+    let records =
+        (!plan.quiet).then(|| Records::client(plan.format, output::stdout_style(), plan.decode));
+    let outputs = Outputs::client(
+        records,
+        plan.capture.as_deref(),
+        plan.pcap.as_deref(),
+        &clock,
+    )?;
+    let mut conn = Recorder::new(clock, 0, Peer::Ip(([0, 0, 0, 0], 0).into()), outputs);
     let mut round = 0u64;
     // --repeat is a period, like `ping -i` or a PLC's scan: from the start
     // of one exchange to the start of the next. A late exchange starts the
@@ -190,12 +181,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     let mut next_start = tokio::time::Instant::now();
     loop {
         round += 1;
-        let mut conn = Connection {
-            observer: &mut observer,
-            clock,
-            number: round,
-            peer: Peer::Ip(([0, 0, 0, 0], 0).into()),
-        };
+        conn.conn = round;
         let code = if plan.udp {
             exchange_udp(plan, &mut conn).await?
         } else if plan.messages.is_empty() {
@@ -203,7 +189,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
         } else {
             exchange_tcp(plan, &mut conn).await?
         };
-        conn.event(Event::Close);
+        conn.closed()?;
         if code != ExitCode::Success || (plan.repeat != 0 && round >= plan.repeat) {
             return Ok(code);
         }
@@ -216,52 +202,12 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     }
 }
 
-/// One connection's stamps and where its events go.
-struct Connection<'a, O> {
-    observer: &'a mut O,
-    clock: Clock,
-    number: u64,
-    peer: Peer,
-}
-
-impl<O: Observer> Connection<'_, O> {
-    /// A connection is up: remember the peer, start the capture.
-    fn connected(&mut self, transport: Transport, local: Peer, peer: Peer) {
-        self.peer = peer;
-        self.observer.start(transport, local);
-        self.event(Event::Open);
+/// Record a reply's parts, each stamped with when it came in.
+fn record_reply(conn: &mut ClientRecorder, reply: &Reply) -> Result<(), OutputError> {
+    for (part, at) in &reply.parts {
+        conn.data_at(Side::Server, part, *at)?;
     }
-
-    fn event(&mut self, event: Event<'_>) {
-        let meta = self.clock.now(self.number, self.peer);
-        self.observer.record(&meta, event);
-    }
-
-    fn sent(&mut self, bytes: &[u8]) {
-        self.event(Event::Data {
-            from: Side::Client,
-            bytes,
-        });
-    }
-
-    /// Bytes that arrived at `at` (replies are shown once complete, but
-    /// stamped with when they came in).
-    fn received_at(&mut self, bytes: &[u8], at: Instant) {
-        let meta = self.clock.at(at, self.number, self.peer);
-        self.observer.record(
-            &meta,
-            Event::Data {
-                from: Side::Server,
-                bytes,
-            },
-        );
-    }
-
-    fn reply(&mut self, reply: &Reply) {
-        for (part, at) in &reply.parts {
-            self.received_at(part, *at);
-        }
-    }
+    Ok(())
 }
 
 fn timeout_error(plan: &Plan, what: &str, partial: usize) -> anyhow::Error {
@@ -318,9 +264,9 @@ struct Link {
     peer_closed: bool,
 }
 
-async fn open<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<Link> {
+async fn open(plan: &Plan, conn: &mut ClientRecorder) -> Result<Link> {
     let stream = net::connect(&plan.target, &plan.connect).await?;
-    conn.connected(stream.transport(), stream.local()?, stream.peer()?);
+    conn.opened(stream.transport(), stream.local()?, stream.peer()?)?;
     let (reader, writer) = stream.into_split();
     let mut link = Link {
         reader,
@@ -334,7 +280,7 @@ async fn open<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<
     Ok(link)
 }
 
-async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
+async fn exchange_tcp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode> {
     let Link {
         mut reader,
         mut writer,
@@ -358,7 +304,7 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
                 format!("sending message {}: {}", index + 1, net::describe_io(&e)),
             )
         })?;
-        conn.sent(message);
+        conn.data(Side::Client, message)?;
         if plan.no_reply {
             continue;
         }
@@ -368,7 +314,7 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
             exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed)
                 .await
                 .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
-        conn.reply(&reply);
+        record_reply(conn, &reply)?;
         check_end(
             plan,
             &format!("message {}", index + 1),
@@ -384,9 +330,9 @@ async fn exchange_tcp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
 
 /// `--on-connect`: send the login first and await its reply by the same
 /// rule as a message's (shown and captured like one; no `--expect`).
-async fn log_in<O: Observer>(
+async fn log_in(
     plan: &Plan,
-    conn: &mut Connection<'_, O>,
+    conn: &mut ClientRecorder,
     login: &[u8],
     link: &mut Link,
 ) -> Result<()> {
@@ -396,7 +342,7 @@ async fn log_in<O: Observer>(
             format!("sending --on-connect: {}", net::describe_io(&e)),
         )
     })?;
-    conn.sent(login);
+    conn.data(Side::Client, login)?;
     if plan.no_reply {
         return Ok(());
     }
@@ -409,7 +355,7 @@ async fn log_in<O: Observer>(
     )
     .await
     .map_err(|e| e.context("reading the reply to --on-connect"))?;
-    conn.reply(&reply);
+    record_reply(conn, &reply)?;
     check_end(plan, "--on-connect", &reply, end, link.decoder.buffered())?;
     if link.peer_closed && !plan.messages.is_empty() {
         return Err(exit::error(
@@ -441,7 +387,7 @@ fn check_end(plan: &Plan, what: &str, reply: &Reply, end: End, partial: usize) -
 
 /// No payload arguments: copy stdin to the server while printing what comes
 /// back, half-close at end of input, then wait for the rest of the reply.
-async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
+async fn stream_stdin(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode> {
     let Link {
         mut reader,
         mut writer,
@@ -485,9 +431,9 @@ async fn stream_stdin<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
 /// Read and record the reply while stdin uploads; the reply rules start at
 /// the end of stdin (until then we wait like nc). Returns the reply's bytes
 /// (`None` if nothing arrived) and how the wait ended.
-async fn receive_while_uploading<O: Observer>(
+async fn receive_while_uploading(
     plan: &Plan,
-    conn: &mut Connection<'_, O>,
+    conn: &mut ClientRecorder,
     reader: &mut ReadHalf,
     decoder: &mut Decoder,
     upload: tokio::task::JoinHandle<Result<WriteHalf>>,
@@ -501,10 +447,10 @@ async fn receive_while_uploading<O: Observer>(
     let mut _writer = None;
     let end = loop {
         while let Ok(chunk) = sent.try_recv() {
-            conn.sent(&chunk);
+            conn.data(Side::Client, &chunk)?;
         }
         for (part, at) in reply.parts.drain(..) {
-            conn.received_at(&part, at);
+            conn.data_at(Side::Server, &part, at)?;
             received.extend_from_slice(&part);
         }
         let wake = match wait.verdict() {
@@ -513,7 +459,7 @@ async fn receive_while_uploading<O: Observer>(
             Verdict::Wait => None,
         };
         tokio::select! {
-            Some(chunk) = sent.recv() => conn.sent(&chunk),
+            Some(chunk) = sent.recv() => conn.data(Side::Client, &chunk)?,
             result = &mut upload, if uploading => {
                 uploading = false;
                 _writer = Some(result.context("stdin task")??);
@@ -530,14 +476,14 @@ async fn receive_while_uploading<O: Observer>(
         }
     };
     while let Ok(chunk) = sent.try_recv() {
-        conn.sent(&chunk);
+        conn.data(Side::Client, &chunk)?;
     }
     for (part, at) in reply.parts.drain(..) {
-        conn.received_at(&part, at);
+        conn.data_at(Side::Server, &part, at)?;
         received.extend_from_slice(&part);
     }
     if let Some(rest) = decoder.finish() {
-        conn.received_at(&rest, Instant::now());
+        conn.data_at(Side::Server, &rest, Instant::now())?;
         received.extend_from_slice(&rest);
     }
     if uploading {
@@ -549,11 +495,11 @@ async fn receive_while_uploading<O: Observer>(
 }
 
 /// UDP: each payload is one datagram; each reply is `--replies` datagrams.
-async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) -> Result<ExitCode> {
+async fn exchange_udp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode> {
     let socket = net::open_udp(&plan.target, plan.udp_options).await?;
     let local = net::canonical(socket.socket.local_addr()?);
     let peer = net::canonical(socket.peer()?);
-    conn.connected(Transport::Udp, local.into(), peer.into());
+    conn.opened(Transport::Udp, local.into(), peer.into())?;
     let messages = if plan.messages.is_empty() {
         vec![crate::stdin::read_all().await.context("reading stdin")?]
     } else {
@@ -565,22 +511,28 @@ async fn exchange_udp<O: Observer>(plan: &Plan, conn: &mut Connection<'_, O>) ->
             .send(message)
             .await
             .map_err(|e| net::udp_error(&plan.target, &e))?;
-        conn.sent(message);
+        conn.data(Side::Client, message)?;
         if plan.no_reply {
             continue;
         }
         let asked = Instant::now();
         let mut wait = Wait::starting(plan.rule(), asked);
         let mut reply = Vec::new();
+        let mut unwritten = None;
         let end = exchange::recv_datagrams(&socket, &mut wait, |datagram, from| {
             // To a group or a broadcast address, replies come from the
             // devices' own addresses: record who answered.
             conn.peer = Peer::Ip(net::canonical(from));
-            conn.received_at(datagram, Instant::now());
+            if let Err(e) = conn.data_at(Side::Server, datagram, Instant::now()) {
+                unwritten.get_or_insert(e);
+            }
             reply.extend_from_slice(datagram);
         })
         .await
         .map_err(|e| net::udp_error(&plan.target, &e))?;
+        if let Some(e) = unwritten {
+            return Err(e.into());
+        }
         if end != End::Complete {
             return Err(timeout_error(plan, &format!("to message {}", index + 1), 0));
         }

@@ -1,11 +1,14 @@
 //! What every server subcommand (`listen`, `proxy`, `replay --serve`) shares: binding, the
 //! `listening on` line, `--allow`/`--deny`, `--max-conns`, `--once`,
 //! `--count`, the counters and the summary, SIGINT/SIGTERM, and the
-//! observers each connection records into (stdout records, `--capture` and
+//! recorder each connection records into (stdout records, `--capture` and
 //! `--pcap`, each batched into one ordered output by an `output::Sink`).
 //!
-//! A server subcommand is a [`Handler`]: what to do with one accepted TCP
-//! connection, and with the UDP socket. Everything around that is here, once.
+//! A server subcommand is a [`Handler`]: what to do with one accepted
+//! stream connection, and with the UDP socket. Everything around that is
+//! here, once, in four steps: [`run`] validates the options, binds the
+//! socket, announces it (the `listening on` line and the notes after it)
+//! and serves until `--once`, `--count`, a signal or an error.
 
 use std::{
     future::Future,
@@ -19,31 +22,18 @@ use std::{
 };
 
 use anyhow::Result;
-use tokio::{
-    net::UdpSocket,
-    signal::unix::{signal, SignalKind},
-    sync::watch,
-};
+use tokio::{net::UdpSocket, sync::watch};
 
 use crate::{
     capture::CaptureLines,
     cli::ServeArgs,
-    display::{Format, Records, Renderer},
+    display::{Format, Records},
     exit::ExitCode,
     net::{self, tls, AccessList, ListenAddr, Listener, Stream},
-    output::{Held, Observed, Sink},
+    output::{Held, HeldRecorder, Observed, Outputs, Sink, SinkFailure, Writer},
     pcapng::PcapRender,
-    record::{Clock, Event, Meta, Observer, Peer, Role, Transport},
+    record::{Clock, Event, Meta, Observer, Peer, Recorder, Role, Transport},
 };
-
-/// What one connection task records into, delivered to the server's sinks
-/// once per read.
-pub type ConnObserver = Tee<
-    Tee<Option<Observed<Records, Held>>, Option<Observed<CaptureLines, Held>>>,
-    Option<Observed<PcapRender, Held>>,
->;
-
-use crate::record::Tee;
 
 /// What a server subcommand does with its clients.
 pub trait Handler: Send + Sync + Sized + 'static {
@@ -202,39 +192,42 @@ impl<H> Server<H> {
         self.observes() || self.options.count.is_some()
     }
 
-    /// A fresh observer for one connection task.
-    pub fn observer(&self) -> ConnObserver {
-        Tee(
-            Tee(
-                self.records.map(|r| Observed::new(r, Held)),
-                self.capture
-                    .as_ref()
-                    .map(|(_, lines)| Observed::new(lines.clone(), Held)),
-            ),
-            self.pcap
+    /// A fresh recorder for one connection (or, for UDP, one sender).
+    pub fn recorder(&self, conn: u64, peer: impl Into<Peer>) -> HeldRecorder {
+        let outputs = Outputs {
+            records: self.records.map(|r| Observed::new(r, Held)),
+            capture: self
+                .capture
+                .as_ref()
+                .map(|(_, lines)| Observed::new(lines.clone(), Held)),
+            pcap: self
+                .pcap
                 .as_ref()
                 .and_then(|(_, template)| template.get())
                 .map(|template| Observed::new(template.clone(), Held)),
-        )
+        };
+        Recorder::new(self.clock, conn, peer.into(), outputs)
     }
 
-    /// Hand what `observer` rendered to the stdout, capture and pcapng sinks.
-    pub async fn deliver(&self, observer: &mut ConnObserver) {
-        if let Some(records) = &mut observer.0 .0 {
-            flush(&self.sink, records.pending()).await;
-        }
-        if let (Some(captured), Some((sink, _))) = (&mut observer.0 .1, &self.capture) {
-            flush(sink, captured.pending()).await;
-        }
-        if let (Some(packets), Some((sink, _))) = (&mut observer.1, &self.pcap) {
-            flush(sink, packets.pending()).await;
+    /// Hand what `recorder` rendered to the stdout, capture and pcapng
+    /// sinks.
+    pub async fn deliver(&self, recorder: &mut HeldRecorder) {
+        let sinks = [
+            Some(&self.sink),
+            self.capture.as_ref().map(|(sink, _)| sink),
+            self.pcap.as_ref().map(|(sink, _)| sink),
+        ];
+        for (batch, sink) in recorder.pending().into_iter().zip(sinks) {
+            if let (Some(batch), Some(sink)) = (batch, sink) {
+                flush(sink, batch).await;
+            }
         }
     }
 
-    /// A connection event, recorded and delivered at once.
-    pub async fn event(&self, observer: &mut ConnObserver, meta: &Meta, event: Event<'_>) {
-        observer.record(meta, event);
-        self.deliver(observer).await;
+    /// A connection event, recorded now and delivered at once.
+    pub async fn event(&self, recorder: &mut HeldRecorder, event: Event<'_>) {
+        recorder.hold(event);
+        self.deliver(recorder).await;
     }
 
     /// Count one message: (admitted, last). Not admitted once `--count`
@@ -270,36 +263,51 @@ async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
 }
 
 /// Run a server until `--once`, `--count`, a signal, or a fatal error;
-/// then print the summary.
+/// then print the summary. A server that ends by itself after one of its
+/// outputs failed exits 1 (the failure was said when it happened, and the
+/// summary repeats it); one stopped by a signal dies by it as always.
 pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
+    validate(&options)?;
     crate::process::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let clock = Clock::start();
-    let (capture, capture_writer) = match &options.capture {
+    let mut writers: Vec<Writer> = Vec::new();
+    let capture = match &options.capture {
         Some(path) => {
-            let (sink, writer) = Sink::spawn_file(crate::output::create_capture(path)?);
-            let lines = CaptureLines::new(options.role, &clock);
-            (Some((sink, lines)), Some(writer))
+            let (sink, writer) = Sink::spawn_file(
+                crate::output::create_capture(path)?,
+                format!("capture {}", path.display()),
+                clock.started,
+            );
+            writers.push(writer);
+            Some((sink, CaptureLines::new(options.role, &clock)))
         }
-        None => (None, None),
+        None => None,
     };
-    let (pcap, pcap_writer) = match &options.pcap {
+    let pcap = match &options.pcap {
         Some(path) => {
-            let (sink, writer) = Sink::spawn_file(crate::output::create_file(path, "--pcap")?);
-            (Some((sink, OnceLock::new())), Some(writer))
+            let (sink, writer) = Sink::spawn_file(
+                crate::output::create_file(path, "--pcap")?,
+                format!("--pcap {}", path.display()),
+                clock.started,
+            );
+            writers.push(writer);
+            Some((sink, OnceLock::new()))
         }
-        None => (None, None),
+        None => None,
     };
-    let (sink, writer) = Sink::spawn();
+    let (sink, writer) = Sink::spawn(clock.started);
+    writers.push(writer);
     let (stop, stopped) = watch::channel(None);
-    let records = (!options.quiet).then(|| Records {
-        renderer: Renderer::new(options.format, crate::output::stdout_style(), options.role),
-        // listen shows what clients send, not its echo; a proxy shows both.
-        ours: options.role == Role::Proxy,
-        events: true,
-        decode: options.decode,
+    let records = (!options.quiet).then(|| {
+        Records::server(
+            options.format,
+            crate::output::stdout_style(),
+            options.role,
+            options.decode,
+        )
     });
     let server = Arc::new(Server {
         options,
@@ -312,22 +320,32 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
         clock,
         stop,
     });
-    let outcome = runtime.block_on(serve(server.clone(), stopped));
+    let outcome = runtime.block_on(async {
+        let signals = super::run::Signals::install()?;
+        let bound = bind(&server.options).await?;
+        announce(&server, &bound).await;
+        serve(server.clone(), bound, signals, stopped).await
+    });
     // Connection tasks may be mid-write; stop them, then flush what they queued.
     runtime.shutdown_timeout(Duration::from_millis(100));
-    writer.finish();
-    for writer in [capture_writer, pcap_writer].into_iter().flatten() {
-        writer.finish();
-    }
+    let failures: Vec<SinkFailure> = writers.into_iter().filter_map(Writer::finish).collect();
     let code = outcome?;
-    print_summary(&server.stats, server.options.count);
+    print_summary(&server.stats, server.options.count, &failures);
+    let ended_by_itself = !matches!(code, ExitCode::Interrupted | ExitCode::Terminated);
+    if ended_by_itself && code == ExitCode::Success && !failures.is_empty() {
+        return Ok(ExitCode::Failure);
+    }
     Ok(code)
 }
 
-fn print_summary(stats: &Stats, count: Option<u64>) {
+fn print_summary(stats: &Stats, count: Option<u64>, failures: &[SinkFailure]) {
     let messages = stats.messages.load(Relaxed).min(count.unwrap_or(u64::MAX));
+    let mut incomplete = String::new();
+    for failure in failures {
+        incomplete.push_str(&format!("; {failure}"));
+    }
     eprintln!(
-        "summary: {}, {}, {} received, {} sent, {} refused",
+        "summary: {}, {}, {} received, {} sent, {} refused{incomplete}",
         plural(stats.connections.load(Relaxed), "connection"),
         plural(messages, "message"),
         plural(stats.bytes_in.load(Relaxed), "byte"),
@@ -336,13 +354,8 @@ fn print_summary(stats: &Stats, count: Option<u64>) {
     );
 }
 
-async fn serve<H: Handler>(
-    server: Arc<Server<H>>,
-    mut stopped: watch::Receiver<Option<ExitCode>>,
-) -> Result<ExitCode> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let config = &server.options;
+/// Options that contradict the address, refused before anything is bound.
+fn validate(config: &Options) -> Result<()> {
     if let ListenAddr::Unix(path) = &config.addr {
         if !config.access.is_open() {
             return Err(crate::exit::usage(format!(
@@ -355,26 +368,55 @@ async fn serve<H: Handler>(
             )));
         }
     }
-    let (listener, udp, note) = if config.udp {
+    Ok(())
+}
+
+/// The bound socket: a stream listener or a UDP socket, with its address.
+pub struct Bound {
+    socket: BoundSocket,
+    local: Peer,
+    transport: Transport,
+    /// A note for after the `listening on` line (a stale socket replaced).
+    note: Option<String>,
+}
+
+enum BoundSocket {
+    Stream(Listener),
+    Udp(UdpSocket),
+}
+
+async fn bind(config: &Options) -> Result<Bound> {
+    if config.udp {
         let socket = net::bind_udp(&config.addr).await?;
         net::join_groups(&socket, &config.join)?;
-        (None, Some(socket), None)
+        Ok(Bound {
+            local: Peer::Ip(socket.local_addr()?),
+            transport: Transport::Udp,
+            socket: BoundSocket::Udp(socket),
+            note: None,
+        })
     } else {
         let (listener, note) = net::bind_stream(&config.addr).await?;
-        (Some(listener), None, note)
-    };
-    let (local, transport) = match (&listener, &udp) {
-        (Some(l), _) => (l.local()?, l.transport()),
-        (_, Some(u)) => (Peer::Ip(u.local_addr()?), Transport::Udp),
-        _ => unreachable!("one of the two sockets is bound"),
-    };
+        Ok(Bound {
+            local: listener.local()?,
+            transport: listener.transport(),
+            socket: BoundSocket::Stream(listener),
+            note,
+        })
+    }
+}
+
+/// The `listening on` line (always the first on stderr: scripts read the
+/// port from it), the notes after it, and the outputs' headers.
+async fn announce<H>(server: &Server<H>, bound: &Bound) {
+    let config = &server.options;
+    let (local, transport) = (bound.local, bound.transport);
     let shown = match (&config.tls, transport) {
         (Some(_), _) => "tls",
         (None, transport) => transport.as_str(),
     };
-    // Scripts read this line for the port: it is always the first on stderr.
     eprintln!("listening on {local} ({shown})");
-    if let Some(note) = note {
+    if let Some(note) = &bound.note {
         eprintln!("{note}");
     }
     if let Some((_, Some(fingerprint))) = &config.tls {
@@ -387,12 +429,12 @@ async fn serve<H: Handler>(
     }
     if let Some((sink, lines)) = &server.capture {
         let mut header = Observed::new(lines.clone(), Held);
-        header.start(transport, local);
+        let _ = header.start(transport, local);
         sink.write(header.pending()).await;
     }
     if let Some((sink, template)) = &server.pcap {
         let mut header = Observed::new(PcapRender::new(config.role), Held);
-        header.start(transport, local);
+        let _ = header.start(transport, local);
         sink.write(header.pending()).await;
         let _ = template.set(header.render_mut().clone());
     }
@@ -402,20 +444,31 @@ async fn serve<H: Handler>(
             "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
         );
     }
+}
 
+/// Serve until the work ends, a handler says the server is done, or a
+/// signal arrives (`run::until_interrupted`).
+async fn serve<H: Handler>(
+    server: Arc<Server<H>>,
+    bound: Bound,
+    signals: super::run::Signals,
+    mut stopped: watch::Receiver<Option<ExitCode>>,
+) -> Result<ExitCode> {
     let work = async {
-        match (listener, udp) {
-            (Some(listener), _) => accept_loop(&server, listener).await,
-            (_, Some(socket)) => H::udp(server.clone(), socket).await,
-            _ => unreachable!(),
+        let done = async {
+            match bound.socket {
+                BoundSocket::Stream(listener) => accept_loop(&server, listener).await,
+                BoundSocket::Udp(socket) => H::udp(server.clone(), socket).await,
+            }
+        };
+        tokio::select! {
+            result = done => result,
+            code = stopped.wait_for(|code| code.is_some()) => {
+                Ok(code.ok().and_then(|c| *c).unwrap_or(ExitCode::Success))
+            }
         }
     };
-    tokio::select! {
-        result = work => result,
-        code = stopped.wait_for(|code| code.is_some()) => Ok(code.ok().and_then(|c| *c).unwrap_or(ExitCode::Success)),
-        _ = sigint.recv() => Ok(ExitCode::Interrupted),
-        _ = sigterm.recv() => Ok(ExitCode::Terminated),
-    }
+    super::run::until_signalled(signals, work, || {}).await
 }
 
 async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) -> Result<ExitCode> {

@@ -22,12 +22,14 @@ use tokio::{
 
 use super::Proxy;
 use crate::{
-    cmd::server::{ConnObserver, Server},
+    cmd::server::Server,
     exchange,
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
-    record::{Event, Observer, Peer, Side},
+    output::HeldRecorder,
+    record::{Event, Peer, Side},
+    relay::Idle,
     reply::{End, Rule, Until, Wait},
 };
 
@@ -184,15 +186,12 @@ fn went_away(up: &mut Upstream) -> bool {
 pub async fn serve_client(server: &Server<Proxy>, stream: Stream, peer: Peer, id: u64) {
     let proxy = &server.handler;
     let queue = proxy.shared.get_or_init(|| Queue::start(proxy)).clone();
-    let mut observer = server.observer();
-    server
-        .event(&mut observer, &server.meta(id, peer), Event::Open)
-        .await;
+    let mut recorder = server.recorder(id, peer);
+    server.event(&mut recorder, Event::Open).await;
     let mut client = SharedClient {
         server,
-        id,
-        peer,
-        observer,
+        recorder,
+        idle: Idle::new(),
         queue,
         decoder: Decoder::new(proxy.frame.clone(), proxy.max_frame),
     };
@@ -209,16 +208,13 @@ pub async fn serve_client(server: &Server<Proxy>, stream: Stream, peer: Peer, id
             Event::Error(reason)
         }
     };
-    server
-        .event(&mut client.observer, &server.meta(id, peer), event)
-        .await;
+    server.event(&mut client.recorder, event).await;
 }
 
 struct SharedClient<'a> {
     server: &'a Server<Proxy>,
-    id: u64,
-    peer: Peer,
-    observer: ConnObserver,
+    recorder: HeldRecorder,
+    idle: Idle,
     queue: Queue,
     decoder: Decoder,
 }
@@ -228,12 +224,11 @@ impl SharedClient<'_> {
     async fn run(&mut self, reader: &mut ReadHalf, writer: &mut WriteHalf) -> Result<(), String> {
         loop {
             let read = reader.read_buf(self.decoder.buffer_mut());
-            let read = match self.server.options.idle_timeout {
-                Some(limit) => tokio::time::timeout(limit, read)
-                    .await
-                    .map_err(|_| format!("idle for {}", humantime::format_duration(limit)))?,
-                None => read.await,
-            };
+            let read = self
+                .idle
+                .bound(self.server.options.idle_timeout, read)
+                .await
+                .map_err(|limit| format!("idle for {}", humantime::format_duration(limit)))?;
             let eof = match read {
                 Ok(0) => true,
                 Ok(_) => false,
@@ -278,14 +273,13 @@ impl SharedClient<'_> {
     }
 
     async fn record(&mut self, from: Side, bytes: &[u8]) {
-        let meta = self.server.meta(self.id, self.peer);
         let (admitted, last) = self.server.admit_message();
         if admitted {
-            self.observer.record(&meta, Event::Data { from, bytes });
+            self.recorder.hold(Event::Data { from, bytes });
         }
         if last || !admitted {
             self.server.finish(ExitCode::Success);
         }
-        self.server.deliver(&mut self.observer).await;
+        self.server.deliver(&mut self.recorder).await;
     }
 }

@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{atomic::Ordering::Relaxed, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::Result;
@@ -15,10 +15,12 @@ use tokio::{net::UdpSocket, sync::Mutex, task::JoinHandle};
 
 use super::Proxy;
 use crate::{
-    cmd::server::{ConnObserver, Server},
+    cmd::server::Server,
     exit::ExitCode,
     net,
-    record::{Event, Observer, Side},
+    output::HeldRecorder,
+    record::{Event, Peer, Side},
+    relay::Idle,
 };
 
 /// How long a client's upstream socket lives without a datagram from it,
@@ -29,7 +31,8 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 struct Client {
     id: u64,
     upstream: Arc<UdpSocket>,
-    last: Instant,
+    /// The client's last datagram.
+    activity: Idle,
     /// Carries the server's replies back to the client.
     replies: JoinHandle<()>,
 }
@@ -37,11 +40,16 @@ struct Client {
 pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<ExitCode> {
     let socket = Arc::new(socket);
     let idle = server.options.idle_timeout.unwrap_or(DEFAULT_IDLE);
-    let observer = Arc::new(Mutex::new(server.observer()));
+    let recorder = Arc::new(Mutex::new(
+        server.recorder(0, Peer::Ip(([0, 0, 0, 0], 0).into())),
+    ));
     let mut clients: HashMap<SocketAddr, Client> = HashMap::new();
     let mut next_id = 0u64;
     let mut buf = vec![0u8; 65_536];
-    let mut sweep = tokio::time::interval(idle.min(Duration::from_secs(1)));
+    // Swept ten times per limit (at most once per second, at least every
+    // 10 ms), so an idle socket goes within a tenth of the limit.
+    let mut sweep =
+        tokio::time::interval((idle / 10).clamp(Duration::from_millis(10), Duration::from_secs(1)));
     loop {
         let (n, peer) = tokio::select! {
             received = server.recv_admitted(&socket, &mut buf) => received,
@@ -54,7 +62,7 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 next_id += 1;
-                match open(&server, &socket, &observer, peer, next_id).await {
+                match open(&server, &socket, &recorder, peer, next_id).await {
                     Ok(client) => entry.insert(client),
                     Err(e) => {
                         eprintln!(
@@ -66,13 +74,13 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
                 }
             }
         };
-        client.last = Instant::now();
+        client.activity.touch();
         let datagram = &buf[..n];
         if let Err(e) = client.upstream.send(datagram).await {
             eprintln!("#{} {peer} upstream: {}", client.id, net::describe_io(&e));
         }
         server.stats.bytes_in.fetch_add(n as u64, Relaxed);
-        if record(&server, &observer, client.id, peer, Side::Client, datagram).await {
+        if record(&server, &recorder, client.id, peer, Side::Client, datagram).await {
             return Ok(ExitCode::Success);
         }
     }
@@ -82,7 +90,7 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
 async fn open(
     server: &Arc<Server<Proxy>>,
     socket: &Arc<UdpSocket>,
-    observer: &Arc<Mutex<ConnObserver>>,
+    recorder: &Arc<Mutex<HeldRecorder>>,
     peer: SocketAddr,
     id: u64,
 ) -> Result<Client> {
@@ -97,14 +105,14 @@ async fn open(
         server.clone(),
         socket.clone(),
         upstream.clone(),
-        observer.clone(),
+        recorder.clone(),
         peer,
         id,
     ));
     Ok(Client {
         id,
         upstream,
-        last: Instant::now(),
+        activity: Idle::new(),
         replies,
     })
 }
@@ -113,7 +121,7 @@ async fn carry_replies(
     server: Arc<Server<Proxy>>,
     socket: Arc<UdpSocket>,
     upstream: Arc<UdpSocket>,
-    observer: Arc<Mutex<ConnObserver>>,
+    recorder: Arc<Mutex<HeldRecorder>>,
     peer: SocketAddr,
     id: u64,
 ) {
@@ -133,7 +141,7 @@ async fn carry_replies(
             eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
         }
         server.stats.bytes_out.fetch_add(n as u64, Relaxed);
-        if record(&server, &observer, id, peer, Side::Server, datagram).await {
+        if record(&server, &recorder, id, peer, Side::Server, datagram).await {
             return;
         }
     }
@@ -142,7 +150,7 @@ async fn carry_replies(
 /// Record one datagram; true once `--count` is reached.
 async fn record(
     server: &Server<Proxy>,
-    observer: &Mutex<ConnObserver>,
+    recorder: &Mutex<HeldRecorder>,
     id: u64,
     peer: SocketAddr,
     from: Side,
@@ -150,9 +158,10 @@ async fn record(
 ) -> bool {
     let (admitted, last) = server.admit_message();
     if admitted {
-        let mut observer = observer.lock().await;
-        observer.record(&server.meta(id, peer), Event::Data { from, bytes });
-        server.deliver(&mut observer).await;
+        let mut recorder = recorder.lock().await;
+        (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
+        recorder.hold(Event::Data { from, bytes });
+        server.deliver(&mut recorder).await;
     }
     if last || !admitted {
         server.finish(ExitCode::Success);
@@ -163,7 +172,7 @@ async fn record(
 
 fn drop_idle(clients: &mut HashMap<SocketAddr, Client>, idle: Duration) {
     clients.retain(|peer, client| {
-        if client.last.elapsed() < idle {
+        if !client.activity.is_idle(idle) {
             return true;
         }
         client.replies.abort();

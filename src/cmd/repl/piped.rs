@@ -57,7 +57,9 @@ pub async fn run(
     // Whatever ended the session (even a bad line), what was sent before it
     // leaves the socket buffer before we exit.
     session.close().await;
-    outcome
+    let code = outcome?;
+    session.check_outputs()?;
+    Ok(code)
 }
 
 /// The reply rule for the whole session: frames are counted per line sent.
@@ -235,6 +237,7 @@ async fn piped_loop(
         piped.sent_one();
     }
     let end = loop {
+        session.check_outputs()?;
         let wake = match piped.verdict(session) {
             Verdict::Done(end) => break end,
             Verdict::WaitUntil(at, end) => Some((at, end)),
@@ -264,5 +267,6 @@ async fn piped_loop(
             }
         }
     };
+    session.check_outputs()?;
     piped.finish(session, end)
 }

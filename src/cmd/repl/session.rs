@@ -20,12 +20,12 @@ use super::{
 use crate::{
     cli::ReplArgs,
     cmd::inputs,
-    display::{Format, Records, Renderer},
+    display::{Format, Records},
     exchange::Backoff,
     frame::Decoder,
     net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
-    output::{self, CaptureFile, Held, Observed},
-    record::{Clock, Event, Meta, Observer, Peer, Role, Side, Transport},
+    output::{self, ClientRecorder, Direct, Held, Observed, Outputs},
+    record::{Clock, Event, Observer, OutputError, Peer, Recorder, Side, Transport},
 };
 
 /// What the reader and writer tasks report, tagged with their connection so
@@ -144,15 +144,14 @@ pub struct Session {
     conn: Option<Conn>,
     /// Connections made so far; the current one's number is shown as `#N`.
     conns: u64,
-    clock: Clock,
     events: mpsc::Sender<NetEvent>,
     pub out: Output,
-    /// Stdout records, held until [`Session::flush`], so a burst is one write.
-    records: Observed<Records, Held>,
-    /// `--capture` / `:capture`.
-    capture: Option<CaptureFile>,
-    /// `--pcap`.
-    pcap: Option<output::PcapFile>,
+    /// Stdout records (held until [`Session::flush`], so a burst is one
+    /// write), `--capture` / `:capture` and `--pcap`.
+    recorder: ClientRecorder,
+    /// The first output that could not be written; the session ends with
+    /// it ([`Session::check_outputs`]).
+    output_failure: Option<OutputError>,
     /// Announce the first connection (at a terminal); piped sessions stay
     /// quiet on success, like `send`.
     announce_first: bool,
@@ -186,16 +185,26 @@ impl Session {
             connect,
             on_connect,
             decoder: Decoder::new(settings.frame.clone(), args.frame.max_frame.0),
-            records: Observed::new(records_for(settings.format, settings.decode), Held),
+            recorder: Recorder::new(
+                Clock::start(),
+                0,
+                Peer::Ip(([0, 0, 0, 0], 0).into()),
+                Outputs {
+                    records: Some(Observed::new(
+                        records_for(settings.format, settings.decode),
+                        Direct::Held(Held),
+                    )),
+                    capture: None,
+                    pcap: None,
+                },
+            ),
+            output_failure: None,
             settings,
             max_frame: args.frame.max_frame.0,
             conn: None,
             conns: 0,
-            clock: Clock::start(),
             events,
             out,
-            capture: None,
-            pcap: None,
             announce_first: announce,
             local: None,
             transport: Transport::Tcp,
@@ -207,31 +216,35 @@ impl Session {
     /// Start (or switch) the capture file; a connection already up is
     /// recorded from here on.
     pub fn start_capture(&mut self, path: &Path) -> Result<()> {
-        let mut capture = output::client_capture(path, &self.clock)?;
-        if let (Some(local), Some(conn)) = (self.local, &self.conn) {
-            capture.start(self.transport, local);
-            let meta = self.clock.now(conn.id, conn.peer);
-            capture.record(&meta, Event::Open);
+        let mut capture = output::client_capture(path, &self.recorder.clock)?;
+        if let (Some(local), Some(_)) = (self.local, &self.conn) {
+            capture.start(self.transport, local)?;
+            capture.record(&self.recorder.meta(), Event::Open)?;
         }
-        self.capture = Some(capture);
+        self.recorder.outputs.capture = Some(capture);
         Ok(())
     }
 
     /// `--pcap FILE`: connections from here on are recorded as pcapng.
     pub fn start_pcap(&mut self, path: &Path) -> Result<()> {
-        self.pcap = Some(output::client_pcap(path)?);
+        self.recorder.outputs.pcap = Some(output::client_pcap(path)?);
         Ok(())
     }
 
-    fn meta(&self, conn: &Conn) -> Meta {
-        self.clock.now(conn.id, conn.peer)
+    /// Stdout records, the capture and the pcapng file see the event, on
+    /// the current (or last) connection.
+    fn observe(&mut self, event: Event<'_>) {
+        if let Err(e) = self.recorder.event(event) {
+            self.output_failure.get_or_insert(e);
+        }
     }
 
-    /// Stdout records, the capture and the pcapng file see the event.
-    fn observe(&mut self, meta: &Meta, event: Event<'_>) {
-        self.records.record(meta, event);
-        self.capture.record(meta, event);
-        self.pcap.record(meta, event);
+    /// Ends the session (exit 1) once an output could not be written.
+    pub fn check_outputs(&mut self) -> Result<(), OutputError> {
+        match self.output_failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Take a new connection; `true` when the `--on-connect` login was sent
@@ -243,8 +256,12 @@ impl Session {
         self.transport = stream.transport();
         self.local = stream.local().ok();
         if let Some(local) = self.local {
-            self.capture.start(self.transport, local);
-            self.pcap.start(self.transport, local);
+            let outputs = &mut self.recorder.outputs;
+            let started = (outputs.capture.start(self.transport, local))
+                .and_then(|()| outputs.pcap.start(self.transport, local));
+            if let Err(e) = started {
+                self.output_failure.get_or_insert(e);
+            }
         }
         self.conns += 1;
         let id = self.conns;
@@ -258,9 +275,9 @@ impl Session {
             writer: tokio::spawn(write_loop(id, writer, rx, self.events.clone())),
         };
         self.decoder = Decoder::new(self.settings.frame.clone(), self.max_frame);
-        let meta = self.meta(&conn);
+        (self.recorder.conn, self.recorder.peer) = (id, peer);
         self.conn = Some(conn);
-        self.observe(&meta, Event::Open);
+        self.observe(Event::Open);
         self.backoff.reset();
         if id > 1 || self.announce_first {
             self.note(&format!("#{id} {peer} connected"));
@@ -277,20 +294,16 @@ impl Session {
 
     /// Queue bytes for the peer; `false` when there is no connection.
     pub fn send(&mut self, bytes: Vec<u8>) -> bool {
-        let Some(conn) = &self.conn else {
+        if self.conn.is_none() {
             return false;
-        };
+        }
         if bytes.is_empty() {
             return true;
         }
-        let meta = self.meta(conn);
-        self.observe(
-            &meta,
-            Event::Data {
-                from: Side::Client,
-                bytes: &bytes,
-            },
-        );
+        self.observe(Event::Data {
+            from: Side::Client,
+            bytes: &bytes,
+        });
         // If the writer is gone, its `Closed` event is already on the way.
         if let Some(conn) = &self.conn {
             let _ = conn.tx.send(bytes);
@@ -383,19 +396,16 @@ impl Session {
     }
 
     fn received(&mut self, frame: &[u8]) {
-        let Some(conn) = &self.conn else { return };
-        let meta = self.meta(conn);
-        self.show_received(&meta, frame);
+        if self.conn.is_some() {
+            self.show_received(frame);
+        }
     }
 
-    fn show_received(&mut self, meta: &Meta, frame: &[u8]) {
-        self.observe(
-            meta,
-            Event::Data {
-                from: Side::Server,
-                bytes: frame,
-            },
-        );
+    fn show_received(&mut self, frame: &[u8]) {
+        self.observe(Event::Data {
+            from: Side::Server,
+            bytes: frame,
+        });
     }
 
     /// Forget the connection: show what was still buffered (an incomplete
@@ -406,22 +416,21 @@ impl Session {
             return String::new();
         };
         conn.reader.abort();
-        let meta = self.meta(&conn);
         if let Some(rest) = self.decoder.finish() {
-            self.show_received(&meta, &rest);
+            self.show_received(&rest);
         }
         let (id, peer) = (conn.id, conn.peer);
         match ending {
             Ending::PeerClosed => {
-                self.observe(&meta, Event::Close);
+                self.observe(Event::Close);
                 format!("#{id} {peer} closed by peer")
             }
             Ending::Error(reason) => {
-                self.observe(&meta, Event::Error(&reason));
+                self.observe(Event::Error(&reason));
                 format!("#{id} {peer} error: {reason}; connection closed")
             }
             Ending::Ours => {
-                self.observe(&meta, Event::Close);
+                self.observe(Event::Close);
                 format!("#{id} {peer} closed")
             }
         }
@@ -430,7 +439,6 @@ impl Session {
     /// End of session: let the writer send what is queued (bounded), close.
     pub async fn close(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let meta = self.meta(&conn);
             let Conn {
                 tx, reader, writer, ..
             } = conn;
@@ -438,9 +446,9 @@ impl Session {
             let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
             reader.abort();
             if let Some(rest) = self.decoder.finish() {
-                self.show_received(&meta, &rest);
+                self.show_received(&rest);
             }
-            self.observe(&meta, Event::Close);
+            self.observe(Event::Close);
         }
         self.flush();
     }
@@ -457,12 +465,12 @@ impl Session {
             }
             Setting::Format(format) => {
                 self.settings.format = format;
-                *self.records.render_mut() = records_for(format, self.settings.decode);
+                self.set_records(records_for(format, self.settings.decode));
                 format!("format: {format}")
             }
             Setting::Decode(protocol) => {
                 self.settings.decode = protocol;
-                *self.records.render_mut() = records_for(self.settings.format, protocol);
+                self.set_records(records_for(self.settings.format, protocol));
                 format!("decode: {protocol}")
             }
             Setting::Frame(spec) => {
@@ -483,10 +491,18 @@ impl Session {
     }
 
     pub fn flush(&mut self) {
-        let pending = self.records.pending();
-        if !pending.is_empty() {
-            self.out.records(pending);
-            pending.clear();
+        if let Some(records) = &mut self.recorder.outputs.records {
+            let pending = records.pending();
+            if !pending.is_empty() {
+                self.out.records(pending);
+                pending.clear();
+            }
+        }
+    }
+
+    fn set_records(&mut self, records: Records) {
+        if let Some(observed) = &mut self.recorder.outputs.records {
+            *observed.render_mut() = records;
         }
     }
 }
@@ -494,10 +510,5 @@ impl Session {
 /// Stdout records in `format`: raw output is the peer's bytes only, as
 /// with `send`; JSON carries connection events too.
 fn records_for(format: Format, decode: crate::decode::Protocol) -> Records {
-    Records {
-        renderer: Renderer::new(format, output::stdout_style(), Role::Client),
-        ours: format != Format::Raw,
-        events: true,
-        decode,
-    }
+    Records::client(format, output::stdout_style(), decode).with_events()
 }

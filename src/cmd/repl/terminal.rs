@@ -144,6 +144,7 @@ async fn interactive_loop(
                         last_failure = None;
                     }
                     session.flush();
+                    session.check_outputs()?;
                     session.out.barrier(drained);
                     let _ = reply.send(Reply { prompt: session.settings.prompt(), quit });
                     if quit {
@@ -172,6 +173,7 @@ async fn interactive_loop(
                     }
                 }
                 session.flush();
+                session.check_outputs()?;
             }
             result = session.dialed(), if session.is_dialing() => match result {
                 Ok(stream) => {

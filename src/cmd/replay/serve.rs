@@ -27,14 +27,15 @@ use super::{record_format, sleep_precisely_until, timing, write_junit, Timing};
 use crate::{
     capture::{Flow, Message},
     cli::ReplayArgs,
-    cmd::server::{self, ConnObserver, Handler, Options, Server},
+    cmd::server::{self, Handler, Options, Server},
     display::Format,
     exchange,
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
     net::{AccessList, ListenAddr, ReadHalf, Stream, WriteHalf},
-    record::{Event, Observer, Peer, Role, Side, Transport},
+    output::HeldRecorder,
+    record::{Event, Peer, Role, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -95,8 +96,8 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         tls: args.tls_server.server()?,
         join: Vec::new(),
         access: AccessList::default(),
-        capture: None,
-        pcap: None,
+        capture: args.capture.capture.clone(),
+        pcap: args.capture.pcap.clone(),
     };
     let code = server::run(options, serve)?;
     let suite = suite.lock().unwrap_or_else(|e| e.into_inner());
@@ -118,16 +119,12 @@ impl Handler for Serve {
         }
         let (number, flow) = &serve.flows[(k % serve.flows.len() as u64) as usize];
         eprintln!("#{id} {peer} connected; playing flow {number}");
-        let mut observer = server.observer();
-        server
-            .event(&mut observer, &server.meta(id, peer), Event::Open)
-            .await;
+        let mut recorder = server.recorder(id, peer);
+        server.event(&mut recorder, Event::Open).await;
         let mut player = Player {
             server: &server,
-            id,
-            peer,
             number: *number,
-            observer,
+            recorder,
         };
         let outcome = player.play(stream, flow).await;
         let event = match &outcome {
@@ -140,8 +137,7 @@ impl Handler for Serve {
                 Event::Error(reason)
             }
         };
-        let meta = server.meta(id, peer);
-        server.event(&mut player.observer, &meta, event).await;
+        server.event(&mut player.recorder, event).await;
         let done = serve.finished.fetch_add(1, SeqCst) + 1;
         if serve.loops != 0 && done == total {
             let failures = serve.suite.lock().map_or(0, |s| s.failures());
@@ -187,10 +183,8 @@ fn script(flow: &Flow) -> (Vec<&Message>, Vec<Step<'_>>) {
 /// Plays one flow to one client.
 struct Player<'a> {
     server: &'a Server<Serve>,
-    id: u64,
-    peer: Peer,
     number: usize,
-    observer: ConnObserver,
+    recorder: HeldRecorder,
 }
 
 impl Player<'_> {
@@ -332,8 +326,7 @@ impl Player<'_> {
             }
             Side::Server => stats.bytes_out.fetch_add(bytes.len() as u64, SeqCst),
         };
-        let meta = self.server.meta(self.id, self.peer);
-        self.observer.record(&meta, Event::Data { from, bytes });
-        self.server.deliver(&mut self.observer).await;
+        self.recorder.hold(Event::Data { from, bytes });
+        self.server.deliver(&mut self.recorder).await;
     }
 }
