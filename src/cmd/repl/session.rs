@@ -21,9 +21,8 @@ use crate::{
     cli::ReplArgs,
     cmd::inputs,
     display::{Format, Records, Renderer},
-    exchange::Backoff,
     frame::Decoder,
-    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
+    net::{self, Backoff, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::{self, CaptureFile, Held, Observed},
     record::{Clock, Event, Meta, Observer, Peer, Role, Side, Transport},
 };
