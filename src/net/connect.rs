@@ -5,7 +5,7 @@
 //! It exists so that every client (`send`, `repl`, `replay`, `proxy`'s
 //! upstream) connects the same way, and so that the back-off that paces
 //! `--retry` here and `repl --reconnect` lives with the connecting, not
-//! with the exchanges built on top of it.
+//! with the request-and-reply code built on top of it.
 
 use std::{
     io,

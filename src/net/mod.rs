@@ -5,7 +5,7 @@
 //!   and the one table of address schemes, [`SCHEMES`] (`unix:PATH`, then
 //!   the `HOST:PORT` fallback);
 //! - `access.rs`: `--allow` / `--deny` ([`Cidr`], [`AccessList`]);
-//! - `connect.rs`: client connections ([`connect`]: TCP, TLS, Unix;
+//! - `connect.rs`: client connections ([`connect()`]: TCP, TLS, Unix;
 //!   `--source`, `--keepalive`, `--retry`) and the [`Backoff`] between
 //!   attempts;
 //! - `udp.rs`: UDP clients ([`Datagram`]) and multicast groups ([`Group`]);
@@ -25,7 +25,7 @@
 //! the stream type ([`Stream`], `net/stream.rs`) and in
 //! [`crate::record::Peer`]. The row's parsers return the new variant of
 //! [`Target`] (and of [`ListenAddr`], if it listens); the compiler then
-//! names each `match` on those that needs an arm ([`connect`],
+//! names each `match` on those that needs an arm ([`connect()`],
 //! [`bind_stream`], their `Display`).
 //!
 //! Code outside `net/` names things through the re-exports below, not the
