@@ -1,16 +1,16 @@
 //! One client exchange over any transport: read a reply by a `reply.rs`
-//! rule, datagrams or stream, and the back-off between connection attempts.
+//! rule, datagrams or stream.
 //!
 //! `send` and `replay` are compositions of these pieces (the piped `repl`
 //! reads through its session's reader task, but waits by the same
-//! `reply.rs` rules and reconnects with the same [`Backoff`]):
+//! `reply.rs` rules and reconnects with the same [`net::Backoff`]):
 //! they decide what to send and what a reply must look like; the reading,
 //! framing, waiting and deadline handling happen here, once. Transports are
 //! anything that reads (`AsyncRead`) or a connected UDP socket, so a new
 //! transport (Unix, TLS) plugs in without touching the subcommands. See
 //! `docs/ARCHITECTURE.md`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -182,59 +182,11 @@ pub async fn recv_datagrams(
     }
 }
 
-/// How long to wait between connection attempts: short at first (a server
-/// booting in CI, a robot restarting its server task), doubling up to a
-/// ceiling so that an unplugged device is not hammered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    first: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    /// `send --retry`: a CI job waits for a server that is seconds away.
-    pub const RETRY: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
-    /// `repl --reconnect`: a device that went away may be gone for minutes.
-    pub const RECONNECT: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
-
-    pub const fn new(first: Duration, max: Duration) -> Backoff {
-        Backoff {
-            first,
-            max,
-            next: first,
-        }
-    }
-
-    /// The pause before the next attempt; each call doubles the next one.
-    pub fn pause(&mut self) -> Duration {
-        let pause = self.next;
-        self.next = (self.next * 2).min(self.max);
-        pause
-    }
-
-    /// A connection succeeded (or the user asked again): start over.
-    pub fn reset(&mut self) {
-        self.next = self.first;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{frame::FrameSpec, reply::Rule};
-
-    #[test]
-    fn backoff_doubles_to_its_ceiling_and_resets() {
-        let mut b = Backoff::RECONNECT;
-        let pauses: Vec<u64> = (0..7).map(|_| b.pause().as_millis() as u64).collect();
-        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
-        b.reset();
-        assert_eq!(b.pause(), Duration::from_millis(250));
-        let mut r = Backoff::RETRY;
-        let pauses: Vec<u64> = (0..7).map(|_| r.pause().as_millis() as u64).collect();
-        assert_eq!(pauses, [20, 40, 80, 160, 320, 500, 500]);
-    }
+    use std::time::Duration;
 
     fn rule(until: Until) -> Rule {
         Rule {

@@ -1,7 +1,7 @@
 //! One byte-stream type for every stream transport: TCP, TLS over TCP, and
 //! Unix domain sockets. Subcommands read and write a [`Stream`] (or its
 //! two halves) and never name the transport; the transport is chosen once,
-//! where the connection is made ([`super::connect`]) or accepted
+//! where the connection is made ([`super::connect()`]) or accepted
 //! ([`Listener::accept`], plus [`super::tls::Server::accept`]).
 //!
 //! Why an enum and not `Box<dyn AsyncRead + AsyncWrite>`: the plain TCP

@@ -21,9 +21,8 @@ use crate::{
     cli::ReplArgs,
     cmd::inputs,
     display::{Format, Records},
-    exchange::Backoff,
     frame::Decoder,
-    net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
+    net::{self, Backoff, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::{self, ClientRecorder, Direct, Held, Observed, Outputs},
     record::{Clock, Event, Observer, OutputError, Peer, Recorder, Side, Transport},
 };
