@@ -59,7 +59,8 @@ fn the_binary_is_a_pie() {
         "not a PIE:\n{text}"
     );
     assert!(
-        text.lines().any(|l| l.contains("(FLAGS_1)") && l.contains("PIE")),
+        text.lines()
+            .any(|l| l.contains("(FLAGS_1)") && l.contains("PIE")),
         "no PIE flag in the dynamic section:\n{text}"
     );
 }
