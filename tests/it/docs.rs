@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::util::{bin, have, repo};
+use crate::util::{bin, have, repo, skipped};
 
 const REGENERATE: &str = "cargo run -- generate .";
 
@@ -133,7 +133,12 @@ printf '%s\n' "${{COMPREPLY[@]}}""#
 
 #[test]
 fn zsh_and_fish_scripts_load() {
-    if have("zsh") {
+    let test = "docs::zsh_and_fish_scripts_load";
+    if !skipped("zsh", test) {
+        assert!(
+            have("zsh"),
+            "{test}: zsh is not installed (scripts/test installs it; P1GE0N_SKIP=zsh skips this part)"
+        );
         shell("zsh", &["-n", "completions/_p1ge0n"]);
         shell(
             "zsh",
@@ -142,10 +147,12 @@ fn zsh_and_fish_scripts_load() {
                 "autoload -U compinit && compinit -u && source completions/_p1ge0n",
             ],
         );
-    } else {
-        eprintln!("note: zsh not installed; skipped");
     }
-    if have("fish") {
+    if !skipped("fish", test) {
+        assert!(
+            have("fish"),
+            "{test}: fish is not installed (scripts/test installs it; P1GE0N_SKIP=fish skips this part)"
+        );
         let out = shell(
             "fish",
             &[
@@ -155,7 +162,5 @@ fn zsh_and_fish_scripts_load() {
             ],
         );
         assert!(out.starts_with("listen"), "{out:?}");
-    } else {
-        eprintln!("note: fish not installed; skipped");
     }
 }

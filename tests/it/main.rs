@@ -5,6 +5,10 @@
 //!
 //! Run one subject with `cargo test --test it replay::`, one test with
 //! `cargo test --test it replay::timing -- --nocapture`.
+//!
+//! Tests that measure wall time or resources (CPU, memory) live in
+//! `serial` and are run on their own, one at a time (see `serial/mod.rs`
+//! and `scripts/test`).
 
 mod util;
 
@@ -28,6 +32,7 @@ mod replay_pcap;
 mod rules;
 mod security;
 mod send;
+mod serial;
 mod serve;
 mod startup;
 mod tls;

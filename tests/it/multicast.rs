@@ -8,8 +8,10 @@
 //! or hop limit every datagram arrived with).
 //!
 //! This needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's `ip`.
-//! Without them the tests fail, saying so; set `P1GE0N_NO_NETNS=REASON` to
-//! skip them on such machines (each test then prints the reason).
+//! Without them the tests fail, saying so; `P1GE0N_SKIP=netns` skips them
+//! on such machines (each skip is counted and listed by `scripts/test`).
+//! The IPv6 parts need IPv6 (`[::1]` can be bound) and fail without it,
+//! unless `P1GE0N_SKIP=ipv6` skips them.
 //! Bad `--join`, `--broadcast` and `--ttl` arguments are in the bad-input
 //! catalogue (`bad_input.rs`, category "multicast and broadcast").
 
@@ -56,7 +58,8 @@ struct NetnsPair {
     names: [String; 2],
     n: u32,
     /// Whether this machine has IPv6 (`[::1]` can be bound); without it
-    /// the pair is IPv4 only and the IPv6 checks are skipped with a note.
+    /// the pair is IPv4 only and the IPv6 checks fail (see
+    /// [`NetnsPair::has_ipv6`]).
     ipv6: bool,
 }
 
@@ -80,15 +83,11 @@ fn ip(args: &[&str]) -> Result<(), String> {
 }
 
 impl NetnsPair {
-    /// The pair, set up; `None` (after a note naming `test`) when
-    /// P1GE0N_NO_NETNS is set. Panics, saying why, when the namespaces
-    /// cannot be made.
+    /// The pair, set up; `None` when `P1GE0N_SKIP` names `netns` (the
+    /// skip of `test` is recorded, see [`skipped`]). Panics, saying why,
+    /// when the namespaces cannot be made.
     fn create(test: &str) -> Option<NetnsPair> {
-        if let Some(why) = std::env::var_os("P1GE0N_NO_NETNS") {
-            eprintln!(
-                "note: skipping {test}: P1GE0N_NO_NETNS is set ({}); it needs two network namespaces (root and `ip netns`)",
-                why.to_string_lossy()
-            );
+        if skipped("netns", test) {
             return None;
         }
         let k = PAIRS.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +106,7 @@ impl NetnsPair {
         if let Err(why) = ip(&["netns", "add", a]) {
             panic!(
                 "{test} needs network namespaces, and `ip netns add` failed: {why}\n\
-                 (it needs root, or CAP_SYS_ADMIN and CAP_NET_ADMIN; set P1GE0N_NO_NETNS=REASON to skip the multicast tests)"
+                 (it needs root, or CAP_SYS_ADMIN and CAP_NET_ADMIN; P1GE0N_SKIP=netns skips the multicast tests)"
             );
         }
         pair.setup()
@@ -190,12 +189,18 @@ impl NetnsPair {
         format!("10.77.{}.255", self.n)
     }
 
-    /// Whether the IPv6 checks can run; if not, says so for `test`.
+    /// Whether the IPv6 checks of `test` run: false when `P1GE0N_SKIP`
+    /// names `ipv6` (recorded, see [`skipped`]); panics, saying why, when
+    /// this machine has no IPv6.
     fn has_ipv6(&self, test: &str) -> bool {
-        if !self.ipv6 {
-            eprintln!("note: skipping the IPv6 part of {test}: cannot bind [::1] on this machine");
+        if skipped("ipv6", test) {
+            return false;
         }
-        self.ipv6
+        assert!(
+            self.ipv6,
+            "{test}: its IPv6 part needs IPv6, and [::1] cannot be bound on this machine (P1GE0N_SKIP=ipv6 skips it)"
+        );
+        true
     }
 
     /// The index of the side's veth end, as `ip -o link` shows it.
@@ -289,7 +294,9 @@ fn assert_answered(out: &Output, want: &[u8]) {
 /// group it did not join never arrives.
 #[test]
 fn listen_join_receives_multicast_from_socat_and_send() {
-    let Some(net) = NetnsPair::create("listen_join_receives_multicast_from_socat_and_send") else {
+    let Some(net) =
+        NetnsPair::create("multicast::listen_join_receives_multicast_from_socat_and_send")
+    else {
         return;
     };
     let server = net.listen(&["-u", "--join", "239.77.0.1", "0.0.0.0:0"]);
@@ -335,7 +342,7 @@ fn listen_join_receives_multicast_from_socat_and_send() {
 /// answers from B's unicast address.
 #[test]
 fn listen_join_with_interface_address() {
-    let Some(net) = NetnsPair::create("listen_join_with_interface_address") else {
+    let Some(net) = NetnsPair::create("multicast::listen_join_with_interface_address") else {
         return;
     };
     net.ip_in(Side::B, &["route", "del", MULTICAST_V4, "dev", "vB"]);
@@ -389,7 +396,7 @@ fn listen_join_with_interface_address() {
 /// picks the way out.
 #[test]
 fn ipv6_multicast_by_interface_name_and_index() {
-    let test = "ipv6_multicast_by_interface_name_and_index";
+    let test = "multicast::ipv6_multicast_by_interface_name_and_index";
     let Some(net) = NetnsPair::create(test) else {
         return;
     };
@@ -428,7 +435,7 @@ fn ipv6_multicast_by_interface_name_and_index() {
 /// add --broadcast; nothing is sent.
 #[test]
 fn broadcast_reaches_a_plain_udp_listener() {
-    let Some(net) = NetnsPair::create("broadcast_reaches_a_plain_udp_listener") else {
+    let Some(net) = NetnsPair::create("multicast::broadcast_reaches_a_plain_udp_listener") else {
         return;
     };
     let server = net.listen(&["-u", "0.0.0.0:0"]);
@@ -464,7 +471,7 @@ fn broadcast_reaches_a_plain_udp_listener() {
 /// kernel's default of 1, so 7 cannot be a coincidence.
 #[test]
 fn ttl_sets_the_hops_the_datagrams_carry() {
-    let Some(net) = NetnsPair::create("ttl_sets_the_hops_the_datagrams_carry") else {
+    let Some(net) = NetnsPair::create("multicast::ttl_sets_the_hops_the_datagrams_carry") else {
         return;
     };
     let (v4, port) = net.ttl_echo(&["--join", "239.77.0.1", "--iface", &net.v4(Side::B)]);
@@ -482,7 +489,7 @@ fn ttl_sets_the_hops_the_datagrams_carry() {
         v4.wait_stdout_contains(&line, SOON);
     }
 
-    if !net.has_ipv6("ttl_sets_the_hops_the_datagrams_carry") {
+    if !net.has_ipv6("multicast::ttl_sets_the_hops_the_datagrams_carry") {
         return;
     }
     let index = net.index(Side::B).to_string();

@@ -6,7 +6,7 @@ use std::{collections::HashMap, net::SocketAddr, process::Command, thread, time:
 use crate::util::*;
 
 /// `p1ge0n proxy ARGS...`, started and listening (its first stderr line).
-fn proxy(args: &[&str]) -> Listen {
+pub(crate) fn proxy(args: &[&str]) -> Listen {
     let mut cmd = Command::new(bin());
     cmd.arg("proxy").args(args);
     Listen::spawn_with(cmd)
@@ -421,25 +421,6 @@ fn udp_clients_each_get_their_own_answers() {
                 .any(|l| l.contains("server>client 8 client 1")),
         "{records:?}"
     );
-}
-
-/// Back-pressure: 50 clients push 100 MB each through the proxy to an
-/// echo server and never read. The proxy forwards only what the other side
-/// takes, so its memory stays flat, and it still serves a new client.
-#[test]
-fn flooding_clients_do_not_grow_the_proxy() {
-    let server = Listen::start(&["127.0.0.1:0", "-q"]);
-    let px = proxy(&["127.0.0.1:0", &server.target(), "-q"]);
-    let (line, _flood) = flood(px.port());
-    let hwm = peak_rss_kb(px.pid());
-    println!("proxy flood: {line} ; proxy VmHWM {hwm} kB");
-    assert!(line.starts_with("clients=50 sent="), "{line}");
-    assert!(
-        hwm < 100 * 1024,
-        "the proxy peaked at {hwm} kB under the flood"
-    );
-    let run = py_client(px.addr(), b"still here", 10);
-    assert_eq!(run.data, b"still here");
 }
 
 /// --share: when the server closes the shared connection, the next message

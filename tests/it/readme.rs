@@ -119,12 +119,18 @@ fn readme_test_command_is_what_ci_runs() {
         ci.lines().any(|l| l.trim() == test_command),
         "{test_command} not in .ci/run"
     );
-    // And that script ends by running the whole suite, passing arguments on.
+    // And that script runs the whole suite: with arguments, passing them
+    // on; without (as CI calls it), the suite without the serial group,
+    // then the serial group one test at a time (TESTING.md).
     let script = std::fs::read_to_string(repo().join("scripts/test")).unwrap();
-    assert!(
-        script
-            .lines()
-            .any(|l| l.trim() == "exec cargo test --locked \"$@\""),
-        "scripts/test does not run cargo test --locked"
-    );
+    for run in [
+        "cargo test --locked \"$@\" || status=$?",
+        "cargo test --locked -- --skip serial:: || status=$?",
+        "cargo test --locked --test it serial:: -- --test-threads=1 || status=$?",
+    ] {
+        assert!(
+            script.lines().any(|l| l.trim() == run),
+            "scripts/test does not run {run}"
+        );
+    }
 }

@@ -8,8 +8,6 @@
 //! in the pane is followed by `echo "[exit $?]"` and a long sleep, so the
 //! exit status can be read off the screen after the repl ends.
 
-use std::time::Duration;
-
 use tempfile::TempDir;
 
 use crate::util::{term::Term, *};
@@ -219,7 +217,7 @@ fn tab_completes_commands_and_values() {
     term.wait_for(":frame");
 }
 
-fn repl_piped(target: &str, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn repl_piped(target: &str, args: &[&str], stdin: &str) -> std::process::Output {
     assert_cmd::Command::new(bin())
         .arg("repl")
         .arg(target)
@@ -267,32 +265,12 @@ fn piped_lines_print_both_echoes_and_exit_0() {
     assert_eq!(out.stdout, b"a\n\x02\x03b\r\n", "{}", show(&out));
 }
 
-fn records_of(out: &std::process::Output, dir: &str) -> Vec<String> {
+pub(crate) fn records_of(out: &std::process::Output, dir: &str) -> Vec<String> {
     records(&stdout_of(out))
         .into_iter()
         .filter(|r| r.dir == dir)
         .map(|r| r.payload)
         .collect()
-}
-
-/// Piped input ends after the last reply by the `--idle` rule, not by `-w`.
-#[test]
-fn piped_input_ends_after_the_idle_silence() {
-    let server = Listen::start(&["127.0.0.1:0", "-q"]);
-    let started = std::time::Instant::now();
-    let out = repl_piped(&server.target(), &["--idle", "100ms", "-w", "15s"], "x\n");
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(records_of(&out, "recv"), ["x\\n"]);
-
-    // No reply at all: -w bounds the wait, and like send that is exit 4.
-    let silent = PyServer::start("silent_server.py", &[]);
-    let out = repl_piped(&silent.target(), &["-w", "300ms"], "x\n");
-    assert_fails(&out, 4, "no reply to the last line within 300ms");
 }
 
 /// A bad line exits 2 naming its line and column, after the lines before

@@ -39,9 +39,12 @@ fn assert_refused(server: &Listen, addr: SocketAddr) -> String {
 /// rules match them as the IPv4 address they are.
 #[test]
 fn ipv4_mapped_peers_are_matched_as_ipv4() {
-    if ipv6_unavailable().is_some() {
-        eprintln!("note: no IPv6 on this machine; skipped");
+    let test = "security::ipv4_mapped_peers_are_matched_as_ipv4";
+    if skipped("ipv6", test) {
         return;
+    }
+    if let Some(e) = ipv6_unavailable() {
+        panic!("{test} needs IPv6 loopback and cannot bind [::1]: {e} (P1GE0N_SKIP=ipv6 skips it)");
     }
     let server = Listen::start(&["0", "--deny", "127.0.0.1"]);
     assert!(
@@ -74,9 +77,12 @@ fn ipv4_mapped_peers_are_matched_as_ipv4() {
 /// IPv6 peers against IPv4 and IPv6 rules.
 #[test]
 fn ipv6_peers_follow_the_rules() {
-    if ipv6_unavailable().is_some() {
-        eprintln!("note: no IPv6 on this machine; skipped");
+    let test = "security::ipv6_peers_follow_the_rules";
+    if skipped("ipv6", test) {
         return;
+    }
+    if let Some(e) = ipv6_unavailable() {
+        panic!("{test} needs IPv6 loopback and cannot bind [::1]: {e} (P1GE0N_SKIP=ipv6 skips it)");
     }
     let server = Listen::start(&["[::1]:0", "--allow", "127.0.0.0/8"]);
     let stderr = assert_refused(&server, server.addr());

@@ -196,13 +196,18 @@ fn udp_echo_with_u_on_both_sides() {
     assert!(rec.peer.starts_with("127.0.0.1:"), "{rec:?}");
 }
 
-/// Acceptance 6: IPv6 loopback, skipped (with a note) only where ::1
-/// cannot be bound at all.
+/// Acceptance 6: IPv6 loopback. Where ::1 cannot be bound the test fails
+/// saying so, unless `P1GE0N_SKIP=ipv6` skips it.
 #[test]
 fn ipv6_loopback() {
-    if let Some(e) = ipv6_unavailable() {
-        eprintln!("note: skipping ipv6_loopback: cannot bind [::1]:0 on this machine: {e}");
+    let test = "send::ipv6_loopback";
+    if skipped("ipv6", test) {
         return;
+    }
+    if let Some(e) = ipv6_unavailable() {
+        panic!(
+            "{test} needs IPv6 loopback and cannot bind [::1]:0: {e} (P1GE0N_SKIP=ipv6 skips it)"
+        );
     }
     let server = Listen::start(&["[::1]:0"]);
     assert_eq!(

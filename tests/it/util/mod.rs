@@ -85,6 +85,27 @@ pub fn replay(args: &[&str]) -> Output {
     p1ge0n(&[&["replay"], args].concat())
 }
 
+/// Whether `name` is listed in `P1GE0N_SKIP` (comma-separated names:
+/// `ipv6`, `netns`, `zsh`, `fish`), so that `test` (its full name, e.g.
+/// `send::ipv6_loopback`) is skipped. A skip says `skipped: TEST
+/// (P1GE0N_SKIP=...)` on stderr and is recorded as the file
+/// `target/test-skips/NAME-TEST`, which `scripts/test` counts and lists
+/// after cargo: a skip never passes silently. A test whose peer is missing
+/// and whose name is not listed must fail, saying why.
+pub fn skipped(name: &str, test: &str) -> bool {
+    let list = std::env::var("P1GE0N_SKIP").unwrap_or_default();
+    if !list.split(',').any(|listed| listed.trim() == name) {
+        return false;
+    }
+    let note = format!("skipped: {test} (P1GE0N_SKIP={list})");
+    eprintln!("{note}");
+    let dir = repo().join("target/test-skips");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{name}-{test}")), note + "\n"))
+        .unwrap_or_else(|e| panic!("cannot record the skip in {}: {e}", dir.display()));
+    true
+}
+
 /// A valid capture header line (no newline), for captures built by hand.
 pub const CAPTURE_HEADER: &str = r#"{"p1ge0n":"capture","version":1,"started":"2026-11-25T13:00:00.000000Z","transport":"tcp","local":"127.0.0.1:9000","side":"server"}"#;
 
