@@ -172,6 +172,8 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')
             [CompletionResult]::new('--decode', '--decode', [CompletionResultType]::ParameterName, 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)')
+            [CompletionResult]::new('--capture', '--capture', [CompletionResultType]::ParameterName, 'Record every event as JSON Lines in FILE (created mode 0600), for replay')
+            [CompletionResult]::new('--pcap', '--pcap', [CompletionResultType]::ParameterName, 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open')
             [CompletionResult]::new('--serve', '--serve', [CompletionResultType]::ParameterName, 'Play the server side instead: listen, and answer each client as the captured server did')
             [CompletionResult]::new('--verify', '--verify', [CompletionResultType]::ParameterName, 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference')
             [CompletionResult]::new('--list', '--list', [CompletionResultType]::ParameterName, 'List the flows in the file and exit')

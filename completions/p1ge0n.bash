@@ -541,7 +541,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__replay)
-            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --format --quiet --decode --help --version"
+            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -637,6 +637,14 @@ _p1ge0n() {
                     ;;
                 --decode)
                     COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    return 0
+                    ;;
+                --capture)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pcap)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

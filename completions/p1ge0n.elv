@@ -165,6 +165,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand -f 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
             cand --format 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'
             cand --decode 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)'
+            cand --capture 'Record every event as JSON Lines in FILE (created mode 0600), for replay'
+            cand --pcap 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open'
             cand --serve 'Play the server side instead: listen, and answer each client as the captured server did'
             cand --verify 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference'
             cand --list 'List the flows in the file and exit'

@@ -216,6 +216,8 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say 
 modbus\t''
 s7\t''
 auto\t''"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l serve -d 'Play the server side instead: listen, and answer each client as the captured server did'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l verify -d 'Compare every reply (with --serve: every client message) with the captured one; exit 5 on any difference'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l list -d 'List the flows in the file and exit'

@@ -97,25 +97,29 @@ pub fn take_all(
     Ok(())
 }
 
-/// One read into the decoder's buffer, told to `wait` (bytes, or the peer
-/// closing).
-pub async fn read_some<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    decoder: &mut Decoder,
-    wait: &mut Wait,
-) -> Result<()> {
-    match reader.read_buf(decoder.buffer_mut()).await {
-        Ok(0) => wait.peer_closed(),
-        Ok(n) => wait.received(Instant::now(), n, 0),
-        Err(e) => return Err(net::read_error(&e)),
-    }
-    Ok(())
+/// What waiting on a reply gave: the wait is over (how), or the awaited
+/// thing happened first.
+#[derive(Debug)]
+pub enum Waited<T> {
+    Over(End),
+    Got(T),
 }
 
-/// Sleep until `at`; for a `select!` branch guarded by `at.is_some()`.
-pub async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+/// The one wait driver: await `next` (a read, a datagram, a line from a
+/// script: whatever the caller waits on) within the deadline `verdict` sets
+/// (`Wait::verdict`). A wait that is already over never polls `next`.
+/// send, replay and the piped repl all wait through this, so a reply's
+/// deadline is enforced in one place.
+pub async fn within<T>(verdict: Verdict, next: impl std::future::Future<Output = T>) -> Waited<T> {
+    match verdict {
+        Verdict::Done(end) => Waited::Over(end),
+        Verdict::WaitUntil(at, end) => {
+            match tokio::time::timeout_at(tokio::time::Instant::from_std(at), next).await {
+                Ok(got) => Waited::Got(got),
+                Err(_) => Waited::Over(end),
+            }
+        }
+        Verdict::Wait => Waited::Got(next.await),
     }
 }
 
@@ -135,16 +139,9 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
     }
     loop {
         take_ready(decoder, wait, &mut reply).map_err(|e| anyhow::anyhow!("reply: {e}"))?;
-        let read = reader.read_buf(decoder.buffer_mut());
-        let result = match wait.verdict() {
-            Verdict::Done(end) => return Ok((reply, end)),
-            Verdict::WaitUntil(at, end) => {
-                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), read).await {
-                    Ok(result) => result,
-                    Err(_) => return Ok((reply, end)),
-                }
-            }
-            Verdict::Wait => read.await,
+        let result = match within(wait.verdict(), reader.read_buf(decoder.buffer_mut())).await {
+            Waited::Over(end) => return Ok((reply, end)),
+            Waited::Got(result) => result,
         };
         match result {
             Ok(0) => {
@@ -166,16 +163,9 @@ pub async fn recv_datagrams(
 ) -> std::io::Result<End> {
     let mut buf = vec![0u8; 65_536];
     loop {
-        let recv = socket.recv(&mut buf);
-        let (n, from) = match wait.verdict() {
-            Verdict::Done(end) => return Ok(end),
-            Verdict::WaitUntil(at, end) => {
-                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), recv).await {
-                    Ok(result) => result?,
-                    Err(_) => return Ok(end),
-                }
-            }
-            Verdict::Wait => recv.await?,
+        let (n, from) = match within(wait.verdict(), socket.recv(&mut buf)).await {
+            Waited::Over(end) => return Ok(end),
+            Waited::Got(result) => result?,
         };
         wait.received(Instant::now(), n, 1);
         on_datagram(&buf[..n], from);

@@ -16,20 +16,20 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::inputs;
 use crate::{
     cli::SendArgs,
     display::{self, Format, Records},
-    exchange::{self, Reply},
+    exchange::{self, Reply, Waited},
     exit::{self, ExitCode},
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target, UdpOptions, WriteHalf},
     output::{self, ClientRecorder, Outputs},
     record::{Clock, OutputError, Peer, Recorder, Side, Transport},
-    reply::{End, Rule, Until, Verdict, Wait},
+    reply::{End, Rule, Until, Wait},
 };
 
 /// The exchange to run, fully validated.
@@ -428,6 +428,16 @@ async fn stream_stdin(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
     )))
 }
 
+/// What happened while stdin uploads and the reply comes in.
+enum Upload {
+    /// stdin bytes went out (to record).
+    Sent(Vec<u8>),
+    /// The upload ended (stdin closed, the socket half-closed).
+    Done(Result<Result<WriteHalf>, tokio::task::JoinError>),
+    /// A read of the reply.
+    Read(std::io::Result<usize>),
+}
+
 /// Read and record the reply while stdin uploads; the reply rules start at
 /// the end of stdin (until then we wait like nc). Returns the reply's bytes
 /// (`None` if nothing arrived) and how the wait ended.
@@ -453,25 +463,29 @@ async fn receive_while_uploading(
             conn.data_at(Side::Server, &part, at)?;
             received.extend_from_slice(&part);
         }
-        let wake = match wait.verdict() {
-            Verdict::Done(end) => break end,
-            Verdict::WaitUntil(at, end) => Some((at, end)),
-            Verdict::Wait => None,
+        let next = async {
+            tokio::select! {
+                Some(chunk) = sent.recv() => Upload::Sent(chunk),
+                result = &mut upload, if uploading => Upload::Done(result),
+                result = reader.read_buf(decoder.buffer_mut()) => Upload::Read(result),
+            }
         };
-        tokio::select! {
-            Some(chunk) = sent.recv() => conn.data(Side::Client, &chunk)?,
-            result = &mut upload, if uploading => {
+        match exchange::within(wait.verdict(), next).await {
+            Waited::Over(end) => break end,
+            Waited::Got(Upload::Sent(chunk)) => conn.data(Side::Client, &chunk)?,
+            Waited::Got(Upload::Done(result)) => {
                 uploading = false;
                 _writer = Some(result.context("stdin task")??);
                 wait.begin(Instant::now());
             }
-            result = exchange::read_some(reader, decoder, &mut wait) => {
-                result.map_err(|e| e.context("reading the reply"))?;
+            Waited::Got(Upload::Read(result)) => {
+                match result {
+                    Ok(0) => wait.peer_closed(),
+                    Ok(n) => wait.received(Instant::now(), n, 0),
+                    Err(e) => return Err(net::read_error(&e).context("reading the reply")),
+                }
                 exchange::take_all(decoder, &mut wait, &mut reply)
                     .map_err(|e| anyhow::anyhow!("reply: {e}"))?;
-            }
-            _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {
-                break wake.map_or(End::TimedOut, |(_, end)| end);
             }
         }
     };

@@ -26,6 +26,7 @@ mod multicast;
 mod pcap_out;
 mod proxy;
 mod readme;
+mod recorder;
 mod repl;
 mod replay;
 mod replay_pcap;

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     cli::ReplArgs,
-    exchange,
+    exchange::{self, Waited},
     exit::{self, ExitCode},
     frame::FrameSpec,
     net::{ConnectOptions, Stream},
@@ -216,6 +216,14 @@ impl Piped<'_> {
     }
 }
 
+/// What the piped session waited for.
+enum Next {
+    /// A script line (`None`: the end of the script).
+    Line(Option<std::io::Result<Vec<u8>>>),
+    Event(NetEvent),
+    Dialed(Result<Stream>),
+}
+
 async fn piped_loop(
     session: &mut Session,
     events: &mut mpsc::Receiver<NetEvent>,
@@ -238,18 +246,21 @@ async fn piped_loop(
     }
     let end = loop {
         session.check_outputs()?;
-        let wake = match piped.verdict(session) {
-            Verdict::Done(end) => break end,
-            Verdict::WaitUntil(at, end) => Some((at, end)),
-            Verdict::Wait => None,
-        };
+        let verdict = piped.verdict(session);
         let reading = !piped.input_done && piped.held.is_none() && !session.is_dialing();
-        tokio::select! {
-            line = lines.recv(), if reading => match line {
-                Some(line) => piped.on_line(session, line)?,
-                None => piped.end_of_input(),
-            },
-            Some(event) = events.recv() => {
+        let dialing = session.is_dialing();
+        let next = async {
+            tokio::select! {
+                line = lines.recv(), if reading => Next::Line(line),
+                Some(event) = events.recv() => Next::Event(event),
+                result = session.dialed(), if dialing => Next::Dialed(result),
+            }
+        };
+        match exchange::within(verdict, next).await {
+            Waited::Over(end) => break end,
+            Waited::Got(Next::Line(Some(line))) => piped.on_line(session, line)?,
+            Waited::Got(Next::Line(None)) => piped.end_of_input(),
+            Waited::Got(Next::Event(event)) => {
                 match session.on_event(event) {
                     Seen::Data { frames } => piped.wait.received(Instant::now(), 0, frames),
                     Seen::Lost(how) => {
@@ -261,10 +272,7 @@ async fn piped_loop(
                 }
                 session.flush();
             }
-            result = session.dialed(), if session.is_dialing() => piped.on_dialed(session, result)?,
-            _ = exchange::sleep_until(wake.map(|(at, _)| at)), if wake.is_some() => {
-                break wake.map_or(End::TimedOut, |(_, end)| end);
-            }
+            Waited::Got(Next::Dialed(result)) => piped.on_dialed(session, result)?,
         }
     };
     session.check_outputs()?;
