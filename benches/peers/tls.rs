@@ -13,9 +13,10 @@ use anyhow::{bail, Context, Result};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use tokio::{net::TcpStream, runtime::Runtime};
 
-use super::{
-    bin, have, median, print_table, rate_round_with, ratio, run_client, si, thousands, versus,
-    Config, Server, Targets, Watchdog,
+use crate::{
+    harness::{bin, rate_round_with, rotation, run_client, Config, Server, Watchdog},
+    host::have,
+    report::{median, print_table, ratio, si, thousands, versus, Targets},
 };
 
 struct Pki {
@@ -167,8 +168,7 @@ pub fn section(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) ->
     );
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
     for round in 0..cfg.rounds {
-        for k in 0..servers.len() {
-            let i = (k + round) % servers.len();
+        for i in rotation(round, servers.len()) {
             let label = servers[i];
             let server = start_server(label, &pki, None)?;
             let addr = server.addr;
@@ -282,8 +282,7 @@ fn handshakes(cfg: &Config, dir: &Path, pki: &Pki, targets: &mut Targets) -> Res
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); clients.len()];
     for run in 0..runs {
-        for k in 0..clients.len() {
-            let i = (k + run) % clients.len();
+        for i in rotation(run, clients.len()) {
             times[i].push(run_client(&clients[i].1, &dog)?.as_secs_f64() * 1e3);
         }
     }

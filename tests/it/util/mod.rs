@@ -12,6 +12,12 @@
 
 pub mod term;
 
+// `have` and `status_kb` are shared with the peer benchmark, which includes
+// the same file.
+#[path = "../../common/host.rs"]
+mod host;
+pub use host::{have, status_kb};
+
 use std::{
     io::{Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
@@ -48,14 +54,6 @@ pub fn fixture(name: &str) -> String {
 /// `tests/peers/NAME`.
 pub fn peer_script(name: &str) -> PathBuf {
     repo().join("tests/peers").join(name)
-}
-
-/// Whether `tool` is installed (`command -v TOOL` in sh).
-pub fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 /// Why `[::1]` cannot be bound here (some containers have no IPv6), or
@@ -856,17 +854,6 @@ impl Drop for Flood {
 /// Peak resident memory of a process so far (VmHWM), in kB.
 pub fn peak_rss_kb(pid: u32) -> u64 {
     status_kb(pid, "VmHWM:")
-}
-
-/// A kB field of `/proc/PID/status` (`VmRSS:`, `VmHWM:`); 0 if absent.
-pub fn status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The run exited with `status` and its stderr says `needle`.

@@ -1,0 +1,123 @@
+//! Section 8, decoding: a Modbus-shaped load (64-byte MBAP requests)
+//! against `listen -f text` and `listen --decode modbus`, records to a
+//! file. Its own file so that what it measures, and its Modbus client, can
+//! be read without the harness around it.
+
+use std::{fs, net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    runtime::Runtime,
+    task::JoinSet,
+};
+
+use crate::{
+    harness::{rotation, Config, Peer, Server, LINE},
+    report::{median, print_table, ratio, si, thousands, versus, Targets},
+};
+
+/// A 64-byte Modbus/TCP request (write multiple registers, 25 registers),
+/// unique per client and sequence number so that an echo can be checked.
+fn modbus_message(id: usize, seq: u64) -> [u8; LINE] {
+    let mut m = [0u8; LINE];
+    m[..2].copy_from_slice(&(seq as u16).to_be_bytes());
+    m[4..6].copy_from_slice(&58u16.to_be_bytes());
+    m[6] = 1;
+    m[7] = 16;
+    m[8..10].copy_from_slice(&(id as u16).to_be_bytes());
+    m[10..12].copy_from_slice(&25u16.to_be_bytes());
+    m[12] = 50;
+    m[13..21].copy_from_slice(&seq.to_be_bytes());
+    m[21..29].copy_from_slice(&(id as u64).to_be_bytes());
+    m
+}
+
+/// `clients` connections each sending one Modbus request at a time and
+/// checking its echo, for `dur`: messages per second.
+async fn modbus_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<f64> {
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let deadline = start + dur;
+    let mut set = JoinSet::new();
+    for id in 0..clients {
+        set.spawn(async move {
+            let mut s = TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            let mut back = [0u8; LINE];
+            let mut seq = 0u64;
+            tokio::time::sleep_until(start).await;
+            while tokio::time::Instant::now() < deadline {
+                let m = modbus_message(id, seq);
+                s.write_all(&m).await?;
+                s.read_exact(&mut back).await?;
+                if back != m {
+                    bail!("client {id}: echo #{seq} differs");
+                }
+                seq += 1;
+            }
+            Ok::<_, anyhow::Error>(seq)
+        });
+    }
+    let mut total = 0u64;
+    while let Some(done) =
+        tokio::time::timeout_at(deadline + Duration::from_secs(10), set.join_next())
+            .await
+            .map_err(|_| anyhow!("clients still waiting 10 s after the deadline"))?
+    {
+        total += done??;
+    }
+    Ok(total as f64 / dur.as_secs_f64())
+}
+
+pub fn section(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) -> Result<()> {
+    let peers = [Peer::ModbusText, Peer::ModbusDecoded];
+    let dur = Duration::from_secs_f64(cfg.rate_secs);
+    println!(
+        "\n## 8. Decoding: {} clients x 64-byte Modbus/TCP requests, 1 in flight each, records to a file, {:.1} s x {} rounds",
+        cfg.clients, cfg.rate_secs, cfg.rounds
+    );
+    let mut rates = vec![Vec::new(); peers.len()];
+    for round in 0..cfg.rounds {
+        for i in rotation(round, peers.len()) {
+            let server = Server::start(peers[i], dir, cfg.clients)?;
+            let rate = rt
+                .block_on(modbus_round(server.addr, cfg.clients, dur))
+                .with_context(|| format!("{} round {}", peers[i].label(), round + 1))?;
+            if let Some(path) = server.stdout_path.clone() {
+                server.terminate(Duration::from_secs(5));
+                let _ = fs::remove_file(&path);
+            }
+            println!(
+                "  round {} {:<40} {:>9} msgs/s",
+                round + 1,
+                peers[i].label(),
+                si(rate)
+            );
+            rates[i].push(rate);
+        }
+    }
+    let (plain, decoded) = (median(&rates[0]), median(&rates[1]));
+    print_table(
+        "Modbus-shaped load (medians)",
+        &["server", "msgs/s", "vs plain text"],
+        &[
+            vec![
+                peers[0].label().into(),
+                thousands(plain as u64),
+                "1.00x".into(),
+            ],
+            vec![
+                peers[1].label().into(),
+                thousands(decoded as u64),
+                ratio(decoded, plain),
+            ],
+        ],
+    );
+    targets.add(
+        "listen --decode modbus >= 0.8x listen -f text msgs/s",
+        versus(decoded, plain, "msgs/s"),
+        Some(decoded >= 0.8 * plain),
+    );
+    Ok(())
+}
