@@ -120,7 +120,7 @@ impl Renderer {
     pub fn event(&self, out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
         match event {
             Event::Data { from, bytes } => self.data(out, meta, from, bytes),
-            _ if self.format == Format::Json => crate::capture::write_event_line(out, meta, event),
+            _ if self.format == Format::Json => crate::schema::write_event_line(out, meta, event),
             _ => {}
         }
     }
@@ -160,7 +160,7 @@ impl Renderer {
                 out.push(b'\n');
                 hexdump_into(out, data);
             }
-            Format::Json => crate::capture::write_data_line(out, meta, from, data),
+            Format::Json => crate::schema::write_data_line(out, meta, from, data),
             Format::Raw => out.extend_from_slice(data),
         }
     }
@@ -402,7 +402,7 @@ fn push_hex_min(out: &mut Vec<u8>, n: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{json_lossy_into, write_event_line as write_event_json};
+    use crate::schema::{json_lossy_into, write_event_line as write_event_json};
     use proptest::prelude::*;
     use std::{net::SocketAddr, time::Duration};
 

@@ -80,7 +80,7 @@ use pcap_file::{
 };
 
 use crate::{
-    capture::{Flow, Message},
+    flow::{Flow, Message},
     record::{Side, Transport},
 };
 

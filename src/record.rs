@@ -288,7 +288,7 @@ pub trait Observer {
 
 /// Turns events into the bytes of one output (stdout records, capture
 /// lines), appending to a buffer; where the bytes go is the observer's
-/// business ([`crate::output::Observed`]).
+/// business (`output::Observed`, in the shell).
 pub trait Render {
     /// See [`Observer::start`].
     fn start(&mut self, _out: &mut Vec<u8>, _transport: Transport, _local: Peer) {}

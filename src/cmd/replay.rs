@@ -22,11 +22,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::inputs;
 use crate::{
-    capture::{self, Flow},
+    capture,
     cli::ReplayArgs,
     display::{Format, Records},
     exchange,
     exit::{self, ExitCode},
+    flow::Flow,
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target},

@@ -25,12 +25,12 @@ use tokio::{
 
 use super::{record_format, sleep_precisely_until, timing, write_junit, Timing};
 use crate::{
-    capture::{Flow, Message},
     cli::ReplayArgs,
     cmd::server::{self, Handler, Options, Server},
     display::Format,
     exchange,
     exit::{self, ExitCode},
+    flow::{Flow, Message},
     frame::{Decoder, FrameSpec},
     junit,
     net::{AccessList, ListenAddr, ReadHalf, Stream, WriteHalf},
