@@ -1,6 +1,7 @@
 //! The documentation surface: committed completions and man pages match what
 //! the CLI model generates, the man pages lint clean, and the completion
-//! scripts work in real shells.
+//! scripts work in real shells; docs/ARCHITECTURE.md names every source
+//! module and TESTING.md every end-to-end test module.
 
 use std::process::Command;
 
@@ -163,4 +164,106 @@ fn zsh_and_fish_scripts_load() {
         );
         assert!(out.starts_with("listen"), "{out:?}");
     }
+}
+
+/// What `doc` does not name: each of `names` must appear in it between
+/// backticks, as a whole path (`` `relay.rs` ``, `` `net/addr.rs` ``) or as
+/// the start of one (`` `tests/it/util/` `` in `` `tests/it/util/mod.rs` ``).
+fn unnamed(doc: &str, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|name| {
+            let whole = format!("`{name}`");
+            let start = format!("`{name}");
+            !(doc.contains(&whole) || (name.ends_with('/') && doc.contains(&start)))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Every file and directory under `dir`, as paths relative to `root`
+/// (directories with a trailing `/`), sorted.
+fn tree(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let relative = path.strip_prefix(root).unwrap().display().to_string();
+        if path.is_dir() {
+            out.push(format!("{relative}/"));
+            tree(root, &path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(relative);
+        }
+    }
+}
+
+/// The rule: docs/ARCHITECTURE.md names every module of `src/` by its path
+/// relative to `src/`, between backticks: each file (`` `relay.rs` ``,
+/// `` `net/addr.rs` ``, `` `cmd/repl/session.rs` ``; `main.rs` and `lib.rs`
+/// too) and each directory (`` `net/` ``, `` `cmd/repl/` ``). The module
+/// table lists them all; a new file fails here until it has its row.
+#[test]
+fn architecture_names_every_source_module() {
+    let src = repo().join("src");
+    let mut modules = Vec::new();
+    tree(&src, &src, &mut modules);
+    assert!(modules.len() > 40, "{modules:?}");
+    let doc = std::fs::read_to_string(repo().join("docs/ARCHITECTURE.md")).unwrap();
+    // The check must fail for a module nobody documented.
+    assert_eq!(
+        unnamed(&doc, &["nowhere.rs".into(), "nowhere/".into()]),
+        ["nowhere.rs", "nowhere/"]
+    );
+    let missing = unnamed(&doc, &modules);
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md does not name (as `PATH` relative to src/): {}",
+        missing.join(", ")
+    );
+}
+
+/// The `mod NAME;` lines of a module file.
+fn mods(path: &str) -> Vec<String> {
+    std::fs::read_to_string(repo().join(path))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let name = line.trim().strip_prefix("mod ")?.strip_suffix(';')?;
+            Some(name.to_string())
+        })
+        .collect()
+}
+
+/// The rule: TESTING.md names every module of the end-to-end test binary
+/// (the `mod` lines of `tests/it/main.rs` and `tests/it/serial/mod.rs`) by
+/// its path from the repository root, between backticks:
+/// `` `tests/it/NAME.rs` `` for a file, `` `tests/it/NAME/` `` (or a path
+/// starting so) for a directory.
+#[test]
+fn testing_names_every_test_module() {
+    let mut modules = Vec::new();
+    for (dir, list) in [
+        ("tests/it", "tests/it/main.rs"),
+        ("tests/it/serial", "tests/it/serial/mod.rs"),
+    ] {
+        for name in mods(list) {
+            let file = format!("{dir}/{name}.rs");
+            modules.push(if repo().join(&file).is_file() {
+                file
+            } else {
+                format!("{dir}/{name}/")
+            });
+        }
+    }
+    assert!(modules.len() > 30, "{modules:?}");
+    let doc = std::fs::read_to_string(repo().join("TESTING.md")).unwrap();
+    let missing = unnamed(&doc, &modules);
+    assert!(
+        missing.is_empty(),
+        "TESTING.md does not name (as `PATH` from the repository root): {}",
+        missing.join(", ")
+    );
 }

@@ -12,6 +12,7 @@
 
 mod util;
 
+mod architecture;
 mod bad_input;
 mod captures_compat;
 mod connection;
