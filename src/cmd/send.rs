@@ -374,6 +374,13 @@ fn check_end(plan: &Plan, what: &str, reply: &Reply, end: End, partial: usize) -
         End::TimedOut if reply.is_empty() => {
             Err(timeout_error(plan, &format!("to {what}"), partial))
         }
+        // A close with nothing before it is no reply: a CI check against a
+        // device that drops the connection must not pass (--no-reply does
+        // not wait, so it never gets here).
+        End::PeerClosed if reply.is_empty() && partial == 0 => Err(exit::error(
+            ExitCode::Failure,
+            format!("the server closed the connection without replying to {what}"),
+        )),
         End::PeerClosed if plan.frame.is_some() => Err(exit::error(
             ExitCode::Failure,
             format!(

@@ -290,3 +290,39 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         show(&piped)
     );
 }
+
+/// A server that closes without a byte gave no reply (issue 26, bug 1):
+/// exit 1 with the reason, in every format, and with or without --frame
+/// (before, the plain case printed nothing and exited 0). `--no-reply`
+/// does not wait for one, so it still succeeds.
+#[test]
+fn a_close_without_a_byte_is_no_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("close.toml");
+    std::fs::write(
+        &rules,
+        "default = \"close\"\n[[rule]]\nmatch = 'never'\nreply = 'x'\n",
+    )
+    .unwrap();
+    let server = Listen::start(&["127.0.0.1:0", "-q", "--rules", rules.to_str().unwrap()]);
+    let target = server.target();
+    for extra in [&[][..], &["-f", "json"], &["--frame", "line"]] {
+        let mut args = vec!["send", target.as_str(), "x"];
+        args.extend_from_slice(extra);
+        let out = p1ge0n(&args);
+        assert_eq!(code(&out), 1, "{extra:?}: {}", show(&out));
+        let err = stderr_of(&out);
+        assert!(
+            err.contains("closed the connection"),
+            "{extra:?}: {err}"
+        );
+    }
+    let out = p1ge0n(&["send", &server.target(), "x"]);
+    assert!(
+        stderr_of(&out).contains("the server closed the connection without replying to message 1"),
+        "{}",
+        show(&out)
+    );
+    let out = p1ge0n(&["send", &server.target(), "x", "--no-reply"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
