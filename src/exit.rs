@@ -67,13 +67,24 @@ impl ExitCode {
     }
 }
 
+/// The exit-status table as `--help` shows it: a constant, so building a
+/// subcommand's `Command` formats nothing (a one-shot `send` builds two).
+/// `the_help_table_is_the_status_table` holds it to [`ExitCode::meaning`].
+pub const STATUS_HELP: &str = concat!(
+    "Exit status:",
+    "\n  0    success: every exchange completed (and matched, where asked)",
+    "\n  1    runtime error (I/O, connection reset mid-exchange, port in use, ...)",
+    "\n  2    usage or input error: bad flag, payload, address, file; nothing was sent",
+    "\n  3    could not connect: refused, unreachable, name not resolved, connect timeout",
+    "\n  4    timed out waiting for a reply",
+    "\n  5    a reply did not match --expect or the captured reply (replay --verify)",
+    "\n  130  interrupted (SIGINT) after flushing output; p1ge0n then dies by the signal, so shell loops stop",
+    "\n  143  terminated (SIGTERM) after flushing output",
+);
+
 /// The exit-status table as `--help` shows it.
-pub fn status_help() -> String {
-    let mut text = String::from("Exit status:");
-    for code in ExitCode::ALL {
-        text.push_str(&format!("\n  {:<4} {}", code as u8, code.meaning()));
-    }
-    text
+pub fn status_help() -> &'static str {
+    STATUS_HELP
 }
 
 /// An error that knows its exit status.
@@ -155,6 +166,15 @@ mod tests {
             .map(|c| ((*c as u8).to_string(), c.meaning().to_string()))
             .collect();
         assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn the_help_table_is_the_status_table() {
+        let mut text = String::from("Exit status:");
+        for code in ExitCode::ALL {
+            text.push_str(&format!("\n  {:<4} {}", code as u8, code.meaning()));
+        }
+        assert_eq!(STATUS_HELP, text);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::{
     time::Duration,
 };
 
-use regex::bytes::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -329,7 +329,15 @@ fn matcher(
     } else if let Some(v) = &def.contains {
         Matcher::Contains(payload(v, "contains")?)
     } else if let Some(v) = &def.regex {
-        let re = Regex::new(&format!("^(?:{})$", v.get_ref()))
+        // Byte semantics, as for the messages it matches: `.` is any byte
+        // but LF (also \xff, which a Unicode-mode `.` never matches), `\d`
+        // `\w` `\s` are ASCII classes, and a non-ASCII literal matches its
+        // UTF-8 bytes. Unicode classes (`\p{..}`, `(?u)`) are refused: the
+        // binary carries no Unicode tables (they were most of its
+        // relocated data, paid at every start; BENCHMARKS.md, One-shot).
+        let re = RegexBuilder::new(&format!("^(?:{})$", v.get_ref()))
+            .unicode(false)
+            .build()
             .map_err(|e| at(v.span(), format!("regex '{}': {e}", v.get_ref())))?;
         Matcher::Regex(re)
     } else {
@@ -649,6 +657,27 @@ match = "SILENT"
         // Bytes, not text: invalid UTF-8 is matched too.
         let r = rules("[[rule]]\nregex = '(?-u)\\xff.'\nreply = 'y'\n");
         assert_eq!(reply(&r, b"\xff\x00").0, Some(1));
+    }
+
+    /// Rules regexes have byte semantics without asking: `.` is any byte
+    /// but LF, `\d` is ASCII digits, a non-ASCII literal is its UTF-8
+    /// bytes; Unicode classes are refused with the spot and the regex.
+    #[test]
+    fn regexes_match_bytes_and_refuse_unicode_classes() {
+        let r = rules("[[rule]]\nregex = '\\x02.*\\x03'\nreply = 'y'\n");
+        assert_eq!(reply(&r, b"\x02\xff\xfe\x00\x03").0, Some(1));
+        let r = rules("[[rule]]\nregex = 'T=(\\d+)'\nreply = '$1'\n");
+        assert_eq!(reply(&r, b"T=42").0, Some(1));
+        assert_eq!(
+            reply(&r, "T=\u{0664}".as_bytes()).0,
+            None,
+            "Arabic-Indic digit"
+        );
+        let r = rules("[[rule]]\nregex = 'caf\u{e9}'\nreply = 'y'\n");
+        assert_eq!(reply(&r, "caf\u{e9}".as_bytes()).0, Some(1));
+        let e = err("[[rule]]\nregex = '\\p{Greek}+'\n");
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.reason.starts_with("regex '\\p{Greek}+'"), "{e}");
     }
 
     #[test]

@@ -312,10 +312,7 @@ fn a_close_without_a_byte_is_no_reply() {
         let out = p1ge0n(&args);
         assert_eq!(code(&out), 1, "{extra:?}: {}", show(&out));
         let err = stderr_of(&out);
-        assert!(
-            err.contains("closed the connection"),
-            "{extra:?}: {err}"
-        );
+        assert!(err.contains("closed the connection"), "{extra:?}: {err}");
     }
     let out = p1ge0n(&["send", &server.target(), "x"]);
     assert!(
