@@ -176,18 +176,21 @@ fn send_reports_a_server_closing_or_resetting() {
         .unwrap();
     assert_fails(&out, 1, "connection reset by peer");
 
-    // A clean close with no answer completes an unframed reply (the peer
-    // closing is a completion rule) but not a framed one.
+    // A clean close with no answer is no reply, framed or not (issue 26,
+    // bug 1: the unframed case used to exit 0).
     let server = PyServer::start("closing_server.py", &["--mode", "close-silently"]);
-    let out = send_cmd()
-        .args([&server.target(), "hello\\n", "--frame", "line"])
-        .output()
-        .unwrap();
-    assert_fails(
-        &out,
-        1,
-        "closed the connection before a complete reply to message 1",
-    );
+    for frame in [&["--frame", "line"][..], &[]] {
+        let out = send_cmd()
+            .args([&server.target(), "hello\\n"])
+            .args(frame)
+            .output()
+            .unwrap();
+        assert_fails(
+            &out,
+            1,
+            "the server closed the connection without replying to message 1",
+        );
+    }
 }
 
 /// `replay` against a server that closes after the first exchange.
