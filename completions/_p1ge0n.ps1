@@ -115,7 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;repl' {
-            [CompletionResult]::new('--eol', '--eol', [CompletionResultType]::ParameterName, 'Terminator appended to each line: none, lf, crlf, cr or a payload')
+            [CompletionResult]::new('--eol', '--eol', [CompletionResultType]::ParameterName, 'Terminator appended to each line: none, lf, crlf, cr or a payload [default: lf; none with -x]')
             [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]')

@@ -109,7 +109,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --version 'Print version'
         }
         &'p1ge0n;repl'= {
-            cand --eol 'Terminator appended to each line: none, lf, crlf, cr or a payload'
+            cand --eol 'Terminator appended to each line: none, lf, crlf, cr or a payload [default: lf; none with -x]'
             cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'
             cand -f 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]'

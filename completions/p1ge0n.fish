@@ -132,7 +132,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l broadcast -d 'Wit
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l eol -d 'Terminator appended to each line: none, lf, crlf, cr or a payload' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l eol -d 'Terminator appended to each line: none, lf, crlf, cr or a payload [default: lf; none with -x]' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
 line\t''
 crlf\t''

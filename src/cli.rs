@@ -682,9 +682,9 @@ pub struct ReplArgs {
     #[arg(short = 'x', long)]
     pub hex: bool,
 
-    /// Terminator appended to each line: none, lf, crlf, cr or a payload
-    #[arg(long, value_name = "EOL", default_value = "lf")]
-    pub eol: Eol,
+    /// Terminator appended to each line: none, lf, crlf, cr or a payload [default: lf; none with -x]
+    #[arg(long, value_name = "EOL")]
+    pub eol: Option<Eol>,
 
     #[command(flatten)]
     pub frame: FrameArgs,

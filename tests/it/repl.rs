@@ -346,3 +346,31 @@ fn capture_records_the_session_for_replay() {
     );
     assert_fails(&out, 2, "cannot create capture file");
 }
+
+/// `-x` lines are the exact bytes meant (issue 26, trap 9): `41 42 0a`
+/// sends `AB\n`, not `AB\n\n`; an explicit `--eol` still applies, and
+/// text mode keeps its LF.
+#[test]
+fn hex_lines_get_no_terminator_unless_asked() {
+    let server = PyServer::start("silent_server.py", &[]);
+    let runs: [(&[&str], &str, &[u8]); 3] = [
+        (&["-x"], "41 42 0a\n", b"AB\n"),
+        (&["-x", "--eol", "crlf"], "41 42\n", b"AB\r\n"),
+        (&[], "AB\n", b"AB\n"),
+    ];
+    for (args, line, sent) in runs {
+        let mut all = vec!["-w", "200ms"];
+        all.extend_from_slice(args);
+        let out = repl_piped(&server.target(), &all, line);
+        let expected = format!("recv {} {}", sent.len(), hex(sent));
+        let log = server.proc.wait_stdout_contains(&expected, SOON);
+        assert!(log.contains(&expected), "{args:?}: {log}\n{}", show(&out));
+    }
+    // Nothing else reached the server: exactly one message per run.
+    let recvs = server
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("recv "))
+        .count();
+    assert_eq!(recvs, 3, "{:?}", server.log());
+}

@@ -24,6 +24,7 @@ use crate::{
     frame::Decoder,
     net::{self, Backoff, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::{self, ClientRecorder, Direct, Held, Observed, Outputs},
+    payload::Eol,
     record::{Clock, Event, Observer, OutputError, Peer, Recorder, Side, Transport},
 };
 
@@ -174,7 +175,11 @@ impl Session {
     ) -> Self {
         let settings = Settings {
             mode: inputs::mode(args.hex),
-            eol: args.eol.clone(),
+            // Hex lines are the exact bytes meant: no terminator unless asked.
+            eol: args
+                .eol
+                .clone()
+                .unwrap_or(if args.hex { Eol::None } else { Eol::Lf }),
             format: args.output.format.unwrap_or(Format::Text),
             frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
             decode: args.output.decode,
