@@ -408,16 +408,6 @@ impl Recorder<HeldOutputs> {
     pub fn hold_with(&mut self, meta: &Meta, event: Event<'_>) {
         let _ = self.outputs.record(meta, event);
     }
-
-    /// The rendered bytes of each output not yet handed to its sink.
-    pub fn pending(&mut self) -> [Option<&mut Vec<u8>>; 3] {
-        let outputs = &mut self.outputs;
-        [
-            outputs.records.as_mut().map(Observed::pending),
-            outputs.capture.as_mut().map(Observed::pending),
-            outputs.pcap.as_mut().map(Observed::pending),
-        ]
-    }
 }
 
 /// A client's outputs go straight out: stdout, or their own file; or, for

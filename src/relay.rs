@@ -90,18 +90,19 @@ impl Idle {
 
 impl Idle {
     /// `work` (a read, say), unless nothing happened for `limit` first
-    /// (`Err(limit)`); its completion is activity. Without a limit, `work`.
+    /// (`Err(limit)`); its completion is activity. Without a limit, just
+    /// `work`: no clock is read (listen's echo path, per read).
     pub async fn bound<T>(
         &self,
         limit: Option<Duration>,
         work: impl Future<Output = T>,
     ) -> Result<T, Duration> {
-        let done = match limit {
-            Some(limit) => tokio::select! {
-                done = work => done,
-                _ = self.expired(limit) => return Err(limit),
-            },
-            None => work.await,
+        let Some(limit) = limit else {
+            return Ok(work.await);
+        };
+        let done = tokio::select! {
+            done = work => done,
+            _ = self.expired(limit) => return Err(limit),
         };
         self.touch();
         Ok(done)

@@ -457,9 +457,13 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
                     conn.shrink();
                 }
                 let read = reader.read_buf(conn.decoder.buffer_mut());
-                match idle.bound(server.options.idle_timeout, read).await {
-                    Ok(result) => result,
-                    Err(limit) => break Ending::Idle(limit),
+                match server.options.idle_timeout {
+                    Some(limit) => match idle.bound(Some(limit), read).await {
+                        Ok(result) => result,
+                        Err(limit) => break Ending::Idle(limit),
+                    },
+                    // The echo path without a limit: the read alone.
+                    None => read.await,
                 }
             }
         };

@@ -212,15 +212,15 @@ impl<H> Server<H> {
     /// Hand what `recorder` rendered to the stdout, capture and pcapng
     /// sinks.
     pub async fn deliver(&self, recorder: &mut HeldRecorder) {
-        let sinks = [
-            Some(&self.sink),
-            self.capture.as_ref().map(|(sink, _)| sink),
-            self.pcap.as_ref().map(|(sink, _)| sink),
-        ];
-        for (batch, sink) in recorder.pending().into_iter().zip(sinks) {
-            if let (Some(batch), Some(sink)) = (batch, sink) {
-                flush(sink, batch).await;
-            }
+        let outputs = &mut recorder.outputs;
+        if let Some(records) = &mut outputs.records {
+            flush(&self.sink, records.pending()).await;
+        }
+        if let (Some(lines), Some((sink, _))) = (&mut outputs.capture, &self.capture) {
+            flush(sink, lines.pending()).await;
+        }
+        if let (Some(packets), Some((sink, _))) = (&mut outputs.pcap, &self.pcap) {
+            flush(sink, packets.pending()).await;
         }
     }
 
