@@ -462,6 +462,22 @@ impl Outputs<Direct> {
     }
 }
 
+impl Recorder<ClientOutputs> {
+    /// A client session's recorder (send, replay): its clock starts now,
+    /// its outputs are opened ([`Outputs::client`]), and its connection
+    /// number and peer are set as connections come.
+    pub fn client(
+        records: Option<Records>,
+        capture: Option<&std::path::Path>,
+        pcap: Option<&std::path::Path>,
+    ) -> anyhow::Result<ClientRecorder> {
+        let clock = Clock::start();
+        let outputs = Outputs::client(records, capture, pcap, &clock)?;
+        let nobody = Peer::Ip(([0, 0, 0, 0], 0).into());
+        Ok(Recorder::new(clock, 0, nobody, outputs))
+    }
+}
+
 /// Open `--pcap FILE` for a client session.
 pub fn client_pcap(path: &std::path::Path) -> anyhow::Result<Observed<PcapRender, Direct>> {
     Ok(Observed::new(

@@ -209,6 +209,16 @@ impl fmt::Display for ByteSize {
     }
 }
 
+/// "1 message", "2 messages": a count with its noun, for every line a
+/// user reads (summaries, decoded records).
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

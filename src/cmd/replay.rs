@@ -31,9 +31,9 @@ use crate::{
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target},
-    output::{self, ClientRecorder, Outputs},
+    output::{self, ClientRecorder},
     pcap,
-    record::{Clock, OutputError, Peer, Recorder, Side, Transport},
+    record::{OutputError, Peer, Recorder, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -252,19 +252,12 @@ fn print_list(flows: &[Flow]) {
 async fn replay_all(plan: &Plan) -> Result<ExitCode> {
     let mut suite = junit::Suite::new(plan.suite.clone());
     let mut progress = Progress::new(plan);
-    let clock = Clock::start();
     let records = plan.format.map(|format| Records {
         // Both directions, in every format (raw too).
         ours: true,
         ..Records::client(format, output::stdout_style(), plan.decode)
     });
-    let outputs = Outputs::client(
-        records,
-        plan.capture.as_deref(),
-        plan.pcap.as_deref(),
-        &clock,
-    )?;
-    let mut recorder = Recorder::new(clock, 0, Peer::Ip(([0, 0, 0, 0], 0).into()), outputs);
+    let mut recorder = Recorder::client(records, plan.capture.as_deref(), plan.pcap.as_deref())?;
     let mut round = 0u64;
     while plan.loops == 0 || round < plan.loops {
         round += 1;

@@ -27,8 +27,8 @@ use crate::{
     frame::{Decoder, FrameSpec},
     junit,
     net::{self, ConnectOptions, ReadHalf, Target, UdpOptions, WriteHalf},
-    output::{self, ClientRecorder, Outputs},
-    record::{Clock, OutputError, Peer, Recorder, Side, Transport},
+    output::{self, ClientRecorder},
+    record::{OutputError, Peer, Recorder, Side, Transport},
     reply::{End, Rule, Until, Wait},
 };
 
@@ -164,16 +164,9 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
 }
 
 async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
-    let clock = Clock::start();
     let records =
         (!plan.quiet).then(|| Records::client(plan.format, output::stdout_style(), plan.decode));
-    let outputs = Outputs::client(
-        records,
-        plan.capture.as_deref(),
-        plan.pcap.as_deref(),
-        &clock,
-    )?;
-    let mut conn = Recorder::new(clock, 0, Peer::Ip(([0, 0, 0, 0], 0).into()), outputs);
+    let mut conn = Recorder::client(records, plan.capture.as_deref(), plan.pcap.as_deref())?;
     let mut round = 0u64;
     // --repeat is a period, like `ping -i` or a PLC's scan: from the start
     // of one exchange to the start of the next. A late exchange starts the

@@ -24,6 +24,8 @@ use std::{
 use anyhow::Result;
 use tokio::{net::UdpSocket, sync::watch};
 
+pub use crate::units::plural;
+
 use crate::{
     capture::CaptureLines,
     cli::ServeArgs,
@@ -547,14 +549,5 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
                 server.finish(ExitCode::Success);
             }
         });
-    }
-}
-
-/// "1 message", "2 messages".
-pub fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{u16_at, u8_at, Decoded, Malformed};
-use crate::record::Side;
+use crate::{record::Side, units::plural};
 
 /// The MBAP header (7 bytes) of a Modbus/TCP frame.
 const MBAP: usize = 7;
@@ -39,15 +39,21 @@ pub fn exception_name(code: u8) -> &'static str {
     }
 }
 
-/// The values after a byte count at `at`: registers (u16) or coils (bits).
-fn counted<'a>(pdu: &'a [u8], at: usize, what: &str) -> Result<&'a [u8], Malformed> {
+/// The values after a byte count at `at`, which end the PDU: registers
+/// (u16) or coils (bits). A count that disagrees with what follows, more
+/// or fewer bytes, is malformed (a request echoed back is not a response
+/// with 0 values).
+fn counted(pdu: &[u8], at: usize) -> Result<&[u8], Malformed> {
     let count = u8_at(pdu, at, "byte count")? as usize;
-    pdu.get(at + 1..at + 1 + count).ok_or_else(|| {
-        Malformed(format!(
-            "byte count {count} but {} bytes of {what}",
-            pdu.len().saturating_sub(at + 1)
-        ))
-    })
+    let follow = pdu.len().saturating_sub(at + 1);
+    if follow != count {
+        let verb = if follow == 1 { "follows" } else { "follow" };
+        return Err(Malformed(format!(
+            "byte count {count}, but {} {verb}",
+            plural(follow as u64, "byte")
+        )));
+    }
+    Ok(&pdu[at + 1..])
 }
 
 fn registers(bytes: &[u8]) -> Result<Vec<u16>, Malformed> {
@@ -153,7 +159,7 @@ fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, M
         5 | 6 => address_and_value(code, pdu, f),
         15 | 16 => {
             let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
-            let data = counted(pdu, 5, "values")?;
+            let data = counted(pdu, 5)?;
             f.insert("address".into(), json!(address));
             f.insert("quantity".into(), json!(quantity));
             let shown_values = if code == 15 {
@@ -178,7 +184,7 @@ fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, M
                 u16_at(pdu, 5, "write address")?,
                 u16_at(pdu, 7, "write quantity")?,
             );
-            let values = registers(counted(pdu, 9, "values")?)?;
+            let values = registers(counted(pdu, 9)?)?;
             f.insert("address".into(), json!(read.0));
             f.insert("quantity".into(), json!(read.1));
             f.insert("write_address".into(), json!(write.0));
@@ -200,14 +206,14 @@ fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, M
 fn response(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
     match code {
         1 | 2 => {
-            let b = bits(counted(pdu, 1, "coils")?, None);
-            let text = format!(" {} bits{}", b.len(), shown(&b));
+            let b = bits(counted(pdu, 1)?, None);
+            let text = format!(" {}{}", plural(b.len() as u64, "bit"), shown(&b));
             f.insert("values".into(), json!(b));
             Ok(text)
         }
         3 | 4 | 23 => {
-            let r = registers(counted(pdu, 1, "registers")?)?;
-            let text = format!(" {} values{}", r.len(), shown(&r));
+            let r = registers(counted(pdu, 1)?)?;
+            let text = format!(" {}{}", plural(r.len() as u64, "value"), shown(&r));
             f.insert("values".into(), json!(r));
             Ok(text)
         }
@@ -300,6 +306,18 @@ mod tests {
     }
 
     #[test]
+    fn one_is_singular() {
+        assert_eq!(
+            summary("00 01 00 00 00 05 01 03 02 00 2a", Side::Server),
+            "modbus tid=1 unit=1 read holding registers (3) response 1 value: 42"
+        );
+        assert_eq!(
+            summary("00 01 00 00 00 04 01 01 01 01", Side::Server),
+            "modbus tid=1 unit=1 read coils (1) response 8 bits: 1 0 0 0 0 0 0 0"
+        );
+    }
+
+    #[test]
     fn json_fields() {
         let d = decode(&hex("00 07 00 00 00 06 01 03 00 00 00 0a"), Side::Client).unwrap();
         assert_eq!(
@@ -320,7 +338,16 @@ mod tests {
         assert!(why("00 01", Side::Client).contains("shorter than an MBAP header"));
         assert!(why("00 01 00 05 00 02 01 03", Side::Client).contains("protocol id 5"));
         assert!(why("00 01 00 00 00 09 01 03 00 00", Side::Client).contains("MBAP length 9"));
-        assert!(why("00 01 00 00 00 04 01 03 05 00", Side::Server).contains("byte count 5"));
+        assert_eq!(
+            why("00 01 00 00 00 04 01 03 05 00", Side::Server),
+            "byte count 5, but 1 byte follows"
+        );
+        // A read request echoed back, read as a response (README's example
+        // against the echo server): not "0 values".
+        assert_eq!(
+            why("00 07 00 00 00 06 01 03 00 00 00 0a", Side::Server),
+            "byte count 0, but 3 bytes follow"
+        );
         assert!(
             why("00 01 00 00 00 03 01 03 00", Side::Client).contains("too short for the address")
         );

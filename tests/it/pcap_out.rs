@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn tshark(args: &[&str]) -> String {
+pub(crate) fn tshark(args: &[&str]) -> String {
     assert!(have("tshark"), "tshark is needed: scripts/test installs it");
     let out = Command::new("tshark").args(args).output().unwrap();
     assert!(out.status.success(), "tshark {args:?}: {}", show(&out));
@@ -20,7 +20,7 @@ fn tshark(args: &[&str]) -> String {
 /// unregistered ports and then calls them malformed; it does the same on
 /// tests/fixtures/modbus.pcap, a real tcpdump capture (packets 20 and 21),
 /// so it is switched off here.
-fn assert_clean(file: &str) {
+pub(crate) fn assert_clean(file: &str) {
     let flagged = tshark(&[
         "-r",
         file,

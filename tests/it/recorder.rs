@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use crate::pcap_out::{assert_clean, tshark};
 use crate::util::*;
 
 /// `/dev/full` accepts the open and fails every write with ENOSPC: the
@@ -214,20 +215,7 @@ fn replay_records_a_capture_that_replays_and_a_pcap_tshark_reads() {
     );
 
     let file = pcap.to_str().unwrap();
-    let tshark = |args: &[&str]| {
-        let out = Command::new("tshark").args(args).output().unwrap();
-        assert!(out.status.success(), "tshark {args:?}: {}", show(&out));
-        stdout_of(&out)
-    };
-    let flagged = tshark(&[
-        "-r",
-        file,
-        "--disable-protocol",
-        "rpcap",
-        "-Y",
-        "tcp.analysis.flags || _ws.malformed",
-    ]);
-    assert_eq!(flagged, "", "{flagged}");
+    assert_clean(file);
     let payloads = tshark(&[
         "-r",
         file,
