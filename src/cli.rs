@@ -61,8 +61,14 @@ How traffic is printed on stdout:
     name = "p1ge0n",
     version,
     about = "A netcat-style socket toolkit for automation engineers",
-    long_about = "A netcat-style socket toolkit for automation engineers: an echo server \
-                  that PLCs and robots talk to, and a one-shot client for scripts and CI.",
+    long_about = "A netcat-style socket toolkit for automation engineers. `listen` is the \
+                  server PLCs and robots talk to: it shows every message and echoes it, \
+                  answers with a fixed reply, or plays a device simulated by --rules. `send` \
+                  is the one-shot client for scripts and CI, with exit statuses to branch on. \
+                  `repl` is an interactive session with a device. `replay` resends a recorded \
+                  conversation (capture, pcap or script) and checks every reply, or with \
+                  --serve plays its server side. `proxy` sits between two devices (an HMI \
+                  and a PLC), forwards both ways and shows and records every message.",
     after_help = crate::exit::status_help(),
     propagate_version = true
 )]
@@ -181,7 +187,7 @@ Examples:
   printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000    scripted: send each line, print replies
 
 Commands: :help :hex BYTES :mode text|hex :eol EOL :format FORMAT :frame SPEC
-          :reconnect :capture FILE :quit
+          :decode PROTO :reconnect :capture FILE :quit
 A line starting with ':' is a command (\\x3a sends a ':'); :hex sends its bytes without
 the end of line. Up/Down recall history, Tab completes commands and values, Ctrl-C
 clears the line, Ctrl-D quits.
@@ -896,7 +902,7 @@ const REPLY_RULES: &str = "\
 A reply is complete after this much silence following its first byte.
 
 When is a reply complete? In order of precedence:
-  1. --frame SPEC: after --replies N frames (default 1)
+  1. --frame SPEC: after the expected frames (one per message)
   2. the peer closes the connection
   3. --idle DUR of silence after the first byte (default 250ms)
 -w/--timeout bounds the whole wait: exit 4 when nothing arrived.";

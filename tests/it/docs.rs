@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::util::{bin, have, repo, skipped};
+use crate::util::{bin, code, have, p1ge0n, repo, show, skipped, stdout_of};
 
 const REGENERATE: &str = "cargo run -- generate .";
 
@@ -266,4 +266,36 @@ fn testing_names_every_test_module() {
         "TESTING.md does not name (as `PATH` from the repository root): {}",
         missing.join(", ")
     );
+}
+
+/// Help says what each command does and nothing it refuses (issue 26,
+/// trap 11): the top-level help describes every subcommand, `repl --help`
+/// lists `:decode` among its commands and never mentions `--replies`,
+/// which repl rejects.
+#[test]
+fn help_describes_every_subcommand_and_only_what_it_takes() {
+    // Words, not lines: the help is wrapped to the terminal's width.
+    let top = stdout_of(&p1ge0n(&["--help"]))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for phrase in [
+        "`listen` is the server",
+        "--rules",
+        "`send` is the one-shot client",
+        "`repl` is an interactive session",
+        "`replay` resends a recorded",
+        "--serve",
+        "`proxy` sits between two devices",
+    ] {
+        assert!(
+            top.contains(phrase),
+            "top-level --help lacks {phrase:?}:\n{top}"
+        );
+    }
+    let repl = stdout_of(&p1ge0n(&["repl", "--help"]));
+    assert!(!repl.contains("--replies"), "{repl}");
+    assert!(repl.contains(":decode PROTO"), "{repl}");
+    let refused = p1ge0n(&["repl", "127.0.0.1:9", "--replies", "2"]);
+    assert_eq!(code(&refused), 2, "{}", show(&refused));
 }
