@@ -466,15 +466,28 @@ impl Recorder<ClientOutputs> {
     /// A client session's recorder (send, replay): its clock starts now,
     /// its outputs are opened ([`Outputs::client`]), and its connection
     /// number and peer are set as connections come.
+    /// `peer` is who records name until a connection says who answered
+    /// (a refused connection's error names it).
     pub fn client(
         records: Option<Records>,
         capture: Option<&std::path::Path>,
         pcap: Option<&std::path::Path>,
+        peer: Option<Peer>,
     ) -> anyhow::Result<ClientRecorder> {
         let clock = Clock::start();
         let outputs = Outputs::client(records, capture, pcap, &clock)?;
-        let nobody = Peer::Ip(([0, 0, 0, 0], 0).into());
-        Ok(Recorder::new(clock, 0, nobody, outputs))
+        let peer = peer.unwrap_or(Peer::Ip(([0, 0, 0, 0], 0).into()));
+        Ok(Recorder::new(clock, 0, peer, outputs))
+    }
+
+    /// A session ends with `err`: record it as the connection's `error`
+    /// event (JSON records and captures say why, even for a refused
+    /// connection or a timeout), then hand it back.
+    pub fn failed(&mut self, err: anyhow::Error) -> anyhow::Error {
+        if err.downcast_ref::<OutputError>().is_none() {
+            let _ = self.error(&format!("{err:#}"));
+        }
+        err
     }
 }
 

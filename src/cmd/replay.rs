@@ -255,9 +255,14 @@ async fn replay_all(plan: &Plan) -> Result<ExitCode> {
     let records = plan.format.map(|format| Records {
         // Both directions, in every format (raw too).
         ours: true,
-        ..Records::client(format, output::stdout_style(), plan.decode)
+        ..Records::client(format, output::stdout_style(), plan.decode).with_events()
     });
-    let mut recorder = Recorder::client(records, plan.capture.as_deref(), plan.pcap.as_deref())?;
+    let mut recorder = Recorder::client(
+        records,
+        plan.capture.as_deref(),
+        plan.pcap.as_deref(),
+        plan.target.peer(),
+    )?;
     let mut round = 0u64;
     while plan.loops == 0 || round < plan.loops {
         round += 1;
@@ -279,6 +284,7 @@ async fn replay_all(plan: &Plan) -> Result<ExitCode> {
                 }
             };
             if let Err(e) = result {
+                let e = recorder.failed(e);
                 Progress::clear();
                 suite.fail(format!("flow {number}"), Duration::ZERO, &format!("{e:#}"));
                 write_junit(plan.junit.as_deref(), &suite)?;

@@ -164,9 +164,15 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
 }
 
 async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
-    let records =
-        (!plan.quiet).then(|| Records::client(plan.format, output::stdout_style(), plan.decode));
-    let mut conn = Recorder::client(records, plan.capture.as_deref(), plan.pcap.as_deref())?;
+    // JSON records carry open, close and error events, as listen's do.
+    let records = (!plan.quiet)
+        .then(|| Records::client(plan.format, output::stdout_style(), plan.decode).with_events());
+    let mut conn = Recorder::client(
+        records,
+        plan.capture.as_deref(),
+        plan.pcap.as_deref(),
+        plan.target.peer(),
+    )?;
     let mut round = 0u64;
     // --repeat is a period, like `ping -i` or a PLC's scan: from the start
     // of one exchange to the start of the next. A late exchange starts the
@@ -175,13 +181,14 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     loop {
         round += 1;
         conn.conn = round;
-        let code = if plan.udp {
-            exchange_udp(plan, &mut conn).await?
+        let outcome = if plan.udp {
+            exchange_udp(plan, &mut conn).await
         } else if plan.messages.is_empty() {
-            stream_stdin(plan, &mut conn).await?
+            stream_stdin(plan, &mut conn).await
         } else {
-            exchange_tcp(plan, &mut conn).await?
+            exchange_tcp(plan, &mut conn).await
         };
+        let code = outcome.map_err(|e| conn.failed(e))?;
         conn.closed()?;
         if code != ExitCode::Success || (plan.repeat != 0 && round >= plan.repeat) {
             return Ok(code);

@@ -198,6 +198,21 @@ impl Target {
             Target::Unix(path) => Err(exit::usage(format!("{what} needs HOST:PORT, not {path}"))),
         }
     }
+
+    /// The peer a record names before a connection says who answered: an
+    /// IP literal's address or the socket's path; `None` for a host name
+    /// (resolved only by connecting).
+    pub fn peer(&self) -> Option<crate::record::Peer> {
+        match self {
+            Target::Host(host) => {
+                let ip: IpAddr = host.host.parse().ok()?;
+                Some(crate::record::Peer::Ip(canonical(SocketAddr::new(
+                    ip, host.port,
+                ))))
+            }
+            Target::Unix(path) => Some(crate::record::Peer::Unix(path.0)),
+        }
+    }
 }
 
 impl FromStr for HostPort {

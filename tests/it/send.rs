@@ -323,3 +323,64 @@ fn a_close_without_a_byte_is_no_reply() {
     let out = p1ge0n(&["send", &server.target(), "x", "--no-reply"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
 }
+
+/// `send -f json` and `replay -f json` carry open, close and error events
+/// like listen's, repl's and proxy's (issue 26, bug 6): a refused
+/// connection or a timeout leaves a JSON record saying so.
+#[test]
+fn json_records_carry_connection_events() {
+    let events = |out: &std::process::Output| -> Vec<(String, String)> {
+        stdout_of(out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let what = match v["event"].as_str().unwrap() {
+                    "data" => v["from"].as_str().unwrap().to_string(),
+                    "error" => v["reason"].as_str().unwrap().to_string(),
+                    _ => String::new(),
+                };
+                (v["event"].as_str().unwrap().to_string(), what)
+            })
+            .collect()
+    };
+    let echo = Listen::start(&["127.0.0.1:0", "-q"]);
+    let out = p1ge0n(&["send", &echo.target(), "hi", "-f", "json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let kinds: Vec<String> = events(&out).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(kinds, ["open", "data", "data", "close"], "{}", show(&out));
+
+    let port = free_port();
+    let out = p1ge0n(&["send", &format!("127.0.0.1:{port}"), "hi", "-f", "json"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let seen = events(&out);
+    assert_eq!(seen.len(), 1, "{}", show(&out));
+    assert_eq!(seen[0].0, "error");
+    assert!(seen[0].1.contains("refused"), "{seen:?}");
+    assert!(
+        stdout_of(&out).contains(&format!("\"peer\":\"127.0.0.1:{port}\"")),
+        "{}",
+        show(&out)
+    );
+
+    let silent = PyServer::start("silent_server.py", &[]);
+    let out = p1ge0n(&["send", &silent.target(), "hi", "-f", "json", "-w", "200ms"]);
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    let seen = events(&out);
+    let kinds: Vec<&str> = seen.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(kinds, ["open", "data", "error"], "{}", show(&out));
+    assert!(seen[2].1.contains("no reply"), "{seen:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(&script, "> hi\n< hi\n").unwrap();
+    let out = p1ge0n(&[
+        "replay",
+        script.to_str().unwrap(),
+        &echo.target(),
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let kinds: Vec<String> = events(&out).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(kinds, ["open", "data", "data", "close"], "{}", show(&out));
+}
