@@ -144,6 +144,9 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     );
     options.tls = args.tls.server()?;
     options.join = args.join;
+    // The echo is what the client sent, shown once; any other answer
+    // (--reply, --rules) is shown as sent, decoded with --decode.
+    options.shows_answers = !matches!(listen.answer, Answer::Echo);
     server::run(options, listen)
 }
 

@@ -78,6 +78,10 @@ pub struct Options {
     pub access: AccessList,
     pub capture: Option<PathBuf>,
     pub pcap: Option<PathBuf>,
+    /// Stdout records show what the server sends too (a proxy's other
+    /// direction; listen's answers when they are not the echo). JSON
+    /// records always show both directions.
+    pub shows_answers: bool,
 }
 
 impl Options {
@@ -110,6 +114,7 @@ impl Options {
             },
             capture: capture.capture,
             pcap: capture.pcap,
+            shows_answers: role == Role::Proxy,
         }
     }
 }
@@ -303,8 +308,9 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
     let (sink, writer) = Sink::spawn(clock.started);
     writers.push(writer);
     let (stop, stopped) = watch::channel(None);
-    let records = (!options.quiet).then(|| {
-        Records::server(
+    let records = (!options.quiet).then(|| Records {
+        ours: options.shows_answers || options.format == Format::Json,
+        ..Records::server(
             options.format,
             crate::output::stdout_style(),
             options.role,

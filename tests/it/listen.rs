@@ -261,8 +261,82 @@ fn reply_answers_every_message_with_the_payload() {
     let (data, end) = exchange_and_close(&mut client, b"one\ntwo\nthree\n");
     assert_eq!(String::from_utf8_lossy(&data), "ACK\nACK\nACK\n");
     assert_eq!(end, End::Eof);
-    let lines = server.wait_stdout_lines(3, SOON);
-    assert_eq!(lines.len(), 3, "{}", server.dump());
+    // Each message and the reply it got (issue 26, bug 5: the replies were
+    // only in --capture).
+    let lines = server.wait_stdout_lines(6, SOON);
+    let records: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            l.split_once(" recv ")
+                .or(l.split_once(" sent "))
+                .map_or("", |(_, r)| r)
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "4 one\\n",
+            "4 ACK\\n",
+            "4 two\\n",
+            "4 ACK\\n",
+            "6 three\\n",
+            "4 ACK\\n"
+        ],
+        "{}",
+        server.dump()
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" sent 4 ACK")).count(),
+        3,
+        "{}",
+        server.dump()
+    );
+}
+
+/// What listen answers is shown, decoded, whenever it is not the plain
+/// echo; JSON records always carry both directions (issue 26, bug 5).
+#[test]
+fn answers_other_than_the_echo_are_shown_and_json_has_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("device.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nhex = '?? ?? 00 00 00 06 01 03 ?? ?? ?? ??'\nreply-hex = '{{req[0..2]}} 00 00 00 05 01 03 02 00 2a'\n",
+    )
+    .unwrap();
+    let server = Listen::start(&[
+        "127.0.0.1:0",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--decode",
+        "modbus",
+    ]);
+    let mut client = server.connect();
+    client
+        .write_all(&unhex("000700000006010300000001"))
+        .unwrap();
+    assert_eq!(read_n(&mut client, 11), unhex("000700000005010302002a"));
+    let shown = server.wait_stdout_contains("response 1 value: 42", SOON);
+    assert!(shown.contains(" sent 11 "), "{}", server.dump());
+
+    let echo = Listen::start(&["127.0.0.1:0", "-f", "json"]);
+    let mut client = echo.connect();
+    client.write_all(b"hi").unwrap();
+    assert_eq!(read_n(&mut client, 2), b"hi");
+    drop(client);
+    let text = echo.wait_stdout_contains("\"event\":\"close\"", SOON);
+    let froms: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"event\":\"data\""))
+        .map(|l| {
+            if l.contains("\"from\":\"client\"") {
+                "client"
+            } else {
+                "server"
+            }
+        })
+        .collect();
+    assert_eq!(froms, ["client", "server"], "{text}");
 }
 
 /// `--no-echo` prints what arrives and answers nothing.
@@ -338,12 +412,19 @@ fn json_lines_carry_the_capture_schema() {
         .iter()
         .map(|o| o["event"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["open", "data", "close"], "{}", server.dump());
-    let data = events[1];
-    assert_eq!(data["from"], "client", "{data}");
-    assert_eq!(data["len"], 7, "{data}");
-    assert_eq!(data["hex"], "48454c4c4f0d0a", "{data}");
-    assert_eq!(data["text"], "HELLO\r\n", "{data}");
+    // Both directions: the message and its echo (issue 26, bug 5).
+    assert_eq!(
+        kinds,
+        ["open", "data", "data", "close"],
+        "{}",
+        server.dump()
+    );
+    for (data, from) in [(events[1], "client"), (events[2], "server")] {
+        assert_eq!(data["from"], from, "{data}");
+        assert_eq!(data["len"], 7, "{data}");
+        assert_eq!(data["hex"], "48454c4c4f0d0a", "{data}");
+        assert_eq!(data["text"], "HELLO\r\n", "{data}");
+    }
 }
 
 /// A binary that cannot bind (port taken) says so and exits 1.

@@ -98,6 +98,8 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         access: AccessList::default(),
         capture: args.capture.capture.clone(),
         pcap: args.capture.pcap.clone(),
+        // It plays the captured server: what it answers is what to see.
+        shows_answers: true,
     };
     let code = server::run(options, serve)?;
     let suite = suite.lock().unwrap_or_else(|e| e.into_inner());
