@@ -56,6 +56,29 @@ fn typed_lines_hex_and_history_recall() {
     again.wait_prompt("text> :hex 02 41 03");
 }
 
+/// Switching framing releases what the old rule held (issue 26, bug 8):
+/// under `--frame line` the echo of `:hex 02 41 03` has no LF and waits;
+/// `:frame raw` shows it at once, as its own record, instead of merging it
+/// with the next reply.
+#[test]
+fn switching_framing_releases_what_the_old_rule_held() {
+    let server = Listen::start(&["127.0.0.1:0"]);
+    let home = TempDir::new().unwrap();
+    let term = Term::start(home.path(), &["repl", &server.target(), "--frame", "line"]);
+    term.wait_prompt("text>");
+    term.line(":hex 02 41 03");
+    server.wait_stdout_contains("\\x02A\\x03", SOON);
+    // The echo is back by now, held: no LF ends it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(term.count("recv 3"), 0, "{}", term.transcript());
+    term.line(":frame raw");
+    term.wait_for("recv 3 \\x02A\\x03");
+    term.wait_for("frame: raw");
+    term.line("x");
+    term.wait_for("recv 2 x\\n");
+    assert_eq!(term.quit(), "[exit 0]");
+}
+
 /// Must show 2: data arriving every 100 ms while the user types appears
 /// above the prompt, and the half-typed line stays intact: on screen, and
 /// byte for byte at the server once Enter is pressed.

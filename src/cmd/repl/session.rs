@@ -377,19 +377,11 @@ impl Session {
         match event {
             NetEvent::Data { conn, bytes } if Some(conn) == current => {
                 self.decoder.push(&bytes);
-                let mut frames = 0;
-                loop {
-                    match self.decoder.next_frame() {
-                        Ok(Some(frame)) => {
-                            self.received(&frame);
-                            frames += 1;
-                        }
-                        Ok(None) => break,
-                        // Too large a frame: an error for this connection only.
-                        Err(e) => return Seen::Lost(self.drop_conn(Ending::Error(e.to_string()))),
-                    }
+                match self.release_frames() {
+                    Ok(frames) => Seen::Data { frames },
+                    // Too large a frame: an error for this connection only.
+                    Err(e) => Seen::Lost(self.drop_conn(Ending::Error(e))),
                 }
-                Seen::Data { frames }
             }
             NetEvent::Closed { conn, error } if Some(conn) == current => {
                 let ending = error.map_or(Ending::PeerClosed, Ending::Error);
@@ -397,6 +389,16 @@ impl Session {
             }
             _ => Seen::Stale,
         }
+    }
+
+    /// Show every frame the decoder holds complete; how many.
+    fn release_frames(&mut self) -> Result<usize, String> {
+        let mut frames = 0;
+        while let Some(frame) = self.decoder.next_frame().map_err(|e| e.to_string())? {
+            self.received(&frame);
+            frames += 1;
+        }
+        Ok(frames)
     }
 
     fn received(&mut self, frame: &[u8]) {
@@ -484,7 +486,13 @@ impl Session {
                 self.decoder = Decoder::new(spec.clone(), self.max_frame);
                 self.decoder.push(&buffered);
                 self.settings.frame = spec;
-                format!("frame: {}", self.settings.frame)
+                // What the new rule completes is shown now, not merged
+                // with the next reply (`:frame raw` releases it all).
+                let note = match self.release_frames() {
+                    Ok(_) => String::new(),
+                    Err(e) => format!("; {}", self.drop_conn(Ending::Error(e))),
+                };
+                format!("frame: {}{note}", self.settings.frame)
             }
         }
     }
