@@ -879,14 +879,18 @@ against the rules in order, and the first match answers; no match: `default`.
   match = 'STATUS?\\r\\n'             # exact; or prefix, contains,
                                      # regex (bytes, whole message), hex ('?? 00 01')
   reply = 'RUNNING #{{counter}}\\r\\n' # or reply-hex; $1..$9 regex groups,
-                                     # {{req}}, {{req[A..B]}} request bytes
+                                     # {{req}}; {{req[A..B]}}: bytes A up to,
+                                     # not including, B; {{len16}}: the count of
+                                     # reply bytes after it, big-endian u16
   delay = \"20ms\"
   close = true                       # close after the reply
 
 Strings are payload syntax; write them in single quotes so TOML leaves the
-backslashes alone. A file that does not parse, a rule with no or several
-matchers, a bad regex or a {{req[A..B]}} with A > B exits 2 with FILE:LINE
-before the socket is bound. A request shorter than a {{req[A..B]}} range is
+backslashes alone. A regex is a bytes regex: `.` is any byte but LF, \\d \\w
+\\s are ASCII (no Unicode classes). Hex wildcards need no spaces ('????0000').
+A file with no [[rule]] is allowed, with a warning. A file that does not
+parse, a rule with no or several matchers, a bad regex or a {{req[A..B]}}
+with A > B exits 2 with FILE:LINE before the socket is bound. A request shorter than a {{req[A..B]}} range is
 logged and not answered; the connection carries on. Each answered message's
 log line on stderr names its rule (not with -q).";
 

@@ -92,8 +92,12 @@ enum Piece {
     Group(usize),
     /// `{{counter}}`: this rule's hit count, in decimal.
     Counter,
-    /// `{{req}}` (`None`) or `{{req[A..B]}}`.
+    /// `{{req}}` (`None`) or `{{req[A..B]}}`: bytes A up to, not
+    /// including, B (as Rust ranges read).
     Req(Option<Range<usize>>),
+    /// `{{len16}}`: how many reply bytes follow it, big-endian u16 (an
+    /// MBAP length, counted for you).
+    Len16,
 }
 
 /// How one message is answered.
@@ -167,9 +171,24 @@ fn line_of(text: &str, offset: usize) -> usize {
 impl Rules {
     /// Parse and check a whole rules file.
     pub fn parse(text: &str) -> Result<Rules, RulesError> {
-        let file: FileDef = toml::from_str(text).map_err(|e| RulesError {
-            line: e.span().map_or(1, |s| line_of(text, s.start)),
-            reason: e.message().trim().to_string(),
+        if let Some(line) = text.lines().position(|l| l.trim() == "[rule]") {
+            return Err(RulesError {
+                line: line + 1,
+                reason: "write [[rule]] (one per rule), not [rule]".into(),
+            });
+        }
+        let file: FileDef = toml::from_str(text).map_err(|e| {
+            let mut reason = e.message().trim().to_string();
+            if reason.contains("escape") {
+                reason.push_str(
+                    "; in a double-quoted TOML string a backslash starts a TOML escape: \
+                     write payloads in single quotes (match = 'A\\r\\n')",
+                );
+            }
+            RulesError {
+                line: e.span().map_or(1, |s| line_of(text, s.start)),
+                reason,
+            }
         })?;
         let at = |span: Range<usize>, reason: String| RulesError {
             line: line_of(text, span.start),
@@ -199,6 +218,15 @@ impl Rules {
 
     pub fn len(&self) -> usize {
         self.rules.len()
+    }
+
+    /// What a message no rule matches gets: `echo`, `none` or `close`.
+    pub fn fallback_name(&self) -> &'static str {
+        match self.fallback {
+            Fallback::Echo => "echo",
+            Fallback::Nothing => "none",
+            Fallback::Close => "close",
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -335,10 +363,13 @@ fn matcher(
         // UTF-8 bytes. Unicode classes (`\p{..}`, `(?u)`) are refused: the
         // binary carries no Unicode tables (they were most of its
         // relocated data, paid at every start; BENCHMARKS.md, One-shot).
-        let re = RegexBuilder::new(&format!("^(?:{})$", v.get_ref()))
-            .unicode(false)
-            .build()
-            .map_err(|e| at(v.span(), format!("regex '{}': {e}", v.get_ref())))?;
+        let build = |pattern: &str| RegexBuilder::new(pattern).unicode(false).build();
+        let re = build(&format!("^(?:{})$", v.get_ref())).map_err(|e| {
+            // Say what is wrong with the user's regex, not with the
+            // whole-message wrapper around it.
+            let e = build(v.get_ref()).err().unwrap_or(e);
+            at(v.span(), format!("regex '{}': {e}", v.get_ref()))
+        })?;
         Matcher::Regex(re)
     } else {
         let v = def.hex.as_ref().expect("one matcher is given");
@@ -377,6 +408,27 @@ fn hex_pattern(text: &str) -> Result<Vec<Option<u8>>, String> {
     {
         if token == "??" {
             out.push(None);
+            continue;
+        }
+        // Wildcards need no spaces: `????0000` is two wildcards and two
+        // zero bytes, pair by pair.
+        if token.contains('?') {
+            let pairs = token.as_bytes().chunks(2);
+            if token.len() % 2 != 0 {
+                return Err(format!("'{token}': an odd number of hex digits and '?'"));
+            }
+            for pair in pairs {
+                match pair {
+                    b"??" => out.push(None),
+                    _ => {
+                        let text = std::str::from_utf8(pair).unwrap_or("");
+                        let byte = payload::parse_hex(text).map_err(|_| {
+                            format!("'{token}': '{text}' is neither a hex byte nor '??'")
+                        })?;
+                        out.extend(byte.into_iter().map(Some));
+                    }
+                }
+            }
             continue;
         }
         let bytes = payload::parse_hex(token).map_err(|e| format!("'{token}': {}", e.reason))?;
@@ -455,8 +507,13 @@ impl Template {
         hit: u64,
     ) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
+        let mut lengths = Vec::new();
         for piece in &self.0 {
             match piece {
+                Piece::Len16 => {
+                    lengths.push(out.len());
+                    out.extend_from_slice(&[0, 0]);
+                }
                 Piece::Bytes(b) => out.extend_from_slice(b),
                 Piece::Group(n) => {
                     if let Some(m) = groups.and_then(|c| c.get(*n)) {
@@ -479,23 +536,30 @@ impl Template {
                 }
             }
         }
+        for at in lengths {
+            let after = out.len() - at - 2;
+            let length = u16::try_from(after)
+                .map_err(|_| format!("{{{{len16}}}}: {after} bytes follow it, more than 65535"))?;
+            out[at..at + 2].copy_from_slice(&length.to_be_bytes());
+        }
         Ok(out)
     }
 }
 
-/// `counter`, `req`, `req[A..B]`.
+/// `counter`, `req`, `req[A..B]`, `len16`.
 fn placeholder(inside: &str) -> Result<Piece, String> {
     let inside = inside.trim();
     match inside {
         "counter" => return Ok(Piece::Counter),
         "req" => return Ok(Piece::Req(None)),
+        "len16" => return Ok(Piece::Len16),
         _ => {}
     }
     let range = inside
         .strip_prefix("req[")
         .and_then(|r| r.strip_suffix(']'))
         .ok_or_else(|| {
-            format!("unknown placeholder '{{{{{inside}}}}}' (counter, req or req[A..B])")
+            format!("unknown placeholder '{{{{{inside}}}}}' (counter, req, req[A..B] or len16)")
         })?;
     let (a, b) = range
         .split_once("..")
@@ -657,6 +721,36 @@ match = "SILENT"
         // Bytes, not text: invalid UTF-8 is matched too.
         let r = rules("[[rule]]\nregex = '(?-u)\\xff.'\nreply = 'y'\n");
         assert_eq!(reply(&r, b"\xff\x00").0, Some(1));
+    }
+
+    /// `{{len16}}` counts the reply bytes after it; `{{req[A..B]}}` is A
+    /// up to, not including, B (issue 26, trap 10).
+    #[test]
+    fn len16_counts_what_follows_and_ranges_exclude_their_end() {
+        let r = rules(
+            "[[rule]]\nhex = '?? ?? 00 00 00 06 01 03 ?? ?? ?? ??'\nreply-hex = '{{req[0..2]}} 00 00 {{len16}} 01 03 02 00 2a'\n",
+        );
+        let (_, reply) = self::reply(&r, &[0, 7, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1]);
+        assert_eq!(reply.unwrap(), [0, 7, 0, 0, 0, 5, 1, 3, 2, 0, 0x2a]);
+    }
+
+    /// Errors that say how to fix the file (issue 26, trap 10).
+    #[test]
+    fn rules_errors_say_the_fix() {
+        let e = err("[rule]\nmatch = 'a'\n");
+        assert_eq!(e.line, 1);
+        assert!(e.reason.contains("write [[rule]] (one per rule)"), "{e}");
+        let e = err("[[rule]]\nmatch = \"A\\q\"\n");
+        assert!(e.reason.contains("single quotes"), "{e}");
+        let e = err("[[rule]]\nregex = 'a(b'\n");
+        assert!(!e.reason.contains("^(?:"), "the wrapper leaks: {e}");
+        assert!(e.reason.contains("a(b"), "{e}");
+        // Wildcards without spaces.
+        let r = rules("[[rule]]\nhex = '????0000'\nreply = 'y'\n");
+        assert_eq!(reply(&r, &[9, 9, 0, 0]).0, Some(1));
+        assert_eq!(reply(&r, &[9, 9, 0, 1]).0, None);
+        let e = err("[[rule]]\nhex = '???0'\n");
+        assert!(e.reason.contains("'??'") || e.reason.contains("odd"), "{e}");
     }
 
     /// Rules regexes have byte semantics without asking: `.` is any byte

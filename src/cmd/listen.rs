@@ -118,6 +118,7 @@ struct Listen {
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
+    let rules_path = args.rules.clone();
     let answer = match (&args.reply, args.no_echo, &args.rules) {
         (_, _, Some(path)) => Answer::Rules(inputs::read_rules(path)?),
         (Some(text), _, _) => Answer::Reply(inputs::parse_payload_os(
@@ -147,6 +148,15 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     // The echo is what the client sent, shown once; any other answer
     // (--reply, --rules) is shown as sent, decoded with --decode.
     options.shows_answers = !matches!(listen.answer, Answer::Echo);
+    if let (Answer::Rules(rules), Some(path)) = (&listen.answer, &rules_path) {
+        if rules.is_empty() {
+            options.notes.push(format!(
+                "warning: {} has no [[rule]]: every message gets the default ({})",
+                path.display(),
+                rules.fallback_name()
+            ));
+        }
+    }
     server::run(options, listen)
 }
 

@@ -82,6 +82,9 @@ pub struct Options {
     /// direction; listen's answers when they are not the echo). JSON
     /// records always show both directions.
     pub shows_answers: bool,
+    /// Warnings for stderr, after the `listening on` line (which scripts
+    /// read first).
+    pub notes: Vec<String>,
 }
 
 impl Options {
@@ -115,6 +118,7 @@ impl Options {
             capture: capture.capture,
             pcap: capture.pcap,
             shows_answers: role == Role::Proxy,
+            notes: Vec::new(),
         }
     }
 }
@@ -425,6 +429,9 @@ async fn announce<H>(server: &Server<H>, bound: &Bound) {
     };
     eprintln!("listening on {local} ({shown})");
     if let Some(note) = &bound.note {
+        eprintln!("{note}");
+    }
+    for note in &config.notes {
         eprintln!("{note}");
     }
     if let Some((_, Some(fingerprint))) = &config.tls {

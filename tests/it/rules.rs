@@ -174,3 +174,19 @@ fn bad_rules_files_exit_2_naming_the_line() {
     let out = p1ge0n(&["listen", "0", "--rules", "missing.toml"]);
     assert_fails(&out, 2, "cannot read 'missing.toml'");
 }
+
+/// A rules file without rules is allowed, but said (issue 26, trap 10):
+/// after the listening line, so scripts still read the port first.
+#[test]
+fn an_empty_rules_file_warns_that_every_message_gets_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("empty.toml");
+    std::fs::write(&rules, "default = \"none\"\n").unwrap();
+    let server = Listen::start(&["127.0.0.1:0", "--rules", rules.to_str().unwrap()]);
+    let err = server.wait_stderr_contains("has no [[rule]]", SOON);
+    assert!(
+        err.contains("every message gets the default (none)"),
+        "{}",
+        server.dump()
+    );
+}
