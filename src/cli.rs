@@ -890,9 +890,10 @@ backslashes alone. A regex is a bytes regex: `.` is any byte but LF, \\d \\w
 \\s are ASCII (no Unicode classes). Hex wildcards need no spaces ('????0000').
 A file with no [[rule]] is allowed, with a warning. A file that does not
 parse, a rule with no or several matchers, a bad regex or a {{req[A..B]}}
-with A > B exits 2 with FILE:LINE before the socket is bound. A request shorter than a {{req[A..B]}} range is
-logged and not answered; the connection carries on. Each answered message's
-log line on stderr names its rule (not with -q).";
+with A > B exits 2 with FILE:LINE before the socket is bound. A request
+shorter than a {{req[A..B]}} range is logged and not answered; the
+connection carries on. Each answered message's log line on stderr names its
+rule (not with -q).";
 
 const CAPTURE_LONG_HELP: &str = "\
 Record every event as JSON Lines in FILE (created with mode 0600), written
