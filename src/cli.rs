@@ -850,6 +850,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "DUR", default_value = "1s")]
     pub interval: Dur,
 
+    /// With --repeat: go on after a failed cycle; at the end say how many failed and exit with the first failure's status
+    #[arg(long)]
+    pub keep_going: bool,
+
     /// Use UDP: each payload is one datagram, each reply one datagram
     #[arg(short, long, conflicts_with_all = ["frame", "tls"])]
     pub udp: bool,

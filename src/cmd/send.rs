@@ -49,6 +49,8 @@ struct Plan {
     /// `-u`: `--source`, `--broadcast`, `--ttl`.
     udp_options: UdpOptions,
     repeat: u64,
+    /// `--keep-going`: a failed cycle does not end the run.
+    keep_going: bool,
     interval: Duration,
     udp: bool,
     format: Format,
@@ -102,6 +104,7 @@ impl Plan {
                 ttl: args.ttl,
             },
             repeat: args.repeat,
+            keep_going: args.keep_going,
             interval: args.interval.0,
             udp: args.udp,
             format: args.output.format.unwrap_or(Format::Raw),
@@ -112,6 +115,15 @@ impl Plan {
             junit: args.junit,
             checks: RefCell::new(junit::Suite::new(format!("p1ge0n send {}", args.target))),
         })
+    }
+
+    /// How a message is named in reports: `message 2`, or with --repeat
+    /// `cycle 3 message 2`.
+    fn name(&self, round: u64, index: usize) -> String {
+        match self.repeat {
+            1 => format!("message {}", index + 1),
+            _ => format!("cycle {round} message {}", index + 1),
+        }
     }
 
     fn expected(&self, index: usize) -> Option<&[u8]> {
@@ -148,8 +160,10 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
     if let Err(e) = &outcome {
         let mut checks = plan.checks.borrow_mut();
         if !plan.expects.is_empty() {
-            let next = checks.cases.len() % plan.messages.len().max(1) + 1;
-            checks.fail(format!("message {next}"), Duration::ZERO, &format!("{e:#}"));
+            let per_cycle = plan.messages.len().max(1);
+            let cycle = (checks.cases.len() / per_cycle + 1) as u64;
+            let next = checks.cases.len() % per_cycle;
+            checks.fail(plan.name(cycle, next), Duration::ZERO, &format!("{e:#}"));
         }
     }
     if let Some(path) = &plan.junit {
@@ -174,6 +188,8 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
         plan.target.peer(),
     )?;
     let mut round = 0u64;
+    // --keep-going: how many cycles failed, and the first one's status.
+    let (mut failures, mut first_failure) = (0u64, None);
     // --repeat is a period, like `ping -i` or a PLC's scan: from the start
     // of one exchange to the start of the next. A late exchange starts the
     // next one at once; missed periods are not made up.
@@ -188,9 +204,43 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
         } else {
             exchange_tcp(plan, &mut conn).await
         };
-        let code = outcome.map_err(|e| conn.failed(e))?;
-        conn.closed()?;
-        if code != ExitCode::Success || (plan.repeat != 0 && round >= plan.repeat) {
+        let code = match outcome {
+            Ok(code) => {
+                conn.closed()?;
+                code
+            }
+            Err(e) => {
+                let e = conn.failed(e);
+                let written = e.downcast_ref::<crate::record::OutputError>().is_none();
+                if !(plan.keep_going && written) {
+                    return Err(e);
+                }
+                // Said now, counted, and the next cycle runs.
+                eprintln!("p1ge0n: cycle {round}: {e:#}");
+                if !plan.expects.is_empty() {
+                    let name = format!("cycle {round}");
+                    plan.checks
+                        .borrow_mut()
+                        .fail(name, Duration::ZERO, &format!("{e:#}"));
+                }
+                exit::classify(&e)
+            }
+        };
+        if code != ExitCode::Success {
+            if !plan.keep_going {
+                return Ok(code);
+            }
+            failures += 1;
+            first_failure.get_or_insert(code);
+        }
+        if plan.repeat != 0 && round >= plan.repeat {
+            if let Some(code) = first_failure {
+                eprintln!(
+                    "p1ge0n: {failures} of {} failed",
+                    crate::units::plural(round, "cycle")
+                );
+                return Ok(code);
+            }
             return Ok(code);
         }
         next_start += plan.interval;
@@ -225,22 +275,19 @@ fn timeout_error(plan: &Plan, what: &str, partial: usize) -> anyhow::Error {
 
 /// Compare with `--expect`; a mismatch is reported on stderr as two
 /// hexdumps. `took` (send to reply) is the check's time in `--junit`.
-fn check_expect(plan: &Plan, index: usize, received: &[u8], took: Duration) -> bool {
+fn check_expect(plan: &Plan, round: u64, index: usize, received: &[u8], took: Duration) -> bool {
     let Some(expected) = plan.expected(index) else {
         return true;
     };
+    let name = plan.name(round, index);
     plan.checks
         .borrow_mut()
-        .check(format!("message {}", index + 1), took, expected, received);
+        .check(name.clone(), took, expected, received);
     if expected == received {
         return true;
     }
     let mut report = Vec::new();
-    let _ = writeln!(
-        report,
-        "p1ge0n: reply to message {} did not match --expect",
-        index + 1
-    );
+    let _ = writeln!(report, "p1ge0n: reply to {name} did not match --expect");
     display::mismatch_into(&mut report, expected, received);
     let _ = std::io::stderr().write_all(&report);
     false
@@ -322,7 +369,7 @@ async fn exchange_tcp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
             end,
             decoder.buffered(),
         )?;
-        matched &= check_expect(plan, index, &reply.bytes(), asked.elapsed());
+        matched &= check_expect(plan, conn.conn, index, &reply.bytes(), asked.elapsed());
     }
     let _ = writer.shutdown().await;
     Ok(verdict(matched))
@@ -429,6 +476,7 @@ async fn stream_stdin(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
     }
     Ok(verdict(check_expect(
         plan,
+        conn.conn,
         0,
         &received.unwrap_or_default(),
         Duration::ZERO,
@@ -557,7 +605,7 @@ async fn exchange_udp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
         if end != End::Complete {
             return Err(timeout_error(plan, &format!("to message {}", index + 1), 0));
         }
-        matched &= check_expect(plan, index, &reply, asked.elapsed());
+        matched &= check_expect(plan, conn.conn, index, &reply, asked.elapsed());
     }
     Ok(verdict(matched))
 }

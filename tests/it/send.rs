@@ -384,3 +384,46 @@ fn json_records_carry_connection_events() {
     let kinds: Vec<String> = events(&out).into_iter().map(|(e, _)| e).collect();
     assert_eq!(kinds, ["open", "data", "data", "close"], "{}", show(&out));
 }
+
+/// Polling (issue 26, trap 12): a failed cycle is named as the cycle, and
+/// `--keep-going` goes on to the end, says how many cycles failed and exits
+/// with the first failure's status. Each device answers N1, N2, N3.
+#[test]
+fn polling_names_the_failed_cycle_and_keep_going_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("counter.toml");
+    std::fs::write(&rules, "[[rule]]\nmatch = 'x'\nreply = 'N{{counter}}'\n").unwrap();
+    let poll = |extra: &[&str]| {
+        let server = Listen::start(&["127.0.0.1:0", "-q", "--rules", rules.to_str().unwrap()]);
+        let target = server.target();
+        let mut args = vec![
+            "send",
+            "--repeat",
+            "3",
+            "--interval",
+            "10ms",
+            "--expect",
+            "N1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[target.as_str(), "x"]);
+        p1ge0n(&args)
+    };
+    let out = poll(&[]);
+    assert_eq!(code(&out), 5, "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("reply to cycle 2 message 1 did not match --expect"),
+        "{err}"
+    );
+    assert!(!err.contains("cycle 3"), "it stopped at cycle 2: {err}");
+
+    let out = poll(&["--keep-going"]);
+    assert_eq!(code(&out), 5, "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("reply to cycle 3 message 1 did not match"),
+        "{err}"
+    );
+    assert!(err.contains("2 of 3 cycles failed"), "{err}");
+}
