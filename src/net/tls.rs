@@ -150,11 +150,22 @@ impl Client {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider.clone())))
         } else {
-            let roots = match options.ca {
-                Some(path) => roots("--ca", path)?,
-                None => system_roots()?,
-            };
-            builder.with_root_certificates(roots)
+            match options.ca {
+                Some(path) => {
+                    let pinned = certificates("--ca", path)?;
+                    let roots = Arc::new(roots("--ca", path)?);
+                    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                        roots,
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(|e| exit::usage(format!("--ca {}: {e}", path.display())))?;
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(CaOrPinned { webpki, pinned }))
+                }
+                None => builder.with_root_certificates(system_roots()?),
+            }
         };
         let config = match options.cert {
             Some((cert, key)) => {
@@ -279,6 +290,157 @@ impl ServerCertVerifier for AcceptAnyServer {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// `--ca FILE`: a server certificate signed by one of FILE's certificates,
+/// as any TLS client checks it; or one that *is* one of them, byte for
+/// byte: a self-signed device certificate pinned by giving it as `--ca`.
+/// OpenSSL 3 marks the certificate every tutorial's `openssl req -x509`
+/// makes `CA:TRUE`, which webpki refuses as a server's own certificate
+/// (`CaUsedAsEndEntity`); `openssl s_client -CAfile`, curl and socat
+/// accept it. A pinned certificate must still be valid now and name the
+/// server asked for.
+#[derive(Debug)]
+struct CaOrPinned {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for CaOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        let pinned = self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref());
+        match verdict {
+            Err(_) if pinned => {
+                check_validity(end_entity, now)?;
+                webpki::EndEntityCert::try_from(end_entity)
+                    .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
+                    .map_err(|_| {
+                        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+                    })?;
+                Ok(ServerCertVerified::assertion())
+            }
+            verdict => verdict,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// A pinned certificate's validity period against `now`.
+fn check_validity(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    let bad = || rustls::Error::InvalidCertificate(CertificateError::BadEncoding);
+    let (not_before, not_after) = validity(cert.as_ref()).ok_or_else(bad)?;
+    let now = now.as_secs() as i64;
+    if now < not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    Ok(())
+}
+
+/// One DER element: (tag, contents, the rest after it).
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// notBefore and notAfter of an X.509 certificate, in Unix seconds:
+/// Certificate { tbsCertificate { [0] version?, serial, signature,
+/// issuer, validity { notBefore, notAfter }, ... }, ... }.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (_, certificate, _) = der_element(der)?;
+    let (_, tbs, _) = der_element(certificate)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest)?.2;
+    }
+    for _ in 0..3 {
+        rest = der_element(rest)?.2; // serial, signature, issuer
+    }
+    let (_, validity, _) = der_element(rest)?;
+    let (tag_before, before, rest) = der_element(validity)?;
+    let (tag_after, after, _) = der_element(rest)?;
+    Some((asn1_time(tag_before, before)?, asn1_time(tag_after, after)?))
+}
+
+/// UTCTime (`YYMMDDHHMMSSZ`, 0x17) or GeneralizedTime (`YYYYMMDDHHMMSSZ`,
+/// 0x18) in Unix seconds.
+fn asn1_time(tag: u8, text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 if text.len() == 12 => {
+            let yy: i64 = text[..2].parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+        }
+        0x18 if text.len() == 14 => (text[..4].parse().ok()?, &text[4..]),
+        _ => return None,
+    };
+    let field = |i: usize| rest.get(i..i + 2)?.parse::<i64>().ok();
+    let (month, day) = (field(0)?, field(2)?);
+    let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
 }
 
 /// What a server subcommand's TLS flags ask for.
@@ -456,7 +618,28 @@ fn failure(e: &io::Error, peer: Side) -> String {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 format!("not yet valid: the {who}'s certificate is not valid yet")
             }
-            other => format!("bad certificate from the {who}: {other:?}"),
+            CertificateError::BadSignature => format!(
+                "bad signature: the {who}'s certificate is not signed by the certificate in {}",
+                match peer {
+                    Side::Server => "--ca",
+                    Side::Client => "--client-ca",
+                }
+            ),
+            CertificateError::Other(other)
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                format!(
+                    "the {who}'s certificate is a CA certificate (CA:TRUE), not one of its own; give that very certificate as {} to trust it",
+                    match peer {
+                        Side::Server => "--ca",
+                        Side::Client => "--client-ca",
+                    }
+                )
+            }
+            other => format!("bad certificate from the {who}: {other}"),
         },
         E::AlertReceived(alert) => match alert {
             AlertDescription::HandshakeFailure
@@ -489,5 +672,40 @@ fn failure(e: &io::Error, peer: Side) -> String {
         | E::InappropriateHandshakeMessage { .. }
         | E::PeerMisbehaved(_) => format!("the {who} does not speak TLS ({error})"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asn1_times_in_unix_seconds() {
+        assert_eq!(asn1_time(0x17, b"200102000000Z"), Some(1_577_923_200));
+        assert_eq!(asn1_time(0x17, b"491231000000Z"), Some(2_524_521_600));
+        assert_eq!(asn1_time(0x18, b"20510101000000Z"), Some(2_556_144_000));
+        assert_eq!(asn1_time(0x17, b"500101000000Z"), Some(-631_152_000));
+        assert_eq!(asn1_time(0x17, b"2001020000Z"), None);
+        assert_eq!(asn1_time(0x05, b"200102000000Z"), None);
+    }
+
+    /// The validity period read from a real certificate (rcgen writes
+    /// UTCTime before 2050 and GeneralizedTime from 2050 on).
+    #[test]
+    fn validity_of_a_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 2);
+        params.not_after = rcgen::date_time_ymd(2051, 1, 1);
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            validity(cert.der().as_ref()),
+            Some((1_577_923_200, 2_556_144_000))
+        );
+        let now = |secs| UnixTime::since_unix_epoch(Duration::from_secs(secs));
+        assert!(check_validity(cert.der(), now(1_600_000_000)).is_ok());
+        assert!(check_validity(cert.der(), now(1_500_000_000)).is_err());
+        assert!(check_validity(cert.der(), now(2_600_000_000)).is_err());
+        assert_eq!(validity(&[0x30, 0x03, 0x02]), None);
     }
 }

@@ -892,3 +892,61 @@ fn stalled_handshakes_are_dropped_after_the_handshake_timeout() {
         server.dump()
     );
 }
+
+/// The self-signed certificate every tutorial makes, which OpenSSL 3 marks
+/// `CA:TRUE`, is trusted when given as `--ca` (pinned byte for byte), as
+/// `openssl s_client -CAfile`, curl and socat trust it (issue 26, bug 2);
+/// its name is still checked, and an unrelated certificate in `--ca` is
+/// refused in words, not a `Debug` dump.
+#[test]
+fn the_self_signed_certificate_everyone_makes_is_trusted_as_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", show(&made));
+    let (key, cert) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    let server = Listen::start(&["127.0.0.1:0", "-q", "--tls-cert", cert, "--tls-key", key]);
+    let out = p1ge0n(&["send", "--tls", "--ca", cert, &server.target(), "pinned"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"pinned");
+
+    let out = p1ge0n(&[
+        "send",
+        "--tls",
+        "--ca",
+        cert,
+        "--sni",
+        "plc.example",
+        &server.target(),
+        "x",
+    ]);
+    assert_fails(&out, 3, "name mismatch");
+
+    let other = Pki::new();
+    let out = p1ge0n(&[
+        "send",
+        "--tls",
+        "--ca",
+        &other.path("ca.pem"),
+        &server.target(),
+        "x",
+    ]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        !err.contains("Other(") && !err.contains("OtherError"),
+        "{err}"
+    );
+}
