@@ -333,7 +333,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__proxy)
-            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --timeout --capture --pcap --help --version"
+            opts="-u -f -q -w -h -V --udp --share --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -395,6 +395,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sni)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -447,7 +451,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__repl)
-            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --on-connect --idle --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --capture --pcap --help --version"
+            opts="-x -f -q -w -h -V --hex --eol --frame --max-frame --format --quiet --decode --history --reconnect --on-connect --idle --timeout --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -513,6 +517,10 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --sni)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -541,7 +549,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__replay)
-            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --format --quiet --decode --capture --pcap --help --version"
+            opts="-x -w -f -q -h -V --serve --verify --junit --list --flow --speed --no-delay --interval --loop --hex --frame --max-frame --timeout --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,6 +604,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -655,7 +667,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --sni --cert --key --retry --repeat --interval --keep-going --udp --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --retry --repeat --interval --keep-going --udp --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -714,6 +726,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pin)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -105,6 +105,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l connect-timeout -
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l pin -d 'With --tls: accept exactly the server certificate with this SHA-256 fingerprint, as listen --tls-self-signed prints it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l key -d 'The private key (PEM) of --cert' -r -F
@@ -165,6 +166,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l connect-timeout -
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l pin -d 'With --tls: accept exactly the server certificate with this SHA-256 fingerprint, as listen --tls-self-signed prints it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l key -d 'The private key (PEM) of --cert' -r -F
@@ -201,6 +203,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l pin -d 'With --tls: accept exactly the server certificate with this SHA-256 fingerprint, as listen --tls-self-signed prints it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l key -d 'The private key (PEM) of --cert' -r -F
@@ -262,6 +265,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l connect-timeout 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l source -d 'Connect from this local address, like nc -s/-p: IP, IP:PORT or [IPV6]:PORT' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l keepalive -d 'Probe an idle TCP connection after DUR (whole seconds, at least 1s); see below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l ca -d 'With --tls: trust the CA certificates in FILE (PEM) instead of the system\'s' -r -F
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pin -d 'With --tls: accept exactly the server certificate with this SHA-256 fingerprint, as listen --tls-self-signed prints it' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l sni -d 'With --tls: the server name to ask for and check (default: the target\'s host)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l cert -d 'With --tls: present this client certificate (PEM); needs --key' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l key -d 'The private key (PEM) of --cert' -r -F

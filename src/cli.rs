@@ -408,6 +408,10 @@ pub struct TlsClientArgs {
     #[arg(long, requires = "tls", conflicts_with = "ca")]
     pub insecure: bool,
 
+    /// With --tls: accept exactly the server certificate with this SHA-256 fingerprint, as listen --tls-self-signed prints it
+    #[arg(long, value_name = "SHA256:HEX", requires = "tls", conflicts_with_all = ["ca", "insecure"])]
+    pub pin: Option<crate::net::tls::Pin>,
+
     /// With --tls: the server name to ask for and check (default: the target's host)
     #[arg(long, value_name = "NAME", requires = "tls")]
     pub sni: Option<String>,

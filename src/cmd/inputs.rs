@@ -34,6 +34,7 @@ impl ConnectArgs {
             let options = tls::ClientOptions {
                 ca: self.tls.ca.as_deref(),
                 insecure: self.tls.insecure,
+                pin: self.tls.pin,
                 sni: self.tls.sni.as_deref(),
                 cert: self.tls.cert.as_deref().zip(self.tls.key.as_deref()),
             };

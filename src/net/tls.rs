@@ -106,10 +106,100 @@ fn identity(
     Ok((chain, key_der))
 }
 
+/// `--pin SHA256:HEX`: the SHA-256 fingerprint of the one server
+/// certificate to accept, in the form `listen --tls-self-signed` prints
+/// (`AA:BB:...`; the `SHA256:` prefix and the colons are optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pin(pub [u8; 32]);
+
+impl std::str::FromStr for Pin {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Pin, String> {
+        let lower = text.to_ascii_lowercase();
+        let hex_part = ["sha256:", "sha-256:"]
+            .iter()
+            .find_map(|prefix| lower.strip_prefix(prefix))
+            .unwrap_or(&lower);
+        let digits: String = hex_part.chars().filter(|c| *c != ':').collect();
+        let bytes = hex::decode(&digits).map_err(|_| {
+            format!("'{text}': expected SHA256: and 64 hex digits (pairs may be separated by ':')")
+        })?;
+        let pin: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "'{text}': a SHA-256 fingerprint is 32 bytes, not {}",
+                b.len()
+            )
+        })?;
+        Ok(Pin(pin))
+    }
+}
+
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        write!(f, "SHA256:{}", hex.join(":"))
+    }
+}
+
+/// `--pin`: exactly the certificate with that fingerprint, whatever signed
+/// it and whatever names it carries (an SSH-style pin); the handshake's
+/// signatures are still checked, which prove the server holds its key.
+#[derive(Debug)]
+struct PinnedFingerprint {
+    pin: Pin,
+    any: AcceptAnyServer,
+}
+
+impl ServerCertVerifier for PinnedFingerprint {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        if digest.as_ref() == self.pin.0 {
+            return Ok(ServerCertVerified::assertion());
+        }
+        Err(rustls::Error::General(format!(
+            "pin mismatch: the server's certificate is SHA256:{}, not --pin {}",
+            fingerprint(end_entity.as_ref()),
+            self.pin
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.any.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.any.supported_verify_schemes()
+    }
+}
+
 /// What `--tls` on a client asks for.
 pub struct ClientOptions<'a> {
     pub ca: Option<&'a Path>,
     pub insecure: bool,
+    /// `--pin`: accept exactly this certificate.
+    pub pin: Option<Pin>,
     pub sni: Option<&'a str>,
     pub cert: Option<(&'a Path, &'a Path)>,
 }
@@ -145,7 +235,14 @@ impl Client {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| exit::usage(format!("--tls: {e}")))?;
-        let builder = if options.insecure {
+        let builder = if let Some(pin) = options.pin {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedFingerprint {
+                    pin,
+                    any: AcceptAnyServer(provider.clone()),
+                }))
+        } else if options.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider.clone())))
@@ -671,6 +768,7 @@ fn failure(e: &io::Error, peer: Side) -> String {
         | E::InappropriateMessage { .. }
         | E::InappropriateHandshakeMessage { .. }
         | E::PeerMisbehaved(_) => format!("the {who} does not speak TLS ({error})"),
+        E::General(why) => why.clone(),
         other => other.to_string(),
     }
 }
@@ -678,6 +776,23 @@ fn failure(e: &io::Error, peer: Side) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_read_as_the_server_prints_them() {
+        let printed = fingerprint(b"a certificate");
+        let pin: Pin = format!("SHA256:{printed}").parse().unwrap();
+        assert_eq!(pin.to_string(), format!("SHA256:{printed}"));
+        let bare: Pin = printed.replace(':', "").to_lowercase().parse().unwrap();
+        assert_eq!(bare, pin);
+        assert!("SHA256:AB:CD"
+            .parse::<Pin>()
+            .unwrap_err()
+            .contains("32 bytes, not 2"));
+        assert!("SHA256:XY"
+            .parse::<Pin>()
+            .unwrap_err()
+            .contains("64 hex digits"));
+    }
 
     #[test]
     fn asn1_times_in_unix_seconds() {

@@ -950,3 +950,30 @@ fn the_self_signed_certificate_everyone_makes_is_trusted_as_ca() {
         "{err}"
     );
 }
+
+/// `--pin` takes the fingerprint `listen --tls-self-signed` prints, so a
+/// self-signed server is reachable without `--insecure` (issue 26, bug 3);
+/// another fingerprint is refused with both named, and a malformed one is
+/// bad input.
+#[test]
+fn pin_accepts_exactly_the_printed_fingerprint() {
+    let server = Listen::start(&["127.0.0.1:0", "-q", "--tls-self-signed"]);
+    let err = server.wait_stderr_contains("SHA-256 fingerprint ", SOON);
+    let printed = err
+        .lines()
+        .find_map(|l| l.split_once("SHA-256 fingerprint ").map(|(_, f)| f.trim()))
+        .unwrap()
+        .to_string();
+    let pin = format!("SHA256:{printed}");
+    let out = p1ge0n(&["send", "--tls", "--pin", &pin, &server.target(), "pinned"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(out.stdout, b"pinned");
+
+    let wrong = format!("SHA256:{}", "00:".repeat(31) + "00");
+    let out = p1ge0n(&["send", "--tls", "--pin", &wrong, &server.target(), "x"]);
+    assert_fails(&out, 3, "pin mismatch");
+    assert!(stderr_of(&out).contains(&printed), "{}", show(&out));
+
+    let out = p1ge0n(&["send", "--tls", "--pin", "SHA256:12", &server.target(), "x"]);
+    assert_fails(&out, 2, "32 bytes");
+}
