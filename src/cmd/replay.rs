@@ -65,6 +65,8 @@ struct Plan {
     /// Traffic records on stdout, if any.
     format: Option<Format>,
     decode: crate::decode::Protocol,
+    /// Added to a timeout: a script of hex lines read as text.
+    hint: String,
     /// `--capture FILE` and `--pcap FILE`: what this replay sent and got.
     capture: Option<PathBuf>,
     pcap: Option<PathBuf>,
@@ -72,7 +74,7 @@ struct Plan {
 
 pub fn run(args: ReplayArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
-    let flows = load(&args.file, inputs::mode(args.hex))?;
+    let (flows, looks_hex) = load(&args.file, inputs::mode(args.hex))?;
     if args.list {
         print_list(&flows);
         return Ok(ExitCode::Success);
@@ -103,6 +105,14 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
         connect: args.connect.options(None)?,
         format,
         decode: args.output.decode,
+        hint: if looks_hex {
+            format!(
+                "; every line of {} also reads as hex: did you mean -x?",
+                args.file.display()
+            )
+        } else {
+            String::new()
+        },
         capture: args.capture.capture,
         pcap: args.capture.pcap,
     };
@@ -178,13 +188,17 @@ fn write_junit(path: Option<&Path>, suite: &junit::Suite) -> Result<()> {
 
 /// Read and validate the whole file; every problem is a usage error (2)
 /// naming the file and the line or packet.
-fn load(path: &Path, mode: crate::payload::PayloadMode) -> Result<Vec<Flow>> {
+/// A script's flows, and whether it also reads as hex: typed without `-x`,
+/// a script of hex lines sends the hex digits as text, and the device
+/// never answers (the timeout then asks "did you mean -x?").
+fn load(path: &Path, mode: crate::payload::PayloadMode) -> Result<(Vec<Flow>, bool)> {
     let name = path.display();
     let bytes =
         std::fs::read(path).map_err(|e| exit::usage(format!("cannot read '{name}': {e}")))?;
     if bytes.is_empty() {
         return Err(exit::usage(format!("{name}: empty file")));
     }
+    let mut looks_hex = false;
     let flows = if pcap::is_pcap(&bytes) {
         pcap::read_flows(&bytes).map_err(|e| exit::usage(format!("{name}: {e}")))?
     } else {
@@ -203,6 +217,8 @@ fn load(path: &Path, mode: crate::payload::PayloadMode) -> Result<Vec<Flow>> {
                 .map_err(|e| located(&name, &e))?
                 .1
         } else {
+            let hex = crate::payload::PayloadMode::Hex;
+            looks_hex = mode != hex && capture::read_script(text, hex).is_ok();
             vec![capture::read_script(text, mode).map_err(|e| located(&name, &e))?]
         }
     };
@@ -215,7 +231,7 @@ fn load(path: &Path, mode: crate::payload::PayloadMode) -> Result<Vec<Flow>> {
             "{name}: no flow in the file sends anything from the client side"
         )));
     }
-    Ok(flows)
+    Ok((flows, looks_hex))
 }
 
 /// `FILE:LINE[:COLUMN]: reason`, as compilers and editors expect.
@@ -473,11 +489,12 @@ async fn read_reply(
         End::TimedOut => Err(exit::error(
             ExitCode::Timeout,
             format!(
-                "flow {flow} message {}: no complete reply within {} (expected {} bytes, got {})",
+                "flow {flow} message {}: no complete reply within {} (expected {} bytes, got {}){}",
                 step.index,
                 humantime::format_duration(plan.timeout.unwrap_or_default()),
                 step.reply.len(),
-                decoder.buffered() + reply.len()
+                decoder.buffered() + reply.len(),
+                plan.hint
             ),
         )),
     }
@@ -588,9 +605,10 @@ async fn replay_udp(
             return Err(exit::error(
                 ExitCode::Timeout,
                 format!(
-                    "flow {number} message {}: no reply datagram within {}",
+                    "flow {number} message {}: no reply datagram within {}{}",
                     step.index,
-                    humantime::format_duration(plan.timeout.unwrap_or_default())
+                    humantime::format_duration(plan.timeout.unwrap_or_default()),
+                    plan.hint
                 ),
             ));
         }

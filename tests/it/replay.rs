@@ -262,3 +262,41 @@ fn progress_only_on_a_terminal() {
         show(&out)
     );
 }
+
+/// A script of hex lines replayed without `-x` sends the digits as text,
+/// and the device stays silent: the timeout asks "did you mean -x?"
+/// (issue 26, trap 13); a text script gets no such hint, and with `-x` the
+/// same script plays.
+#[test]
+fn a_hex_script_without_x_asks_did_you_mean_x() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("modbus.txt");
+    std::fs::write(&script, "> 41 42 0a\n< 41 42 0a\n").unwrap();
+    let script = script.to_str().unwrap();
+    let silent = PyServer::start("silent_server.py", &[]);
+    let out = p1ge0n(&["replay", script, &silent.target(), "-w", "300ms"]);
+    assert_fails(&out, 4, "did you mean -x?");
+
+    let text = dir.path().join("text.txt");
+    std::fs::write(&text, "> hello\\n\n< hello\\n\n").unwrap();
+    let out = p1ge0n(&[
+        "replay",
+        text.to_str().unwrap(),
+        &silent.target(),
+        "-w",
+        "300ms",
+    ]);
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    assert!(!stderr_of(&out).contains("-x"), "{}", show(&out));
+
+    let echo = Listen::start(&["127.0.0.1:0", "-q"]);
+    let out = p1ge0n(&[
+        "replay",
+        script,
+        &echo.target(),
+        "-x",
+        "--verify",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
