@@ -111,41 +111,85 @@ async fn exchange_one(
     upstream: &mut Option<Upstream>,
     request: &[u8],
 ) -> Result<Bytes, String> {
+    match ask_once(config, upstream, request).await {
+        // The server closed the connection we reused, and its FIN was not
+        // in yet when we looked (`went_away`): the request went nowhere,
+        // so it goes once more, over a new connection.
+        Err(Retry) => {
+            eprintln!("share: the server closed the shared connection; opening a new one");
+            *upstream = None;
+            ask_once(config, upstream, request)
+                .await
+                .map_err(|Retry| "the server closed the shared connection before replying".into())
+                .and_then(|reply| reply)
+        }
+        Ok(reply) => reply,
+    }
+}
+
+/// A reused connection turned out to be closed before any reply byte.
+struct Retry;
+
+async fn ask_once(
+    config: &UpstreamConfig,
+    upstream: &mut Option<Upstream>,
+    request: &[u8],
+) -> Result<Result<Bytes, String>, Retry> {
     if upstream.as_mut().is_some_and(went_away) {
         eprintln!("share: the server closed the shared connection; opening a new one");
         *upstream = None;
     }
+    let reused = upstream.is_some();
     if upstream.is_none() {
-        *upstream = Some(open(config).await?);
+        match open(config).await {
+            Ok(up) => *upstream = Some(up),
+            Err(e) => return Ok(Err(e)),
+        }
     }
+    ask_on(config, upstream, request, reused).await
+}
+
+async fn ask_on(
+    config: &UpstreamConfig,
+    upstream: &mut Option<Upstream>,
+    request: &[u8],
+    reused: bool,
+) -> Result<Result<Bytes, String>, Retry> {
     let up = upstream.as_mut().expect("opened above");
-    up.writer
-        .send(request)
-        .await
-        .map_err(|e| format!("upstream: {}", net::describe_io(&e)))?;
+    if let Err(e) = up.writer.send(request).await {
+        if reused {
+            return Err(Retry);
+        }
+        return Ok(Err(format!("upstream: {}", net::describe_io(&e))));
+    }
     let rule = Rule {
         until: Until::Frames(1),
         idle: Duration::ZERO,
         timeout: config.timeout,
     };
     let mut wait = Wait::starting(rule, Instant::now());
-    let (reply, end) =
-        exchange::read_reply(&mut up.reader, &mut up.decoder, &mut wait, &mut up.closed)
-            .await
-            .map_err(|e| format!("upstream: {e:#}"))?;
-    match end {
+    let read = exchange::read_reply(&mut up.reader, &mut up.decoder, &mut wait, &mut up.closed);
+    let (reply, end) = match read.await {
+        Ok(done) => done,
+        Err(_) if reused && !wait.got_any() => return Err(Retry),
+        Err(e) => return Ok(Err(format!("upstream: {e:#}"))),
+    };
+    Ok(match end {
         End::Complete => Ok(reply
             .parts
             .into_iter()
             .next()
             .map(|(b, _)| b)
             .unwrap_or_default()),
+        End::PeerClosed if reused && reply.is_empty() && up.decoder.buffered() == 0 => {
+            return Err(Retry)
+        }
         End::PeerClosed => Err("the server closed the shared connection before replying".into()),
         End::TimedOut => Err(format!(
             "no reply within {}",
             humantime::format_duration(config.timeout.unwrap_or_default())
         )),
-    }
+    })
 }
 
 async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
