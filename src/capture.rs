@@ -11,8 +11,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub use crate::flow::{Flow, Message};
-pub use crate::schema::{write_header, Header, FORMAT_VERSION};
+use crate::flow::{Flow, Message};
+use crate::schema::{write_header, Header, FORMAT_VERSION};
 use crate::{
     record::{Event, Meta, Peer, Render, Role, Side, Transport},
     schema::write_event_line,

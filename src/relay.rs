@@ -90,16 +90,14 @@ impl Idle {
 
 impl Idle {
     /// `work` (a read, say), unless nothing happened for `limit` first
-    /// (`Err(limit)`); its completion is activity. Without a limit, just
-    /// `work`: no clock is read (listen's echo path, per read).
+    /// (`Err(limit)`); its completion is activity. Without a limit the
+    /// caller awaits `work` itself: no clock read and no extra future per
+    /// read (listen's echo path).
     pub async fn bound<T>(
         &self,
-        limit: Option<Duration>,
+        limit: Duration,
         work: impl Future<Output = T>,
     ) -> Result<T, Duration> {
-        let Some(limit) = limit else {
-            return Ok(work.await);
-        };
         let done = tokio::select! {
             done = work => done,
             _ = self.expired(limit) => return Err(limit),

@@ -14,7 +14,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p1ge0n::capture::{read_capture, read_script, write_header};
+use p1ge0n::capture::{read_capture, read_script};
+use p1ge0n::schema::write_header;
 use p1ge0n::record::Side;
 use p1ge0n::payload::PayloadMode;
 

@@ -471,11 +471,10 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
                 }
                 let read = reader.read_buf(conn.decoder.buffer_mut());
                 match server.options.idle_timeout {
-                    Some(limit) => match idle.bound(Some(limit), read).await {
+                    Some(limit) => match idle.bound(limit, read).await {
                         Ok(result) => result,
                         Err(limit) => break Ending::Idle(limit),
                     },
-                    // The echo path without a limit: the read alone.
                     None => read.await,
                 }
             }

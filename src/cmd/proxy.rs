@@ -102,19 +102,9 @@ impl Handler for Proxy {
 struct Recording<'a> {
     server: &'a Server<Proxy>,
     recorder: Mutex<HeldRecorder>,
-    /// One decoder per direction, only when something records or counts.
-    decoders: [std::sync::Mutex<Option<Decoder>>; 2],
-}
-
-impl Recording<'_> {
-    fn decoder(server: &Server<Proxy>) -> std::sync::Mutex<Option<Decoder>> {
-        let proxy = &server.handler;
-        std::sync::Mutex::new(
-            server
-                .observes_or_counts()
-                .then(|| Decoder::new(proxy.frame.clone(), proxy.max_frame)),
-        )
-    }
+    /// One decoder per direction (client's, server's), only when something
+    /// records or counts: without them a forwarded chunk costs one add.
+    decoders: Option<[std::sync::Mutex<Decoder>; 2]>,
 }
 
 impl relay::Watch for Recording<'_> {
@@ -124,14 +114,16 @@ impl relay::Watch for Recording<'_> {
             Side::Server => &self.server.stats.bytes_out,
         };
         total.fetch_add(bytes.len() as u64, Relaxed);
+        let Some(decoders) = &self.decoders else {
+            return Ok(());
+        };
         let mut recorder = self.recorder.lock().await;
         let ended = {
-            let mut decoder = self.decoders[from as usize]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let Some(decoder) = decoder.as_mut() else {
-                return Ok(());
+            let index = match from {
+                Side::Client => 0,
+                Side::Server => 1,
             };
+            let mut decoder = decoders[index].lock().unwrap_or_else(|e| e.into_inner());
             decoder.push(bytes);
             let meta = recorder.meta();
             loop {
@@ -185,7 +177,10 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
     let recording = Recording {
         server,
         recorder: Mutex::new(recorder),
-        decoders: [Recording::decoder(server), Recording::decoder(server)],
+        decoders: server.observes_or_counts().then(|| {
+            [(); 2]
+                .map(|()| std::sync::Mutex::new(Decoder::new(proxy.frame.clone(), proxy.max_frame)))
+        }),
     };
     let (ending, totals) = relay::relay(
         &recording,

@@ -234,14 +234,13 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
             first_failure.get_or_insert(code);
         }
         if plan.repeat != 0 && round >= plan.repeat {
-            if let Some(code) = first_failure {
+            if failures > 0 {
                 eprintln!(
                     "p1ge0n: {failures} of {} failed",
                     crate::units::plural(round, "cycle")
                 );
-                return Ok(code);
             }
-            return Ok(code);
+            return Ok(first_failure.unwrap_or(code));
         }
         next_start += plan.interval;
         let now = tokio::time::Instant::now();

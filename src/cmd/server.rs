@@ -34,7 +34,7 @@ use crate::{
     net::{self, tls, AccessList, ListenAddr, Listener, Stream},
     output::{Held, HeldRecorder, Observed, Outputs, Sink, SinkFailure, Writer},
     pcapng::PcapRender,
-    record::{Clock, Event, Meta, Observer, Peer, Recorder, Role, Transport},
+    record::{Clock, Event, Observer, Peer, Recorder, Role, Transport},
 };
 
 /// What a server subcommand does with its clients.
@@ -155,10 +155,6 @@ pub struct Server<H> {
 }
 
 impl<H> Server<H> {
-    pub fn meta(&self, conn: u64, peer: impl Into<Peer>) -> Meta {
-        self.clock.now(conn, peer)
-    }
-
     pub fn shows_records(&self) -> bool {
         self.records.is_some()
     }

@@ -142,58 +142,6 @@ impl std::fmt::Display for Pin {
     }
 }
 
-/// `--pin`: exactly the certificate with that fingerprint, whatever signed
-/// it and whatever names it carries (an SSH-style pin); the handshake's
-/// signatures are still checked, which prove the server holds its key.
-#[derive(Debug)]
-struct PinnedFingerprint {
-    pin: Pin,
-    any: AcceptAnyServer,
-}
-
-impl ServerCertVerifier for PinnedFingerprint {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-        if digest.as_ref() == self.pin.0 {
-            return Ok(ServerCertVerified::assertion());
-        }
-        Err(rustls::Error::General(format!(
-            "pin mismatch: the server's certificate is SHA256:{}, not --pin {}",
-            fingerprint(end_entity.as_ref()),
-            self.pin
-        )))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.any.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.any.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.any.supported_verify_schemes()
-    }
-}
-
 /// What `--tls` on a client asks for.
 pub struct ClientOptions<'a> {
     pub ca: Option<&'a Path>,
@@ -238,9 +186,9 @@ impl Client {
         let builder = if let Some(pin) = options.pin {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedFingerprint {
-                    pin,
-                    any: AcceptAnyServer(provider.clone()),
+                .with_custom_certificate_verifier(Arc::new(ServerCheck {
+                    trust: Trust::Pin(pin),
+                    signatures: AcceptAnyServer(provider.clone()),
                 }))
         } else if options.insecure {
             builder
@@ -259,7 +207,10 @@ impl Client {
                     .map_err(|e| exit::usage(format!("--ca {}: {e}", path.display())))?;
                     builder
                         .dangerous()
-                        .with_custom_certificate_verifier(Arc::new(CaOrPinned { webpki, pinned }))
+                        .with_custom_certificate_verifier(Arc::new(ServerCheck {
+                            trust: Trust::CaOrPinned { webpki, pinned },
+                            signatures: AcceptAnyServer(provider.clone()),
+                        }))
                 }
                 None => builder.with_root_certificates(system_roots()?),
             }
@@ -389,21 +340,37 @@ impl ServerCertVerifier for AcceptAnyServer {
     }
 }
 
-/// `--ca FILE`: a server certificate signed by one of FILE's certificates,
-/// as any TLS client checks it; or one that *is* one of them, byte for
-/// byte: a self-signed device certificate pinned by giving it as `--ca`.
-/// OpenSSL 3 marks the certificate every tutorial's `openssl req -x509`
-/// makes `CA:TRUE`, which webpki refuses as a server's own certificate
-/// (`CaUsedAsEndEntity`); `openssl s_client -CAfile`, curl and socat
-/// accept it. A pinned certificate must still be valid now and name the
-/// server asked for.
+/// How a client trusts the server's certificate, beyond the handshake's
+/// signatures (which always prove the server holds its key).
 #[derive(Debug)]
-struct CaOrPinned {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
-    pinned: Vec<CertificateDer<'static>>,
+enum Trust {
+    /// `--pin`: exactly the certificate with that fingerprint, whatever
+    /// signed it and whatever names it carries (an SSH-style pin).
+    Pin(Pin),
+    /// `--ca FILE`: a certificate signed by one of FILE's certificates, as
+    /// any TLS client checks it; or one that *is* one of them, byte for
+    /// byte: a self-signed device certificate pinned by giving it as
+    /// `--ca`. OpenSSL 3 marks the certificate every tutorial's `openssl
+    /// req -x509` makes `CA:TRUE`, which webpki refuses as a server's own
+    /// (`CaUsedAsEndEntity`); `openssl s_client -CAfile`, curl and socat
+    /// accept it. A pinned certificate must still be valid now and name
+    /// the server asked for.
+    CaOrPinned {
+        webpki: Arc<rustls::client::WebPkiServerVerifier>,
+        pinned: Vec<CertificateDer<'static>>,
+    },
 }
 
-impl ServerCertVerifier for CaOrPinned {
+/// The server-certificate check of `--pin` and `--ca`; the signatures are
+/// checked as `--insecure` checks them ([`AcceptAnyServer`]), with the
+/// provider's algorithms, which is what webpki's verifier does too.
+#[derive(Debug)]
+struct ServerCheck {
+    trust: Trust,
+    signatures: AcceptAnyServer,
+}
+
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -412,28 +379,39 @@ impl ServerCertVerifier for CaOrPinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
-        let pinned = self
-            .pinned
-            .iter()
-            .any(|c| c.as_ref() == end_entity.as_ref());
-        match verdict {
-            Err(_) if pinned => {
-                check_validity(end_entity, now)?;
-                webpki::EndEntityCert::try_from(end_entity)
-                    .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
-                    .map_err(|_| {
-                        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
-                    })?;
-                Ok(ServerCertVerified::assertion())
+        match &self.trust {
+            Trust::Pin(pin) => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+                if digest.as_ref() == pin.0 {
+                    return Ok(ServerCertVerified::assertion());
+                }
+                Err(rustls::Error::General(format!(
+                    "pin mismatch: the server's certificate is SHA256:{}, not --pin {pin}",
+                    fingerprint(end_entity.as_ref()),
+                )))
             }
-            verdict => verdict,
+            Trust::CaOrPinned { webpki, pinned } => {
+                let verdict = webpki.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                );
+                let is_pinned = pinned.iter().any(|c| c.as_ref() == end_entity.as_ref());
+                match verdict {
+                    Err(_) if is_pinned => {
+                        check_validity(end_entity, now)?;
+                        webpki::EndEntityCert::try_from(end_entity)
+                            .and_then(|cert| cert.verify_is_valid_for_subject_name(server_name))
+                            .map_err(|_| {
+                                rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+                            })?;
+                        Ok(ServerCertVerified::assertion())
+                    }
+                    verdict => verdict,
+                }
+            }
         }
     }
 
@@ -443,7 +421,7 @@ impl ServerCertVerifier for CaOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -452,11 +430,11 @@ impl ServerCertVerifier for CaOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 

@@ -268,11 +268,13 @@ impl SharedClient<'_> {
     async fn run(&mut self, reader: &mut ReadHalf, writer: &mut WriteHalf) -> Result<(), String> {
         loop {
             let read = reader.read_buf(self.decoder.buffer_mut());
-            let read = self
-                .idle
-                .bound(self.server.options.idle_timeout, read)
-                .await
-                .map_err(|limit| format!("idle for {}", humantime::format_duration(limit)))?;
+            let read =
+                match self.server.options.idle_timeout {
+                    Some(limit) => self.idle.bound(limit, read).await.map_err(|limit| {
+                        format!("idle for {}", humantime::format_duration(limit))
+                    })?,
+                    None => read.await,
+                };
             let eof = match read {
                 Ok(0) => true,
                 Ok(_) => false,
