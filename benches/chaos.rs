@@ -4,7 +4,10 @@
 //!
 //! Kinds of client, picked at random per connection:
 //! - `good`: a few messages, each reply checked byte for byte (echo, or the
-//!   mode's known answers); any wrong byte fails the run.
+//!   mode's known answers); any wrong byte fails the run. With `--big N`
+//!   (echo mode), one good client in four sends lines of N/2 to N bytes:
+//!   messages near the server's `--max-frame`, which is what makes an
+//!   allocator keep memory (issue 26, bug 4).
 //! - `reset`: half a message, then SO_LINGER 0 and close (a reset).
 //! - `slow`: pushes up to 1 MiB without reading a byte, then resets.
 //! - `garbage`: random bytes, then an oversized frame (no end of line).
@@ -56,11 +59,13 @@ struct Args {
     /// How long an idle client waits for the server to drop it.
     idle_wait: Duration,
     seed: u64,
+    /// Echo mode: the longest line (with its LF) a big good client sends.
+    big: usize,
 }
 
 const HELP: &str = "\
 chaos --target IP:PORT [--mode echo|rules|serve] [--seconds S] [--clients N]
-      [--tls] [--idle-wait S] [--seed N]";
+      [--tls] [--idle-wait S] [--seed N] [--big BYTES]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -71,6 +76,7 @@ fn parse_args() -> Result<Args> {
         tls: false,
         idle_wait: Duration::from_secs(15),
         seed: std::process::id() as u64,
+        big: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -92,6 +98,7 @@ fn parse_args() -> Result<Args> {
             "--tls" => args.tls = true,
             "--idle-wait" => args.idle_wait = Duration::from_secs_f64(value()?.parse()?),
             "--seed" => args.seed = value()?.parse().context("--seed")?,
+            "--big" => args.big = value()?.parse().context("--big")?,
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
@@ -221,11 +228,16 @@ async fn wrap(ctx: &Ctx, tcp: TcpStream) -> Result<Box<dyn Io>> {
 }
 
 /// The exchanges of one good client: (request, expected reply).
-fn conversation(mode: Mode, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn conversation(mode: Mode, max: usize, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let big = max > 64 && rng.below(4) == 0;
     match mode {
-        Mode::Echo => (0..1 + rng.below(20))
+        Mode::Echo => (0..1 + rng.below(if big { 6 } else { 20 }))
             .map(|seq| {
-                let len = 8 + rng.below(120) as usize;
+                let len = if big {
+                    max / 2 + rng.below((max / 2) as u64) as usize - 1
+                } else {
+                    8 + rng.below(120) as usize
+                };
                 let mut line = format!("c={id} s={seq} ").into_bytes();
                 while line.len() < len {
                     line.push(b'a' + rng.below(26) as u8);
@@ -252,7 +264,7 @@ fn conversation(mode: Mode, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 async fn good(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
     let mut s = open(ctx).await?;
-    for (request, expected) in conversation(ctx.args.mode, id, rng) {
+    for (request, expected) in conversation(ctx.args.mode, ctx.args.big, id, rng) {
         s.write_all(&request).await?;
         s.flush().await?;
         let mut reply = vec![0u8; expected.len()];

@@ -105,6 +105,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             [CompletionResult]::new('--tls', '--tls', [CompletionResultType]::ParameterName, 'Speak TLS: verify the server against --ca, else the system''s CAs')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'With --tls: do not check the server''s certificate (a warning says so)')
             [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'With --repeat: go on after a failed cycle; at the end say how many failed and exit with the first failure''s status')
+            [CompletionResult]::new('--persistent', '--persistent', [CompletionResultType]::ParameterName, 'With --repeat: poll over one connection, kept open between cycles (opened again, with --on-connect, only when it drops), instead of a new connection per cycle')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'Use UDP: each payload is one datagram, each reply one datagram')
             [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'Use UDP: each payload is one datagram, each reply one datagram')
             [CompletionResult]::new('--broadcast', '--broadcast', [CompletionResultType]::ParameterName, 'With -u: allow sending to a broadcast address (replies are taken from any address)')

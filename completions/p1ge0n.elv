@@ -100,6 +100,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --tls 'Speak TLS: verify the server against --ca, else the system''s CAs'
             cand --insecure 'With --tls: do not check the server''s certificate (a warning says so)'
             cand --keep-going 'With --repeat: go on after a failed cycle; at the end say how many failed and exit with the first failure''s status'
+            cand --persistent 'With --repeat: poll over one connection, kept open between cycles (opened again, with --on-connect, only when it drops), instead of a new connection per cycle'
             cand -u 'Use UDP: each payload is one datagram, each reply one datagram'
             cand --udp 'Use UDP: each payload is one datagram, each reply one datagram'
             cand --broadcast 'With -u: allow sending to a broadcast address (replies are taken from any address)'

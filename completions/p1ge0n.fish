@@ -129,6 +129,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l no-reply -d 'Send
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l tls -d 'Speak TLS: verify the server against --ca, else the system\'s CAs'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l insecure -d 'With --tls: do not check the server\'s certificate (a warning says so)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l keep-going -d 'With --repeat: go on after a failed cycle; at the end say how many failed and exit with the first failure\'s status'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l persistent -d 'With --repeat: poll over one connection, kept open between cycles (opened again, with --on-connect, only when it drops), instead of a new connection per cycle'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s u -l udp -d 'Use UDP: each payload is one datagram, each reply one datagram'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l broadcast -d 'With -u: allow sending to a broadcast address (replies are taken from any address)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s q -l quiet -d 'Print no traffic records (connection events, errors and --verify results still print)'

@@ -858,6 +858,10 @@ pub struct SendArgs {
     #[arg(long)]
     pub keep_going: bool,
 
+    /// With --repeat: poll over one connection, kept open between cycles (opened again, with --on-connect, only when it drops), instead of a new connection per cycle
+    #[arg(long, conflicts_with = "udp")]
+    pub persistent: bool,
+
     /// Use UDP: each payload is one datagram, each reply one datagram
     #[arg(short, long, conflicts_with_all = ["frame", "tls"])]
     pub udp: bool,

@@ -60,11 +60,27 @@ impl Suite {
         expected: &[u8],
         received: &[u8],
     ) -> String {
+        self.check_decoded(name, time, expected, received, &[])
+    }
+
+    /// [`check`](Suite::check), with what a decoder says differs
+    /// (`decode::differences`) under the hexdumps, one `decoded:` line each.
+    pub fn check_decoded(
+        &mut self,
+        name: String,
+        time: Duration,
+        expected: &[u8],
+        received: &[u8],
+        decoded: &[String],
+    ) -> String {
         let (report, failure) = if expected == received {
             (format!("{name}: ok ({} bytes)\n", received.len()), None)
         } else {
             let mut diff = Vec::new();
             display::mismatch_into(&mut diff, expected, received);
+            for line in decoded {
+                diff.extend_from_slice(format!("decoded: {line}\n").as_bytes());
+            }
             let diff = String::from_utf8_lossy(&diff).into_owned();
             let failure = Failure {
                 message: "reply differs".into(),

@@ -28,6 +28,9 @@ use crate::{
 /// How much may wait for the writer before tasks are held back.
 const PENDING_LIMIT: usize = 4 << 20;
 
+/// The largest batch the writer keeps between writes.
+const BATCH_KEPT: usize = 256 << 10;
+
 #[derive(Default)]
 struct State {
     pending: Vec<u8>,
@@ -154,6 +157,11 @@ impl Sink {
                         fail(e);
                     }
                     batch.clear();
+                    // A burst's batch (up to PENDING_LIMIT) goes back once
+                    // written; a quiet server's stays small.
+                    if batch.capacity() > BATCH_KEPT {
+                        batch = Vec::new();
+                    }
                 }
                 if let Err(e) = out.flush() {
                     fail(e);

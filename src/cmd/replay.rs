@@ -443,7 +443,17 @@ impl Report<'_> {
             return;
         }
         let name = format!("flow {} message {}", self.flow, step.index);
-        let report = suite.check(name, took, &step.reply, received);
+        let decoded = match step.reply == received {
+            true => Vec::new(),
+            false => crate::decode::differences(
+                self.plan.decode,
+                Side::Server,
+                &step.reply,
+                received,
+                Some(step.data),
+            ),
+        };
+        let report = suite.check_decoded(name, took, &step.reply, received, &decoded);
         if self.plan.verify {
             Progress::clear();
             let mut stdout = std::io::stdout().lock();

@@ -51,6 +51,8 @@ struct Plan {
     repeat: u64,
     /// `--keep-going`: a failed cycle does not end the run.
     keep_going: bool,
+    /// `--persistent`: the cycles share one connection.
+    persistent: bool,
     interval: Duration,
     udp: bool,
     format: Format,
@@ -79,6 +81,11 @@ impl Plan {
             .iter()
             .map(|text| inputs::parse_payload_os("--expect", text, mode))
             .collect::<Result<Vec<_>>>()?;
+        if args.persistent && messages.is_empty() {
+            return Err(exit::usage(
+                "--persistent polls with PAYLOADs over one connection; without any, stdin is streamed once",
+            ));
+        }
         let exchanges = messages.len().max(1);
         if expects.len() > 1 && expects.len() != exchanges {
             return Err(exit::usage(format!(
@@ -105,6 +112,7 @@ impl Plan {
             },
             repeat: args.repeat,
             keep_going: args.keep_going,
+            persistent: args.persistent,
             interval: args.interval.0,
             udp: args.udp,
             format: args.output.format.unwrap_or(Format::Raw),
@@ -194,22 +202,35 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
     // of one exchange to the start of the next. A late exchange starts the
     // next one at once; missed periods are not made up.
     let mut next_start = tokio::time::Instant::now();
+    // --persistent: the connection the next cycle goes on.
+    let mut kept: Option<Link> = None;
     loop {
         round += 1;
-        conn.conn = round;
         let outcome = if plan.udp {
+            conn.conn = round;
             exchange_udp(plan, &mut conn).await
         } else if plan.messages.is_empty() {
+            conn.conn = round;
             stream_stdin(plan, &mut conn).await
         } else {
-            exchange_tcp(plan, &mut conn).await
+            exchange_tcp(plan, &mut conn, round, &mut kept).await
         };
+        let last = plan.repeat != 0 && round >= plan.repeat;
         let code = match outcome {
             Ok(code) => {
-                conn.closed()?;
+                match kept.take() {
+                    Some(link) if !last => kept = Some(link),
+                    Some(mut link) => {
+                        let _ = link.writer.shutdown().await;
+                        conn.closed()?;
+                    }
+                    None => conn.closed()?,
+                }
                 code
             }
             Err(e) => {
+                // A failed cycle's connection is not reused.
+                kept = None;
                 let e = conn.failed(e);
                 let written = e.downcast_ref::<crate::record::OutputError>().is_none();
                 if !(plan.keep_going && written) {
@@ -233,7 +254,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
             failures += 1;
             first_failure.get_or_insert(code);
         }
-        if plan.repeat != 0 && round >= plan.repeat {
+        if last {
             if failures > 0 {
                 eprintln!(
                     "p1ge0n: {failures} of {} failed",
@@ -279,15 +300,28 @@ fn check_expect(plan: &Plan, round: u64, index: usize, received: &[u8], took: Du
         return true;
     };
     let name = plan.name(round, index);
+    let decoded = match expected == received {
+        true => Vec::new(),
+        false => crate::decode::differences(
+            plan.decode,
+            Side::Server,
+            expected,
+            received,
+            plan.messages.get(index).map(Vec::as_slice),
+        ),
+    };
     plan.checks
         .borrow_mut()
-        .check(name.clone(), took, expected, received);
+        .check_decoded(name.clone(), took, expected, received, &decoded);
     if expected == received {
         return true;
     }
     let mut report = Vec::new();
     let _ = writeln!(report, "p1ge0n: reply to {name} did not match --expect");
     display::mismatch_into(&mut report, expected, received);
+    for line in &decoded {
+        let _ = writeln!(report, "decoded: {line}");
+    }
     let _ = std::io::stderr().write_all(&report);
     false
 }
@@ -326,16 +360,58 @@ async fn open(plan: &Plan, conn: &mut ClientRecorder) -> Result<Link> {
     Ok(link)
 }
 
-async fn exchange_tcp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode> {
+/// `--persistent`: the kept connection, unless the server closed it while
+/// we waited between cycles (then it is recorded as closed and dropped, and
+/// the cycle opens a new one). Bytes the server sent unasked in between are
+/// shown and recorded, and are not taken as the next reply.
+fn still_open(conn: &mut ClientRecorder, kept: &mut Option<Link>) -> Result<Option<Link>> {
+    let Some(mut link) = kept.take() else {
+        return Ok(None);
+    };
+    let mut unasked = [0u8; 8192];
+    loop {
+        if link.peer_closed {
+            conn.closed()?;
+            return Ok(None);
+        }
+        match link.reader.try_read(&mut unasked) {
+            Ok(0) => link.peer_closed = true,
+            Ok(n) => conn.data(Side::Server, &unasked[..n])?,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Some(link)),
+            Err(e) => {
+                conn.error(&net::describe_io(&e))?;
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// One cycle of messages over TCP (TLS, Unix): on a new connection, or
+/// with `--persistent` on the one kept from the cycle before (left in
+/// `kept` for the next).
+async fn exchange_tcp(
+    plan: &Plan,
+    conn: &mut ClientRecorder,
+    round: u64,
+    kept: &mut Option<Link>,
+) -> Result<ExitCode> {
+    let link = match still_open(conn, kept)? {
+        Some(link) => link,
+        None => {
+            conn.conn += 1;
+            open(plan, conn).await?
+        }
+    };
+    let link = kept.insert(link);
     let Link {
-        mut reader,
-        mut writer,
-        mut decoder,
-        mut peer_closed,
-    } = open(plan, conn).await?;
+        reader,
+        writer,
+        decoder,
+        peer_closed,
+    } = link;
     let mut matched = true;
     for (index, message) in plan.messages.iter().enumerate() {
-        if peer_closed {
+        if *peer_closed {
             return Err(exit::error(
                 ExitCode::Failure,
                 format!(
@@ -356,10 +432,9 @@ async fn exchange_tcp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
         }
         let asked = Instant::now();
         let mut wait = Wait::starting(plan.rule(), asked);
-        let (reply, end) =
-            exchange::read_reply(&mut reader, &mut decoder, &mut wait, &mut peer_closed)
-                .await
-                .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
+        let (reply, end) = exchange::read_reply(reader, decoder, &mut wait, peer_closed)
+            .await
+            .map_err(|e| e.context(format!("reading the reply to message {}", index + 1)))?;
         record_reply(conn, &reply)?;
         check_end(
             plan,
@@ -368,9 +443,12 @@ async fn exchange_tcp(plan: &Plan, conn: &mut ClientRecorder) -> Result<ExitCode
             end,
             decoder.buffered(),
         )?;
-        matched &= check_expect(plan, conn.conn, index, &reply.bytes(), asked.elapsed());
+        matched &= check_expect(plan, round, index, &reply.bytes(), asked.elapsed());
     }
-    let _ = writer.shutdown().await;
+    if !plan.persistent {
+        let _ = writer.shutdown().await;
+        *kept = None;
+    }
     Ok(verdict(matched))
 }
 

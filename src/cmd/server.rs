@@ -129,6 +129,8 @@ pub struct Stats {
     pub connections: AtomicU64,
     pub refused: AtomicU64,
     pub active: AtomicU64,
+    /// When free memory last went back to the system (ms since start).
+    pub last_release_ms: AtomicU64,
     pub messages: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
@@ -249,6 +251,26 @@ impl<H> Server<H> {
         }
     }
 
+    /// A connection is gone. When it was the last one, what the allocator
+    /// holds free goes back to the system (at most once a second), so a
+    /// server's memory after a burst is what it needs, not what the burst
+    /// needed (issue 26, bug 4).
+    pub fn connection_ended(&self) {
+        if self.stats.active.fetch_sub(1, Relaxed) == 1 {
+            let now = self.clock.started.elapsed().as_millis() as u64;
+            let last = self.stats.last_release_ms.load(Relaxed);
+            if now.saturating_sub(last) >= 1000
+                && self
+                    .stats
+                    .last_release_ms
+                    .compare_exchange(last, now, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                crate::process::release_free_memory();
+            }
+        }
+    }
+
     pub fn finish(&self, code: ExitCode) {
         self.stop.send_if_modified(|current| {
             if current.is_none() {
@@ -266,8 +288,16 @@ async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
     if !batch.is_empty() {
         sink.write(batch).await;
         batch.clear();
+        // One large message (a 64 KiB frame is 128 KiB of hex in a
+        // capture) must not stay with its connection for good.
+        if batch.capacity() > HELD_BATCH_KEPT {
+            *batch = Vec::new();
+        }
     }
 }
+
+/// The largest rendering buffer a connection keeps between reads.
+const HELD_BATCH_KEPT: usize = 64 * 1024;
 
 /// Run a server until `--once`, `--count`, a signal, or a fatal error;
 /// then print the summary. A server that ends by itself after one of its
@@ -276,6 +306,7 @@ async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
 pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
     validate(&options)?;
     crate::process::raise_fd_limit();
+    crate::process::tune_allocator_for_servers();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -545,7 +576,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
                     Err(why) => {
                         eprintln!("tls: handshake with {peer} failed: {why}");
                         server.stats.refused.fetch_add(1, Relaxed);
-                        server.stats.active.fetch_sub(1, Relaxed);
+                        server.connection_ended();
                         return;
                     }
                 },
@@ -553,7 +584,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
             };
             server.stats.connections.fetch_add(1, Relaxed);
             H::stream(server.clone(), stream, peer, id).await;
-            server.stats.active.fetch_sub(1, Relaxed);
+            server.connection_ended();
             if server.options.once {
                 server.finish(ExitCode::Success);
             }

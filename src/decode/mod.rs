@@ -125,6 +125,89 @@ pub fn decode(protocol: Protocol, message: &[u8], from: Side) -> Option<Decoded>
     })
 }
 
+/// What differs between an expected and a received message, as a decoder
+/// reads them, one line each: `register 105: 16, expected 15`,
+/// `exception: 2, expected none`. `request` is the message the reply
+/// answers, when known: a read's reply carries no address, its request
+/// does, so registers are named by their addresses. Empty with `--decode
+/// none`, when both decode alike, or when either is malformed (the
+/// hexdumps say it all then). `replay --verify` and `send --expect` print
+/// these under their hexdumps (issue 26, trap 13).
+pub fn differences(
+    protocol: Protocol,
+    from: Side,
+    expected: &[u8],
+    received: &[u8],
+    request: Option<&[u8]>,
+) -> Vec<String> {
+    let (Some(want), Some(got)) = (
+        decode(protocol, expected, from),
+        decode(protocol, received, from),
+    ) else {
+        return Vec::new();
+    };
+    let (Value::Object(want), Value::Object(got)) = (want.fields, got.fields) else {
+        return Vec::new();
+    };
+    if want.contains_key("malformed") || got.contains_key("malformed") {
+        return Vec::new();
+    }
+    let asked = request
+        .and_then(|r| decode(protocol, r, Side::Client))
+        .map(|d| d.fields);
+    let base = want
+        .get("address")
+        .or_else(|| asked.as_ref().and_then(|a| a.get("address")))
+        .and_then(Value::as_u64);
+    let unit = element_name(&want);
+    let mut lines = Vec::new();
+    let mut keys: Vec<&String> = want.keys().collect();
+    keys.extend(got.keys().filter(|k| !want.contains_key(*k)));
+    for key in keys {
+        let (w, g) = (want.get(key), got.get(key));
+        if w == g || key == "function_name" || key == "exception_name" {
+            continue;
+        }
+        match (w, g) {
+            (Some(Value::Array(w)), Some(Value::Array(g))) if key == "values" => {
+                if w.len() != g.len() {
+                    lines.push(format!("{key}: {} received, expected {}", g.len(), w.len()));
+                }
+                for (i, (w, g)) in w.iter().zip(g).enumerate() {
+                    if w != g {
+                        let at = base.map_or(i as u64, |b| b + i as u64);
+                        lines.push(format!("{unit} {at}: {}, expected {}", plain(g), plain(w)));
+                    }
+                }
+            }
+            _ => lines.push(format!(
+                "{key}: {}, expected {}",
+                g.map_or("none".into(), plain),
+                w.map_or("none".into(), plain)
+            )),
+        }
+    }
+    lines
+}
+
+/// What one of a message's `values` is, for [`differences`].
+fn element_name(fields: &serde_json::Map<String, Value>) -> &'static str {
+    match fields.get("function").and_then(Value::as_u64) {
+        Some(1 | 5 | 15) => "coil",
+        Some(2) => "input",
+        Some(3 | 4 | 6 | 16 | 23) => "register",
+        _ => "value",
+    }
+}
+
+/// A JSON value as a user reads it: strings without their quotes.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +231,45 @@ mod tests {
             "len=u16be,offset=2,includes-header"
         );
         assert_eq!(Protocol::Auto.framing(), None);
+    }
+
+    #[test]
+    fn differences_name_registers_by_address() {
+        // Read 3 holding registers from 100; the device answers 7 16 9
+        // where 7 15 9 was expected.
+        let request = [0, 1, 0, 0, 0, 6, 1, 3, 0, 100, 0, 3];
+        let expected = [0, 1, 0, 0, 0, 9, 1, 3, 6, 0, 7, 0, 15, 0, 9];
+        let received = [0, 1, 0, 0, 0, 9, 1, 3, 6, 0, 7, 0, 16, 0, 9];
+        assert_eq!(
+            differences(
+                Protocol::Modbus,
+                Side::Server,
+                &expected,
+                &received,
+                Some(&request)
+            ),
+            ["register 101: 16, expected 15"]
+        );
+        // Without the request, by position.
+        assert_eq!(
+            differences(Protocol::Modbus, Side::Server, &expected, &received, None),
+            ["register 1: 16, expected 15"]
+        );
+        // An exception instead of the values: the fields that differ.
+        let exception = [0, 1, 0, 0, 0, 3, 1, 0x83, 2];
+        let lines = differences(Protocol::Modbus, Side::Server, &expected, &exception, None);
+        assert!(
+            lines.contains(&"kind: exception, expected response".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"exception: 2, expected none".to_string()),
+            "{lines:?}"
+        );
+        // Alike, malformed, or not decoding: nothing to add.
+        assert!(differences(Protocol::Modbus, Side::Server, &expected, &expected, None).is_empty());
+        assert!(differences(Protocol::Modbus, Side::Server, &expected, b"junk", None).is_empty());
+        assert!(differences(Protocol::None, Side::Server, &expected, &received, None).is_empty());
     }
 
     #[test]

@@ -275,3 +275,50 @@ fn hostile_messages_keep_a_decoding_server_up() {
     assert_eq!(run.data, b"still here\n");
     assert!(!server.stderr().contains("panicked"), "{}", server.dump());
 }
+
+/// A reply that differs from the capture is shown decoded too (issue 26,
+/// trap 13): against a real pymodbus device (holding register i = 7i),
+/// a script that expects register 6 to be 43 (it is 42) says so by
+/// address, under the hexdumps; `send --expect` reads the same.
+#[test]
+fn a_differing_modbus_reply_names_the_register() {
+    let plc = PyServer::start("modbus_server.py", &["--lifetime", "60"]);
+    let request = "00 01 00 00 00 06 01 03 00 05 00 03";
+    let expected = "00 01 00 00 00 09 01 03 06 00 23 00 2b 00 31";
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("yesterday.txt");
+    std::fs::write(&script, format!("> {request}\n< {expected}\n")).unwrap();
+    let out = p1ge0n(&[
+        "replay",
+        script.to_str().unwrap(),
+        &plc.target(),
+        "-x",
+        "--verify",
+        "--decode",
+        "modbus",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 5, "{}", show(&out));
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.contains("first difference at byte 12\ndecoded: register 6: 42, expected 43\n"),
+        "{stdout}"
+    );
+
+    let out = p1ge0n(&[
+        "send",
+        &plc.target(),
+        "-x",
+        "--decode",
+        "modbus",
+        "--expect",
+        expected,
+        request,
+    ]);
+    assert_eq!(code(&out), 5, "{}", show(&out));
+    assert!(
+        stderr_of(&out).contains("decoded: register 6: 42, expected 43"),
+        "{}",
+        show(&out)
+    );
+}

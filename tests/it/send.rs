@@ -427,3 +427,83 @@ fn polling_names_the_failed_cycle_and_keep_going_counts_them() {
     );
     assert!(err.contains("2 of 3 cycles failed"), "{err}");
 }
+
+/// Polling over one connection (issue 26, trap 12): `--persistent` opens
+/// one connection for every cycle (one `open`, one `close`, the server sees
+/// one client); a device that closes after each answer gets a new
+/// connection per cycle, and no cycle fails for it.
+#[test]
+fn persistent_polls_over_one_connection_and_reopens_a_dropped_one() {
+    let events = |out: &std::process::Output| -> Vec<String> {
+        stdout_of(out)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let event = v["event"].as_str().unwrap().to_string();
+                match v["from"].as_str() {
+                    Some(from) => format!("{event} {from} #{}", v["conn"]),
+                    None => format!("{event} #{}", v["conn"]),
+                }
+            })
+            .collect()
+    };
+    let echo = Listen::start(&["127.0.0.1:0", "--frame", "line"]);
+    let out = p1ge0n(&[
+        "send",
+        &echo.target(),
+        "--frame",
+        "line",
+        "--repeat",
+        "3",
+        "--interval",
+        "20ms",
+        "--persistent",
+        "--expect",
+        "ping\\n",
+        "-f",
+        "json",
+        "ping\\n",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let mut expected = vec!["open #1".to_string()];
+    for _ in 0..3 {
+        expected.push("data client #1".into());
+        expected.push("data server #1".into());
+    }
+    expected.push("close #1".into());
+    assert_eq!(events(&out), expected, "{}", show(&out));
+    let log = echo.wait_stderr_contains("closed by peer", Duration::from_secs(5));
+    assert_eq!(log.matches("connected").count(), 1, "{log}");
+    assert!(log.contains("3 messages"), "{log}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("once.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nmatch = 'ping'\nreply = 'pong'\nclose = true\n",
+    )
+    .unwrap();
+    let closing = Listen::start(&["127.0.0.1:0", "--rules", rules.to_str().unwrap()]);
+    let out = p1ge0n(&[
+        "send",
+        &closing.target(),
+        "--repeat",
+        "3",
+        "--interval",
+        "200ms",
+        "--persistent",
+        "--expect",
+        "pong",
+        "-f",
+        "json",
+        "ping",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let seen = events(&out);
+    let opens: Vec<&String> = seen.iter().filter(|e| e.starts_with("open")).collect();
+    assert_eq!(opens, ["open #1", "open #2", "open #3"], "{}", show(&out));
+
+    let out = p1ge0n(&["send", &echo.target(), "--persistent", "--repeat", "2"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(stderr_of(&out).contains("--persistent"), "{}", show(&out));
+}

@@ -220,12 +220,27 @@ impl Player<'_> {
                 })?;
             self.record(Side::Client, &received).await;
             if serve.checks {
-                let report = serve.suite.lock().unwrap_or_else(|e| e.into_inner()).check(
-                    name,
-                    asked.elapsed(),
-                    &step.expect.data,
-                    &received,
-                );
+                let decoded = match received == step.expect.data {
+                    true => Vec::new(),
+                    false => crate::decode::differences(
+                        self.server.options.decode,
+                        Side::Client,
+                        &step.expect.data,
+                        &received,
+                        None,
+                    ),
+                };
+                let report = serve
+                    .suite
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .check_decoded(
+                        name,
+                        asked.elapsed(),
+                        &step.expect.data,
+                        &received,
+                        &decoded,
+                    );
                 if serve.verify {
                     self.server.write_stdout(report.as_bytes()).await;
                 }
