@@ -620,6 +620,22 @@ pub struct ListenArgs {
     #[arg(short = 'x', long)]
     pub hex: bool,
 
+    /// Hand each connection to CMD (run by /bin/sh -c): the client's bytes on its stdin, its stdout back; see PROGRAMS below
+    #[arg(long, value_name = "CMD", value_parser = program_arg, conflicts_with_all = ["exec_each", "rules", "reply", "no_echo", "udp"], long_help = EXEC_LONG_HELP)]
+    pub exec: Option<crate::program::Program>,
+
+    /// Run CMD once per message (by --frame; with -u per datagram): the message on stdin, its stdout is the reply
+    #[arg(long, value_name = "CMD", value_parser = program_arg, conflicts_with_all = ["rules", "reply", "no_echo"])]
+    pub exec_each: Option<crate::program::Program>,
+
+    /// At most N programs of --exec-each (and rules' exec) at once; more messages wait
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub exec_max: u64,
+
+    /// Stop a program not done in DUR (and its process group): per message default 10s; per connection (--exec) none
+    #[arg(long, value_name = "DUR")]
+    pub exec_timeout: Option<Dur>,
+
     #[command(flatten)]
     pub frame: FrameArgs,
 
@@ -866,6 +882,10 @@ pub struct SendArgs {
     #[arg(short, long, conflicts_with_all = ["frame", "tls"])]
     pub udp: bool,
 
+    /// Connect, then hand the connection to CMD (run by /bin/sh -c): its stdout to the server, the server's bytes to its stdin; exit with its status
+    #[arg(long, value_name = "CMD", value_parser = program_arg, conflicts_with_all = ["payloads", "udp", "expect", "on_connect", "repeat", "no_reply", "persistent"])]
+    pub exec: Option<crate::program::Program>,
+
     /// With -u: allow sending to a broadcast address (replies are taken from any address)
     #[arg(long, requires = "udp")]
     pub broadcast: bool,
@@ -906,6 +926,31 @@ with A > B exits 2 with FILE:LINE before the socket is bound. A request
 shorter than a {{req[A..B]}} range is logged and not answered; the
 connection carries on. Each answered message's log line on stderr names its
 rule (not with -q).";
+
+/// `--exec CMD`, `--exec-each CMD`: a command line, not empty.
+fn program_arg(text: &str) -> Result<crate::program::Program, String> {
+    crate::program::Program::parse("CMD", text)
+}
+
+const EXEC_LONG_HELP: &str = "\
+Hand each connection to CMD, one child per connection, run by /bin/sh -c CMD
+(a CMD without shell syntax is run directly): the client's bytes go to its
+stdin, its stdout goes back to the client, and both directions are shown,
+captured and decoded as for any connection. The client's end of input closes
+the child's stdin; the child's exit closes the connection after its last
+byte. Its stderr goes to ours, each line prefixed with #CONN. A child and its
+process group get SIGTERM, then SIGKILL, when the connection or the server
+ends; none is left behind.
+
+PROGRAMS: --exec-each CMD runs CMD once per message instead (by --frame, or
+per datagram with -u): the message on stdin, then end of input; everything
+on stdout until it exits is the reply (none: no reply), cut at --max-frame.
+A connection's messages are answered in order; at most --exec-max children
+run at once. --exec-timeout DUR (default 10s per message) stops a child and
+its group; the connection goes on. The environment names the peer, never
+the bytes: P1GE0N_PEER, P1GE0N_LOCAL, P1GE0N_TRANSPORT (tcp, udp, tls, unix),
+P1GE0N_CONN and, per message, P1GE0N_MESSAGE (its index on the connection).
+A non-zero exit is logged with its status.";
 
 const CAPTURE_LONG_HELP: &str = "\
 Record every event as JSON Lines in FILE (created with mode 0600), written

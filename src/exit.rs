@@ -115,6 +115,20 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     error(ExitCode::Usage, message)
 }
 
+/// `send --exec`: the program's own exit status, which becomes ours (it is
+/// the program's verdict on the session, not one of p1ge0n's statuses).
+/// `main` exits with it and prints nothing: the program said its piece.
+#[derive(Debug)]
+pub struct PassThrough(pub u8);
+
+impl std::fmt::Display for PassThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the program exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for PassThrough {}
+
 /// The status an error maps to: the first [`Exit`] in its chain, else 1.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     err.chain()

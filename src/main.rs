@@ -20,6 +20,9 @@ fn main() -> std::process::ExitCode {
     let code = match outcome {
         Ok(code) => code,
         Err(err) => {
+            if let Some(exit::PassThrough(status)) = err.downcast_ref() {
+                return std::process::ExitCode::from(*status);
+            }
             eprintln!("p1ge0n: {err:#}");
             exit::classify(&err)
         }

@@ -21,6 +21,17 @@ pub fn init() {
     }
 }
 
+/// Ignore SIGPIPE from now on: servers that write to programs' pipes
+/// (`--exec`, `--exec-each`) get an error from a write to a program that
+/// has exited, never a signal that would end every connection. (Sockets
+/// never raise it; stdout then fails with an error the output reports.)
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Raise the open-file limit to its hard maximum, so that thousands of
 /// connections work without the user running `ulimit -n` first. Failure is
 /// harmless: we keep the limit we were given. Returns the limit in force.

@@ -25,14 +25,16 @@ use tokio::{
 
 use super::{
     inputs,
-    server::{self, plural, Handler, Options, Server},
+    server::{self, plural, Handler, Options, RelayRecording, Server},
 };
 use crate::{
     cli::ListenArgs,
+    exec::{self, ChildEnv, Ended, Once},
     exit::ExitCode,
     frame::{Decoder, FrameSpec},
     net::{self, ReadHalf, Stream, WriteHalf},
     output::HeldRecorder,
+    program::Program,
     record::{Event, Meta, Peer, Role, Side},
     rules::Rules,
 };
@@ -45,6 +47,10 @@ enum Answer {
     Nothing,
     /// `--rules FILE`: the first matching rule, else the file's default.
     Rules(Rules),
+    /// `--exec CMD`: a program per connection (`exec_connection`).
+    Exec(Program),
+    /// `--exec-each CMD`: a program per message (`ConnTask::run_program`).
+    ExecEach(Program),
 }
 
 /// One message's answer, worked out: the bytes, and (rules) what to do
@@ -64,6 +70,8 @@ impl Answer {
             Answer::Reply(reply) => Cow::Borrowed(reply.as_slice()),
             Answer::Nothing => Cow::Borrowed(&[][..]),
             Answer::Rules(rules) => return rule_reply(rules, message, who, log),
+            // Answered by their programs, never from here.
+            Answer::Exec(_) | Answer::ExecEach(_) => Cow::Borrowed(&[][..]),
         };
         Reply {
             bytes,
@@ -114,12 +122,21 @@ struct Listen {
     answer: Answer,
     frame: FrameSpec,
     max_frame: usize,
+    /// Programs: how long one may take (per message: 10s unless set), and
+    /// how many per-message programs may run at once (`--exec-max`).
+    exec_timeout: Option<Duration>,
+    exec_slots: tokio::sync::Semaphore,
 }
+
+/// A per-message program's time when `--exec-timeout` is not given.
+const EXEC_EACH_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn run(args: ListenArgs) -> Result<ExitCode> {
     inputs::check_framing(&args.frame)?;
     let rules_path = args.rules.clone();
     let answer = match (&args.reply, args.no_echo, &args.rules) {
+        _ if args.exec.is_some() => Answer::Exec(args.exec.clone().expect("checked")),
+        _ if args.exec_each.is_some() => Answer::ExecEach(args.exec_each.clone().expect("checked")),
         (_, _, Some(path)) => Answer::Rules(inputs::read_rules(path)?),
         (Some(text), _, _) => Answer::Reply(inputs::parse_payload_os(
             "--reply",
@@ -133,7 +150,20 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
         answer,
         frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
         max_frame: args.frame.max_frame.0,
+        exec_timeout: args.exec_timeout.map(|d| d.0),
+        exec_slots: tokio::sync::Semaphore::new(args.exec_max as usize),
     };
+    if matches!(listen.answer, Answer::ExecEach(_)) && !args.udp && listen.frame == FrameSpec::Raw {
+        return Err(crate::exit::usage(
+            "--exec-each runs its program once per message: give --frame (or --decode modbus|s7) so that TCP bytes make messages",
+        ));
+    }
+    if let Answer::Exec(program) | Answer::ExecEach(program) = &listen.answer {
+        exec::check_startable(program).map_err(|e| crate::exit::usage(e.to_string()))?;
+        // A program that exits without reading its input must not take
+        // the server down with SIGPIPE.
+        crate::process::ignore_sigpipe();
+    }
     let mut options = Options::new(
         args.addr,
         args.udp,
@@ -162,7 +192,10 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
 
 impl Handler for Listen {
     async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
-        serve_connection(&server, stream, peer, id).await;
+        match &server.handler.answer {
+            Answer::Exec(program) => exec_connection(&server, program, stream, peer, id).await,
+            _ => serve_connection(&server, stream, peer, id).await,
+        }
     }
 
     async fn udp(server: Arc<Server<Self>>, socket: UdpSocket) -> Result<ExitCode> {
@@ -213,6 +246,9 @@ struct ConnTask {
     recorder: HeldRecorder,
     /// Answers to several messages of one read, gathered into one write.
     answer: Vec<u8>,
+    /// Our end and the transport's name, for a program's environment.
+    local: Option<Peer>,
+    transport: &'static str,
     messages: u64,
     bytes_in: u64,
     bytes_out: u64,
@@ -230,6 +266,9 @@ struct Answered {
     delayed: Option<(Duration, Vec<u8>)>,
     /// A rule said to close the connection after its reply.
     close: bool,
+    /// `--exec-each`: this message goes to the program; the frames after
+    /// it wait their turn.
+    program_input: Option<bytes::Bytes>,
 }
 
 impl ConnTask {
@@ -250,6 +289,7 @@ impl ConnTask {
             frame_error: None,
             delayed: None,
             close: false,
+            program_input: None,
         };
         // Named only in rule log lines: no allocation on the echo path.
         let who = match config.answer {
@@ -285,6 +325,12 @@ impl ConnTask {
                 false
             };
             self.messages += 1;
+            if let Answer::ExecEach(_) = config.answer {
+                record(&mut self.recorder, &meta, &frame, &[]);
+                done.program_input = Some(frame);
+                done.count_reached = last;
+                break;
+            }
             let reply = config.answer.to(&frame, &who, log);
             let answered: &[u8] = &reply.bytes;
             record(&mut self.recorder, &meta, &frame, answered);
@@ -342,6 +388,17 @@ impl ConnTask {
             if let Some(reason) = done.frame_error {
                 return Some(Ending::Error(reason));
             }
+            if let Some(message) = done.program_input {
+                let reply = self.run_program(server, &message).await;
+                if let Err(e) = write_out(server, writer, &reply, &mut self.bytes_out).await {
+                    return Some(e);
+                }
+                if done.count_reached {
+                    return Some(Ending::CountReached);
+                }
+                // Frames after this one may be buffered already.
+                continue;
+            }
             if done.count_reached {
                 return Some(Ending::CountReached);
             }
@@ -361,6 +418,33 @@ impl ConnTask {
             }
             return None;
         }
+    }
+
+    /// `--exec-each`: run the program for one message (waiting for a slot
+    /// of `--exec-max`), record and return its reply, and log how it ended
+    /// when that is worth saying.
+    async fn run_program(&mut self, server: &Server<Listen>, message: &[u8]) -> Vec<u8> {
+        let config = &server.handler;
+        let Answer::ExecEach(program) = &config.answer else {
+            return Vec::new();
+        };
+        let env = ChildEnv {
+            peer: self.peer,
+            local: self.local,
+            transport: self.transport,
+            conn: self.id,
+            message: Some(self.messages),
+        };
+        let once = run_each(server, program, &env, message).await;
+        if !once.reply.is_empty() {
+            self.recorder.hold(Event::Data {
+                from: Side::Server,
+                bytes: &once.reply,
+            });
+            server.deliver(&mut self.recorder).await;
+        }
+        log_program_end(self.id, self.peer, self.messages, &once.ended);
+        once.reply
     }
 
     /// Give back what a bulk stream made large (the receive buffer, the
@@ -421,6 +505,168 @@ async fn write_out(
     Ok(())
 }
 
+/// The transport's name for a program's environment.
+fn transport_name(stream: &Stream) -> &'static str {
+    match stream {
+        Stream::Tcp(_) => "tcp",
+        Stream::Tls(_) => "tls",
+        Stream::Unix(..) => "unix",
+    }
+}
+
+/// Run `--exec-each`'s program for one message, once a slot of
+/// `--exec-max` is free.
+async fn run_each(
+    server: &Server<Listen>,
+    program: &Program,
+    env: &ChildEnv,
+    message: &[u8],
+) -> Once {
+    let config = &server.handler;
+    let _slot = config.exec_slots.acquire().await;
+    exec::run_once(
+        program,
+        env,
+        message,
+        config.exec_timeout.unwrap_or(EXEC_EACH_TIMEOUT),
+        config.max_frame,
+    )
+    .await
+}
+
+/// Say how a per-message program ended, unless it simply succeeded.
+fn log_program_end(id: u64, peer: impl std::fmt::Display, message: u64, ended: &Ended) {
+    let what = match ended {
+        Ended::Exited(status) if status.success() => return,
+        Ended::Exited(status) => exec::describe(status),
+        Ended::TimedOut(limit) => format!(
+            "not done after {}: stopped it and its process group",
+            humantime::format_duration(*limit)
+        ),
+        Ended::Cut(limit) => format!(
+            "replied more than --max-frame ({}): the reply is cut there and the program stopped",
+            plural(*limit as u64, "byte")
+        ),
+        Ended::NotStarted(e) => format!("{e}; not answered"),
+    };
+    eprintln!("#{id} {peer} message {message}: the program {what}");
+}
+
+/// The relay's watch for `--exec`: records as the proxy does, and says
+/// when the program has closed its stdout (it is done: the connection
+/// closes after its last byte).
+struct UntilProgramEnds<'a> {
+    recording: RelayRecording<'a, Listen>,
+    done: tokio::sync::Notify,
+    to_program: std::sync::atomic::AtomicU64,
+    to_client: std::sync::atomic::AtomicU64,
+}
+
+impl crate::relay::Watch for UntilProgramEnds<'_> {
+    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+        let total = match from {
+            Side::Client => &self.to_program,
+            Side::Server => &self.to_client,
+        };
+        total.fetch_add(bytes.len() as u64, Relaxed);
+        let recorded = self.recording.forwarded(from, bytes, eof).await;
+        if eof && from == Side::Server {
+            self.done.notify_one();
+        }
+        recorded
+    }
+}
+
+/// `--exec CMD`: one program per connection, relayed both ways and
+/// recorded like any connection; the connection ends when the program
+/// closes its stdout (or exits), and the program (and its process group)
+/// is stopped when the connection ends first.
+async fn exec_connection(
+    server: &Server<Listen>,
+    program: &Program,
+    stream: Stream,
+    peer: Peer,
+    id: u64,
+) {
+    eprintln!("#{id} {peer} connected");
+    let config = &server.handler;
+    let mut recorder = server.recorder(id, peer);
+    server.event(&mut recorder, Event::Open).await;
+    let env = ChildEnv {
+        peer,
+        local: stream.local().ok(),
+        transport: transport_name(&stream),
+        conn: id,
+        message: None,
+    };
+    let (mut running, stdin, stdout) = match exec::spawn(program, &env) {
+        Ok(started) => started,
+        Err(e) => {
+            let reason = e.to_string();
+            eprintln!("#{id} {peer} {reason}; closing");
+            server.event(&mut recorder, Event::Error(&reason)).await;
+            return;
+        }
+    };
+    let watch = UntilProgramEnds {
+        recording: RelayRecording::new(server, recorder, &config.frame, config.max_frame),
+        done: tokio::sync::Notify::new(),
+        to_program: Default::default(),
+        to_client: Default::default(),
+    };
+    let relayed = crate::relay::relay(
+        &watch,
+        stream.into_split(),
+        (stdout, stdin),
+        server.options.idle_timeout,
+    );
+    let limit = async {
+        match config.exec_timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut failure = None;
+    let line = tokio::select! {
+        (ending, _) = relayed => match ending {
+            crate::relay::Ending::Idle(limit) => {
+                format!("idle for {}, closing", humantime::format_duration(limit))
+            }
+            ending => match ending.failure() {
+                Some(reason) => {
+                    failure = Some(reason.to_string());
+                    format!("{reason}; closing")
+                }
+                None => "closed".to_string(),
+            },
+        },
+        () = watch.done.notified() => "the program closed its output; closing".to_string(),
+        () = limit => format!(
+            "the program took longer than --exec-timeout {}; stopped it",
+            humantime::format_duration(config.exec_timeout.unwrap_or_default())
+        ),
+    };
+    // A program whose output ended gets a moment to exit by itself.
+    let status = match tokio::time::timeout(exec::GRACE, running.wait()).await {
+        Ok(Ok(status)) => Some(status),
+        _ => running.stop().await,
+    };
+    eprintln!(
+        "#{id} {peer} {line} ({} to the program, {} from it)",
+        plural(watch.to_program.load(Relaxed), "byte"),
+        plural(watch.to_client.load(Relaxed), "byte"),
+    );
+    if let Some(status) = status.filter(|s| !s.success()) {
+        eprintln!("#{id} {peer} the program {}", exec::describe(&status));
+    }
+    let mut recorder = watch.recording.recorder.lock().await;
+    let event = match &failure {
+        Some(reason) => Event::Error(reason),
+        None => Event::Close,
+    };
+    server.event(&mut recorder, event).await;
+}
+
 /// A bulk read of what is already queued, into 256 KiB of room; `None`
 /// when nothing is (or the transport cannot tell: TLS), to wait instead.
 fn read_queued(reader: &mut ReadHalf, decoder: &mut Decoder) -> Option<std::io::Result<usize>> {
@@ -433,12 +679,18 @@ fn read_queued(reader: &mut ReadHalf, decoder: &mut Decoder) -> Option<std::io::
 async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, id: u64) {
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
+    let (local, transport) = match config.answer {
+        Answer::ExecEach(_) => (stream.local().ok(), transport_name(&stream)),
+        _ => (None, ""),
+    };
     let mut conn = ConnTask {
         id,
         peer,
         decoder: Decoder::new(config.frame.clone(), config.max_frame),
         recorder: server.recorder(id, peer),
         answer: Vec::new(),
+        local,
+        transport,
         messages: 0,
         bytes_in: 0,
         bytes_out: 0,
@@ -564,6 +816,43 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
         }
         (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
         let meta = recorder.meta();
+        if let Answer::ExecEach(program) = &config.answer {
+            record(&mut recorder, &meta, data, &[]);
+            server.deliver(&mut recorder).await;
+            // Each datagram's program runs on its own: a slow one holds up
+            // no other sender (replies go out as their programs finish).
+            let (server, socket, message) = (server.clone(), socket.clone(), data.to_vec());
+            let (program, local) = (program.clone(), socket.local_addr().ok());
+            let number = server.stats.messages.load(Relaxed);
+            tokio::spawn(async move {
+                let env = ChildEnv {
+                    peer: Peer::Ip(peer),
+                    local: local.map(Peer::Ip),
+                    transport: "udp",
+                    conn: id,
+                    message: Some(number),
+                };
+                let once = run_each(&server, &program, &env, &message).await;
+                if !once.reply.is_empty() {
+                    let mut recorder = server.recorder(id, Peer::Ip(peer));
+                    server
+                        .event(
+                            &mut recorder,
+                            Event::Data {
+                                from: Side::Server,
+                                bytes: &once.reply,
+                            },
+                        )
+                        .await;
+                    send_datagram(&server, &socket, &once.reply, id, peer).await;
+                }
+                log_program_end(id, peer, number, &once.ended);
+            });
+            if last {
+                return Ok(ExitCode::Success);
+            }
+            continue;
+        }
         let reply = config
             .answer
             .to(data, &format!("#{id} {peer}"), !server.options.quiet);

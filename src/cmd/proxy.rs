@@ -16,24 +16,23 @@ mod share;
 mod udp;
 
 use std::{
-    sync::{atomic::Ordering::Relaxed, Arc, OnceLock},
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
 use anyhow::Result;
-use tokio::{net::UdpSocket, sync::Mutex};
+use tokio::net::UdpSocket;
 
 use super::{
     inputs,
-    server::{self, plural, Handler, Options, Server},
+    server::{self, plural, Handler, Options, RelayRecording, Server},
 };
 use crate::{
     cli::ProxyArgs,
     exit::{self, ExitCode},
-    frame::{Decoder, FrameSpec},
+    frame::FrameSpec,
     net::{self, ConnectOptions, Stream, Target},
-    output::HeldRecorder,
-    record::{Event, Peer, Role, Side},
+    record::{Event, Peer, Role},
     relay::{self, Ending},
 };
 
@@ -96,66 +95,6 @@ impl Handler for Proxy {
     }
 }
 
-/// What a relayed connection records: each direction framed (by
-/// `--frame`; raw: each read) into messages, counted for `--count` and the
-/// summary, and recorded.
-struct Recording<'a> {
-    server: &'a Server<Proxy>,
-    recorder: Mutex<HeldRecorder>,
-    /// One decoder per direction (client's, server's), only when something
-    /// records or counts: without them a forwarded chunk costs one add.
-    decoders: Option<[std::sync::Mutex<Decoder>; 2]>,
-}
-
-impl relay::Watch for Recording<'_> {
-    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
-        let total = match from {
-            Side::Client => &self.server.stats.bytes_in,
-            Side::Server => &self.server.stats.bytes_out,
-        };
-        total.fetch_add(bytes.len() as u64, Relaxed);
-        let Some(decoders) = &self.decoders else {
-            return Ok(());
-        };
-        let mut recorder = self.recorder.lock().await;
-        let ended = {
-            let index = match from {
-                Side::Client => 0,
-                Side::Server => 1,
-            };
-            let mut decoder = decoders[index].lock().unwrap_or_else(|e| e.into_inner());
-            decoder.push(bytes);
-            let meta = recorder.meta();
-            loop {
-                let message = match decoder.next_frame() {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) if eof => match decoder.finish() {
-                        Some(rest) => rest,
-                        None => break Ok(()),
-                    },
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(format!("{} messages: {e}", from.as_str())),
-                };
-                let (admitted, last) = self.server.admit_message();
-                if admitted {
-                    recorder.hold_with(
-                        &meta,
-                        Event::Data {
-                            from,
-                            bytes: &message,
-                        },
-                    );
-                }
-                if last || !admitted {
-                    self.server.finish(ExitCode::Success);
-                }
-            }
-        };
-        self.server.deliver(&mut recorder).await;
-        ended
-    }
-}
-
 /// Connect the client to TARGET and relay both ways until both sides have
 /// closed, one side failed, or the connection sat idle for `--idle-timeout`.
 async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u64) {
@@ -174,14 +113,7 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
     if let Ok(addr) = upstream.peer() {
         eprintln!("#{id} {peer} connected to {addr}");
     }
-    let recording = Recording {
-        server,
-        recorder: Mutex::new(recorder),
-        decoders: server.observes_or_counts().then(|| {
-            [(); 2]
-                .map(|()| std::sync::Mutex::new(Decoder::new(proxy.frame.clone(), proxy.max_frame)))
-        }),
-    };
+    let recording = RelayRecording::new(server, recorder, &proxy.frame, proxy.max_frame);
     let (ending, totals) = relay::relay(
         &recording,
         client.into_split(),

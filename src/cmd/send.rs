@@ -53,6 +53,8 @@ struct Plan {
     keep_going: bool,
     /// `--persistent`: the cycles share one connection.
     persistent: bool,
+    /// `--exec CMD`: the connection is handed to this program.
+    exec: Option<crate::program::Program>,
     interval: Duration,
     udp: bool,
     format: Format,
@@ -81,7 +83,7 @@ impl Plan {
             .iter()
             .map(|text| inputs::parse_payload_os("--expect", text, mode))
             .collect::<Result<Vec<_>>>()?;
-        if args.persistent && messages.is_empty() {
+        if args.persistent && messages.is_empty() && args.exec.is_none() {
             return Err(exit::usage(
                 "--persistent polls with PAYLOADs over one connection; without any, stdin is streamed once",
             ));
@@ -113,6 +115,7 @@ impl Plan {
             repeat: args.repeat,
             keep_going: args.keep_going,
             persistent: args.persistent,
+            exec: args.exec,
             interval: args.interval.0,
             udp: args.udp,
             format: args.output.format.unwrap_or(Format::Raw),
@@ -164,6 +167,9 @@ pub fn run(args: SendArgs) -> Result<ExitCode> {
 }
 
 async fn run_all(plan: &Plan) -> Result<ExitCode> {
+    if let Some(program) = &plan.exec {
+        return exec_session(plan, program).await;
+    }
     let outcome = run_rounds(plan).await;
     if let Err(e) = &outcome {
         let mut checks = plan.checks.borrow_mut();
@@ -269,6 +275,91 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
             next_start = now;
         }
         tokio::time::sleep_until(next_start).await;
+    }
+}
+
+/// The relay's watch for `send --exec`: records both directions (the
+/// program's bytes as ours) and says when the program closed its stdout.
+struct ProgramWatch {
+    recorder: tokio::sync::Mutex<ClientRecorder>,
+    done: tokio::sync::Notify,
+}
+
+impl crate::relay::Watch for ProgramWatch {
+    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+        if !bytes.is_empty() {
+            let mut recorder = self.recorder.lock().await;
+            recorder.data(from, bytes).map_err(|e| e.to_string())?;
+        }
+        if eof && from == Side::Client {
+            self.done.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// `send --exec CMD`: connect, then relay between the connection and the
+/// program (its stdout to the server, the server's bytes to its stdin),
+/// recorded as any session; the exit status is the program's.
+async fn exec_session(plan: &Plan, program: &crate::program::Program) -> Result<ExitCode> {
+    crate::exec::check_startable(program).map_err(|e| exit::usage(format!("--exec: {e}")))?;
+    let records = (!plan.quiet)
+        .then(|| Records::client(plan.format, output::stdout_style(), plan.decode).with_events());
+    let mut conn = Recorder::client(
+        records,
+        plan.capture.as_deref(),
+        plan.pcap.as_deref(),
+        plan.target.peer(),
+    )?;
+    conn.conn = 1;
+    let stream = match net::connect(&plan.target, &plan.connect).await {
+        Ok(stream) => stream,
+        Err(e) => return Err(conn.failed(e)),
+    };
+    let (local, peer) = (stream.local()?, stream.peer()?);
+    conn.opened(stream.transport(), local, peer)?;
+    let transport = match (&stream, stream.transport()) {
+        (net::Stream::Tls(_), _) => "tls",
+        (_, Transport::Unix) => "unix",
+        _ => "tcp",
+    };
+    let env = crate::exec::ChildEnv {
+        peer,
+        local: Some(local),
+        transport,
+        conn: 1,
+        message: None,
+    };
+    crate::process::ignore_sigpipe();
+    let (mut running, stdin, stdout) = crate::exec::spawn(program, &env)
+        .map_err(|e| conn.failed(exit::usage(format!("--exec: {e}"))))?;
+    let watch = ProgramWatch {
+        recorder: tokio::sync::Mutex::new(conn),
+        done: tokio::sync::Notify::new(),
+    };
+    let relayed = crate::relay::relay(&watch, (stdout, stdin), stream.into_split(), None);
+    let failure = tokio::select! {
+        (ending, _) = relayed => ending.failure().map(String::from),
+        () = watch.done.notified() => None,
+    };
+    let status = match tokio::time::timeout(crate::exec::GRACE * 20, running.wait()).await {
+        Ok(Ok(status)) => Some(status),
+        _ => running.stop().await,
+    };
+    let mut conn = watch.recorder.into_inner();
+    match &failure {
+        Some(reason) => conn.error(reason)?,
+        None => conn.closed()?,
+    }
+    use std::os::unix::process::ExitStatusExt;
+    match status.map(|s| (s.code(), s.signal())) {
+        Some((Some(0), _)) => Ok(ExitCode::Success),
+        Some((Some(code), _)) => Err(exit::PassThrough(code as u8).into()),
+        Some((None, Some(signal))) => Err(exit::PassThrough(128 + signal as u8).into()),
+        _ => Err(exit::error(
+            ExitCode::Failure,
+            "the program could not be waited for",
+        )),
     }
 }
 

@@ -31,10 +31,11 @@ use crate::{
     cli::ServeArgs,
     display::{Format, Records},
     exit::ExitCode,
+    frame::{Decoder, FrameSpec},
     net::{self, tls, AccessList, ListenAddr, Listener, Stream},
     output::{Held, HeldRecorder, Observed, Outputs, Sink, SinkFailure, Writer},
     pcapng::PcapRender,
-    record::{Clock, Event, Observer, Peer, Recorder, Role, Transport},
+    record::{Clock, Event, Observer, Peer, Recorder, Role, Side, Transport},
 };
 
 /// What a server subcommand does with its clients.
@@ -283,6 +284,83 @@ impl<H> Server<H> {
     }
 }
 
+/// What a relayed connection records (proxy, `listen --exec`): each
+/// direction framed (by `--frame`; raw: each read) into messages, counted
+/// for `--count` and the summary, and recorded.
+pub struct RelayRecording<'a, H: Handler> {
+    pub server: &'a Server<H>,
+    pub recorder: tokio::sync::Mutex<HeldRecorder>,
+    /// One decoder per direction (client's, server's), only when something
+    /// records or counts: without them a forwarded chunk costs one add.
+    decoders: Option<[std::sync::Mutex<Decoder>; 2]>,
+}
+
+impl<'a, H: Handler> RelayRecording<'a, H> {
+    pub fn new(
+        server: &'a Server<H>,
+        recorder: HeldRecorder,
+        frame: &FrameSpec,
+        max_frame: usize,
+    ) -> Self {
+        RelayRecording {
+            server,
+            recorder: tokio::sync::Mutex::new(recorder),
+            decoders: server.observes_or_counts().then(|| {
+                [(); 2].map(|()| std::sync::Mutex::new(Decoder::new(frame.clone(), max_frame)))
+            }),
+        }
+    }
+}
+
+impl<H: Handler> crate::relay::Watch for RelayRecording<'_, H> {
+    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+        let total = match from {
+            Side::Client => &self.server.stats.bytes_in,
+            Side::Server => &self.server.stats.bytes_out,
+        };
+        total.fetch_add(bytes.len() as u64, Relaxed);
+        let Some(decoders) = &self.decoders else {
+            return Ok(());
+        };
+        let mut recorder = self.recorder.lock().await;
+        let ended = {
+            let index = match from {
+                Side::Client => 0,
+                Side::Server => 1,
+            };
+            let mut decoder = decoders[index].lock().unwrap_or_else(|e| e.into_inner());
+            decoder.push(bytes);
+            let meta = recorder.meta();
+            loop {
+                let message = match decoder.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) if eof => match decoder.finish() {
+                        Some(rest) => rest,
+                        None => break Ok(()),
+                    },
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(format!("{} messages: {e}", from.as_str())),
+                };
+                let (admitted, last) = self.server.admit_message();
+                if admitted {
+                    recorder.hold_with(
+                        &meta,
+                        Event::Data {
+                            from,
+                            bytes: &message,
+                        },
+                    );
+                }
+                if last || !admitted {
+                    self.server.finish(ExitCode::Success);
+                }
+            }
+        };
+        self.server.deliver(&mut recorder).await;
+        ended
+    }
+}
+
 /// Hand a batch to its sink and empty it.
 async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
     if !batch.is_empty() {
@@ -363,7 +441,11 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
         let signals = super::run::Signals::install()?;
         let bound = bind(&server.options).await?;
         announce(&server, &bound).await;
-        serve(server.clone(), bound, signals, stopped).await
+        let outcome = serve(server.clone(), bound, signals, stopped).await;
+        // Programs (--exec) still running are stopped, with what they
+        // started, before the server is gone.
+        crate::exec::stop_all().await;
+        outcome
     });
     // Connection tasks may be mid-write; stop them, then flush what they queued.
     runtime.shutdown_timeout(Duration::from_millis(100));

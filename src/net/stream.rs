@@ -93,19 +93,24 @@ impl Stream {
     }
 }
 
-/// The reading half of a [`Stream`].
+/// The reading half of a [`Stream`], or of a program's pipes (its stdout:
+/// `exec.rs`), so that the relay and the exchanges move a child's bytes as
+/// they move a socket's.
 pub enum ReadHalf {
     Tcp(tcp::OwnedReadHalf),
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
     Unix(unix::OwnedReadHalf),
+    Pipe(tokio::process::ChildStdout),
 }
 
 /// The writing half of a [`Stream`]. The TLS half keeps the socket's
 /// descriptor (valid while either half lives) for [`WriteHalf::reset`].
+/// A program's stdin is closed (its end of input) by a shutdown.
 pub enum WriteHalf {
     Tcp(tcp::OwnedWriteHalf),
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>, RawFd),
     Unix(unix::OwnedWriteHalf),
+    Pipe(Option<tokio::process::ChildStdin>),
 }
 
 impl ReadHalf {
@@ -115,7 +120,7 @@ impl ReadHalf {
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             ReadHalf::Tcp(r) => r.readable().await,
-            ReadHalf::Tls(_) => Ok(()),
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => Ok(()),
             ReadHalf::Unix(r) => r.readable().await,
         }
     }
@@ -127,7 +132,7 @@ impl ReadHalf {
         match self {
             ReadHalf::Tcp(r) => Some(r.try_read_buf(buf)),
             ReadHalf::Unix(r) => Some(r.try_read_buf(buf)),
-            ReadHalf::Tls(_) => None,
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => None,
         }
     }
 
@@ -139,7 +144,7 @@ impl ReadHalf {
         match self {
             ReadHalf::Tcp(r) => return r.try_read(buf),
             ReadHalf::Unix(r) => return r.try_read(buf),
-            ReadHalf::Tls(_) => {}
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => {}
         }
         let mut cx = Context::from_waker(Waker::noop());
         let mut buf = ReadBuf::new(buf);
@@ -187,6 +192,8 @@ impl WriteHalf {
                 let _ = socket2::SockRef::from(w.as_ref()).shutdown(std::net::Shutdown::Both);
                 w.forget();
             }
+            // A pipe has no reset: closing it is the end of input.
+            WriteHalf::Pipe(w) => drop(w),
         }
     }
 }
@@ -216,18 +223,26 @@ impl AsyncRead for ReadHalf {
             ReadHalf::Tcp(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Tls(r) => clean_end(Pin::new(r).poll_read(cx, buf)),
             ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Pipe(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
 }
 
 macro_rules! each_writer {
-    ($value:expr, $w:ident => $body:expr) => {
+    ($value:expr, $w:ident => $body:expr, $closed:expr) => {
         match $value {
             WriteHalf::Tcp($w) => $body,
             WriteHalf::Tls($w, _) => $body,
             WriteHalf::Unix($w) => $body,
+            WriteHalf::Pipe(Some($w)) => $body,
+            WriteHalf::Pipe(None) => $closed,
         }
     };
+}
+
+/// Writing to a program's stdin after closing it.
+fn closed_pipe<T>() -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
 }
 
 impl AsyncWrite for WriteHalf {
@@ -236,7 +251,7 @@ impl AsyncWrite for WriteHalf {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each_writer!(self.get_mut(), w => Pin::new(w).poll_write(cx, buf))
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_write(cx, buf), closed_pipe())
     }
 
     fn poll_write_vectored(
@@ -244,19 +259,26 @@ impl AsyncWrite for WriteHalf {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each_writer!(self.get_mut(), w => Pin::new(w).poll_write_vectored(cx, bufs))
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_write_vectored(cx, bufs), closed_pipe())
     }
 
     fn is_write_vectored(&self) -> bool {
-        each_writer!(self, w => w.is_write_vectored())
+        each_writer!(self, w => w.is_write_vectored(), false)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each_writer!(self.get_mut(), w => Pin::new(w).poll_flush(cx))
+        each_writer!(self.get_mut(), w => Pin::new(w).poll_flush(cx), Poll::Ready(Ok(())))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each_writer!(self.get_mut(), w => Pin::new(w).poll_shutdown(cx))
+        match self.get_mut() {
+            // The program sees the end of its input when the pipe closes.
+            WriteHalf::Pipe(w) => {
+                *w = None;
+                Poll::Ready(Ok(()))
+            }
+            other => each_writer!(other, w => Pin::new(w).poll_shutdown(cx), Poll::Ready(Ok(()))),
+        }
     }
 }
 

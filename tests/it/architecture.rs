@@ -23,14 +23,14 @@ use crate::util::repo;
 /// The core: bytes, values and instants in, bytes and decisions out.
 const CORE: &[&str] = &[
     "append", "capture", "decode", "display", "exit", "flow", "frame", "junit", "payload", "pcap",
-    "pcapng", "record", "reply", "rules", "schema", "units",
+    "pcapng", "program", "record", "reply", "rules", "schema", "units",
 ];
 
 /// Everything else: the shells that do I/O (net, exchange, output, relay,
 /// stdin, process, docs) and what sits on top (cli, cmd). The core may use
 /// none of them, nor tokio.
 const NOT_CORE: &[&str] = &[
-    "cli", "cmd", "docs", "exchange", "net", "output", "process", "relay", "stdin",
+    "cli", "cmd", "docs", "exchange", "exec", "net", "output", "process", "relay", "stdin",
 ];
 
 /// On top: the command line (`cli`), what is generated from it (`docs`)
