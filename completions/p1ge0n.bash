@@ -239,7 +239,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__listen)
-            opts="-u -x -f -q -h -V --udp --join --no-echo --rules --reply --hex --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --capture --pcap --help --version"
+            opts="-u -x -f -q -h -V --udp --join --no-echo --rules --reply --hex --exec --exec-each --exec-max --exec-timeout --frame --max-frame --format --quiet --decode --once --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --tls-self-signed --client-ca --handshake-timeout --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -257,8 +257,24 @@ _p1ge0n() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec-each)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec-max)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -340,7 +356,7 @@ _p1ge0n() {
             fi
             case "${prev}" in
                 --frame)
-                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -462,7 +478,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -576,7 +592,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -667,7 +683,7 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --retry --repeat --interval --keep-going --persistent --udp --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
+            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --retry --repeat --interval --keep-going --persistent --udp --exec --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,7 +694,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -754,6 +770,10 @@ _p1ge0n() {
                     return 0
                     ;;
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exec)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,7 +37,12 @@ complete -c p1ge0n -n "__fish_p1ge0n_needs_command" -f -a "help" -d 'Print this 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l join -d 'With -u: join the multicast GROUP (on the interface with address IFADDR; IPv6: @IFNAME or @INDEX); repeatable' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l rules -d 'Answer by the rules in FILE (TOML): the first matching rule replies; see RULES below' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l reply -d 'Answer every message with this payload instead of echoing it' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l exec -d 'Hand each connection to CMD (run by /bin/sh -c): the client\'s bytes on its stdin, its stdout back; see PROGRAMS below' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l exec-each -d 'Run CMD once per message (by --frame; with -u per datagram): the message on stdin, its stdout is the reply' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l exec-max -d 'At most N programs of --exec-each (and rules\' exec) at once; more messages wait' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l exec-timeout -d 'Stop a program not done in DUR (and its process group): per message default 10s; per connection (--exec) none' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+mbap\t''
 line\t''
 crlf\t''
 cr\t''
@@ -82,6 +87,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s h -l help -d 'P
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l eol -d 'Terminator appended to each payload: none, lf, crlf, cr or a payload' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+mbap\t''
 line\t''
 crlf\t''
 cr\t''
@@ -112,6 +118,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l key -d 'The priva
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l retry -d 'Keep trying to connect for up to DUR (for servers still booting)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l repeat -d 'Repeat the whole exchange N times on fresh connections (0: until interrupted)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l interval -d 'Start a repeat every DUR (from the start of one exchange to the start of the next)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l exec -d 'Connect, then hand the connection to CMD (run by /bin/sh -c): its stdout to the server, the server\'s bytes to its stdin; exit with its status' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l ttl -d 'With -u: the IP time-to-live (multicast: hop limit) of the datagrams, 1-255' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
@@ -137,6 +144,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s h -l help -d 'Pri
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l eol -d 'Terminator appended to each line: none, lf, crlf, cr or a payload [default: lf; none with -x]' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+mbap\t''
 line\t''
 crlf\t''
 cr\t''
@@ -186,6 +194,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l speed -d 'Play 
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l interval -d 'A fixed pause between messages instead of the captured timing' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l loop -d 'Replay (or serve) the whole file N times; 0: until interrupted' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+mbap\t''
 line\t''
 crlf\t''
 cr\t''
@@ -235,6 +244,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s q -l quiet -d '
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
+mbap\t''
 line\t''
 crlf\t''
 cr\t''

@@ -43,6 +43,7 @@ How the byte stream splits into messages:
   len=W[,offset=K][,includes-header]
                    length-prefixed; W is u8, u16be, u16le, u32be or u32le;
                    TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header
+  mbap             Modbus/TCP: the same as len=u16be,offset=4
 Messages keep their delimiters and headers, so echoes are byte-exact.";
 
 const FORMAT_LONG_HELP: &str = "\
@@ -305,6 +306,7 @@ pub fn format_parser() -> Offering<Format> {
 /// What shell completion offers for `--frame` (the full grammar is in the help).
 const FRAME_COMPLETIONS: &[&str] = &[
     "raw",
+    "mbap",
     "line",
     "crlf",
     "cr",

@@ -123,7 +123,7 @@ pub enum FrameSpec {
 impl FrameSpec {
     /// Spec prefixes, for help text and shell completion.
     pub const NAMES: &'static [&'static str] = &[
-        "raw", "line", "crlf", "cr", "delim=", "stx-etx", "fixed=", "len=",
+        "raw", "line", "crlf", "cr", "delim=", "stx-etx", "fixed=", "len=", "mbap",
     ];
 
     /// The fewest bytes a complete frame can have (0 when a frame may be
@@ -249,10 +249,15 @@ impl FromStr for FrameSpec {
             ("crlf", None) => Ok(FrameSpec::Crlf),
             ("cr", None) => Ok(FrameSpec::Cr),
             ("stx-etx", None) => Ok(FrameSpec::StxEtx),
-            ("raw" | "line" | "crlf" | "cr" | "stx-etx", Some(_)) => Err(FrameSpecError::new(
-                name.len() + 1,
-                format!("'{name}' takes no value"),
-            )),
+            // Modbus/TCP's MBAP header: a name for the length spec it is.
+            ("mbap", None) => Ok(FrameSpec::Len {
+                width: LenWidth::U16Be,
+                offset: 4,
+                includes_header: false,
+            }),
+            ("raw" | "line" | "crlf" | "cr" | "stx-etx" | "mbap", Some(_)) => Err(
+                FrameSpecError::new(name.len() + 1, format!("'{name}' takes no value")),
+            ),
             ("delim", Some(value)) => parse_delim(value, value_column),
             ("fixed", Some(value)) => {
                 let n = parse_number(value, value_column, "fixed= needs a size of at least 1")?;

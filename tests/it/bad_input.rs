@@ -1145,6 +1145,55 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("unix sockets", unix_cases()),
         ("multicast and broadcast", multicast_cases()),
         ("tls", tls_cases()),
+        ("programs and polling", program_cases()),
+    ]
+}
+
+fn program_cases() -> Vec<Case> {
+    vec![
+        case(
+            "exec_with_exec_each",
+            &["listen", "{}", "--exec", "cat", "--exec-each", "cat"],
+        )
+        .says(&["--exec <CMD>", "cannot be used with", "--exec-each"]),
+        case(
+            "exec_with_rules",
+            &["listen", "{}", "--exec", "cat", "--rules", "r.toml"],
+        )
+        .file("r.toml", b"default = 'echo'\n".to_vec())
+        .says(&["--exec <CMD>", "cannot be used with", "--rules"]),
+        case(
+            "exec_with_reply",
+            &["listen", "{}", "--exec", "cat", "--reply", "x"],
+        )
+        .says(&["--exec <CMD>", "cannot be used with", "--reply"]),
+        case(
+            "exec_each_without_frame",
+            &["listen", "{}", "--exec-each", "cat"],
+        )
+        .says(&["--exec-each", "give --frame"]),
+        case("exec_empty", &["listen", "{}", "--exec", " "])
+            .says(&["--exec <CMD>", "the command is empty"]),
+        case(
+            "exec_not_found",
+            &["listen", "{}", "--exec", "no-such-program-p1ge0n"],
+        )
+        .says(&["cannot start 'no-such-program-p1ge0n'", "not found"]),
+        case(
+            "send_exec_with_payload",
+            &["send", "{}", "x", "--exec", "cat"],
+        )
+        .says(&["--exec <CMD>", "cannot be used with"]),
+        case(
+            "send_exec_not_found",
+            &["send", "{}", "--exec", "no-such-program-p1ge0n"],
+        )
+        .says(&["--exec", "cannot start", "not found"]),
+        case(
+            "persistent_without_payload",
+            &["send", "{}", "--persistent", "--repeat", "2"],
+        )
+        .says(&["--persistent", "PAYLOAD"]),
     ]
 }
 
@@ -1366,6 +1415,11 @@ fn multicast_and_broadcast() {
 #[test]
 fn tls_options() {
     run_all(tls_cases());
+}
+
+#[test]
+fn programs_and_polling() {
+    run_all(program_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`

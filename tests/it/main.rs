@@ -18,6 +18,7 @@ mod captures_compat;
 mod connection;
 mod decode;
 mod docs;
+mod exec;
 mod exit_status;
 mod faults;
 mod framing;
