@@ -324,7 +324,7 @@ fn send_hands_the_connection_to_a_script() {
         "[[rule]]\nmatch = 'LOGIN admin\\n'\nreply = 'OK\\n'\n[[rule]]\nprefix = 'LOGIN'\nreply = 'DENIED\\n'\n",
     )
     .unwrap();
-    let mut server = Listen::start(&[
+    let server = Listen::start(&[
         "127.0.0.1:0",
         "--frame",
         "line",
