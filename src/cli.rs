@@ -916,6 +916,8 @@ against the rules in order, and the first match answers; no match: `default`.
                                      # {{req}}; {{req[A..B]}}: bytes A up to,
                                      # not including, B; {{len16}}: the count of
                                      # reply bytes after it, big-endian u16
+  # exec = 'python3 device.py'      # instead of reply: the message on
+                                     # its stdin, its stdout is the reply
   delay = \"20ms\"
   close = true                       # close after the reply
 

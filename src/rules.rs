@@ -56,6 +56,9 @@ pub struct Rule {
     pub name: Option<String>,
     matcher: Matcher,
     reply: Option<Template>,
+    /// `exec = "CMD"`: the matched message goes to CMD's stdin, and its
+    /// stdout is the reply (instead of `reply`).
+    pub exec: Option<crate::program::Program>,
     pub delay: Option<Duration>,
     pub close: bool,
     hits: AtomicU64,
@@ -108,6 +111,8 @@ pub struct Answer<'r> {
     /// The bytes to send back (may be empty), or why the reply could not
     /// be built (a request shorter than a `{{req[A..B]}}` range).
     pub reply: Result<Vec<u8>, String>,
+    /// The rule's program, which answers instead (`reply` is then empty).
+    pub exec: Option<&'r crate::program::Program>,
     pub delay: Option<Duration>,
     /// Close the connection after the reply.
     pub close: bool,
@@ -154,6 +159,7 @@ struct RuleDef {
     hex: Option<Spanned<String>>,
     reply: Option<Spanned<String>>,
     reply_hex: Option<Spanned<String>>,
+    exec: Option<Spanned<String>>,
     delay: Option<Spanned<String>>,
     #[serde(default)]
     close: bool,
@@ -233,6 +239,11 @@ impl Rules {
         self.rules.is_empty()
     }
 
+    /// The programs the rules run (`exec`), to check before serving.
+    pub fn programs(&self) -> impl Iterator<Item = &crate::program::Program> {
+        self.rules.iter().filter_map(|r| r.exec.as_ref())
+    }
+
     /// Answer one message: the first rule that matches, else the default.
     pub fn answer(&self, message: &[u8]) -> Answer<'_> {
         for rule in &self.rules {
@@ -252,6 +263,7 @@ impl Rules {
             return Answer {
                 rule: Some(rule),
                 reply,
+                exec: rule.exec.as_ref(),
                 delay: rule.delay,
                 close: rule.close,
             };
@@ -262,6 +274,7 @@ impl Rules {
                 Fallback::Echo => message.to_vec(),
                 Fallback::Nothing | Fallback::Close => Vec::new(),
             }),
+            exec: None,
             delay: None,
             close: self.fallback == Fallback::Close,
         }
@@ -322,6 +335,18 @@ fn rule(
         ),
         (None, None) => None,
     };
+    let exec = match (&def.exec, reply.is_some()) {
+        (Some(_), true) => {
+            return Err(at(
+                span,
+                format!("rule {number} has both a reply and exec: give one"),
+            ))
+        }
+        (Some(cmd), false) => Some(
+            crate::program::Program::parse("exec", cmd.get_ref()).map_err(|e| at(cmd.span(), e))?,
+        ),
+        (None, _) => None,
+    };
     let delay = def
         .delay
         .as_ref()
@@ -335,6 +360,7 @@ fn rule(
         name: def.name,
         matcher,
         reply,
+        exec,
         delay,
         close: def.close,
         hits: AtomicU64::new(0),
@@ -617,6 +643,31 @@ close = true
 [[rule]]
 match = "SILENT"
 "#;
+
+    #[test]
+    fn a_rule_may_answer_with_a_program() {
+        let r = rules(
+            "[[rule]]\nprefix = 'R'\nexec = 'python3 device.py'\n[[rule]]\nmatch = 'x'\nreply = 'y'\n",
+        );
+        let a = r.answer(b"READ");
+        assert_eq!(a.exec.map(|p| p.line.as_str()), Some("python3 device.py"));
+        assert_eq!(a.reply, Ok(Vec::new()));
+        assert_eq!(r.answer(b"x").exec, None);
+        let both = Rules::parse("[[rule]]\nmatch = 'x'\nreply = 'y'\nexec = 'cat'\n").unwrap_err();
+        assert_eq!(both.line, 1);
+        assert!(
+            both.reason.contains("both a reply and exec"),
+            "{}",
+            both.reason
+        );
+        let empty = Rules::parse("[[rule]]\nmatch = 'x'\nexec = ''\n").unwrap_err();
+        assert_eq!(empty.line, 3);
+        assert!(
+            empty.reason.contains("exec: the command is empty"),
+            "{}",
+            empty.reason
+        );
+    }
 
     #[test]
     fn first_match_wins_with_each_matcher() {

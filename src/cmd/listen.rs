@@ -57,6 +57,8 @@ enum Answer {
 /// around sending them.
 struct Reply<'a> {
     bytes: Cow<'a, [u8]>,
+    /// A rule's `exec`: its program answers instead of `bytes`.
+    program: Option<&'a Program>,
     delay: Option<Duration>,
     close: bool,
 }
@@ -75,6 +77,7 @@ impl Answer {
         };
         Reply {
             bytes,
+            program: None,
             delay: None,
             close: false,
         }
@@ -85,7 +88,7 @@ impl Answer {
 /// reply could not be built (always: that message goes unanswered, the
 /// connection carries on).
 fn rule_reply<'a>(
-    rules: &Rules,
+    rules: &'a Rules,
     message: &[u8],
     who: &dyn std::fmt::Display,
     log: bool,
@@ -95,6 +98,14 @@ fn rule_reply<'a>(
         .rule
         .map_or_else(|| "default".to_string(), |r| r.label());
     let bytes = match answer.reply {
+        _ if answer.exec.is_some() => {
+            if log {
+                let close = if answer.close { ", then close" } else { "" };
+                let program = answer.exec.map_or("", |p| p.line.as_str());
+                eprintln!("{who} {label}: to '{program}'{close}");
+            }
+            Vec::new()
+        }
         Ok(bytes) => {
             if log {
                 let close = if answer.close { ", then close" } else { "" };
@@ -112,6 +123,7 @@ fn rule_reply<'a>(
     };
     Reply {
         bytes: Cow::Owned(bytes),
+        program: answer.exec,
         delay: answer.delay,
         close: answer.close,
     }
@@ -158,8 +170,15 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
             "--exec-each runs its program once per message: give --frame (or --decode modbus|s7) so that TCP bytes make messages",
         ));
     }
-    if let Answer::Exec(program) | Answer::ExecEach(program) = &listen.answer {
+    let programs: Vec<&Program> = match &listen.answer {
+        Answer::Exec(program) | Answer::ExecEach(program) => vec![program],
+        Answer::Rules(rules) => rules.programs().collect(),
+        _ => Vec::new(),
+    };
+    for program in &programs {
         exec::check_startable(program).map_err(|e| crate::exit::usage(e.to_string()))?;
+    }
+    if !programs.is_empty() {
         // A program that exits without reading its input must not take
         // the server down with SIGPIPE.
         crate::process::ignore_sigpipe();
@@ -266,9 +285,10 @@ struct Answered {
     delayed: Option<(Duration, Vec<u8>)>,
     /// A rule said to close the connection after its reply.
     close: bool,
-    /// `--exec-each`: this message goes to the program; the frames after
-    /// it wait their turn.
-    program_input: Option<bytes::Bytes>,
+    /// `--exec-each` or a rule's `exec`: this message goes to that
+    /// program (after the rule's delay); the frames after it wait their
+    /// turn.
+    program_input: Option<(Program, Option<Duration>, bytes::Bytes)>,
 }
 
 impl ConnTask {
@@ -325,13 +345,22 @@ impl ConnTask {
                 false
             };
             self.messages += 1;
-            if let Answer::ExecEach(_) = config.answer {
+            if let Answer::ExecEach(program) = &config.answer {
                 record(&mut self.recorder, &meta, &frame, &[]);
-                done.program_input = Some(frame);
+                done.program_input = Some((program.clone(), None, frame));
                 done.count_reached = last;
                 break;
             }
             let reply = config.answer.to(&frame, &who, log);
+            if let Some(program) = reply.program.cloned() {
+                let (delay, close) = (reply.delay, reply.close);
+                drop(reply);
+                record(&mut self.recorder, &meta, &frame, &[]);
+                done.program_input = Some((program, delay, frame));
+                done.count_reached = last;
+                done.close = close;
+                break;
+            }
             let answered: &[u8] = &reply.bytes;
             record(&mut self.recorder, &meta, &frame, answered);
             let close = reply.close;
@@ -388,13 +417,20 @@ impl ConnTask {
             if let Some(reason) = done.frame_error {
                 return Some(Ending::Error(reason));
             }
-            if let Some(message) = done.program_input {
-                let reply = self.run_program(server, &message).await;
+            if let Some((program, delay, message)) = done.program_input {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                let reply = self.run_program(server, &program, &message).await;
                 if let Err(e) = write_out(server, writer, &reply, &mut self.bytes_out).await {
                     return Some(e);
                 }
                 if done.count_reached {
                     return Some(Ending::CountReached);
+                }
+                if done.close {
+                    let _ = writer.shutdown().await;
+                    return Some(Ending::RuleClosed);
                 }
                 // Frames after this one may be buffered already.
                 continue;
@@ -423,11 +459,12 @@ impl ConnTask {
     /// `--exec-each`: run the program for one message (waiting for a slot
     /// of `--exec-max`), record and return its reply, and log how it ended
     /// when that is worth saying.
-    async fn run_program(&mut self, server: &Server<Listen>, message: &[u8]) -> Vec<u8> {
-        let config = &server.handler;
-        let Answer::ExecEach(program) = &config.answer else {
-            return Vec::new();
-        };
+    async fn run_program(
+        &mut self,
+        server: &Server<Listen>,
+        program: &Program,
+        message: &[u8],
+    ) -> Vec<u8> {
         let env = ChildEnv {
             peer: self.peer,
             local: self.local,
@@ -680,7 +717,7 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
     let (local, transport) = match config.answer {
-        Answer::ExecEach(_) => (stream.local().ok(), transport_name(&stream)),
+        Answer::ExecEach(_) | Answer::Rules(_) => (stream.local().ok(), transport_name(&stream)),
         _ => (None, ""),
     };
     let mut conn = ConnTask {
@@ -787,6 +824,50 @@ async fn send_datagram(
     }
 }
 
+/// A datagram answered by a program (`--exec-each`, a rule's `exec`): it
+/// runs on its own task, so a slow one holds up no other sender, and its
+/// reply goes out when it is done.
+fn program_for_datagram(
+    server: &Arc<Server<Listen>>,
+    socket: &Arc<UdpSocket>,
+    program: Program,
+    delay: Option<Duration>,
+    data: &[u8],
+    id: u64,
+    peer: SocketAddr,
+) {
+    let (server, socket, message) = (server.clone(), socket.clone(), data.to_vec());
+    let local = socket.local_addr().ok();
+    let number = server.stats.messages.load(Relaxed);
+    tokio::spawn(async move {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let env = ChildEnv {
+            peer: Peer::Ip(peer),
+            local: local.map(Peer::Ip),
+            transport: "udp",
+            conn: id,
+            message: Some(number),
+        };
+        let once = run_each(&server, &program, &env, &message).await;
+        if !once.reply.is_empty() {
+            let mut recorder = server.recorder(id, Peer::Ip(peer));
+            server
+                .event(
+                    &mut recorder,
+                    Event::Data {
+                        from: Side::Server,
+                        bytes: &once.reply,
+                    },
+                )
+                .await;
+            send_datagram(&server, &socket, &once.reply, id, peer).await;
+        }
+        log_program_end(id, peer, number, &once.ended);
+    });
+}
+
 /// UDP: each datagram is one message, answered to its sender. Peers get a
 /// connection number the first time they are seen, so records read the same
 /// as for TCP.
@@ -819,35 +900,7 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
         if let Answer::ExecEach(program) = &config.answer {
             record(&mut recorder, &meta, data, &[]);
             server.deliver(&mut recorder).await;
-            // Each datagram's program runs on its own: a slow one holds up
-            // no other sender (replies go out as their programs finish).
-            let (server, socket, message) = (server.clone(), socket.clone(), data.to_vec());
-            let (program, local) = (program.clone(), socket.local_addr().ok());
-            let number = server.stats.messages.load(Relaxed);
-            tokio::spawn(async move {
-                let env = ChildEnv {
-                    peer: Peer::Ip(peer),
-                    local: local.map(Peer::Ip),
-                    transport: "udp",
-                    conn: id,
-                    message: Some(number),
-                };
-                let once = run_each(&server, &program, &env, &message).await;
-                if !once.reply.is_empty() {
-                    let mut recorder = server.recorder(id, Peer::Ip(peer));
-                    server
-                        .event(
-                            &mut recorder,
-                            Event::Data {
-                                from: Side::Server,
-                                bytes: &once.reply,
-                            },
-                        )
-                        .await;
-                    send_datagram(&server, &socket, &once.reply, id, peer).await;
-                }
-                log_program_end(id, peer, number, &once.ended);
-            });
+            program_for_datagram(server, &socket, program.clone(), None, data, id, peer);
             if last {
                 return Ok(ExitCode::Success);
             }
@@ -857,6 +910,22 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
             .answer
             .to(data, &format!("#{id} {peer}"), !server.options.quiet);
         record(&mut recorder, &meta, data, &reply.bytes);
+        if let Some(program) = reply.program {
+            server.deliver(&mut recorder).await;
+            program_for_datagram(
+                server,
+                &socket,
+                program.clone(),
+                reply.delay,
+                data,
+                id,
+                peer,
+            );
+            if last {
+                return Ok(ExitCode::Success);
+            }
+            continue;
+        }
         server.deliver(&mut recorder).await;
         let silent = match config.answer {
             Answer::Nothing => true,

@@ -351,3 +351,38 @@ fn send_hands_the_connection_to_a_script() {
     let log = server.wait_stderr_contains("summary", Duration::from_secs(10));
     assert_eq!(log.matches("connected").count(), 2, "{log}");
 }
+
+/// Rules and programs mix in one file: a rule's `exec` answers its
+/// messages with the program's stdout, the other rules with their replies,
+/// over TCP and UDP.
+#[test]
+fn a_rule_can_answer_with_a_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("mixed.toml");
+    std::fs::write(
+        &rules,
+        "default = 'none'\n\
+         [[rule]]\nprefix = 'CALC '\nexec = 'sed -u s/CALC/RESULT/'\n\
+         [[rule]]\nmatch = 'PING\\n'\nreply = 'PONG\\n'\n",
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "--rules", rules]);
+    let out = p1ge0n(&[
+        "send",
+        &server.target(),
+        "--frame",
+        "line",
+        "CALC 1+1\\n",
+        "PING\\n",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout_of(&out), "RESULT 1+1\nPONG\n");
+    let log = server.wait_stderr_contains("to 'sed -u s/CALC/RESULT/'", Duration::from_secs(5));
+    assert!(log.contains("rule 1: to 'sed"), "{log}");
+
+    let udp = Listen::start(&["127.0.0.1:0", "-u", "--rules", rules]);
+    let out = p1ge0n(&["send", "-u", &udp.target(), "CALC 2\\n"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout_of(&out), "RESULT 2\n");
+}
