@@ -12,7 +12,10 @@
 //! 6. binary size and idle RSS;
 //! 7. proxy: p1ge0n, socat and ncat relays in front of one echo server;
 //! 8. decoding: a Modbus-shaped load, text records against `--decode`;
-//! 9. TLS: echo rate and one-shot handshakes.
+//! 9. TLS: echo rate and one-shot handshakes;
+//! 10. programs: connections per second with `--exec cat` against ncat
+//!     `--sh-exec cat` and socat `SYSTEM:cat`, and messages per second with
+//!     `--exec-each cat` against a bare fork+exec of `/bin/cat`.
 //!
 //! Servers alternate within each round (the order rotates per round) so that
 //! drift from other load hits all of them alike; tables show the median of
@@ -35,7 +38,7 @@
 //!   P1GE0N_BENCH_PEER_CONNS=N   scale: cap for socat/ncat (1000)
 //!   P1GE0N_BENCH_RUNS=N         one-shot runs per client (200)
 //!   P1GE0N_BENCH_DISPLAY_MB=N   formatter volume in MB (50)
-//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode,tls
+//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode,tls,exec
 //!   P1GE0N_BENCH_BIN=PATH       the p1ge0n to measure (default: this build's)
 //!
 //! MB is 10^6 bytes throughout.
@@ -60,6 +63,8 @@ mod bulk;
 mod decode;
 #[path = "peers/display.rs"]
 mod display;
+#[path = "peers/exec.rs"]
+mod exec;
 #[path = "peers/oneshot.rs"]
 mod oneshot;
 #[path = "peers/proxy.rs"]
@@ -154,6 +159,9 @@ fn main() {
     }
     if cfg.wants("tls") {
         run("tls", tls::section(&cfg, &rt, dir.path(), &mut targets));
+    }
+    if cfg.wants("exec") {
+        run("exec", exec::section(&cfg, &rt, dir.path(), &mut targets));
     }
     let rows: Vec<Vec<String>> = targets.0.iter().map(|r| r.to_vec()).collect();
     if !rows.is_empty() {

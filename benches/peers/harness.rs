@@ -163,6 +163,12 @@ pub enum Peer {
     /// [`tokio_echo_server`]): the ceiling a tokio program reaches without
     /// anything p1ge0n does.
     TokioEcho,
+    /// Section 10: a program per connection (`--exec cat`), and ncat's and
+    /// socat's equivalents; a program per message (`--exec-each cat`).
+    ExecCat,
+    NcatShExec,
+    SocatSystem,
+    ExecEachCat,
 }
 
 impl Peer {
@@ -177,6 +183,10 @@ impl Peer {
             Peer::Socat => "socat fork PIPE",
             Peer::Ncat => "ncat -k --exec /bin/cat",
             Peer::TokioEcho => "bare tokio echo (64 KiB reads)",
+            Peer::ExecCat => "p1ge0n listen -q --exec cat",
+            Peer::NcatShExec => "ncat -l -k --sh-exec cat",
+            Peer::SocatSystem => "socat TCP-LISTEN,fork SYSTEM:cat",
+            Peer::ExecEachCat => "p1ge0n listen -q --frame line --exec-each cat",
         }
     }
 
@@ -187,9 +197,11 @@ impl Peer {
             | Peer::Rules
             | Peer::Pcap
             | Peer::ModbusText
-            | Peer::ModbusDecoded => bin(),
-            Peer::Socat => "socat",
-            Peer::Ncat => "ncat",
+            | Peer::ModbusDecoded
+            | Peer::ExecCat
+            | Peer::ExecEachCat => bin(),
+            Peer::Socat | Peer::SocatSystem => "socat",
+            Peer::Ncat | Peer::NcatShExec => "ncat",
             Peer::TokioEcho => "this bench",
         }
     }
@@ -281,6 +293,28 @@ impl Server {
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
             Peer::Ncat => Server::ncat(max_conns, &["--exec", "/bin/cat"]),
+            Peer::NcatShExec => Server::ncat(max_conns, &["--sh-exec", "cat"]),
+            Peer::ExecCat => {
+                let mut cmd = Command::new(bin());
+                cmd.args(["listen", "-q", "127.0.0.1:0", "--exec", "cat"]);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::ExecEachCat => {
+                let mut cmd = Command::new(bin());
+                cmd.args(["listen", "-q", "127.0.0.1:0", "--frame", "line"])
+                    .args(["--exec-each", "cat"]);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Peer::SocatSystem => {
+                let mut cmd = Command::new("socat");
+                cmd.args([
+                    "-d",
+                    "-d",
+                    "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128",
+                    "SYSTEM:cat",
+                ]);
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
             Peer::TokioEcho => {
                 let mut cmd = Command::new(std::env::current_exe()?);
                 cmd.env(TOKIO_ECHO_ROLE, "1");
