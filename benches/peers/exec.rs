@@ -125,7 +125,12 @@ pub fn section(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) ->
             let tail = server.tail();
             drop(server);
             let r = r.map_err(|e| anyhow!("{}: {e:#}{tail}", peers[i].label()))?;
-            println!("  round {} {:<42} {:>8.0} conn/s", round + 1, peers[i].label(), r);
+            println!(
+                "  round {} {:<42} {:>8.0} conn/s",
+                round + 1,
+                peers[i].label(),
+                r
+            );
             rates[i].push(r);
         }
     }

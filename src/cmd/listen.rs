@@ -542,15 +542,6 @@ async fn write_out(
     Ok(())
 }
 
-/// The transport's name for a program's environment.
-fn transport_name(stream: &Stream) -> &'static str {
-    match stream {
-        Stream::Tcp(_) => "tcp",
-        Stream::Tls(_) => "tls",
-        Stream::Unix(..) => "unix",
-    }
-}
-
 /// Run `--exec-each`'s program for one message, once a slot of
 /// `--exec-max` is free.
 async fn run_each(
@@ -632,7 +623,7 @@ async fn exec_connection(
     let env = ChildEnv {
         peer,
         local: stream.local().ok(),
-        transport: transport_name(&stream),
+        transport: stream.name(),
         conn: id,
         message: None,
     };
@@ -717,7 +708,7 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
     let (local, transport) = match config.answer {
-        Answer::ExecEach(_) | Answer::Rules(_) => (stream.local().ok(), transport_name(&stream)),
+        Answer::ExecEach(_) | Answer::Rules(_) => (stream.local().ok(), stream.name()),
         _ => (None, ""),
     };
     let mut conn = ConnTask {

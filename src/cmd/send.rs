@@ -128,6 +128,20 @@ impl Plan {
         })
     }
 
+    /// The session's recorder: stdout records (JSON ones carry open,
+    /// close and error events, as listen's do), `--capture`, `--pcap`.
+    fn recorder(&self) -> Result<ClientRecorder> {
+        let records = (!self.quiet).then(|| {
+            Records::client(self.format, output::stdout_style(), self.decode).with_events()
+        });
+        Recorder::client(
+            records,
+            self.capture.as_deref(),
+            self.pcap.as_deref(),
+            self.target.peer(),
+        )
+    }
+
     /// How a message is named in reports: `message 2`, or with --repeat
     /// `cycle 3 message 2`.
     fn name(&self, round: u64, index: usize) -> String {
@@ -192,15 +206,7 @@ async fn run_all(plan: &Plan) -> Result<ExitCode> {
 }
 
 async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
-    // JSON records carry open, close and error events, as listen's do.
-    let records = (!plan.quiet)
-        .then(|| Records::client(plan.format, output::stdout_style(), plan.decode).with_events());
-    let mut conn = Recorder::client(
-        records,
-        plan.capture.as_deref(),
-        plan.pcap.as_deref(),
-        plan.target.peer(),
-    )?;
+    let mut conn = plan.recorder()?;
     let mut round = 0u64;
     // --keep-going: how many cycles failed, and the first one's status.
     let (mut failures, mut first_failure) = (0u64, None);
@@ -303,14 +309,7 @@ impl crate::relay::Watch for ProgramWatch {
 /// recorded as any session; the exit status is the program's.
 async fn exec_session(plan: &Plan, program: &crate::program::Program) -> Result<ExitCode> {
     crate::exec::check_startable(program).map_err(|e| exit::usage(format!("--exec: {e}")))?;
-    let records = (!plan.quiet)
-        .then(|| Records::client(plan.format, output::stdout_style(), plan.decode).with_events());
-    let mut conn = Recorder::client(
-        records,
-        plan.capture.as_deref(),
-        plan.pcap.as_deref(),
-        plan.target.peer(),
-    )?;
+    let mut conn = plan.recorder()?;
     conn.conn = 1;
     let stream = match net::connect(&plan.target, &plan.connect).await {
         Ok(stream) => stream,
@@ -318,15 +317,10 @@ async fn exec_session(plan: &Plan, program: &crate::program::Program) -> Result<
     };
     let (local, peer) = (stream.local()?, stream.peer()?);
     conn.opened(stream.transport(), local, peer)?;
-    let transport = match (&stream, stream.transport()) {
-        (net::Stream::Tls(_), _) => "tls",
-        (_, Transport::Unix) => "unix",
-        _ => "tcp",
-    };
     let env = crate::exec::ChildEnv {
         peer,
         local: Some(local),
-        transport,
+        transport: stream.name(),
         conn: 1,
         message: None,
     };

@@ -65,6 +65,16 @@ impl Stream {
         }
     }
 
+    /// The transport as a program's environment names it
+    /// (`P1GE0N_TRANSPORT`): `tcp`, `tls` or `unix`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stream::Tcp(_) => "tcp",
+            Stream::Tls(_) => "tls",
+            Stream::Unix(..) => "unix",
+        }
+    }
+
     /// The TCP socket underneath, for socket options (`--keepalive`).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
