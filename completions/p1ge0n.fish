@@ -61,7 +61,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
 auto\t''"
@@ -125,7 +125,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
 auto\t''"
@@ -163,7 +163,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
 auto\t''"
@@ -226,7 +226,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
 auto\t''"
@@ -263,7 +263,7 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
 auto\t''"
