@@ -40,9 +40,13 @@ How the byte stream splits into messages:
   delim=PAYLOAD    any delimiter in payload syntax, e.g. delim=\\x03
   stx-etx          from 0x02 to 0x03 inclusive (bytes outside are skipped)
   fixed=N          N bytes
-  len=W[,offset=K][,includes-header]
-                   length-prefixed; W is u8, u16be, u16le, u32be or u32le;
-                   TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header
+  len=W[,offset=K][,includes-header][,header=H]
+                   length-prefixed; W is u8, u16be, u16le, u32be or u32le,
+                   at byte K; the length counts what follows the field, or
+                   the whole frame (includes-header), or what follows an
+                   H-byte header (header=H);
+                   TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header,
+                   EtherNet/IP len=u16le,offset=2,header=24
   mbap             Modbus/TCP: the same as len=u16be,offset=4
 Messages keep their delimiters and headers, so echoes are byte-exact.";
 
