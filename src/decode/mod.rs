@@ -7,6 +7,8 @@
 //! decoding never fails a command. Modbus/TCP and S7comm (ISO-on-TCP) are
 //! here; `auto` picks by the message's first bytes.
 
+pub mod enip;
+pub mod iec104;
 pub mod modbus;
 pub mod s7;
 
@@ -23,7 +25,7 @@ use crate::{frame::FrameSpec, record::Side};
 pub struct Decoder {
     /// The `--decode` value (and the `"decoder"` field of JSON records).
     pub name: &'static str,
-    /// What it reads, for `--help` (one line, at most 64 characters).
+    /// What it reads, for `--help` (wrapped there).
     pub about: &'static str,
     /// The `--frame` spec it implies when `--frame` is not given.
     pub framing: &'static str,
@@ -64,7 +66,38 @@ pub static DECODERS: &[Decoder] = &[
         requests: None,
         decode: s7::decode,
     },
+    Decoder {
+        name: "enip",
+        about: "EtherNet/IP with CIP: encapsulation, CPF items, CIP services, paths and statuses, Logix Read/Write Tag, Multiple Service Packet, ListIdentity replies",
+        framing: "len=u16le,offset=2,header=24",
+        looks_like: Some(enip::looks_like),
+        requests: Some(Requests {
+            names: enip::REQUESTS,
+            build: enip::request,
+        }),
+        decode: enip::decode,
+    },
+    Decoder {
+        name: "iec104",
+        about: "IEC 60870-5-104: APCI (I, S, U), ASDU type, cause, common address, information objects with values, quality, times",
+        framing: "len=u8,offset=1",
+        looks_like: Some(iec104::looks_like),
+        requests: Some(Requests {
+            names: iec104::REQUESTS,
+            build: iec104::request,
+        }),
+        decode: iec104::decode,
+    },
 ];
+
+/// A well-formed MBAP header: protocol 0 and a length that counts exactly
+/// the bytes after it. Rows other than Modbus/TCP (`auto`'s fallback)
+/// leave such messages to it in their `looks_like`.
+pub(crate) fn mbap_shaped(message: &[u8]) -> bool {
+    message.len() > 7
+        && message[2..4] == [0, 0]
+        && usize::from(u16::from_be_bytes([message[4], message[5]])) == message.len() - 6
+}
 
 /// Which protocol `--decode` reads messages as.
 #[derive(Debug, Clone, Copy, Default)]
@@ -161,9 +194,19 @@ pub fn long_help() -> String {
          hexdump record, and a \"decoded\" object in each JSON record.\n",
     );
     for d in DECODERS {
+        let mut line = format!("  {:<8}", d.name);
+        for word in d.about.split(' ') {
+            if line.len() + 1 + word.len() > 76 {
+                help.push_str(&line);
+                help.push('\n');
+                line = " ".repeat(10);
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
         help.push_str(&format!(
-            "  {:<8} {}\n           implies --frame {}\n",
-            d.name, d.about, d.framing
+            "{line}\n           implies --frame {}\n",
+            d.framing
         ));
     }
     let detected: Vec<&str> = DECODERS
@@ -171,10 +214,13 @@ pub fn long_help() -> String {
         .filter(|d| d.looks_like.is_some())
         .map(|d| d.name)
         .collect();
-    help.push_str(&format!(
-        "  auto     {} by each message's first bytes, else {} (give --frame)\n",
-        or_list(&detected),
-        DECODERS[0].name
+    help.push_str(&help_entry(
+        "auto",
+        &format!(
+            "{} by each message's first bytes, else {} (give --frame)",
+            or_list(&detected),
+            DECODERS[0].name
+        ),
     ));
     help.push_str(
         "  none     no decoding (the default)\n\
@@ -183,6 +229,24 @@ pub fn long_help() -> String {
          decoding never fails a command.",
     );
     help
+}
+
+/// `  NAME     TEXT`, TEXT wrapped at 76 columns under itself.
+fn help_entry(name: &str, text: &str) -> String {
+    let mut entry = String::new();
+    let mut line = format!("  {name:<8}");
+    for word in text.split(' ') {
+        if line.len() + 1 + word.len() > 76 {
+            entry.push_str(&line);
+            entry.push('\n');
+            line = " ".repeat(10);
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    entry.push_str(&line);
+    entry.push('\n');
+    entry
 }
 
 /// `a, b or c`.
@@ -367,6 +431,71 @@ mod tests {
             "len=u16be,offset=2,includes-header"
         );
         assert_eq!(Protocol::Auto.framing(), None);
+    }
+
+    #[test]
+    fn auto_picks_by_the_first_bytes() {
+        let name =
+            |m: &[u8]| decode(Protocol::Auto, m, Side::Client).unwrap().fields["decoder"].clone();
+        // ListIdentity: command 0x63, length 0, a 24-byte header.
+        let mut list_identity = vec![0x63, 0, 0, 0];
+        list_identity.extend([0; 20]);
+        assert_eq!(name(&list_identity), "enip");
+        // The same with a length that does not count the rest: Modbus.
+        list_identity.push(0);
+        assert_eq!(name(&list_identity), "modbus");
+        // 104: STARTDT act, an S frame, an I frame with an interrogation.
+        assert_eq!(name(&[0x68, 4, 7, 0, 0, 0]), "iec104");
+        assert_eq!(name(&[0x68, 4, 1, 0, 4, 0]), "iec104");
+        let interrogation = [0x68, 14, 0, 0, 0, 0, 100, 1, 6, 0, 1, 0, 0, 0, 0, 20];
+        assert_eq!(name(&interrogation), "iec104");
+        // An unknown U function, a wrong length: Modbus.
+        assert_eq!(name(&[0x68, 4, 0x0f, 0, 0, 0]), "modbus");
+        assert_eq!(name(&[0x68, 5, 7, 0, 0, 0]), "modbus");
+        // A Modbus request whose transaction id starts with 0x68 and whose
+        // bytes also make a 104 I frame stays Modbus.
+        assert_eq!(name(&[0x68, 10, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
+        assert_eq!(name(&[3, 0, 0, 7, 2, 0xf0, 0x80]), "s7");
+        assert_eq!(name(&[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
+    }
+
+    #[test]
+    fn the_table_feeds_names_help_and_framing() {
+        assert_eq!(
+            Protocol::names(),
+            ["none", "modbus", "s7", "enip", "iec104", "auto"]
+        );
+        for d in DECODERS {
+            let spec: FrameSpec = d.framing.parse().unwrap();
+            assert_eq!(spec.to_string(), d.framing, "{}", d.name);
+            assert!(
+                long_help().contains(&format!("  {:<8} ", d.name)),
+                "{}",
+                d.name
+            );
+            assert!(short_help().contains(d.name));
+        }
+        assert!(
+            long_help().lines().all(|l| l.len() <= 80),
+            "{}",
+            long_help()
+        );
+        assert_eq!(
+            Protocol::named("enip")
+                .unwrap()
+                .framing()
+                .unwrap()
+                .to_string(),
+            "len=u16le,offset=2,header=24"
+        );
+        assert_eq!(
+            Protocol::named("iec104")
+                .unwrap()
+                .framing()
+                .unwrap()
+                .to_string(),
+            "len=u8,offset=1"
+        );
     }
 
     #[test]
