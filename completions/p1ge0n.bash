@@ -290,7 +290,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -372,7 +372,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -494,7 +494,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --history)
@@ -664,7 +664,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --capture)
@@ -790,7 +790,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --capture)

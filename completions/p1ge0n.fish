@@ -61,9 +61,11 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
+enip\t''
+iec104\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r
@@ -125,9 +127,11 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
+enip\t''
+iec104\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
@@ -163,9 +167,11 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
+enip\t''
+iec104\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l history -d 'History file (default: $XDG_STATE_HOME/p1ge0n/history, else ~/.local/state/p1ge0n/history)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l on-connect -d 'Send this payload first on every connection and reconnection (e.g. a login); see below' -r
@@ -226,9 +232,11 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
+enip\t''
+iec104\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
@@ -263,9 +271,11 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
 s7\t''
+enip\t''
+iec104\t''
 auto\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l count -d 'Exit after N messages (proxy: counting both directions)' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-conns -d 'Serve at most N clients at once; more are closed at accept' -r

@@ -40,9 +40,13 @@ How the byte stream splits into messages:
   delim=PAYLOAD    any delimiter in payload syntax, e.g. delim=\\x03
   stx-etx          from 0x02 to 0x03 inclusive (bytes outside are skipped)
   fixed=N          N bytes
-  len=W[,offset=K][,includes-header]
-                   length-prefixed; W is u8, u16be, u16le, u32be or u32le;
-                   TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header
+  len=W[,offset=K][,includes-header][,header=H]
+                   length-prefixed; W is u8, u16be, u16le, u32be or u32le,
+                   at byte K; the length counts what follows the field, or
+                   the whole frame (includes-header), or what follows an
+                   H-byte header (header=H);
+                   TPKT/ISO-on-TCP is len=u16be,offset=2,includes-header,
+                   EtherNet/IP len=u16le,offset=2,header=24
   mbap             Modbus/TCP: the same as len=u16be,offset=4
 Messages keep their delimiters and headers, so echoes are byte-exact.";
 
@@ -512,28 +516,14 @@ pub struct OutputArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Say what each message means: modbus, s7, auto or none (modbus and s7 imply their framing)
-    #[arg(long, value_name = "PROTO", default_value = "none", long_help = DECODE_LONG_HELP, value_parser = decode_parser(), hide_possible_values = true)]
+    #[arg(long, value_name = "PROTO", default_value = "none", help = crate::decode::short_help(), long_help = crate::decode::long_help(), value_parser = decode_parser(), hide_possible_values = true)]
     pub decode: Protocol,
 }
-
-const DECODE_LONG_HELP: &str = "\
-Say what each message means: a one-line summary under each text, hex or
-hexdump record, and a \"decoded\" object in each JSON record.
-  modbus   Modbus/TCP: MBAP, function codes 1-6, 15, 16, 23, exceptions;
-           implies --frame len=u16be,offset=4
-  s7       S7comm over ISO-on-TCP: TPKT, COTP, setup communication, read
-           and write var; implies --frame len=u16be,offset=2,includes-header
-  auto     Modbus or S7, by each message's first bytes (give --frame)
-  none     no decoding (the default)
-A message sent by the client is a request, one sent by the server an answer.
-A message that does not parse is still shown, with a `malformed: REASON` note;
-decoding never fails a command.";
 
 /// `--decode` values.
 pub fn decode_parser() -> Offering<Protocol> {
     Offering {
-        names: Protocol::NAMES,
+        names: Protocol::names(),
         parse: |s| s.parse::<Protocol>(),
     }
 }

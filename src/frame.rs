@@ -39,7 +39,7 @@ const READ_RESERVE: usize = 8 * 1024;
 
 const EXPECTED_FRAMINGS: &str = "raw, line, crlf, cr, delim=, stx-etx, fixed=N, len=...";
 const EXPECTED_WIDTHS: &str = "u8, u16be, u16le, u32be, u32le";
-const EXPECTED_LEN_OPTIONS: &str = "offset=K, includes-header";
+const EXPECTED_LEN_OPTIONS: &str = "offset=K, includes-header, header=H";
 
 /// Width and byte order of a length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,10 +113,15 @@ pub enum FrameSpec {
     /// Exactly N bytes.
     Fixed(usize),
     /// Length-prefixed; the length field sits `offset` bytes into the frame.
+    /// The header is `header` bytes when given (EtherNet/IP's 24, its
+    /// length at offset 2), else it ends with the length field; the frame
+    /// is the header plus the length, or the length alone with
+    /// `includes_header`.
     Len {
         width: LenWidth,
         offset: usize,
         includes_header: bool,
+        header: Option<usize>,
     },
 }
 
@@ -131,7 +136,12 @@ impl FrameSpec {
     pub fn smallest_frame(&self) -> usize {
         match self {
             FrameSpec::Fixed(n) => *n,
-            FrameSpec::Len { width, offset, .. } => offset.saturating_add(width.size()),
+            FrameSpec::Len {
+                width,
+                offset,
+                header,
+                ..
+            } => header.unwrap_or_else(|| offset.saturating_add(width.size())),
             FrameSpec::Delim(d) => d.len(),
             _ => 0,
         }
@@ -165,6 +175,7 @@ impl fmt::Display for FrameSpec {
                 width,
                 offset,
                 includes_header,
+                header,
             } => {
                 write!(f, "len={}", width.name())?;
                 // offset=0 is the default; omitting it keeps the canonical
@@ -174,6 +185,9 @@ impl fmt::Display for FrameSpec {
                 }
                 if *includes_header {
                     f.write_str(",includes-header")?;
+                }
+                if let Some(header) = header {
+                    write!(f, ",header={header}")?;
                 }
                 Ok(())
             }
@@ -254,6 +268,7 @@ impl FromStr for FrameSpec {
                 width: LenWidth::U16Be,
                 offset: 4,
                 includes_header: false,
+                header: None,
             }),
             ("raw" | "line" | "crlf" | "cr" | "stx-etx" | "mbap", Some(_)) => Err(
                 FrameSpecError::new(name.len() + 1, format!("'{name}' takes no value")),
@@ -274,7 +289,7 @@ impl FromStr for FrameSpec {
                 let hint = match name {
                     "delim" => "delim=PAYLOAD",
                     "fixed" => "fixed=N",
-                    _ => "len=WIDTH[,offset=K][,includes-header]",
+                    _ => "len=WIDTH[,offset=K][,includes-header][,header=H]",
                 };
                 Err(FrameSpecError::new(
                     name.len() + 1,
@@ -331,7 +346,8 @@ fn parse_len(spec: &str, start: usize) -> Result<FrameSpec, FrameSpecError> {
         })?;
 
     let mut offset = None;
-    let mut includes_header = false;
+    let mut includes_header = None;
+    let mut header = None;
     for &(part_at, part) in &parts[1..] {
         let column = column_of(spec, part_at);
         let (key, value) = match part.split_once('=') {
@@ -367,10 +383,24 @@ fn parse_len(spec: &str, start: usize) -> Result<FrameSpec, FrameSpecError> {
                 ))
             }
             ("includes-header", None) => {
-                if includes_header {
+                if includes_header.is_some() {
                     return Err(FrameSpecError::new(column, "includes-header given twice"));
                 }
-                includes_header = true;
+                includes_header = Some(column);
+            }
+            ("header", Some(value)) => {
+                if header.is_some() {
+                    return Err(FrameSpecError::new(column, "header= given twice"));
+                }
+                let value_column = column + key.len() + 1;
+                let h = parse_number(value, value_column, "header= needs a size in bytes")?;
+                header = Some((h, column, value_column));
+            }
+            ("header", None) => {
+                return Err(FrameSpecError::new(
+                    column,
+                    "'header' needs a value (header=H, the header's size in bytes)",
+                ))
             }
             ("includes-header", Some(_)) => {
                 return Err(FrameSpecError::new(
@@ -386,10 +416,30 @@ fn parse_len(spec: &str, start: usize) -> Result<FrameSpec, FrameSpecError> {
             }
         }
     }
+    let offset = offset.unwrap_or(0);
+    if let Some((h, column, value_column)) = header {
+        if let Some(other) = includes_header {
+            return Err(FrameSpecError::new(
+                column.max(other),
+                "header= and includes-header exclude each other (header=H: the length counts the bytes after the header)",
+            ));
+        }
+        let field_end = offset + width.size();
+        if h < field_end {
+            return Err(FrameSpecError::new(
+                value_column,
+                format!(
+                    "header={h} ends before the length field (offset {offset} + {} bytes)",
+                    width.size()
+                ),
+            ));
+        }
+    }
     Ok(FrameSpec::Len {
         width,
-        offset: offset.unwrap_or(0),
-        includes_header,
+        offset,
+        includes_header: includes_header.is_some(),
+        header: header.map(|(h, ..)| h),
     })
 }
 
@@ -471,10 +521,11 @@ impl Matcher {
                 width,
                 offset,
                 includes_header,
+                header,
             } => Matcher::Len {
                 width: *width,
                 offset: *offset,
-                header: offset.saturating_add(width.size()),
+                header: header.unwrap_or_else(|| offset.saturating_add(width.size())),
                 includes_header: *includes_header,
             },
         }
@@ -856,6 +907,7 @@ mod tests {
                     width: LenWidth::U8,
                     offset: 0,
                     includes_header: false,
+                    header: None,
                 },
             ),
             (
@@ -864,6 +916,7 @@ mod tests {
                     width: LenWidth::U16Le,
                     offset: 1,
                     includes_header: false,
+                    header: None,
                 },
             ),
             (
@@ -872,6 +925,7 @@ mod tests {
                     width: LenWidth::U16Be,
                     offset: 2,
                     includes_header: true,
+                    header: None,
                 },
             ),
             (
@@ -880,6 +934,16 @@ mod tests {
                     width: LenWidth::U32Be,
                     offset: 0,
                     includes_header: true,
+                    header: None,
+                },
+            ),
+            (
+                "len=u16le,offset=2,header=24",
+                FrameSpec::Len {
+                    width: LenWidth::U16Le,
+                    offset: 2,
+                    includes_header: false,
+                    header: Some(24),
                 },
             ),
             (
@@ -888,6 +952,7 @@ mod tests {
                     width: LenWidth::U32Le,
                     offset: 0,
                     includes_header: false,
+                    header: None,
                 },
             ),
         ];
@@ -972,6 +1037,25 @@ mod tests {
             ("len=u8,offset", 8, &["'offset' needs a value"]),
             ("len=u32be,offset=18446744073709551614", 18, &["too large"]),
             ("delim=", 7, &["delim= needs a non-empty delimiter"]),
+            ("len=u16le,offset=2,header=", 27, &["header= needs a size"]),
+            ("len=u16le,offset=2,header=x", 27, &["'x' is not a number"]),
+            ("len=u16le,offset=2,header", 20, &["'header' needs a value"]),
+            (
+                "len=u16le,offset=2,header=3",
+                27,
+                &["header=3 ends before the length field (offset 2 + 2 bytes)"],
+            ),
+            ("len=u8,header=4,header=5", 17, &["header= given twice"]),
+            (
+                "len=u8,header=4,includes-header",
+                17,
+                &["header= and includes-header exclude each other"],
+            ),
+            (
+                "len=u8,includes-header,header=4",
+                24,
+                &["header= and includes-header exclude each other"],
+            ),
         ];
         for &(text, column, words) in cases {
             let e = spec_err(text);
@@ -980,6 +1064,29 @@ mod tests {
                 assert!(e.reason.contains(w), "{text}: {e:?} should mention {w:?}");
             }
         }
+    }
+
+    #[test]
+    fn len_with_a_fixed_header_counts_the_bytes_after_it() {
+        // EtherNet/IP: a 24-byte header, its length (u16 LE) at offset 2
+        // counting what follows the header.
+        let enip = spec("len=u16le,offset=2,header=24");
+        assert_eq!(enip.smallest_frame(), 24);
+        let mut register = vec![0x65, 0, 4, 0];
+        register.extend([0; 20]);
+        register.extend([1, 0, 0, 0]);
+        let mut list_identity = vec![0x63, 0, 0, 0];
+        list_identity.extend([0; 20]);
+        let mut stream = register.clone();
+        stream.extend(&list_identity);
+        stream.extend(&register[..10]);
+        let got = run(&enip, DEFAULT_MAX_FRAME, &[&stream]);
+        assert_eq!(got.frames, [register.clone(), list_identity]);
+        assert_eq!(got.rest.as_deref(), Some(&register[..10]));
+        assert_eq!(got.error, None);
+        // A header over --max-frame is refused before it is complete.
+        let small = run(&enip, 20, &[&register[..4]]);
+        assert!(small.error.is_some(), "{small:?}");
     }
 
     #[test]
@@ -1003,7 +1110,7 @@ mod tests {
         );
         assert_eq!(
             spec_err("len=u16be,offst=2").to_string(),
-            "at column 11: unknown len= option 'offst' (expected offset=K, includes-header)"
+            "at column 11: unknown len= option 'offst' (expected offset=K, includes-header, header=H)"
         );
         assert_eq!(
             FrameError::TooLarge {
@@ -1342,13 +1449,18 @@ mod tests {
             Just(FrameSpec::StxEtx),
             prop::collection::vec(interesting_byte(), 1..4).prop_map(FrameSpec::Delim),
             (1usize..12).prop_map(FrameSpec::Fixed),
-            (arb_width(), 0usize..4, any::<bool>()).prop_map(|(width, offset, includes_header)| {
-                FrameSpec::Len {
+            (
+                arb_width(),
+                0usize..4,
+                any::<bool>(),
+                prop::option::of(0usize..4)
+            )
+                .prop_map(|(width, offset, includes_header, extra)| FrameSpec::Len {
                     width,
                     offset,
-                    includes_header,
-                }
-            }),
+                    includes_header: includes_header && extra.is_none(),
+                    header: extra.map(|e| offset + width.size() + e),
+                }),
         ]
     }
 
@@ -1362,9 +1474,18 @@ mod tests {
                 |(width, offset, includes_header)| FrameSpec::Len {
                     width,
                     offset,
-                    includes_header
+                    includes_header,
+                    header: None,
                 }
             ),
+            (arb_width(), 0usize..1 << 40, 0usize..1 << 40).prop_map(|(width, offset, extra)| {
+                FrameSpec::Len {
+                    width,
+                    offset,
+                    includes_header: false,
+                    header: Some(offset + width.size() + extra),
+                }
+            }),
         ]
     }
 
@@ -1385,10 +1506,15 @@ mod tests {
                 width,
                 offset,
                 includes_header,
+                header,
             } => (
                 prop::collection::vec(
                     (
                         prop::collection::vec(any::<u8>(), offset),
+                        prop::collection::vec(
+                            any::<u8>(),
+                            header.map_or(0, |h| h - offset - width.size()),
+                        ),
                         prop::collection::vec(interesting_byte(), 0..40),
                     ),
                     0..6,
@@ -1397,11 +1523,12 @@ mod tests {
             )
                 .prop_map(move |(frames, cut)| {
                     let mut wire = Vec::new();
-                    for (prefix, body) in frames {
-                        let header = offset + width.size();
+                    for (prefix, after, body) in frames {
+                        let header = offset + width.size() + after.len();
                         let value = body.len() + if includes_header { header } else { 0 };
                         wire.extend(prefix);
                         wire.extend(encode_len(width, value as u64));
+                        wire.extend(after);
                         wire.extend(body);
                     }
                     let keep = cut.index(wire.len() + 1);
@@ -1525,12 +1652,14 @@ mod tests {
                     width,
                     offset,
                     includes_header,
+                    header,
                 } => loop {
-                    let header = offset + width.size();
+                    let field_end = offset + width.size();
+                    let header = header.unwrap_or(field_end);
                     if rest.len() < header {
                         break;
                     }
-                    let mut field = rest[offset..header].to_vec();
+                    let mut field = rest[offset..field_end].to_vec();
                     if matches!(width, LenWidth::U16Le | LenWidth::U32Le) {
                         field.reverse();
                     }
@@ -1610,7 +1739,7 @@ mod tests {
                 Just(FrameSpec::Fixed(0)),
                 Just(FrameSpec::Delim(Vec::new())),
                 (arb_width(), select(vec![usize::MAX, usize::MAX - 1, 1 << 40]), any::<bool>())
-                    .prop_map(|(width, offset, includes_header)| FrameSpec::Len { width, offset, includes_header }),
+                    .prop_map(|(width, offset, includes_header)| FrameSpec::Len { width, offset, includes_header, header: None }),
             ],
             stream in prop::collection::vec(any::<u8>(), 0..300),
             cuts in prop::collection::vec(any::<Index>(), 0..12),

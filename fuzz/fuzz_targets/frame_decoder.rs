@@ -41,6 +41,7 @@ const SPECS: &[&str] = &[
     "len=u32le",
     "len=u16le,offset=1",
     "len=u32be,includes-header",
+    "len=u16le,offset=2,header=24",
 ];
 
 const MAX_FRAMES: &[usize] = &[

@@ -167,7 +167,7 @@ pub fn run(args: ListenArgs) -> Result<ExitCode> {
     };
     if matches!(listen.answer, Answer::ExecEach(_)) && !args.udp && listen.frame == FrameSpec::Raw {
         return Err(crate::exit::usage(
-            "--exec-each runs its program once per message: give --frame (or --decode modbus|s7) so that TCP bytes make messages",
+            "--exec-each runs its program once per message: give --frame (or --decode PROTO) so that TCP bytes make messages",
         ));
     }
     let programs: Vec<&Program> = match &listen.answer {

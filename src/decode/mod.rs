@@ -7,49 +7,156 @@
 //! decoding never fails a command. Modbus/TCP and S7comm (ISO-on-TCP) are
 //! here; `auto` picks by the message's first bytes.
 
+pub mod enip;
+pub mod iec104;
 pub mod modbus;
 pub mod s7;
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::OnceLock};
 
 use serde_json::{json, Value};
 
 use crate::{frame::FrameSpec, record::Side};
 
+/// One protocol `--decode` reads: a row of [`DECODERS`]. Adding a protocol
+/// is its module in `src/decode/` plus one row; `--decode`'s values, help,
+/// completions, the man pages and the fuzz target's list follow the table.
+#[derive(Debug)]
+pub struct Decoder {
+    /// The `--decode` value (and the `"decoder"` field of JSON records).
+    pub name: &'static str,
+    /// What it reads, for `--help` (wrapped there).
+    pub about: &'static str,
+    /// The `--frame` spec it implies when `--frame` is not given.
+    pub framing: &'static str,
+    /// `--decode auto`: whether a message's first bytes say it is this
+    /// protocol (unambiguously); `None` for the fallback, the first row.
+    pub looks_like: Option<fn(&[u8]) -> bool>,
+    /// What `--request 'NAME ...'` builds, if the protocol builds requests.
+    pub requests: Option<Requests>,
+    /// The decoder: one framed message and who sent it.
+    pub decode: fn(&[u8], Side) -> Result<Decoded, Malformed>,
+}
+
+/// The requests a protocol builds for `--request 'NAME WORD...'`.
+#[derive(Debug)]
+pub struct Requests {
+    /// The first words it accepts, for help and errors.
+    pub names: &'static [&'static str],
+    /// The words after the protocol's name to the bytes to send, or why not.
+    pub build: fn(&[&str]) -> Result<Vec<u8>, String>,
+}
+
+/// The protocols, in the order `--help` lists them. The first row is
+/// `--decode auto`'s fallback.
+pub static DECODERS: &[Decoder] = &[
+    Decoder {
+        name: "modbus",
+        about: "Modbus/TCP: MBAP, function codes 1-6, 15, 16, 23, exceptions",
+        framing: "len=u16be,offset=4",
+        looks_like: None,
+        requests: None,
+        decode: modbus::decode,
+    },
+    Decoder {
+        name: "s7",
+        about: "S7comm over ISO-on-TCP: TPKT, COTP, setup, read and write var",
+        framing: "len=u16be,offset=2,includes-header",
+        looks_like: Some(s7::looks_like),
+        requests: None,
+        decode: s7::decode,
+    },
+    Decoder {
+        name: "enip",
+        about: "EtherNet/IP with CIP: encapsulation, CPF items, CIP services, paths and statuses, Logix Read/Write Tag, Multiple Service Packet, ListIdentity replies",
+        framing: "len=u16le,offset=2,header=24",
+        looks_like: Some(enip::looks_like),
+        requests: Some(Requests {
+            names: enip::REQUESTS,
+            build: enip::request,
+        }),
+        decode: enip::decode,
+    },
+    Decoder {
+        name: "iec104",
+        about: "IEC 60870-5-104: APCI (I, S, U), ASDU type, cause, common address, information objects with values, quality, times",
+        framing: "len=u8,offset=1",
+        looks_like: Some(iec104::looks_like),
+        requests: Some(Requests {
+            names: iec104::REQUESTS,
+            build: iec104::request,
+        }),
+        decode: iec104::decode,
+    },
+];
+
+/// A well-formed MBAP header: protocol 0 and a length that counts exactly
+/// the bytes after it. Rows other than Modbus/TCP (`auto`'s fallback)
+/// leave such messages to it in their `looks_like`.
+pub(crate) fn mbap_shaped(message: &[u8]) -> bool {
+    message.len() > 7
+        && message[2..4] == [0, 0]
+        && usize::from(u16::from_be_bytes([message[4], message[5]])) == message.len() - 6
+}
+
 /// Which protocol `--decode` reads messages as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub enum Protocol {
     #[default]
     None,
-    Modbus,
-    S7,
-    /// Modbus or S7, by the message's first bytes.
+    /// One row of [`DECODERS`].
+    One(&'static Decoder),
+    /// Each message by its first bytes: the row whose `looks_like` says so,
+    /// else the first row.
     Auto,
 }
 
-impl Protocol {
-    pub const NAMES: &'static [&'static str] = &["none", "modbus", "s7", "auto"];
+impl PartialEq for Protocol {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
 
-    /// The framing a protocol implies when `--frame` is not given: MBAP's
-    /// length field for Modbus/TCP, TPKT's for S7 (ISO-on-TCP).
+impl Eq for Protocol {}
+
+impl Protocol {
+    /// `none`, each row's name, `auto`: what `--decode` accepts.
+    pub fn names() -> &'static [&'static str] {
+        static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+        NAMES.get_or_init(|| {
+            let mut names = vec!["none"];
+            names.extend(DECODERS.iter().map(|d| d.name));
+            names.push("auto");
+            names
+        })
+    }
+
+    /// The row named `name`.
+    pub fn named(name: &str) -> Option<Protocol> {
+        DECODERS.iter().find(|d| d.name == name).map(Protocol::One)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::None => "none",
+            Protocol::One(d) => d.name,
+            Protocol::Auto => "auto",
+        }
+    }
+
+    /// The framing a protocol implies when `--frame` is not given (its
+    /// row's `framing`: MBAP's length field for Modbus/TCP, TPKT's for S7).
     pub fn framing(self) -> Option<FrameSpec> {
-        let spec = match self {
-            Protocol::Modbus => "len=u16be,offset=4",
-            Protocol::S7 => "len=u16be,offset=2,includes-header",
-            Protocol::None | Protocol::Auto => return None,
-        };
-        Some(spec.parse().expect("a valid built-in spec"))
+        match self {
+            Protocol::One(d) => Some(d.framing.parse().expect("a valid built-in spec")),
+            Protocol::None | Protocol::Auto => None,
+        }
     }
 }
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::None => "none",
-            Protocol::Modbus => "modbus",
-            Protocol::S7 => "s7",
-            Protocol::Auto => "auto",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -59,15 +166,104 @@ impl FromStr for Protocol {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "none" => Ok(Protocol::None),
-            "modbus" => Ok(Protocol::Modbus),
-            "s7" => Ok(Protocol::S7),
             "auto" => Ok(Protocol::Auto),
-            _ => Err(format!(
-                "unknown protocol '{s}' (expected {})",
-                Protocol::NAMES.join(", ")
-            )),
+            _ => Protocol::named(s).ok_or_else(|| {
+                format!(
+                    "unknown protocol '{s}' (expected {})",
+                    Protocol::names().join(", ")
+                )
+            }),
         }
     }
+}
+
+/// `--decode`'s one-line help, from the table.
+pub fn short_help() -> String {
+    let mut names: Vec<&str> = DECODERS.iter().map(|d| d.name).collect();
+    names.extend(["auto", "none"]);
+    format!(
+        "Say what each message means: {} (each protocol implies its framing)",
+        or_list(&names)
+    )
+}
+
+/// `--decode`'s long help, from the table.
+pub fn long_help() -> String {
+    let mut help = String::from(
+        "Say what each message means: a one-line summary under each text, hex or\n\
+         hexdump record, and a \"decoded\" object in each JSON record.\n",
+    );
+    for d in DECODERS {
+        let mut line = format!("  {:<8}", d.name);
+        for word in d.about.split(' ') {
+            if line.len() + 1 + word.len() > 76 {
+                help.push_str(&line);
+                help.push('\n');
+                line = " ".repeat(10);
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        help.push_str(&format!(
+            "{line}\n           implies --frame {}\n",
+            d.framing
+        ));
+    }
+    let detected: Vec<&str> = DECODERS
+        .iter()
+        .filter(|d| d.looks_like.is_some())
+        .map(|d| d.name)
+        .collect();
+    help.push_str(&help_entry(
+        "auto",
+        &format!(
+            "{} by each message's first bytes, else {} (give --frame)",
+            or_list(&detected),
+            DECODERS[0].name
+        ),
+    ));
+    help.push_str(
+        "  none     no decoding (the default)\n\
+         A message sent by the client is a request, one sent by the server an answer.\n\
+         A message that does not parse is still shown, with a `malformed: REASON` note;\n\
+         decoding never fails a command.",
+    );
+    help
+}
+
+/// `  NAME     TEXT`, TEXT wrapped at 76 columns under itself.
+fn help_entry(name: &str, text: &str) -> String {
+    let mut entry = String::new();
+    let mut line = format!("  {name:<8}");
+    for word in text.split(' ') {
+        if line.len() + 1 + word.len() > 76 {
+            entry.push_str(&line);
+            entry.push('\n');
+            line = " ".repeat(10);
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    entry.push_str(&line);
+    entry.push('\n');
+    entry
+}
+
+/// `a, b or c`.
+fn or_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The row `--decode auto` reads `message` as.
+pub fn detect(message: &[u8]) -> &'static Decoder {
+    DECODERS
+        .iter()
+        .find(|d| d.looks_like.is_some_and(|looks| looks(message)))
+        .unwrap_or(&DECODERS[0])
 }
 
 /// Big-endian u16 at `at`, or why not.
@@ -101,16 +297,12 @@ pub struct Decoded {
 /// Decode one message `from` sent; `None` with `--decode none`. A message
 /// that does not parse gives its reason, never an error.
 pub fn decode(protocol: Protocol, message: &[u8], from: Side) -> Option<Decoded> {
-    let (name, result) = match protocol {
+    let decoder = match protocol {
         Protocol::None => return None,
-        Protocol::Modbus => ("modbus", modbus::decode(message, from)),
-        Protocol::S7 => ("s7", s7::decode(message, from)),
-        Protocol::Auto => match message.first() {
-            // TPKT version 3, then a reserved 0.
-            Some(3) if message.get(1) == Some(&0) => ("s7", s7::decode(message, from)),
-            _ => ("modbus", modbus::decode(message, from)),
-        },
+        Protocol::One(d) => d,
+        Protocol::Auto => detect(message),
     };
+    let (name, result) = (decoder.name, (decoder.decode)(message, from));
     Some(match result {
         Ok(mut decoded) => {
             if let Value::Object(fields) = &mut decoded.fields {
@@ -213,9 +405,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn modbus() -> Protocol {
+        Protocol::named("modbus").unwrap()
+    }
+
+    fn s7() -> Protocol {
+        Protocol::named("s7").unwrap()
+    }
+
     #[test]
     fn names_and_framing() {
-        for name in Protocol::NAMES {
+        for name in Protocol::names() {
             assert_eq!(name.parse::<Protocol>().unwrap().to_string(), *name);
         }
         assert!("mqtt"
@@ -223,14 +423,79 @@ mod tests {
             .unwrap_err()
             .contains("unknown protocol 'mqtt'"));
         assert_eq!(
-            Protocol::Modbus.framing().unwrap().to_string(),
+            modbus().framing().unwrap().to_string(),
             "len=u16be,offset=4"
         );
         assert_eq!(
-            Protocol::S7.framing().unwrap().to_string(),
+            s7().framing().unwrap().to_string(),
             "len=u16be,offset=2,includes-header"
         );
         assert_eq!(Protocol::Auto.framing(), None);
+    }
+
+    #[test]
+    fn auto_picks_by_the_first_bytes() {
+        let name =
+            |m: &[u8]| decode(Protocol::Auto, m, Side::Client).unwrap().fields["decoder"].clone();
+        // ListIdentity: command 0x63, length 0, a 24-byte header.
+        let mut list_identity = vec![0x63, 0, 0, 0];
+        list_identity.extend([0; 20]);
+        assert_eq!(name(&list_identity), "enip");
+        // The same with a length that does not count the rest: Modbus.
+        list_identity.push(0);
+        assert_eq!(name(&list_identity), "modbus");
+        // 104: STARTDT act, an S frame, an I frame with an interrogation.
+        assert_eq!(name(&[0x68, 4, 7, 0, 0, 0]), "iec104");
+        assert_eq!(name(&[0x68, 4, 1, 0, 4, 0]), "iec104");
+        let interrogation = [0x68, 14, 0, 0, 0, 0, 100, 1, 6, 0, 1, 0, 0, 0, 0, 20];
+        assert_eq!(name(&interrogation), "iec104");
+        // An unknown U function, a wrong length: Modbus.
+        assert_eq!(name(&[0x68, 4, 0x0f, 0, 0, 0]), "modbus");
+        assert_eq!(name(&[0x68, 5, 7, 0, 0, 0]), "modbus");
+        // A Modbus request whose transaction id starts with 0x68 and whose
+        // bytes also make a 104 I frame stays Modbus.
+        assert_eq!(name(&[0x68, 10, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
+        assert_eq!(name(&[3, 0, 0, 7, 2, 0xf0, 0x80]), "s7");
+        assert_eq!(name(&[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
+    }
+
+    #[test]
+    fn the_table_feeds_names_help_and_framing() {
+        assert_eq!(
+            Protocol::names(),
+            ["none", "modbus", "s7", "enip", "iec104", "auto"]
+        );
+        for d in DECODERS {
+            let spec: FrameSpec = d.framing.parse().unwrap();
+            assert_eq!(spec.to_string(), d.framing, "{}", d.name);
+            assert!(
+                long_help().contains(&format!("  {:<8} ", d.name)),
+                "{}",
+                d.name
+            );
+            assert!(short_help().contains(d.name));
+        }
+        assert!(
+            long_help().lines().all(|l| l.len() <= 80),
+            "{}",
+            long_help()
+        );
+        assert_eq!(
+            Protocol::named("enip")
+                .unwrap()
+                .framing()
+                .unwrap()
+                .to_string(),
+            "len=u16le,offset=2,header=24"
+        );
+        assert_eq!(
+            Protocol::named("iec104")
+                .unwrap()
+                .framing()
+                .unwrap()
+                .to_string(),
+            "len=u8,offset=1"
+        );
     }
 
     #[test]
@@ -241,23 +506,17 @@ mod tests {
         let expected = [0, 1, 0, 0, 0, 9, 1, 3, 6, 0, 7, 0, 15, 0, 9];
         let received = [0, 1, 0, 0, 0, 9, 1, 3, 6, 0, 7, 0, 16, 0, 9];
         assert_eq!(
-            differences(
-                Protocol::Modbus,
-                Side::Server,
-                &expected,
-                &received,
-                Some(&request)
-            ),
+            differences(modbus(), Side::Server, &expected, &received, Some(&request)),
             ["register 101: 16, expected 15"]
         );
         // Without the request, by position.
         assert_eq!(
-            differences(Protocol::Modbus, Side::Server, &expected, &received, None),
+            differences(modbus(), Side::Server, &expected, &received, None),
             ["register 1: 16, expected 15"]
         );
         // An exception instead of the values: the fields that differ.
         let exception = [0, 1, 0, 0, 0, 3, 1, 0x83, 2];
-        let lines = differences(Protocol::Modbus, Side::Server, &expected, &exception, None);
+        let lines = differences(modbus(), Side::Server, &expected, &exception, None);
         assert!(
             lines.contains(&"kind: exception, expected response".to_string()),
             "{lines:?}"
@@ -267,14 +526,14 @@ mod tests {
             "{lines:?}"
         );
         // Alike, malformed, or not decoding: nothing to add.
-        assert!(differences(Protocol::Modbus, Side::Server, &expected, &expected, None).is_empty());
-        assert!(differences(Protocol::Modbus, Side::Server, &expected, b"junk", None).is_empty());
+        assert!(differences(modbus(), Side::Server, &expected, &expected, None).is_empty());
+        assert!(differences(modbus(), Side::Server, &expected, b"junk", None).is_empty());
         assert!(differences(Protocol::None, Side::Server, &expected, &received, None).is_empty());
     }
 
     #[test]
     fn malformed_is_a_note_not_an_error() {
-        let d = decode(Protocol::Modbus, b"hello", Side::Client).unwrap();
+        let d = decode(modbus(), b"hello", Side::Client).unwrap();
         assert!(
             d.summary.starts_with("modbus malformed: 5 bytes"),
             "{}",
@@ -294,7 +553,7 @@ mod tests {
             server in any::<bool>(),
         ) {
             let from = if server { Side::Server } else { Side::Client };
-            for p in [Protocol::Modbus, Protocol::S7, Protocol::Auto] {
+            for p in DECODERS.iter().map(Protocol::One).chain([Protocol::Auto]) {
                 let d = decode(p, &bytes, from).unwrap();
                 prop_assert!(!d.summary.contains('\n'));
                 prop_assert!(d.fields.is_object());
@@ -310,7 +569,7 @@ mod tests {
             frame.extend(((pdu.len() + 1) as u16).to_be_bytes());
             frame.push(unit);
             frame.extend(&pdu);
-            let d = decode(Protocol::Modbus, &frame, Side::Client).unwrap();
+            let d = decode(modbus(), &frame, Side::Client).unwrap();
             let tid_text = format!("tid={tid}");
             prop_assert!(d.summary.contains(&tid_text) || d.summary.contains("malformed: too short") || d.summary.contains("malformed: byte count") || d.summary.contains("odd count"), "{}", d.summary);
         }

@@ -63,6 +63,11 @@ fn return_code_name(code: u8) -> &'static str {
     }
 }
 
+/// `--decode auto`: TPKT version 3, then its reserved 0.
+pub fn looks_like(message: &[u8]) -> bool {
+    message.starts_with(&[3, 0])
+}
+
 /// Decode one TPKT frame sent by `from` (the direction only names it; S7
 /// says itself whether it is a job or an answer).
 pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {

@@ -17,6 +17,7 @@ mod bad_input;
 mod captures_compat;
 mod connection;
 mod decode;
+mod decode_plant;
 mod docs;
 mod exec;
 mod exit_status;

@@ -46,7 +46,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     ),
     (
         "decode",
-        "modbus|s7|auto|none",
+        "PROTO",
         "say what each message means (the framing stays as it is)",
     ),
     (
@@ -172,7 +172,15 @@ pub fn interpret(line: &str, settings: &Settings, what: &str) -> Result<Action, 
 fn help(settings: &Settings) -> String {
     let usages: Vec<String> = COMMANDS
         .iter()
-        .map(|(name, arg, _)| format!(":{name} {arg}"))
+        .map(|(name, arg, _)| match *arg {
+            // The protocols of decode::DECODERS, then auto and none.
+            "PROTO" => {
+                let mut names: Vec<&str> = Protocol::names()[1..].to_vec();
+                names.push("none");
+                format!(":{name} {}", names.join("|"))
+            }
+            _ => format!(":{name} {arg}"),
+        })
         .collect();
     let width = usages.iter().map(String::len).max().unwrap_or(0);
     let mut text = String::from("Commands:\n");

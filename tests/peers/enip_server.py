@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""cpppo's EtherNet/IP Logix simulator for the `--decode enip` tests.
+
+Runs `python -m cpppo.server.enip` on 127.0.0.1 port 0 (TCP only) with the
+tags given as arguments (e.g. 'SCADA=INT[10]' 'TEMP=REAL'), reads the port
+it bound back from its "Network TCP Server address = (...)" line, and prints
+that port as the first stdout line (a bare number, like the other peers in
+this folder). Stops the simulator on SIGTERM/SIGINT, or after --lifetime
+seconds, so it never hangs a test run.
+"""
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lifetime", type=float, default=60.0)
+    parser.add_argument("tags", nargs="+")
+    args = parser.parse_args()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cpppo.server.enip", "--no-config", "-a", "127.0.0.1:0",
+         "-A", "-U", *args.tags],
+        stdout=subprocess.PIPE, text=True)
+
+    def stop(*_):
+        child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Timer(args.lifetime, stop).start()
+    port = None
+    for line in child.stdout:
+        m = re.search(r"TCP Server address = \('[^']*', (\d+)\)", line)
+        if m:
+            port = m.group(1)
+            break
+    if port is None:
+        print("cpppo.server.enip exited without listening", file=sys.stderr)
+        sys.exit(1)
+    print(port, flush=True)
+    for line in child.stdout:
+        print(line, end="", flush=True)
+    child.wait()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
