@@ -205,7 +205,7 @@ fn enip_through_the_proxy_matches_tshark_and_cpppo() {
 /// type id, cause, common address, originator, objects' addresses and
 /// float values are tshark's.
 #[test]
-#[ignore = "unfinished: through the proxy c104's client stays OPEN_MUTED (STARTDT not confirmed); direct it works"]
+#[ignore = "c104 2.2.1 is flaky here (about 1 run in 10: a command left unconfirmed or a connection left muted, also without the proxy); run with --ignored"]
 fn iec104_through_the_proxy_matches_tshark() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir

@@ -55,6 +55,9 @@ def main():
     if port is None:
         print("c104 server is not listening", file=sys.stderr)
         sys.exit(1)
+    # c104 listens before its connection handling is ready: a STARTDT that
+    # comes at once can go unanswered (the client then stays OPEN_MUTED).
+    time.sleep(0.5)
     print(port, flush=True)
     done = []
     signal.signal(signal.SIGTERM, lambda *_: done.append(1))
