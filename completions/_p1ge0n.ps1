@@ -76,6 +76,7 @@ Register-ArgumentCompleter -Native -CommandName 'p1ge0n' -ScriptBlock {
             break
         }
         'p1ge0n;send' {
+            [CompletionResult]::new('--request', '--request', [CompletionResultType]::ParameterName, 'Send a protocol request built for you, e.g. ''enip list-identity'' (repeatable, in place of PAYLOAD); see REQUESTS below')
             [CompletionResult]::new('--eol', '--eol', [CompletionResultType]::ParameterName, 'Terminator appended to each payload: none, lf, crlf, cr or a payload')
             [CompletionResult]::new('--frame', '--frame', [CompletionResultType]::ParameterName, 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)')
             [CompletionResult]::new('--max-frame', '--max-frame', [CompletionResultType]::ParameterName, 'Largest message a framing may produce; a larger one drops that connection')

@@ -683,12 +683,16 @@ _p1ge0n() {
             return 0
             ;;
         p1ge0n__subcmd__send)
-            opts="-x -w -u -f -q -h -V --hex --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --retry --repeat --interval --keep-going --persistent --udp --exec --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
+            opts="-x -w -u -f -q -h -V --hex --request --eol --frame --max-frame --replies --idle --timeout --no-reply --on-connect --expect --junit --connect-timeout --source --keepalive --tls --ca --insecure --pin --sni --cert --key --retry --repeat --interval --keep-going --persistent --udp --exec --broadcast --ttl --format --quiet --decode --capture --pcap --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --request)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --eol)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -71,6 +71,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --version 'Print version'
         }
         &'p1ge0n;send'= {
+            cand --request 'Send a protocol request built for you, e.g. ''enip list-identity'' (repeatable, in place of PAYLOAD); see REQUESTS below'
             cand --eol 'Terminator appended to each payload: none, lf, crlf, cr or a payload'
             cand --frame 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)'
             cand --max-frame 'Largest message a framing may produce; a larger one drops that connection'

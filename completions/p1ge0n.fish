@@ -87,6 +87,7 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l once -d 'Exit w
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l tls-self-signed -d 'Serve TLS with a certificate made now for localhost, 127.0.0.1 and ::1 (SHA-256 fingerprint on stderr)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l request -d 'Send a protocol request built for you, e.g. \'enip list-identity\' (repeatable, in place of PAYLOAD); see REQUESTS below' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l eol -d 'Terminator appended to each payload: none, lf, crlf, cr or a payload' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l frame -d 'How the byte stream splits into messages (raw, line, crlf, cr, delim=P, stx-etx, fixed=N, len=...)' -r -f -a "raw\t''
 mbap\t''

@@ -78,6 +78,17 @@ impl Plan {
             bytes.extend_from_slice(args.eol.bytes());
             messages.push(bytes);
         }
+        // --request: built bytes, and the protocol they imply for --decode
+        // (and so --frame) when those are not given.
+        let mut decode = args.output.decode;
+        for (i, spec) in args.request.iter().enumerate() {
+            let (protocol, bytes) = crate::decode::build_request(spec)
+                .map_err(|e| exit::usage(format!("--request {} '{spec}': {e}", i + 1)))?;
+            if decode == crate::decode::Protocol::None {
+                decode = protocol;
+            }
+            messages.push(bytes);
+        }
         let expects = args
             .expect
             .iter()
@@ -100,7 +111,7 @@ impl Plan {
             messages,
             on_connect: inputs::on_connect(args.on_connect.as_deref(), args.hex)?,
             expects,
-            frame: inputs::framing(&args.frame, args.output.decode),
+            frame: inputs::framing(&args.frame, decode),
             max_frame: args.frame.max_frame.0,
             replies: args.replies as usize,
             idle: args.reply.idle.0,
@@ -119,7 +130,7 @@ impl Plan {
             interval: args.interval.0,
             udp: args.udp,
             format: args.output.format.unwrap_or(Format::Raw),
-            decode: args.output.decode,
+            decode,
             quiet: args.output.quiet,
             capture: args.capture.capture,
             pcap: args.capture.pcap,

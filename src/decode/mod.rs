@@ -177,6 +177,39 @@ impl FromStr for Protocol {
     }
 }
 
+/// `--request 'PROTO WORD...'`: the bytes of a protocol request, and the
+/// protocol (whose framing and decoder the request implies), built by the
+/// row's [`Requests`]; or why not, naming the bad word.
+pub fn build_request(spec: &str) -> Result<(Protocol, Vec<u8>), String> {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let builders: Vec<&str> = DECODERS
+        .iter()
+        .filter(|d| d.requests.is_some())
+        .map(|d| d.name)
+        .collect();
+    let Some((&name, rest)) = words.split_first() else {
+        return Err(format!(
+            "empty: give a protocol and a request, e.g. 'enip list-identity' (protocols: {})",
+            builders.join(", ")
+        ));
+    };
+    let row = DECODERS.iter().find(|d| d.name == name);
+    let Some((row, requests)) = row.and_then(|d| d.requests.as_ref().map(|r| (d, r))) else {
+        return Err(format!(
+            "no requests for '{name}' (protocols with requests: {})",
+            builders.join(", ")
+        ));
+    };
+    if rest.is_empty() {
+        return Err(format!(
+            "{name}: which request? ({})",
+            requests.names.join(", ")
+        ));
+    }
+    let bytes = (requests.build)(rest)?;
+    Ok((Protocol::One(row), bytes))
+}
+
 /// `--decode`'s one-line help, from the table.
 pub fn short_help() -> String {
     let mut names: Vec<&str> = DECODERS.iter().map(|d| d.name).collect();
@@ -495,6 +528,40 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "len=u8,offset=1"
+        );
+    }
+
+    #[test]
+    fn requests_are_built_by_their_row() {
+        let (protocol, bytes) = build_request("iec104 startdt-act").unwrap();
+        assert_eq!(protocol.name(), "iec104");
+        assert_eq!(bytes, [0x68, 0x04, 0x07, 0, 0, 0]);
+        let (protocol, bytes) = build_request("enip  list-identity").unwrap();
+        assert_eq!(protocol.name(), "enip");
+        assert_eq!(&bytes[..4], &[0x63, 0, 0, 0]);
+        assert_eq!(bytes.len(), 24);
+        let err = |spec: &str| build_request(spec).unwrap_err();
+        assert!(err("").starts_with("empty"), "{}", err(""));
+        assert!(
+            err("mqtt x").contains("no requests for 'mqtt'"),
+            "{}",
+            err("mqtt x")
+        );
+        assert!(
+            err("s7 x").contains("protocols with requests: enip, iec104"),
+            "{}",
+            err("s7 x")
+        );
+        assert!(err("enip").contains("which request?"), "{}", err("enip"));
+        assert!(
+            err("enip foo").contains("unknown enip request 'foo'"),
+            "{}",
+            err("enip foo")
+        );
+        assert!(
+            err("iec104 interrogation ca=70000").contains("ca=70000"),
+            "{}",
+            err("iec104 interrogation ca=70000")
         );
     }
 

@@ -875,6 +875,21 @@ fn rules_cases() -> Vec<Case> {
 fn decode_cases() -> Vec<Case> {
     vec![
         case(
+            "request_no_builder",
+            &["send", "{}", "--request", "mqtt connect"],
+        )
+        .says(&["--request 1 'mqtt connect'", "no requests for 'mqtt'"]),
+        case(
+            "request_unknown_word",
+            &["send", "{}", "--request", "enip foo"],
+        )
+        .says(&["--request 1 'enip foo'", "unknown enip request 'foo'"]),
+        case(
+            "request_bad_argument",
+            &["send", "{}", "--request", "iec104 interrogation ca=70000"],
+        )
+        .says(&["--request 1", "ca=70000", "0-65535"]),
+        case(
             "decode_unknown_protocol",
             &["send", "{}", "x", "--decode", "mqtt"],
         )

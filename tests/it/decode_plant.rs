@@ -305,3 +305,29 @@ fn iec104_through_the_proxy_matches_tshark() {
     );
     crate::pcap_out::assert_clean(&pcap);
 }
+
+/// `send --request 'enip list-identity'` asks cpppo's simulator what it is:
+/// the request is built, framed and decoded without a byte typed, and the
+/// identity comes back decoded.
+#[test]
+fn a_built_request_asks_a_device_what_it_is() {
+    let plc = PyServer::start("enip_server.py", &["SCADA=INT[10]"]);
+    let out = p1ge0n(&[
+        "send",
+        &plc.target(),
+        "--request",
+        "enip list-identity",
+        "--request",
+        "enip register-session",
+        "-f",
+        "text",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let shown = stdout_of(&out);
+    assert!(shown.contains("enip ListIdentity request"), "{shown}");
+    assert!(shown.contains("enip ListIdentity reply vendor="), "{shown}");
+    assert!(
+        shown.contains("enip RegisterSession reply session=0x"),
+        "{shown}"
+    );
+}
