@@ -1,7 +1,9 @@
 //! Section 8, decoding: a Modbus-shaped load (64-byte MBAP requests)
 //! against `listen -f text` and `listen --decode modbus`, records to a
-//! file. Its own file so that what it measures, and its Modbus client, can
-//! be read without the harness around it.
+//! file; the same for an EtherNet/IP-shaped load (64-byte SendRRData with a
+//! Logix Read Tag) and an IEC-104-shaped one (60-byte I frames of six
+//! `M_ME_NC_1` floats). Its own file so that what it measures, and its
+//! clients, can be read without the harness around it.
 
 use std::{fs, net::SocketAddr, path::Path, time::Duration};
 
@@ -34,9 +36,58 @@ fn modbus_message(id: usize, seq: u64) -> [u8; LINE] {
     m
 }
 
+/// A 64-byte EtherNet/IP SendRRData: an unconnected Logix Read Tag of an
+/// 18-character tag, session = client, sender context = sequence number.
+fn enip_message(id: usize, seq: u64) -> Vec<u8> {
+    let mut m = vec![0x6f, 0x00, 40, 0x00];
+    m.extend((id as u32).to_le_bytes());
+    m.extend([0; 4]);
+    m.extend(seq.to_le_bytes());
+    m.extend([0; 4]);
+    m.extend([0, 0, 0, 0, 0, 0, 2, 0]);
+    m.extend([0, 0, 0, 0, 0xb2, 0, 24, 0]);
+    m.extend([0x4c, 10, 0x91, 18]);
+    m.extend(format!("SCADA_TAG_{:08}", id % 100_000_000).as_bytes());
+    m.extend([1, 0]);
+    debug_assert_eq!(m.len(), 64);
+    m
+}
+
+/// A 60-byte IEC-104 I frame: N(S) = sequence number, six `M_ME_NC_1`
+/// objects (IOA from the client, a float, QDS 0), cause spontaneous.
+fn iec104_message(id: usize, seq: u64) -> Vec<u8> {
+    let ns = ((seq as u16) & 0x7fff) << 1;
+    let mut m = vec![0x68, 58];
+    m.extend(ns.to_le_bytes());
+    m.extend([0, 0]);
+    m.extend([13, 6, 3, 0, 1, 0]);
+    for k in 0..6u32 {
+        let ioa = (id as u32 * 8 + k) & 0xff_ffff;
+        m.extend(&ioa.to_le_bytes()[..3]);
+        m.extend((seq as f32 + k as f32).to_le_bytes());
+        m.push(0);
+    }
+    debug_assert_eq!(m.len(), 60);
+    m
+}
+
 /// `clients` connections each sending one Modbus request at a time and
 /// checking its echo, for `dur`: messages per second.
 async fn modbus_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result<f64> {
+    shaped_round(addr, clients, dur, |id, seq| {
+        modbus_message(id, seq).to_vec()
+    })
+    .await
+}
+
+/// `clients` connections each sending one `message(client, seq)` at a time
+/// and checking its echo, for `dur`: messages per second.
+async fn shaped_round(
+    addr: SocketAddr,
+    clients: usize,
+    dur: Duration,
+    message: fn(usize, u64) -> Vec<u8>,
+) -> Result<f64> {
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
     let deadline = start + dur;
     let mut set = JoinSet::new();
@@ -44,11 +95,11 @@ async fn modbus_round(addr: SocketAddr, clients: usize, dur: Duration) -> Result
         set.spawn(async move {
             let mut s = TcpStream::connect(addr).await?;
             s.set_nodelay(true)?;
-            let mut back = [0u8; LINE];
+            let mut back = message(id, 0);
             let mut seq = 0u64;
             tokio::time::sleep_until(start).await;
             while tokio::time::Instant::now() < deadline {
-                let m = modbus_message(id, seq);
+                let m = message(id, seq);
                 s.write_all(&m).await?;
                 s.read_exact(&mut back).await?;
                 if back != m {
@@ -119,5 +170,63 @@ pub fn section(cfg: &Config, rt: &Runtime, dir: &Path, targets: &mut Targets) ->
         versus(decoded, plain, "msgs/s"),
         Some(decoded >= 0.8 * plain),
     );
+    for (name, text, with, message) in [
+        (
+            "enip",
+            Peer::EnipText,
+            Peer::EnipDecoded,
+            enip_message as fn(usize, u64) -> Vec<u8>,
+        ),
+        (
+            "iec104",
+            Peer::Iec104Text,
+            Peer::Iec104Decoded,
+            iec104_message,
+        ),
+    ] {
+        let peers = [text, with];
+        let mut rates = vec![Vec::new(); 2];
+        for round in 0..cfg.rounds {
+            for i in rotation(round, 2) {
+                let server = Server::start(peers[i], dir, cfg.clients)?;
+                let rate = rt
+                    .block_on(shaped_round(server.addr, cfg.clients, dur, message))
+                    .with_context(|| format!("{} round {}", peers[i].label(), round + 1))?;
+                if let Some(path) = server.stdout_path.clone() {
+                    server.terminate(Duration::from_secs(5));
+                    let _ = fs::remove_file(&path);
+                }
+                println!(
+                    "  round {} {:<40} {:>9} msgs/s",
+                    round + 1,
+                    peers[i].label(),
+                    si(rate)
+                );
+                rates[i].push(rate);
+            }
+        }
+        let (plain, decoded) = (median(&rates[0]), median(&rates[1]));
+        print_table(
+            &format!("{name}-shaped load (medians)"),
+            &["server", "msgs/s", "vs plain text"],
+            &[
+                vec![
+                    peers[0].label().into(),
+                    thousands(plain as u64),
+                    "1.00x".into(),
+                ],
+                vec![
+                    peers[1].label().into(),
+                    thousands(decoded as u64),
+                    ratio(decoded, plain),
+                ],
+            ],
+        );
+        targets.add(
+            &format!("listen --decode {name} >= 0.85x listen -f text msgs/s"),
+            versus(decoded, plain, "msgs/s"),
+            Some(decoded >= 0.85 * plain),
+        );
+    }
     Ok(())
 }

@@ -169,6 +169,12 @@ pub enum Peer {
     NcatShExec,
     SocatSystem,
     ExecEachCat,
+    /// Section 8: `listen -f text` of EtherNet/IP- and IEC-104-framed
+    /// messages, and the same with `--decode enip|iec104`.
+    EnipText,
+    EnipDecoded,
+    Iec104Text,
+    Iec104Decoded,
 }
 
 impl Peer {
@@ -187,6 +193,10 @@ impl Peer {
             Peer::NcatShExec => "ncat -l -k --sh-exec cat",
             Peer::SocatSystem => "socat TCP-LISTEN,fork SYSTEM:cat",
             Peer::ExecEachCat => "p1ge0n listen -q --frame line --exec-each cat",
+            Peer::EnipText => "p1ge0n listen -f text (ENIP) >file",
+            Peer::EnipDecoded => "p1ge0n listen --decode enip >file",
+            Peer::Iec104Text => "p1ge0n listen -f text (104) >file",
+            Peer::Iec104Decoded => "p1ge0n listen --decode iec104 >file",
         }
     }
 
@@ -199,7 +209,11 @@ impl Peer {
             | Peer::ModbusText
             | Peer::ModbusDecoded
             | Peer::ExecCat
-            | Peer::ExecEachCat => bin(),
+            | Peer::ExecEachCat
+            | Peer::EnipText
+            | Peer::EnipDecoded
+            | Peer::Iec104Text
+            | Peer::Iec104Decoded => bin(),
             Peer::Socat | Peer::SocatSystem => "socat",
             Peer::Ncat | Peer::NcatShExec => "ncat",
             Peer::TokioEcho => "this bench",
@@ -270,16 +284,24 @@ impl Server {
                     .arg(&path);
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
-            Peer::ModbusText | Peer::ModbusDecoded => {
+            Peer::ModbusText
+            | Peer::ModbusDecoded
+            | Peer::EnipText
+            | Peer::EnipDecoded
+            | Peer::Iec104Text
+            | Peer::Iec104Decoded => {
                 let path = unique_path(dir, "records", "txt");
                 let file = File::create(&path).context("create the records file")?;
                 let mut cmd = Command::new(bin());
                 cmd.args(["listen", "127.0.0.1:0", "-f", "text"]);
-                if peer == Peer::ModbusDecoded {
-                    cmd.args(["--decode", "modbus"]);
-                } else {
-                    cmd.args(["--frame", "len=u16be,offset=4"]);
-                }
+                cmd.args(match peer {
+                    Peer::ModbusDecoded => ["--decode", "modbus"],
+                    Peer::EnipDecoded => ["--decode", "enip"],
+                    Peer::Iec104Decoded => ["--decode", "iec104"],
+                    Peer::EnipText => ["--frame", "len=u16le,offset=2,header=24"],
+                    Peer::Iec104Text => ["--frame", "len=u8,offset=1"],
+                    _ => ["--frame", "len=u16be,offset=4"],
+                });
                 Server::launch_and_parse(cmd, Stdio::from(file), Some(path))
             }
             Peer::Socat => {
