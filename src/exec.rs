@@ -109,7 +109,7 @@ pub fn spawn(
         tokio::spawn(async move {
             // Lines of at most 4 KiB: a program that never ends a line
             // cannot make us buffer without bound.
-            let mut lines = tokio::io::BufReader::new(stderr.take(u64::MAX));
+            let mut lines = tokio::io::BufReader::new(stderr);
             let mut line = Vec::new();
             loop {
                 line.clear();

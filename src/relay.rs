@@ -159,20 +159,41 @@ pub struct Totals {
 }
 
 /// Relay between a client's halves and a server's until both directions
-/// have ended or nothing moved for `idle_timeout`.
+/// have ended, or the direction from `ends_with` has (a program that
+/// closed its output is done: `--exec`, `send --exec`; the other
+/// direction is dropped and counts as closed), or nothing moved for
+/// `idle_timeout`.
 pub async fn relay<W: Watch>(
     watch: &W,
     client: (ReadHalf, WriteHalf),
     server: (ReadHalf, WriteHalf),
     idle_timeout: Option<Duration>,
+    ends_with: Option<Side>,
 ) -> (Ending, Totals) {
     let idle = Idle::new();
     let (to_server, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
     let both = async {
-        tokio::join!(
-            pump(watch, &idle, &to_server, client.0, server.1, Side::Client),
-            pump(watch, &idle, &to_client, server.0, client.1, Side::Server),
-        )
+        let up = pump(watch, &idle, &to_server, client.0, server.1, Side::Client);
+        let down = pump(watch, &idle, &to_client, server.0, client.1, Side::Server);
+        tokio::pin!(up, down);
+        let (mut client_flow, mut server_flow) = (None, None);
+        loop {
+            tokio::select! {
+                flow = &mut up, if client_flow.is_none() => client_flow = Some(flow),
+                flow = &mut down, if server_flow.is_none() => server_flow = Some(flow),
+            }
+            let leader_done = match ends_with {
+                Some(Side::Client) => client_flow.is_some(),
+                Some(Side::Server) => server_flow.is_some(),
+                None => false,
+            };
+            if leader_done || (client_flow.is_some() && server_flow.is_some()) {
+                break (
+                    client_flow.unwrap_or(Flow::Closed),
+                    server_flow.unwrap_or(Flow::Closed),
+                );
+            }
+        }
     };
     let ending = match idle_timeout {
         Some(limit) => tokio::select! {

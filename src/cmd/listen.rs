@@ -580,31 +580,6 @@ fn log_program_end(id: u64, peer: impl std::fmt::Display, message: u64, ended: &
     eprintln!("#{id} {peer} message {message}: the program {what}");
 }
 
-/// The relay's watch for `--exec`: records as the proxy does, and says
-/// when the program has closed its stdout (it is done: the connection
-/// closes after its last byte).
-struct UntilProgramEnds<'a> {
-    recording: RelayRecording<'a, Listen>,
-    done: tokio::sync::Notify,
-    to_program: std::sync::atomic::AtomicU64,
-    to_client: std::sync::atomic::AtomicU64,
-}
-
-impl crate::relay::Watch for UntilProgramEnds<'_> {
-    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
-        let total = match from {
-            Side::Client => &self.to_program,
-            Side::Server => &self.to_client,
-        };
-        total.fetch_add(bytes.len() as u64, Relaxed);
-        let recorded = self.recording.forwarded(from, bytes, eof).await;
-        if eof && from == Side::Server {
-            self.done.notify_one();
-        }
-        recorded
-    }
-}
-
 /// `--exec CMD`: one program per connection, relayed both ways and
 /// recorded like any connection; the connection ends when the program
 /// closes its stdout (or exits), and the program (and its process group)
@@ -636,58 +611,53 @@ async fn exec_connection(
             return;
         }
     };
-    let watch = UntilProgramEnds {
-        recording: RelayRecording::new(server, recorder, &config.frame, config.max_frame),
-        done: tokio::sync::Notify::new(),
-        to_program: Default::default(),
-        to_client: Default::default(),
-    };
+    let recording = RelayRecording::new(server, recorder, &config.frame, config.max_frame);
+    // The program's output ending ends the connection (after its last byte).
     let relayed = crate::relay::relay(
-        &watch,
+        &recording,
         stream.into_split(),
         (stdout, stdin),
         server.options.idle_timeout,
+        Some(Side::Server),
     );
-    let limit = async {
-        match config.exec_timeout {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
+    let relayed = match config.exec_timeout {
+        Some(limit) => tokio::time::timeout(limit, relayed).await.ok(),
+        None => Some(relayed.await),
     };
-    let mut failure = None;
-    let line = tokio::select! {
-        (ending, _) = relayed => match ending {
-            crate::relay::Ending::Idle(limit) => {
-                format!("idle for {}, closing", humantime::format_duration(limit))
-            }
-            ending => match ending.failure() {
-                Some(reason) => {
-                    failure = Some(reason.to_string());
-                    format!("{reason}; closing")
-                }
-                None => "closed".to_string(),
-            },
-        },
-        () = watch.done.notified() => "the program closed its output; closing".to_string(),
-        () = limit => format!(
-            "the program took longer than --exec-timeout {}; stopped it",
-            humantime::format_duration(config.exec_timeout.unwrap_or_default())
+    let (line, failure) = match &relayed {
+        None => (
+            format!(
+                "the program took longer than --exec-timeout {}; stopped it",
+                humantime::format_duration(config.exec_timeout.unwrap_or_default())
+            ),
+            None,
         ),
+        Some((crate::relay::Ending::Idle(limit), _)) => (
+            format!("idle for {}, closing", humantime::format_duration(*limit)),
+            None,
+        ),
+        Some((ending, _)) => match ending.failure() {
+            Some(reason) => (format!("{reason}; closing"), Some(reason.to_string())),
+            None => ("closed".to_string(), None),
+        },
     };
     // A program whose output ended gets a moment to exit by itself.
     let status = match tokio::time::timeout(exec::GRACE, running.wait()).await {
         Ok(Ok(status)) => Some(status),
         _ => running.stop().await,
     };
-    eprintln!(
-        "#{id} {peer} {line} ({} to the program, {} from it)",
-        plural(watch.to_program.load(Relaxed), "byte"),
-        plural(watch.to_client.load(Relaxed), "byte"),
-    );
+    let totals = relayed.map(|(_, totals)| {
+        format!(
+            " ({} to the program, {} from it)",
+            plural(totals.to_server, "byte"),
+            plural(totals.to_client, "byte")
+        )
+    });
+    eprintln!("#{id} {peer} {line}{}", totals.unwrap_or_default());
     if let Some(status) = status.filter(|s| !s.success()) {
         eprintln!("#{id} {peer} the program {}", exec::describe(&status));
     }
-    let mut recorder = watch.recording.recorder.lock().await;
+    let mut recorder = recording.recorder.lock().await;
     let event = match &failure {
         Some(reason) => Event::Error(reason),
         None => Event::Close,
@@ -708,7 +678,11 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
     eprintln!("#{id} {peer} connected");
     let config = &server.handler;
     let (local, transport) = match config.answer {
-        Answer::ExecEach(_) | Answer::Rules(_) => (stream.local().ok(), stream.name()),
+        // Only programs see them (and our address costs a system call).
+        Answer::ExecEach(_) => (stream.local().ok(), stream.name()),
+        Answer::Rules(ref rules) if rules.programs().next().is_some() => {
+            (stream.local().ok(), stream.name())
+        }
         _ => (None, ""),
     };
     let mut conn = ConnTask {

@@ -119,6 +119,7 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
         client.into_split(),
         upstream.into_split(),
         server.options.idle_timeout,
+        None,
     )
     .await;
     let line = match (&ending, ending.failure()) {

@@ -296,20 +296,16 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
 }
 
 /// The relay's watch for `send --exec`: records both directions (the
-/// program's bytes as ours) and says when the program closed its stdout.
+/// program's bytes as ours).
 struct ProgramWatch {
     recorder: tokio::sync::Mutex<ClientRecorder>,
-    done: tokio::sync::Notify,
 }
 
 impl crate::relay::Watch for ProgramWatch {
-    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+    async fn forwarded(&self, from: Side, bytes: &[u8], _eof: bool) -> Result<(), String> {
         if !bytes.is_empty() {
             let mut recorder = self.recorder.lock().await;
             recorder.data(from, bytes).map_err(|e| e.to_string())?;
-        }
-        if eof && from == Side::Client {
-            self.done.notify_one();
         }
         Ok(())
     }
@@ -340,13 +336,17 @@ async fn exec_session(plan: &Plan, program: &crate::program::Program) -> Result<
         .map_err(|e| conn.failed(exit::usage(format!("--exec: {e}"))))?;
     let watch = ProgramWatch {
         recorder: tokio::sync::Mutex::new(conn),
-        done: tokio::sync::Notify::new(),
     };
-    let relayed = crate::relay::relay(&watch, (stdout, stdin), stream.into_split(), None);
-    let failure = tokio::select! {
-        (ending, _) = relayed => ending.failure().map(String::from),
-        () = watch.done.notified() => None,
-    };
+    // The program is the client side; its output ending ends the session.
+    let (ending, _) = crate::relay::relay(
+        &watch,
+        (stdout, stdin),
+        stream.into_split(),
+        None,
+        Some(Side::Client),
+    )
+    .await;
+    let failure = ending.failure().map(String::from);
     let status = match tokio::time::timeout(crate::exec::GRACE * 20, running.wait()).await {
         Ok(Ok(status)) => Some(status),
         _ => running.stop().await,

@@ -1200,13 +1200,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        let digits: Vec<u8> = s
-            .bytes()
-            .filter(u8::is_ascii_hexdigit)
-            .map(|c| (c as char).to_digit(16).unwrap() as u8)
-            .collect();
-        assert!(digits.len().is_multiple_of(2), "odd hex: {s}");
-        digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
+        crate::payload::parse_hex(s).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     /// An encapsulation message: header (session, status 0) and body.
