@@ -226,9 +226,7 @@ impl Render for Records {
             Event::Data { from, bytes } => {
                 let start = out.len();
                 self.renderer.event(out, meta, event);
-                if let Some(decoded) = crate::decode::decode(self.decode, bytes, from) {
-                    annotate(out, start, self.renderer.format, &decoded);
-                }
+                annotate(out, start, self.renderer.format, self.decode, bytes, from);
             }
             _ if self.events => self.renderer.event(out, meta, event),
             _ => {}
@@ -236,14 +234,25 @@ impl Render for Records {
     }
 }
 
-/// Add what `--decode` found to the record that starts at `start`: an
-/// indented line after the record's header line (text, hex, hexdump), or a
-/// `"decoded"` object (JSON). Raw output stays the bytes alone.
-fn annotate(out: &mut Vec<u8>, start: usize, format: Format, decoded: &crate::decode::Decoded) {
+/// Add what `--decode` finds in `bytes` to the record that starts at
+/// `start`: an indented line after the record's header line (text, hex,
+/// hexdump; only the summary is built), or a `"decoded"` object (JSON). Raw
+/// output stays the bytes alone, and nothing is decoded for it.
+fn annotate(
+    out: &mut Vec<u8>,
+    start: usize,
+    format: Format,
+    protocol: crate::decode::Protocol,
+    bytes: &[u8],
+    from: Side,
+) {
     match format {
         Format::Raw => {}
         Format::Json => {
             // The line ends `}\n`: reopen it for one more key.
+            let Some(decoded) = crate::decode::decode(protocol, bytes, from) else {
+                return;
+            };
             if out.ends_with(b"}\n") {
                 out.truncate(out.len() - 2);
                 out.extend_from_slice(b",\"decoded\":");
@@ -252,13 +261,16 @@ fn annotate(out: &mut Vec<u8>, start: usize, format: Format, decoded: &crate::de
             }
         }
         Format::Text | Format::Hex | Format::Hexdump => {
+            let Some(summary) = crate::decode::summary(protocol, bytes, from) else {
+                return;
+            };
             let header_end = out[start..]
                 .iter()
                 .position(|&b| b == b'\n')
                 .map_or(out.len(), |i| start + i + 1);
-            let mut line = Vec::with_capacity(decoded.summary.len() + 5);
+            let mut line = Vec::with_capacity(summary.len() + 5);
             line.extend_from_slice(b"    ");
-            line.extend_from_slice(decoded.summary.as_bytes());
+            line.extend_from_slice(summary.as_bytes());
             line.push(b'\n');
             out.splice(header_end..header_end, line);
         }

@@ -22,9 +22,9 @@
 //! Security, and the reply to a 0x4E/0x52 service, which carries no path:
 //! it is named Forward_Close / Read Tag Fragmented (the common cases).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{u8_at, Decoded, Malformed};
+use super::{u8_at, Fields, Malformed};
 use crate::record::Side;
 
 /// The encapsulation header's length.
@@ -359,23 +359,19 @@ fn hex(b: &[u8]) -> String {
 /// Typed values after a data type (Read Tag reply, Write Tag request):
 /// adds data_type, data_type_name and values (or a structure's handle and
 /// its bytes) to `f`; the summary text, e.g. ` INT: 42 43`.
-fn typed(
-    r: &mut Reader,
-    f: &mut Map<String, Value>,
-    count: Option<u16>,
-) -> Result<String, Malformed> {
+fn typed(r: &mut Reader, f: &mut Fields, count: Option<u16>) -> Result<String, Malformed> {
     let t = r.u16("data type")?;
-    f.insert("data_type".into(), json!(t));
+    f.set("data_type", t);
     if t & 0xff == 0xa0 {
         // An abbreviated structure: its handle, then its bytes.
         let handle = r.u16("structure handle")?;
         let data = r.rest();
-        f.insert("data_type_name".into(), json!("STRUCT"));
-        f.insert("structure_handle".into(), json!(handle));
+        f.set("data_type_name", "STRUCT");
+        f.set("structure_handle", handle);
         if let Some(c) = count {
-            f.insert("count".into(), json!(c));
+            f.set("count", c);
         }
-        f.insert("data".into(), json!(hex(data)));
+        f.set("data", hex(data));
         return Ok(format!(
             " STRUCT handle=0x{handle:04x}{} {} bytes",
             count.map_or(String::new(), |c| format!(" count={c}")),
@@ -383,19 +379,19 @@ fn typed(
         ));
     }
     if let Some(c) = count {
-        f.insert("count".into(), json!(c));
+        f.set("count", c);
     }
     let data = r.rest();
     let Some((name, size)) = data_type(t) else {
-        f.insert("data_type_name".into(), json!("unknown"));
-        f.insert("data".into(), json!(hex(data)));
+        f.set("data_type_name", "unknown");
+        f.set("data", hex(data));
         return Ok(format!(
             " type 0x{t:04x}{} {} bytes",
             count.map_or(String::new(), |c| format!(" count={c}")),
             data.len()
         ));
     };
-    f.insert("data_type_name".into(), json!(name));
+    f.set("data_type_name", name);
     let mut values = Vec::new();
     let mut text = Vec::new();
     for chunk in data.chunks_exact(size) {
@@ -404,9 +400,9 @@ fn typed(
         text.push(s);
     }
     let trailing = data.len() % size;
-    f.insert("values".into(), json!(values));
+    f.set("values", values);
     if trailing != 0 {
-        f.insert("trailing_bytes".into(), json!(trailing));
+        f.set("trailing_bytes", trailing);
     }
     Ok(format!(
         " {name}{}{}{}",
@@ -424,7 +420,7 @@ fn typed(
 /// `class=0x01 (Identity) instance=1`.
 struct Path {
     class: Option<u32>,
-    fields: Map<String, Value>,
+    fields: Fields,
     text: Vec<String>,
 }
 
@@ -434,10 +430,11 @@ impl Path {
     }
 }
 
-fn path(b: &[u8]) -> Result<Path, Malformed> {
+/// `like` says whether the JSON is wanted.
+fn path(b: &[u8], like: &Fields) -> Result<Path, Malformed> {
     let mut p = Path {
         class: None,
-        fields: Map::new(),
+        fields: like.nested(),
         text: Vec::new(),
     };
     let mut tag: Option<String> = None;
@@ -479,13 +476,12 @@ fn path(b: &[u8]) -> Result<Path, Malformed> {
                     let format = r.u8("key format")?;
                     let key = r.take(if format == 4 { 8 } else { 0 }, "electronic key")?;
                     if key.len() == 8 {
-                        p.fields.insert(
-                            "key".into(),
+                        p.fields.set_with("key", || {
                             json!({"vendor": u16::from_le_bytes([key[0], key[1]]),
                                    "device_type": u16::from_le_bytes([key[2], key[3]]),
                                    "product_code": u16::from_le_bytes([key[4], key[5]]),
-                                   "major": key[6] & 0x7f, "minor": key[7]}),
-                        );
+                                   "major": key[6] & 0x7f, "minor": key[7]})
+                        });
                     }
                     continue;
                 }
@@ -508,12 +504,12 @@ fn path(b: &[u8]) -> Result<Path, Malformed> {
                 match kind {
                     0 => {
                         p.class.get_or_insert(value);
-                        p.fields.insert("class".into(), json!(value));
+                        p.fields.set("class", value);
                         let name = class_name(value).map_or(String::new(), |n| format!(" ({n})"));
                         p.text.push(format!("class=0x{value:02x}{name}"));
                     }
                     1 => {
-                        p.fields.insert("instance".into(), json!(value));
+                        p.fields.set("instance", value);
                         p.text.push(format!("instance={value}"));
                     }
                     2 => match &mut tag {
@@ -528,20 +524,20 @@ fn path(b: &[u8]) -> Result<Path, Malformed> {
                             in_index = true;
                         }
                         None => {
-                            p.fields.insert("member".into(), json!(value));
+                            p.fields.set("member", value);
                             p.text.push(format!("member={value}"));
                         }
                     },
                     3 => {
-                        p.fields.insert("connection_point".into(), json!(value));
+                        p.fields.set("connection_point", value);
                         p.text.push(format!("connection_point={value}"));
                     }
                     4 => {
-                        p.fields.insert("attribute".into(), json!(value));
+                        p.fields.set("attribute", value);
                         p.text.push(format!("attribute={value}"));
                     }
                     _ => {
-                        p.fields.insert("service_id".into(), json!(value));
+                        p.fields.set("service_id", value);
                     }
                 }
             }
@@ -563,23 +559,23 @@ fn path(b: &[u8]) -> Result<Path, Malformed> {
                 // Simple data segment: size in words, then the data.
                 let words = usize::from(r.u8("data segment size")?);
                 let data = r.take(words * 2, "data segment")?;
-                p.fields.insert("data".into(), json!(hex(data)));
+                p.fields.set("data", hex(data));
             }
             _ => {
                 r.rest();
-                p.fields.insert("unparsed".into(), json!(hex(&b[start..])));
+                p.fields.set("unparsed", hex(&b[start..]));
                 p.text.push(format!("segment 0x{seg:02x}…"));
             }
         }
     }
     if let Some(t) = tag {
         p.text.insert(0, format!("tag={t}"));
-        p.fields.insert("tag".into(), json!(t));
+        p.fields.set("tag", t);
     }
     if !route.is_empty() {
         let route = route.join(",");
         p.text.insert(0, format!("port={route}"));
-        p.fields.insert("port".into(), json!(route));
+        p.fields.set("port", route);
     }
     Ok(p)
 }
@@ -590,7 +586,7 @@ struct Cip {
     name: String,
     reply: bool,
     detail: String,
-    fields: Map<String, Value>,
+    fields: Fields,
 }
 
 impl Cip {
@@ -601,14 +597,14 @@ impl Cip {
 }
 
 /// One CIP message (request or reply, by the service's reply bit).
-fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
+fn cip(data: &[u8], depth: u8, like: &Fields) -> Result<Cip, Malformed> {
     let mut r = Reader::new(data);
     let service = r.u8("CIP service")?;
     let code = service & 0x7f;
     let reply = service & 0x80 != 0;
-    let mut f = Map::new();
-    f.insert("service".into(), json!(code));
-    f.insert("reply".into(), json!(reply));
+    let mut f = like.nested();
+    f.set("service", code);
+    f.set("reply", reply);
     if reply {
         r.u8("reserved byte")?;
         let status = r.u8("general status")?;
@@ -618,13 +614,10 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
             extended.push(r.u16("extended status")?);
         }
         let name = service_name(code, None);
-        f.insert("service_name".into(), json!(name));
-        f.insert("general_status".into(), json!(status));
-        f.insert(
-            "general_status_name".into(),
-            json!(general_status_name(status)),
-        );
-        f.insert("extended_status".into(), json!(extended));
+        f.set("service_name", name.as_str());
+        f.set("general_status", status);
+        f.set("general_status_name", general_status_name(status));
+        f.set("extended_status", &extended[..]);
         let mut detail = format!(" status=0x{status:02x} ({})", general_status_name(status));
         for e in &extended {
             detail.push_str(&format!(" ext=0x{e:04x}"));
@@ -636,7 +629,7 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
             0x54 | 0x5b if ok => forward_open_reply(&mut r, &mut f)?,
             0x4e if ok => {
                 let serial = r.u16("connection serial")?;
-                f.insert("connection_serial".into(), json!(serial));
+                f.set("connection_serial", serial);
                 r.rest();
                 format!(" serial=0x{serial:04x}")
             }
@@ -650,11 +643,11 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
         });
     }
     let words = usize::from(r.u8("request path size")?);
-    let p = path(r.take(words * 2, "request path")?)?;
+    let p = path(r.take(words * 2, "request path")?, &f)?;
     let class = p.class;
     let name = service_name(code, class);
-    f.insert("service_name".into(), json!(name));
-    f.insert("path".into(), Value::Object(p.fields.clone()));
+    f.set("service_name", name.as_str());
+    f.set_with("path", || p.fields.clone().into_value());
     let connection_manager = class == Some(6);
     // Unconnected Send and Forward Open/Close name their object already.
     let says_path = !connection_manager || !matches!(code, 0x52 | 0x54 | 0x5b | 0x4e);
@@ -669,14 +662,14 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
         (0x4e, true) => forward_close(&mut r, &mut f)?,
         (0x4c, _) => {
             let count = r.u16("element count")?;
-            f.insert("count".into(), json!(count));
+            f.set("count", count);
             format!(" count={count}")
         }
         (0x52, _) => {
             let count = r.u16("element count")?;
             let offset = r.u32("byte offset")?;
-            f.insert("count".into(), json!(count));
-            f.insert("offset".into(), json!(offset));
+            f.set("count", count);
+            f.set("offset", offset);
             format!(" count={count} offset={offset}")
         }
         (0x4d, _) => {
@@ -706,7 +699,7 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
             };
             let count = head.u16("element count")?;
             let offset = head.u32("byte offset")?;
-            f.insert("offset".into(), json!(offset));
+            f.set("offset", offset);
             let mut again = t.to_le_bytes().to_vec();
             if let Some(h) = handle {
                 again.extend(h.to_le_bytes());
@@ -727,12 +720,12 @@ fn cip(data: &[u8], depth: u8) -> Result<Cip, Malformed> {
 }
 
 /// What is left, as `data` (hex) and ` N bytes` (nothing for none).
-fn raw(r: &mut Reader, f: &mut Map<String, Value>) -> String {
+fn raw(r: &mut Reader, f: &mut Fields) -> String {
     let rest = r.rest();
     if rest.is_empty() {
         return String::new();
     }
-    f.insert("data".into(), json!(hex(rest)));
+    f.set("data", hex(rest));
     if rest.len() == 1 {
         " 1 byte".into()
     } else {
@@ -741,12 +734,7 @@ fn raw(r: &mut Reader, f: &mut Map<String, Value>) -> String {
 }
 
 /// Multiple Service Packet: count, offsets (from the count), services.
-fn multiple(
-    r: &mut Reader,
-    f: &mut Map<String, Value>,
-    depth: u8,
-    reply: bool,
-) -> Result<String, Malformed> {
+fn multiple(r: &mut Reader, f: &mut Fields, depth: u8, reply: bool) -> Result<String, Malformed> {
     let body = r.rest();
     if reply && body.is_empty() {
         return Ok(String::new());
@@ -768,25 +756,23 @@ fn multiple(
             ))
         })?;
         if depth >= MAX_DEPTH {
-            services.push(json!({"data": hex(bytes)}));
+            if f.wanted() {
+                services.push(json!({"data": hex(bytes)}));
+            }
             text.push(format!("{} bytes", bytes.len()));
             continue;
         }
-        let c = cip(bytes, depth + 1)?;
+        let c = cip(bytes, depth + 1, f)?;
         text.push(format!("{}{}", c.name, c.detail));
-        services.push(Value::Object(c.fields));
+        services.push(c.fields.into_value());
     }
-    f.insert("services".into(), json!(services));
+    f.set("services", services);
     let noun = if count == 1 { "service" } else { "services" };
     Ok(format!(" {count} {noun}{}", shown(&text, "; ")))
 }
 
 /// Unconnected Send: the embedded request and its route.
-fn unconnected_send(
-    r: &mut Reader,
-    f: &mut Map<String, Value>,
-    depth: u8,
-) -> Result<String, Malformed> {
+fn unconnected_send(r: &mut Reader, f: &mut Fields, depth: u8) -> Result<String, Malformed> {
     let tick = r.u8("priority/time tick")?;
     let ticks = r.u8("timeout ticks")?;
     let size = usize::from(r.u16("embedded message size")?);
@@ -796,32 +782,28 @@ fn unconnected_send(
     }
     let words = usize::from(r.u8("route path size")?);
     r.u8("reserved byte")?;
-    let route = path(r.take(words * 2, "route path")?)?;
+    let route = path(r.take(words * 2, "route path")?, f)?;
     r.rest();
-    f.insert("priority_tick".into(), json!(tick));
-    f.insert("timeout_ticks".into(), json!(ticks));
-    f.insert("route".into(), Value::Object(route.fields));
+    f.set("priority_tick", tick);
+    f.set("timeout_ticks", ticks);
+    f.set("route", route.fields);
     let route_text = if route.text.is_empty() {
         String::new()
     } else {
         format!(" route {}", route.text.join(" "))
     };
     if depth >= MAX_DEPTH {
-        f.insert("embedded".into(), json!({"data": hex(message)}));
+        f.set_with("embedded", || json!({"data": hex(message)}));
         return Ok(format!("{route_text}: {} bytes", message.len()));
     }
-    let c = cip(message, depth + 1)?;
+    let c = cip(message, depth + 1, f)?;
     let text = c.summary();
-    f.insert("embedded".into(), Value::Object(c.fields));
+    f.set("embedded", c.fields);
     Ok(format!("{route_text}: {text}"))
 }
 
 /// Forward Open (or Large Forward Open, whose parameters are 32 bits).
-fn forward_open(
-    r: &mut Reader,
-    f: &mut Map<String, Value>,
-    large: bool,
-) -> Result<String, Malformed> {
+fn forward_open(r: &mut Reader, f: &mut Fields, large: bool) -> Result<String, Malformed> {
     r.u8("priority/time tick")?;
     r.u8("timeout ticks")?;
     let o_t = r.u32("O->T connection id")?;
@@ -845,26 +827,26 @@ fn forward_open(
     };
     let trigger = r.u8("transport type/trigger")?;
     let words = usize::from(r.u8("connection path size")?);
-    let p = path(r.take(words * 2, "connection path")?)?;
+    let p = path(r.take(words * 2, "connection path")?, f)?;
     r.rest();
-    f.insert("o_t_connection_id".into(), json!(o_t));
-    f.insert("t_o_connection_id".into(), json!(t_o));
-    f.insert("connection_serial".into(), json!(serial));
-    f.insert("vendor".into(), json!(vendor));
-    f.insert("originator_serial".into(), json!(originator));
-    f.insert("o_t_rpi".into(), json!(o_t_rpi));
-    f.insert("o_t_parameters".into(), json!(o_t_params));
-    f.insert("t_o_rpi".into(), json!(t_o_rpi));
-    f.insert("t_o_parameters".into(), json!(t_o_params));
-    f.insert("transport_trigger".into(), json!(trigger));
+    f.set("o_t_connection_id", o_t);
+    f.set("t_o_connection_id", t_o);
+    f.set("connection_serial", serial);
+    f.set("vendor", vendor);
+    f.set("originator_serial", originator);
+    f.set("o_t_rpi", o_t_rpi);
+    f.set("o_t_parameters", o_t_params);
+    f.set("t_o_rpi", t_o_rpi);
+    f.set("t_o_parameters", t_o_params);
+    f.set("transport_trigger", trigger);
     let text = p.text();
-    f.insert("connection_path".into(), Value::Object(p.fields));
+    f.set("connection_path", p.fields);
     Ok(format!(
         " serial=0x{serial:04x} vendor={vendor} originator=0x{originator:08x} rpi={o_t_rpi}us/{t_o_rpi}us path {text}"
     ))
 }
 
-fn forward_open_reply(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn forward_open_reply(r: &mut Reader, f: &mut Fields) -> Result<String, Malformed> {
     let o_t = r.u32("O->T connection id")?;
     let t_o = r.u32("T->O connection id")?;
     let serial = r.u16("connection serial")?;
@@ -876,22 +858,22 @@ fn forward_open_reply(r: &mut Reader, f: &mut Map<String, Value>) -> Result<Stri
     r.u8("reserved byte")?;
     let app = r.take(words * 2, "application reply")?;
     r.rest();
-    f.insert("o_t_connection_id".into(), json!(o_t));
-    f.insert("t_o_connection_id".into(), json!(t_o));
-    f.insert("connection_serial".into(), json!(serial));
-    f.insert("vendor".into(), json!(vendor));
-    f.insert("originator_serial".into(), json!(originator));
-    f.insert("o_t_api".into(), json!(o_t_api));
-    f.insert("t_o_api".into(), json!(t_o_api));
+    f.set("o_t_connection_id", o_t);
+    f.set("t_o_connection_id", t_o);
+    f.set("connection_serial", serial);
+    f.set("vendor", vendor);
+    f.set("originator_serial", originator);
+    f.set("o_t_api", o_t_api);
+    f.set("t_o_api", t_o_api);
     if !app.is_empty() {
-        f.insert("application_reply".into(), json!(hex(app)));
+        f.set("application_reply", hex(app));
     }
     Ok(format!(
         " o_t=0x{o_t:08x} t_o=0x{t_o:08x} serial=0x{serial:04x} api={o_t_api}us/{t_o_api}us"
     ))
 }
 
-fn forward_close(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn forward_close(r: &mut Reader, f: &mut Fields) -> Result<String, Malformed> {
     r.u8("priority/time tick")?;
     r.u8("timeout ticks")?;
     let serial = r.u16("connection serial")?;
@@ -899,13 +881,13 @@ fn forward_close(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, M
     let originator = r.u32("originator serial")?;
     let words = usize::from(r.u8("connection path size")?);
     r.u8("reserved byte")?;
-    let p = path(r.take(words * 2, "connection path")?)?;
+    let p = path(r.take(words * 2, "connection path")?, f)?;
     r.rest();
-    f.insert("connection_serial".into(), json!(serial));
-    f.insert("vendor".into(), json!(vendor));
-    f.insert("originator_serial".into(), json!(originator));
+    f.set("connection_serial", serial);
+    f.set("vendor", vendor);
+    f.set("originator_serial", originator);
     let text = p.text();
-    f.insert("connection_path".into(), Value::Object(p.fields));
+    f.set("connection_path", p.fields);
     Ok(format!(
         " serial=0x{serial:04x} vendor={vendor} originator=0x{originator:08x} path {text}"
     ))
@@ -953,8 +935,9 @@ fn identity(data: &[u8]) -> Result<(Value, String), Malformed> {
 
 /// The common packet format: item count, then items. Adds `items` (and
 /// `cip`, `identity` or `services` from them) to `f`; the summary text.
-fn cpf(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn cpf(r: &mut Reader, f: &mut Fields) -> Result<String, Malformed> {
     let count = r.u16("item count")?;
+    let (mut seen_cip, mut seen_identity) = (false, false);
     let mut items = Vec::new();
     let mut text = String::new();
     for i in 0..count {
@@ -967,40 +950,41 @@ fn cpf(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> 
                 item_name(type_id)
             ))
         })?;
-        let mut item = Map::new();
-        item.insert("type_id".into(), json!(type_id));
-        item.insert("type_name".into(), json!(item_name(type_id)));
-        item.insert("length".into(), json!(length));
+        let mut item = f.nested();
+        item.set("type_id", type_id);
+        item.set("type_name", item_name(type_id));
+        item.set("length", length);
         let mut d = Reader::new(data);
         match type_id {
             0x00a1 => {
                 let id = d.u32("connection id")?;
-                item.insert("connection_id".into(), json!(id));
+                item.set("connection_id", id);
                 text.push_str(&format!(" conn=0x{id:08x}"));
             }
             0x8002 => {
                 let id = d.u32("connection id")?;
                 let seq = d.u32("sequence number")?;
-                item.insert("connection_id".into(), json!(id));
-                item.insert("sequence".into(), json!(seq));
+                item.set("connection_id", id);
+                item.set("sequence", seq);
                 text.push_str(&format!(" conn=0x{id:08x} seq={seq}"));
             }
             0x00b1 | 0x00b2 => {
                 if type_id == 0x00b1 {
                     let seq = d.u16("sequence count")?;
-                    item.insert("sequence".into(), json!(seq));
+                    item.set("sequence", seq);
                     text.push_str(&format!(" seq={seq}"));
                 }
                 let message = d.rest();
-                if !message.is_empty() && !f.contains_key("cip") {
-                    let c = cip(message, 0)?;
+                if !message.is_empty() && !seen_cip {
+                    seen_cip = true;
+                    let c = cip(message, 0, f)?;
                     text.push_str(&format!(" cip {}", c.summary()));
-                    f.insert("cip".into(), Value::Object(c.fields));
+                    f.set("cip", c.fields);
                 }
             }
             0x8000 | 0x8001 => {
                 let (v, s) = sockaddr(d.take(16, "sockaddr info")?);
-                item.insert("sockaddr".into(), v);
+                item.set("sockaddr", v);
                 text.push_str(&format!(
                     " {}={s}",
                     if type_id == 0x8000 { "o_t" } else { "t_o" }
@@ -1008,8 +992,9 @@ fn cpf(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> 
             }
             0x000c => {
                 let (v, s) = identity(data)?;
-                if !f.contains_key("identity") {
-                    f.insert("identity".into(), v);
+                if !seen_identity {
+                    seen_identity = true;
+                    f.set("identity", v);
                     text.push_str(&s);
                 }
             }
@@ -1022,20 +1007,22 @@ fn cpf(r: &mut Reader, f: &mut Map<String, Value>) -> Result<String, Malformed> 
                     .trim_end_matches('\0')
                     .escape_debug()
                     .to_string();
-                item.insert("version".into(), json!(version));
-                item.insert("flags".into(), json!(flags));
-                item.insert("name".into(), json!(name));
+                item.set("version", version);
+                item.set("flags", flags);
+                item.set("name", name.as_str());
                 text.push_str(&format!(" {name} version={version} flags=0x{flags:04x}"));
             }
             _ => {
                 if !data.is_empty() {
-                    item.insert("data".into(), json!(hex(data)));
+                    item.set("data", hex(data));
                 }
             }
         }
-        items.push(Value::Object(item));
+        if item.wanted() {
+            items.push(item.into_value());
+        }
     }
-    f.insert("items".into(), json!(items));
+    f.set("items", items);
     if r.left() > 0 {
         return Err(Malformed(format!(
             "{} bytes after the last CPF item",
@@ -1062,7 +1049,7 @@ pub fn looks_like(message: &[u8]) -> bool {
 }
 
 /// Decode one EtherNet/IP encapsulation message sent by `from`.
-pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
+pub fn decode(frame: &[u8], from: Side, f: &mut Fields) -> Result<String, Malformed> {
     if frame.len() < HEADER {
         return Err(Malformed(format!(
             "{} bytes, shorter than the 24-byte encapsulation header",
@@ -1088,19 +1075,15 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
     };
     let name =
         command_name(command).map_or_else(|| format!("command 0x{command:04x}"), String::from);
-    let mut f = Map::new();
-    f.insert("command".into(), json!(command));
-    f.insert("command_name".into(), json!(name));
-    f.insert("length".into(), json!(length));
-    f.insert("session".into(), json!(session));
-    f.insert("status".into(), json!(status));
-    f.insert(
-        "status_name".into(),
-        json!(encapsulation_status_name(status)),
-    );
-    f.insert("sender_context".into(), json!(hex(context)));
-    f.insert("options".into(), json!(options));
-    f.insert("kind".into(), json!(kind));
+    f.set("command", command);
+    f.set("command_name", name.as_str());
+    f.set("length", length);
+    f.set("session", session);
+    f.set("status", status);
+    f.set("status_name", encapsulation_status_name(status));
+    f.set("sender_context", hex(context));
+    f.set("options", options);
+    f.set("kind", kind);
     let mut summary = format!("enip {name}");
     let session_text = format!(" session=0x{session:08x}");
     let status_text = if status != 0 {
@@ -1118,9 +1101,9 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
             if r.left() > 0 {
                 let handle = r.u32("interface handle")?;
                 let timeout = r.u16("timeout")?;
-                f.insert("interface_handle".into(), json!(handle));
-                f.insert("timeout".into(), json!(timeout));
-                summary.push_str(&cpf(&mut r, &mut f)?);
+                f.set("interface_handle", handle);
+                f.set("timeout", timeout);
+                summary.push_str(&cpf(&mut r, f)?);
             }
         }
         0x63 | 0x64 | 0x04 => {
@@ -1128,7 +1111,7 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
             summary.push_str(kind);
             summary.push_str(&status_text);
             if r.left() > 0 {
-                summary.push_str(&cpf(&mut r, &mut f)?);
+                summary.push_str(&cpf(&mut r, f)?);
             }
         }
         0x65 | 0x66 => {
@@ -1139,10 +1122,10 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
             if r.left() > 0 {
                 let version = r.u16("protocol version")?;
                 let flags = r.u16("options flags")?;
-                f.insert("protocol_version".into(), json!(version));
-                f.insert("options_flags".into(), json!(flags));
+                f.set("protocol_version", version);
+                f.set("options_flags", flags);
                 summary.push_str(&format!(" version={version} options={flags}"));
-                summary.push_str(&raw(&mut r, &mut f));
+                summary.push_str(&raw(&mut r, f));
             }
         }
         _ => {
@@ -1150,13 +1133,10 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
             summary.push_str(kind);
             summary.push_str(&session_text);
             summary.push_str(&status_text);
-            summary.push_str(&raw(&mut r, &mut f));
+            summary.push_str(&raw(&mut r, f));
         }
     }
-    Ok(Decoded {
-        summary,
-        fields: Value::Object(f),
-    })
+    Ok(summary)
 }
 
 /// The requests `--request 'enip ...'` builds (the words after `enip`).
@@ -1198,6 +1178,11 @@ pub fn request(words: &[&str]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder with its JSON fields (and the same summary without).
+    fn decode(frame: &[u8], from: Side) -> Result<crate::decode::Decoded, Malformed> {
+        crate::decode::decode_checked(super::decode, frame, from)
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         crate::payload::parse_hex(s).unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -19,9 +19,9 @@
 //! (types 17-19 and 38-40 show their raw bytes and time), and anything
 //! spanning APDUs: one frame is one APDU (the framer splits on length).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{u8_at, Decoded, Malformed};
+use super::{u8_at, Fields, Malformed};
 use crate::record::Side;
 
 /// At most this many information objects in a summary, then an ellipsis.
@@ -320,7 +320,7 @@ fn le16(b: &[u8]) -> u16 {
 
 /// CP56Time2a: `2024-03-05T14:07:23.456`; adds time (and time_invalid,
 /// summer_time when set) to `o`; the summary text.
-fn cp56(b: &[u8], o: &mut Map<String, Value>) -> String {
+fn cp56(b: &[u8], o: &mut Fields) -> String {
     let ms = le16(b);
     let (minute, hour, day, month, year) = (
         b[2] & 0x3f,
@@ -335,36 +335,36 @@ fn cp56(b: &[u8], o: &mut Map<String, Value>) -> String {
         ms / 1000,
         ms % 1000
     );
-    o.insert("time".into(), json!(text));
+    o.set("time", text.as_str());
     let mut extra = String::new();
     if b[2] & 0x80 != 0 {
-        o.insert("time_invalid".into(), json!(true));
+        o.set("time_invalid", true);
         extra.push_str(" (IV)");
     }
     if b[3] & 0x80 != 0 {
-        o.insert("summer_time".into(), json!(true));
+        o.set("summer_time", true);
     }
     format!(" time={text}{extra}")
 }
 
 /// CP24Time2a: minutes, seconds and milliseconds, `07:23.456`.
-fn cp24(b: &[u8], o: &mut Map<String, Value>) -> String {
+fn cp24(b: &[u8], o: &mut Fields) -> String {
     let ms = le16(b);
     let text = format!("{:02}:{:02}.{:03}", b[2] & 0x3f, ms / 1000, ms % 1000);
-    o.insert("time".into(), json!(text));
+    o.set("time", text.as_str());
     let mut extra = String::new();
     if b[2] & 0x80 != 0 {
-        o.insert("time_invalid".into(), json!(true));
+        o.set("time_invalid", true);
         extra.push_str(" (IV)");
     }
     format!(" time={text}{extra}")
 }
 
 /// ` qds=0` or ` qds=0x90 (IV BL)`, and quality, quality_flags in `o`.
-fn quality(q: u8, overflow: bool, o: &mut Map<String, Value>) -> String {
+fn quality(q: u8, overflow: bool, o: &mut Fields) -> String {
     let flags = quality_flags(q, overflow);
-    o.insert("quality".into(), json!(q));
-    o.insert("quality_flags".into(), json!(flags));
+    o.set("quality", q);
+    o.set("quality_flags", &flags[..]);
     if q == 0 {
         " qds=0".into()
     } else {
@@ -373,25 +373,25 @@ fn quality(q: u8, overflow: bool, o: &mut Map<String, Value>) -> String {
 }
 
 /// QOS (setpoint) or QPM (parameter) or QDS after a measured value.
-fn qualifier(q: Qualifier, b: u8, o: &mut Map<String, Value>) -> String {
+fn qualifier(q: Qualifier, b: u8, o: &mut Fields) -> String {
     match q {
         Qualifier::None => String::new(),
         Qualifier::Qds => quality(b, true, o),
         Qualifier::Qos => select(b, b & 0x7f, "ql", o),
         Qualifier::Qpm => {
-            o.insert("kpa".into(), json!(b & 0x3f));
-            o.insert("lpc".into(), json!(b & 0x40 != 0));
-            o.insert("pop".into(), json!(b & 0x80 != 0));
+            o.set("kpa", b & 0x3f);
+            o.set("lpc", b & 0x40 != 0);
+            o.set("pop", b & 0x80 != 0);
             format!(" kpa={}", b & 0x3f)
         }
     }
 }
 
 /// A command's select/execute bit and qualifier (`qu` or `ql`).
-fn select(b: u8, q: u8, name: &str, o: &mut Map<String, Value>) -> String {
+fn select(b: u8, q: u8, name: &str, o: &mut Fields) -> String {
     let selects = b & 0x80 != 0;
-    o.insert("select".into(), json!(selects));
-    o.insert(name.into(), json!(q));
+    o.set("select", selects);
+    o.set(name, q);
     let mut text = if selects { " select" } else { " execute" }.to_string();
     if q != 0 {
         text.push_str(&format!(" {name}={q}"));
@@ -410,17 +410,17 @@ fn double_name(v: u8) -> &'static str {
 
 /// One information element (`b` is exactly its size plus time tag): its
 /// fields in `o`, its summary text after the address.
-fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> String {
+fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
     let (b, tag) = b.split_at(b.len() - time_size(time));
     let mut text = match e {
         Element::Siq => {
-            o.insert("value".into(), json!(b[0] & 1));
+            o.set("value", b[0] & 1);
             format!(" value={}{}", b[0] & 1, quality(b[0] & 0xf0, false, o))
         }
         Element::Diq => {
             let v = b[0] & 3;
-            o.insert("value".into(), json!(v));
-            o.insert("state".into(), json!(double_name(v)));
+            o.set("value", v);
+            o.set("state", double_name(v));
             format!(
                 " value={v} ({}){}",
                 double_name(v),
@@ -431,8 +431,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
             // A 7-bit two's complement value, and the transient bit.
             let v = ((b[0] << 1) as i8) >> 1;
             let transient = b[0] & 0x80 != 0;
-            o.insert("value".into(), json!(v));
-            o.insert("transient".into(), json!(transient));
+            o.set("value", v);
+            o.set("transient", transient);
             format!(
                 " value={v}{}{}",
                 if transient { " transient" } else { "" },
@@ -441,7 +441,7 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
         }
         Element::Bsi { quality: q } => {
             let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            o.insert("value".into(), json!(v));
+            o.set("value", v);
             let mut text = format!(" value=0x{v:08x}");
             if q {
                 text.push_str(&quality(b[4], true, o));
@@ -451,36 +451,36 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
         Element::Nva(q) => {
             let raw = le16(b) as i16;
             let v = f64::from(raw) / 32768.0;
-            o.insert("value".into(), json!(v));
-            o.insert("raw".into(), json!(raw));
+            o.set("value", v);
+            o.set("raw", raw);
             let q = b.get(2).map_or(String::new(), |&x| qualifier(q, x, o));
             format!(" value={v}{q}")
         }
         Element::Sva(q) => {
             let v = le16(b) as i16;
-            o.insert("value".into(), json!(v));
+            o.set("value", v);
             let q = b.get(2).map_or(String::new(), |&x| qualifier(q, x, o));
             format!(" value={v}{q}")
         }
         Element::Float(q) => {
             let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            o.insert("value".into(), float(v));
+            o.set_with("value", || float(v));
             let q = b.get(4).map_or(String::new(), |&x| qualifier(q, x, o));
             format!(" value={v}{q}")
         }
         Element::Bcr => {
             let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let s = b[4];
-            o.insert("value".into(), json!(v));
-            o.insert("sequence".into(), json!(s & 0x1f));
+            o.set("value", v);
+            o.set("sequence", s & 0x1f);
             let mut flags = Vec::new();
             for (bit, name) in [(0x20, "CY"), (0x40, "CA"), (0x80, "IV")] {
                 if s & bit != 0 {
                     flags.push(name);
                 }
             }
-            o.insert("quality".into(), json!(s & 0xe0));
-            o.insert("quality_flags".into(), json!(flags));
+            o.set("quality", s & 0xe0);
+            o.set("quality_flags", &flags[..]);
             let mut text = format!(" value={v} seq={}", s & 0x1f);
             if !flags.is_empty() {
                 text.push_str(&format!(" ({})", flags.join(" ")));
@@ -489,8 +489,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
         }
         Element::Scd => {
             let (status, change) = (le16(b), le16(&b[2..]));
-            o.insert("value".into(), json!(status));
-            o.insert("changed".into(), json!(change));
+            o.set("value", status);
+            o.set("changed", change);
             format!(
                 " value=0x{status:04x} changed=0x{change:04x}{}",
                 quality(b[4], true, o)
@@ -498,7 +498,7 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
         }
         Element::Sco => {
             let v = b[0] & 1;
-            o.insert("value".into(), json!(v));
+            o.set("value", v);
             format!(" value={v}{}", select(b[0], (b[0] >> 2) & 0x1f, "qu", o))
         }
         Element::Dco | Element::Rco => {
@@ -510,8 +510,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
                 (Element::Rco, 2) => "higher",
                 _ => "not permitted",
             };
-            o.insert("value".into(), json!(v));
-            o.insert("state".into(), json!(name));
+            o.set("value", v);
+            o.set("state", name);
             format!(
                 " value={v} ({name}){}",
                 select(b[0], (b[0] >> 2) & 0x1f, "qu", o)
@@ -526,9 +526,9 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
                 _ => "other",
             };
             let changed = b[0] & 0x80 != 0;
-            o.insert("coi".into(), json!(cause));
-            o.insert("coi_name".into(), json!(name));
-            o.insert("parameters_changed".into(), json!(changed));
+            o.set("coi", cause);
+            o.set("coi_name", name);
+            o.set("parameters_changed", changed);
             format!(
                 " coi={cause} ({name}){}",
                 if changed {
@@ -545,8 +545,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
                 21..=36 => format!("group {}", q - 20),
                 _ => "unknown".to_string(),
             };
-            o.insert("qoi".into(), json!(q));
-            o.insert("qoi_name".into(), json!(name));
+            o.set("qoi", q);
+            o.set("qoi_name", name.as_str());
             format!(" qoi={q} ({name})")
         }
         Element::Qcc => {
@@ -558,8 +558,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
                 _ => "unknown",
             };
             let freeze = ["read", "freeze", "freeze and reset", "reset"][usize::from(frz)];
-            o.insert("rqt".into(), json!(rqt));
-            o.insert("frz".into(), json!(frz));
+            o.set("rqt", rqt);
+            o.set("frz", frz);
             format!(" rqt={rqt} ({request}) frz={frz} ({freeze})")
         }
         Element::Qrp => {
@@ -568,32 +568,32 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Map<String, Value>) -> Stri
                 2 => "reset pending events",
                 _ => "unknown",
             };
-            o.insert("qrp".into(), json!(b[0]));
+            o.set("qrp", b[0]);
             format!(" qrp={} ({name})", b[0])
         }
         Element::Qpa => {
-            o.insert("qpa".into(), json!(b[0]));
+            o.set("qpa", b[0]);
             format!(" qpa={}", b[0])
         }
         Element::Fbp => {
             let v = le16(b);
-            o.insert("fbp".into(), json!(v));
+            o.set("fbp", v);
             format!(" fbp=0x{v:04x}")
         }
         Element::Tsc => {
             let v = le16(b);
-            o.insert("tsc".into(), json!(v));
+            o.set("tsc", v);
             format!(" tsc={v}")
         }
         Element::Delay => {
             let v = le16(b);
-            o.insert("delay_ms".into(), json!(v));
+            o.set("delay_ms", v);
             format!(" delay={v}ms")
         }
         Element::Nothing => String::new(),
         Element::Raw(_) => {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            o.insert("data".into(), json!(hex));
+            o.set("data", hex.as_str());
             format!(" data={hex}")
         }
     };
@@ -610,7 +610,7 @@ fn ioa(b: &[u8]) -> u32 {
 }
 
 /// The ASDU of an I-format APDU: its fields in `f`, its summary text.
-fn asdu(a: &[u8]) -> Result<(Value, String), Malformed> {
+fn asdu(a: &[u8], like: &Fields) -> Result<(Fields, String), Malformed> {
     if a.len() < 6 {
         return Err(Malformed(format!(
             "ASDU of {} bytes, shorter than its 6-byte header",
@@ -627,17 +627,17 @@ fn asdu(a: &[u8]) -> Result<(Value, String), Malformed> {
     let ca = le16(&a[4..]);
     let objects = &a[6..];
     let name = type_name(type_id);
-    let mut f = Map::new();
-    f.insert("type_id".into(), json!(type_id));
-    f.insert("type_name".into(), json!(name.unwrap_or("unknown")));
-    f.insert("sq".into(), json!(sq));
-    f.insert("count".into(), json!(count));
-    f.insert("cot".into(), json!(cause));
-    f.insert("cot_name".into(), json!(cause_name(cause)));
-    f.insert("negative".into(), json!(negative));
-    f.insert("test".into(), json!(test));
-    f.insert("originator".into(), json!(originator));
-    f.insert("common_address".into(), json!(ca));
+    let mut f = like.nested();
+    f.set("type_id", type_id);
+    f.set("type_name", name.unwrap_or("unknown"));
+    f.set("sq", sq);
+    f.set("count", count);
+    f.set("cot", cause);
+    f.set("cot_name", cause_name(cause));
+    f.set("negative", negative);
+    f.set("test", test);
+    f.set("originator", originator);
+    f.set("common_address", ca);
     let mut text = match name {
         Some(n) => format!("{n} ({type_id})"),
         None => format!("type {type_id}"),
@@ -654,10 +654,10 @@ fn asdu(a: &[u8]) -> Result<(Value, String), Malformed> {
     }
     text.push_str(&format!(" ca={ca}"));
     let Some((e, time)) = layout(type_id) else {
-        f.insert("object_bytes".into(), json!(objects.len()));
+        f.set("object_bytes", objects.len());
         let noun = if count == 1 { "object" } else { "objects" };
         text.push_str(&format!(": {count} {noun}, {} bytes", objects.len()));
-        return Ok((Value::Object(f), text));
+        return Ok((f, text));
     };
     let size = element_size(e) + time_size(time);
     let need = match (count, sq) {
@@ -683,13 +683,15 @@ fn asdu(a: &[u8]) -> Result<(Value, String), Malformed> {
             let at = i * (3 + size);
             (ioa(&objects[at..]), at + 3)
         };
-        let mut o = Map::new();
-        o.insert("ioa".into(), json!(address));
+        let mut o = f.nested();
+        o.set("ioa", address);
         let detail = element(e, time, &objects[at..at + size], &mut o);
         if i < SHOWN {
             shown.push(format!("ioa={address}{detail}"));
         }
-        list.push(Value::Object(o));
+        if o.wanted() {
+            list.push(o.into_value());
+        }
     }
     if count > SHOWN {
         shown.push("…".into());
@@ -697,8 +699,8 @@ fn asdu(a: &[u8]) -> Result<(Value, String), Malformed> {
     if !shown.is_empty() {
         text.push_str(&format!(": {}", shown.join(", ")));
     }
-    f.insert("objects".into(), json!(list));
-    Ok((Value::Object(f), text))
+    f.set("objects", list);
+    Ok((f, text))
 }
 
 fn u_function(c1: u8) -> Option<&'static str> {
@@ -734,7 +736,7 @@ pub fn looks_like(message: &[u8]) -> bool {
 
 /// Decode one APDU (start byte, length, control field, ASDU); the
 /// direction does not matter: 104 says itself what each APDU is.
-pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {
+pub fn decode(frame: &[u8], _from: Side, f: &mut Fields) -> Result<String, Malformed> {
     let start = u8_at(frame, 0, "start byte")?;
     if start != 0x68 {
         return Err(Malformed(format!("start byte 0x{start:02x}, not 0x68")));
@@ -750,20 +752,19 @@ pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {
         )));
     }
     let c = &frame[2..6];
-    let mut f = Map::new();
-    f.insert("length".into(), json!(length));
+    f.set("length", length);
     let after = frame.len() - 6;
     let summary = if c[0] & 1 == 0 {
         let send = le16(&c[0..]) >> 1;
         let recv = le16(&c[2..]) >> 1;
-        f.insert("format".into(), json!("I"));
-        f.insert("send_seq".into(), json!(send));
-        f.insert("recv_seq".into(), json!(recv));
+        f.set("format", "I");
+        f.set("send_seq", send);
+        f.set("recv_seq", recv);
         if after == 0 {
             return Err(Malformed("I-format APDU without an ASDU".into()));
         }
-        let (a, text) = asdu(&frame[6..])?;
-        f.insert("asdu".into(), a);
+        let (a, text) = asdu(&frame[6..], f)?;
+        f.set("asdu", a);
         format!("iec104 I N(S)={send} N(R)={recv} {text}")
     } else {
         if after != 0 {
@@ -775,28 +776,25 @@ pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {
         }
         if c[0] & 3 == 1 {
             let recv = le16(&c[2..]) >> 1;
-            f.insert("format".into(), json!("S"));
-            f.insert("recv_seq".into(), json!(recv));
+            f.set("format", "S");
+            f.set("recv_seq", recv);
             format!("iec104 S N(R)={recv}")
         } else {
-            f.insert("format".into(), json!("U"));
+            f.set("format", "U");
             match u_function(c[0]) {
                 Some(name) => {
-                    f.insert("u_function".into(), json!(name));
+                    f.set("u_function", name);
                     format!("iec104 U {name}")
                 }
                 None => {
-                    f.insert("u_function".into(), json!("unknown"));
-                    f.insert("control".into(), json!(c[0]));
+                    f.set("u_function", "unknown");
+                    f.set("control", c[0]);
                     format!("iec104 U 0x{:02x} (unknown function)", c[0])
                 }
             }
         }
     };
-    Ok(Decoded {
-        summary,
-        fields: Value::Object(f),
-    })
+    Ok(summary)
 }
 
 /// The requests `--request 'iec104 ...'` builds (the words after `iec104`).
@@ -855,6 +853,11 @@ pub fn request(words: &[&str]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder with its JSON fields (and the same summary without).
+    fn decode(frame: &[u8], from: Side) -> Result<crate::decode::Decoded, Malformed> {
+        crate::decode::decode_checked(super::decode, frame, from)
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         crate::payload::parse_hex(s).unwrap_or_else(|e| panic!("{s}: {e}"))

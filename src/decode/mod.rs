@@ -14,7 +14,7 @@ pub mod s7;
 
 use std::{fmt, str::FromStr, sync::OnceLock};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::{frame::FrameSpec, record::Side};
 
@@ -34,8 +34,9 @@ pub struct Decoder {
     pub looks_like: Option<fn(&[u8]) -> bool>,
     /// What `--request 'NAME ...'` builds, if the protocol builds requests.
     pub requests: Option<Requests>,
-    /// The decoder: one framed message and who sent it.
-    pub decode: fn(&[u8], Side) -> Result<Decoded, Malformed>,
+    /// The decoder: one framed message and who sent it to its summary line,
+    /// filling `fields` (which only records when JSON is wanted).
+    pub decode: fn(&[u8], Side, &mut Fields) -> Result<String, Malformed>,
 }
 
 /// The requests a protocol builds for `--request 'NAME WORD...'`.
@@ -327,25 +328,113 @@ pub struct Decoded {
     pub fields: Value,
 }
 
+/// The `"decoded"` object a decoder fills, or nothing at all when only the
+/// summary line is wanted (text records): then `set` neither allocates a key
+/// nor converts a value, which is most of a decoder's cost (issue 25's
+/// bench). Nested objects are `Fields` of the same kind ([`Fields::nested`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fields(Option<Map<String, Value>>);
+
+impl Fields {
+    /// Fields that record (`true`) or ignore everything set.
+    pub fn new(wanted: bool) -> Fields {
+        Fields(wanted.then(Map::new))
+    }
+
+    /// An empty object of the same kind, to nest under a key.
+    pub fn nested(&self) -> Fields {
+        Fields::new(self.wanted())
+    }
+
+    /// Whether anything set is kept.
+    pub fn wanted(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Set `key` to `value` (converted only when kept).
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) {
+        if let Some(map) = &mut self.0 {
+            map.insert(key.to_string(), value.into());
+        }
+    }
+
+    /// Set `key` to what `value` computes, computed only when kept.
+    pub fn set_with(&mut self, key: &str, value: impl FnOnce() -> Value) {
+        if let Some(map) = &mut self.0 {
+            map.insert(key.to_string(), value());
+        }
+    }
+
+    /// The value at `key`, if kept.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.as_ref().and_then(|map| map.get(key))
+    }
+
+    /// The object, or `null` when nothing was kept.
+    pub fn into_value(self) -> Value {
+        self.0.map_or(Value::Null, Value::Object)
+    }
+}
+
+impl From<Fields> for Value {
+    fn from(fields: Fields) -> Value {
+        fields.into_value()
+    }
+}
+
+/// A row's decoder with its JSON fields, for the decoders' unit tests; it
+/// also checks that the summary is the same when the fields are not built.
+#[cfg(test)]
+pub(crate) fn decode_checked(
+    decoder: fn(&[u8], Side, &mut Fields) -> Result<String, Malformed>,
+    frame: &[u8],
+    from: Side,
+) -> Result<Decoded, Malformed> {
+    let alone = decoder(frame, from, &mut Fields::new(false));
+    let mut fields = Fields::new(true);
+    let summary = decoder(frame, from, &mut fields);
+    assert_eq!(alone, summary, "the summary depends on building the fields");
+    Ok(Decoded {
+        summary: summary?,
+        fields: fields.into_value(),
+    })
+}
+
 /// Decode one message `from` sent; `None` with `--decode none`. A message
 /// that does not parse gives its reason, never an error.
 pub fn decode(protocol: Protocol, message: &[u8], from: Side) -> Option<Decoded> {
+    decode_as(protocol, message, from, true)
+}
+
+/// Only the summary line of [`decode`], for text records: the JSON fields
+/// are not built.
+pub fn summary(protocol: Protocol, message: &[u8], from: Side) -> Option<String> {
+    decode_as(protocol, message, from, false).map(|d| d.summary)
+}
+
+fn decode_as(protocol: Protocol, message: &[u8], from: Side, fields: bool) -> Option<Decoded> {
     let decoder = match protocol {
         Protocol::None => return None,
         Protocol::One(d) => d,
         Protocol::Auto => detect(message),
     };
-    let (name, result) = (decoder.name, (decoder.decode)(message, from));
-    Some(match result {
-        Ok(mut decoded) => {
-            if let Value::Object(fields) = &mut decoded.fields {
-                fields.insert("decoder".into(), json!(name));
+    let name = decoder.name;
+    let mut f = Fields::new(fields);
+    Some(match (decoder.decode)(message, from, &mut f) {
+        Ok(summary) => {
+            f.set("decoder", name);
+            Decoded {
+                summary,
+                fields: f.into_value(),
             }
-            decoded
         }
         Err(Malformed(reason)) => Decoded {
             summary: format!("{name} malformed: {reason}"),
-            fields: json!({"decoder": name, "malformed": reason}),
+            fields: if fields {
+                json!({"decoder": name, "malformed": reason})
+            } else {
+                Value::Null
+            },
         },
     })
 }
@@ -624,6 +713,8 @@ mod tests {
                 let d = decode(p, &bytes, from).unwrap();
                 prop_assert!(!d.summary.contains('\n'));
                 prop_assert!(d.fields.is_object());
+                // Text records build the summary alone: it must not differ.
+                prop_assert_eq!(summary(p, &bytes, from), Some(d.summary));
             }
         }
 

@@ -1,9 +1,7 @@
 //! Modbus/TCP: the MBAP header and the PDU of function codes 1-6, 15, 16
 //! and 23, requests and responses, and exception responses.
 
-use serde_json::{json, Map, Value};
-
-use super::{u16_at, u8_at, Decoded, Malformed};
+use super::{u16_at, u8_at, Fields, Malformed};
 use crate::{record::Side, units::plural};
 
 /// The MBAP header (7 bytes) of a Modbus/TCP frame.
@@ -78,7 +76,7 @@ fn bits(bytes: &[u8], quantity: Option<u16>) -> Vec<u8> {
 }
 
 /// Decode one Modbus/TCP frame (MBAP and PDU) sent by `from`.
-pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
+pub fn decode(frame: &[u8], from: Side, fields: &mut Fields) -> Result<String, Malformed> {
     if frame.len() < MBAP + 1 {
         return Err(Malformed(format!(
             "{} bytes, shorter than an MBAP header and a function code",
@@ -100,45 +98,40 @@ pub fn decode(frame: &[u8], from: Side) -> Result<Decoded, Malformed> {
     }
     let pdu = &frame[MBAP..];
     let code = pdu[0];
-    let mut fields = Map::new();
-    fields.insert("transaction".into(), json!(transaction));
-    fields.insert("protocol".into(), json!(protocol));
-    fields.insert("length".into(), json!(length));
-    fields.insert("unit".into(), json!(unit));
+    fields.set("transaction", transaction);
+    fields.set("protocol", protocol);
+    fields.set("length", length);
+    fields.set("unit", unit);
     let head = format!("modbus tid={transaction} unit={unit}");
     if from == Side::Server && code & 0x80 != 0 {
         let function = code & 0x7f;
         let exception = u8_at(pdu, 1, "exception code")?;
         let name = exception_name(exception);
-        fields.insert("function".into(), json!(function));
+        fields.set("function", function);
         if let Some(n) = function_name(function) {
-            fields.insert("function_name".into(), json!(n));
+            fields.set("function_name", n);
         }
-        fields.insert("kind".into(), json!("exception"));
-        fields.insert("exception".into(), json!(exception));
-        fields.insert("exception_name".into(), json!(name));
-        return Ok(Decoded {
-            summary: format!("{head} exception 0x{code:02x}: {name} ({exception})"),
-            fields: Value::Object(fields),
-        });
+        fields.set("kind", "exception");
+        fields.set("exception", exception);
+        fields.set("exception_name", name);
+        return Ok(format!(
+            "{head} exception 0x{code:02x}: {name} ({exception})"
+        ));
     }
     let name = function_name(code).map_or_else(|| format!("function {code}"), String::from);
-    fields.insert("function".into(), json!(code));
-    fields.insert("function_name".into(), json!(name));
+    fields.set("function", code);
+    fields.set("function_name", name.as_str());
     let kind = if from == Side::Client {
         "request"
     } else {
         "response"
     };
-    fields.insert("kind".into(), json!(kind));
+    fields.set("kind", kind);
     let detail = match from {
-        Side::Client => request(code, pdu, &mut fields)?,
-        Side::Server => response(code, pdu, &mut fields)?,
+        Side::Client => request(code, pdu, fields)?,
+        Side::Server => response(code, pdu, fields)?,
     };
-    Ok(Decoded {
-        summary: format!("{head} {name} ({code}) {kind}{detail}"),
-        fields: Value::Object(fields),
-    })
+    Ok(format!("{head} {name} ({code}) {kind}{detail}"))
 }
 
 /// `: v1 v2 ...` with at most 10 values, then an ellipsis; nothing for none.
@@ -153,22 +146,22 @@ fn shown<T: std::fmt::Display>(values: &[T]) -> String {
     format!(": {}", text.join(" "))
 }
 
-fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn request(code: u8, pdu: &[u8], f: &mut Fields) -> Result<String, Malformed> {
     match code {
         1..=4 => address_and_quantity(pdu, f),
         5 | 6 => address_and_value(code, pdu, f),
         15 | 16 => {
             let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
             let data = counted(pdu, 5)?;
-            f.insert("address".into(), json!(address));
-            f.insert("quantity".into(), json!(quantity));
+            f.set("address", address);
+            f.set("quantity", quantity);
             let shown_values = if code == 15 {
                 let b = bits(data, Some(quantity));
-                f.insert("values".into(), json!(b));
+                f.set("values", &b[..]);
                 shown(&b)
             } else {
                 let r = registers(data)?;
-                f.insert("values".into(), json!(r));
+                f.set("values", &r[..]);
                 shown(&r)
             };
             Ok(format!(
@@ -185,11 +178,11 @@ fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, M
                 u16_at(pdu, 7, "write quantity")?,
             );
             let values = registers(counted(pdu, 9)?)?;
-            f.insert("address".into(), json!(read.0));
-            f.insert("quantity".into(), json!(read.1));
-            f.insert("write_address".into(), json!(write.0));
-            f.insert("write_quantity".into(), json!(write.1));
-            f.insert("values".into(), json!(values));
+            f.set("address", read.0);
+            f.set("quantity", read.1);
+            f.set("write_address", write.0);
+            f.set("write_quantity", write.1);
+            f.set("values", &values[..]);
             Ok(format!(
                 " read addr={} qty={} write addr={} qty={} values{}",
                 read.0,
@@ -203,18 +196,18 @@ fn request(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, M
     }
 }
 
-fn response(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn response(code: u8, pdu: &[u8], f: &mut Fields) -> Result<String, Malformed> {
     match code {
         1 | 2 => {
             let b = bits(counted(pdu, 1)?, None);
             let text = format!(" {}{}", plural(b.len() as u64, "bit"), shown(&b));
-            f.insert("values".into(), json!(b));
+            f.set("values", b);
             Ok(text)
         }
         3 | 4 | 23 => {
             let r = registers(counted(pdu, 1)?)?;
             let text = format!(" {}{}", plural(r.len() as u64, "value"), shown(&r));
-            f.insert("values".into(), json!(r));
+            f.set("values", r);
             Ok(text)
         }
         5 | 6 => address_and_value(code, pdu, f),
@@ -224,22 +217,18 @@ fn response(code: u8, pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, 
 }
 
 /// `addr=A value=V` (write single coil or register, request or echo).
-fn address_and_value(
-    code: u8,
-    pdu: &[u8],
-    f: &mut Map<String, Value>,
-) -> Result<String, Malformed> {
+fn address_and_value(code: u8, pdu: &[u8], f: &mut Fields) -> Result<String, Malformed> {
     let (address, value) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "value")?);
-    f.insert("address".into(), json!(address));
-    f.insert("values".into(), json!([single(code, value)]));
+    f.set("address", address);
+    f.set("values", [single(code, value)]);
     Ok(format!(" addr={address} value={}", single(code, value)))
 }
 
 /// `addr=A qty=Q` (a read request, or a multiple write's answer).
-fn address_and_quantity(pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn address_and_quantity(pdu: &[u8], f: &mut Fields) -> Result<String, Malformed> {
     let (address, quantity) = (u16_at(pdu, 1, "address")?, u16_at(pdu, 3, "quantity")?);
-    f.insert("address".into(), json!(address));
-    f.insert("quantity".into(), json!(quantity));
+    f.set("address", address);
+    f.set("quantity", quantity);
     Ok(format!(" addr={address} qty={quantity}"))
 }
 
@@ -255,6 +244,12 @@ fn single(code: u8, value: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The decoder with its JSON fields (and the same summary without).
+    fn decode(frame: &[u8], from: Side) -> Result<crate::decode::Decoded, Malformed> {
+        crate::decode::decode_checked(super::decode, frame, from)
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         crate::payload::parse_hex(s).unwrap()

@@ -2,9 +2,9 @@
 //! DT the S7 header (job, ack, ack_data, userdata) with setup
 //! communication, read var and write var (items, data, return codes).
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use super::{u16_at, u8_at, Decoded, Malformed};
+use super::{u16_at, u8_at, Fields, Malformed};
 use crate::record::Side;
 
 fn cotp_name(kind: u8) -> Option<&'static str> {
@@ -70,7 +70,7 @@ pub fn looks_like(message: &[u8]) -> bool {
 
 /// Decode one TPKT frame sent by `from` (the direction only names it; S7
 /// says itself whether it is a job or an answer).
-pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {
+pub fn decode(frame: &[u8], _from: Side, fields: &mut Fields) -> Result<String, Malformed> {
     if frame.len() < 7 {
         return Err(Malformed(format!(
             "{} bytes, shorter than TPKT and COTP",
@@ -91,26 +91,19 @@ pub fn decode(frame: &[u8], _from: Side) -> Result<Decoded, Malformed> {
     let kind = frame[5] & 0xf0;
     let cotp = cotp_name(kind)
         .ok_or_else(|| Malformed(format!("COTP PDU type 0x{:02x} unknown", frame[5])))?;
-    let mut fields = Map::new();
-    fields.insert("cotp".into(), json!(cotp));
+    fields.set("cotp", cotp);
     let payload = frame
         .get(5 + li..)
         .ok_or_else(|| Malformed(format!("COTP length {li} runs past the frame")))?;
     if kind != 0xf0 || payload.is_empty() {
-        return Ok(Decoded {
-            summary: format!("s7 COTP {cotp}"),
-            fields: Value::Object(fields),
-        });
+        return Ok(format!("s7 COTP {cotp}"));
     }
-    let summary = s7(payload, &mut fields)?;
-    Ok(Decoded {
-        summary: format!("s7 {cotp} {summary}"),
-        fields: Value::Object(fields),
-    })
+    let summary = s7(payload, fields)?;
+    Ok(format!("s7 {cotp} {summary}"))
 }
 
 /// The S7 PDU inside a COTP DT.
-fn s7(pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
+fn s7(pdu: &[u8], f: &mut Fields) -> Result<String, Malformed> {
     if pdu[0] != 0x32 {
         return Err(Malformed(format!(
             "S7 protocol id 0x{:02x}, not 0x32",
@@ -122,16 +115,16 @@ fn s7(pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
     let param_len = u16_at(pdu, 6, "parameter length")? as usize;
     let data_len = u16_at(pdu, 8, "data length")? as usize;
     let mut header = 10;
-    f.insert("rosctr".into(), json!(rosctr_name(rosctr)));
-    f.insert("pdu_ref".into(), json!(pdu_ref));
+    f.set("rosctr", rosctr_name(rosctr));
+    f.set("pdu_ref", pdu_ref);
     let mut error = String::new();
     if rosctr == 2 || rosctr == 3 {
         let (class, code) = (
             u8_at(pdu, 10, "error class")?,
             u8_at(pdu, 11, "error code")?,
         );
-        f.insert("error_class".into(), json!(class));
-        f.insert("error_code".into(), json!(code));
+        f.set("error_class", class);
+        f.set("error_code", code);
         if class != 0 || code != 0 {
             error = format!(" error 0x{class:02x}{code:02x}");
         }
@@ -148,12 +141,12 @@ fn s7(pdu: &[u8], f: &mut Map<String, Value>) -> Result<String, Malformed> {
         return Ok(format!("{head}pdu_ref={pdu_ref}{error}").replace("  ", " "));
     }
     let function = params[0];
-    f.insert("function".into(), json!(function));
-    f.insert("function_name".into(), json!(function_name(function)));
+    f.set("function", function);
+    f.set("function_name", function_name(function));
     let detail = match function {
         0xf0 => {
             let pdu_length = u16_at(params, 6, "PDU length")?;
-            f.insert("pdu_length".into(), json!(pdu_length));
+            f.set("pdu_length", pdu_length);
             format!(" pdu {pdu_length}")
         }
         0x04 | 0x05 => var(rosctr, function, params, data, f)?,
@@ -172,7 +165,7 @@ fn var(
     function: u8,
     params: &[u8],
     data: &[u8],
-    f: &mut Map<String, Value>,
+    f: &mut Fields,
 ) -> Result<String, Malformed> {
     let count = u8_at(params, 1, "item count")? as usize;
     let mut items = Vec::new();
@@ -222,13 +215,18 @@ fn var(
             items.push(item);
         }
     }
-    f.insert("items".into(), json!(items));
+    f.set("items", items);
     Ok(format!(" {}", text.join(", ")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoder with its JSON fields (and the same summary without).
+    fn decode(frame: &[u8], from: Side) -> Result<crate::decode::Decoded, Malformed> {
+        crate::decode::decode_checked(super::decode, frame, from)
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         crate::payload::parse_hex(s).unwrap()
