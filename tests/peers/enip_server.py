@@ -6,14 +6,23 @@ tags given as arguments (e.g. 'SCADA=INT[10]' 'TEMP=REAL'), reads the port
 it bound back from its "Network TCP Server address = (...)" line, and prints
 that port as the first stdout line (a bare number, like the other peers in
 this folder). Stops the simulator on SIGTERM/SIGINT, or after --lifetime
-seconds, so it never hangs a test run.
+seconds, so it never hangs a test run; the simulator dies with this wrapper
+(PR_SET_PDEATHSIG), so a test that kills the wrapper leaves nothing behind.
 """
 import argparse
+import ctypes
 import re
 import signal
 import subprocess
 import sys
 import threading
+
+
+def die_with_parent():
+    """In the child: be sent SIGTERM when this wrapper dies, even by SIGKILL
+    (a test's Drop kills the wrapper, which cannot stop the child then)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def main():
@@ -24,7 +33,7 @@ def main():
     child = subprocess.Popen(
         [sys.executable, "-m", "cpppo.server.enip", "--no-config", "-a", "127.0.0.1:0",
          "-A", "-U", *args.tags],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
 
     def stop(*_):
         child.terminate()
