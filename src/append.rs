@@ -39,6 +39,11 @@ pub(crate) fn push_peer(out: &mut Vec<u8>, peer: &Peer) {
             out.extend_from_slice(path.as_bytes());
             return;
         }
+        Peer::Serial(path) => {
+            out.extend_from_slice(b"serial:");
+            out.extend_from_slice(path.as_bytes());
+            return;
+        }
     };
     match peer {
         SocketAddr::V4(v4) => {

@@ -128,7 +128,7 @@ fn addr_field(
     line: usize,
 ) -> Result<Option<SocketAddr>, FileError> {
     let text = string_field(obj, key, line)?;
-    if text.starts_with("unix:") {
+    if text.starts_with("unix:") || text.starts_with("serial:") {
         return Ok(None);
     }
     text.parse()
@@ -164,10 +164,11 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
         "tcp" => Transport::Tcp,
         "udp" => Transport::Udp,
         "unix" => Transport::Unix,
+        "serial" => Transport::Serial,
         other => {
             return Err(line_error(
                 line,
-                format!("unknown transport '{other}' (expected tcp, udp or unix)"),
+                format!("unknown transport '{other}' (expected tcp, udp, unix or serial)"),
             ))
         }
     };
@@ -176,7 +177,8 @@ fn parse_header(text: &str, line: usize) -> Result<Header, FileError> {
         // Once per file: the header's path lives as long as the program.
         None => {
             let text = string_field(obj, "local", line)?;
-            Peer::Unix(crate::record::intern_path(&text["unix:".len()..]))
+            text.parse()
+                .map_err(|_| line_error(line, format!("\"local\": '{text}' is not an address")))?
         }
     };
     let side = match obj.get("side").and_then(|v| v.as_str()) {

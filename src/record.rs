@@ -105,6 +105,8 @@ impl Direction {
 pub enum Peer {
     Ip(SocketAddr),
     Unix(&'static str),
+    /// A serial line, by its device path: the line is the peer.
+    Serial(&'static str),
 }
 
 impl Peer {
@@ -112,7 +114,7 @@ impl Peer {
     pub fn ip(self) -> Option<SocketAddr> {
         match self {
             Peer::Ip(addr) => Some(addr),
-            Peer::Unix(_) => None,
+            Peer::Unix(_) | Peer::Serial(_) => None,
         }
     }
 }
@@ -146,10 +148,13 @@ impl std::str::FromStr for Peer {
     type Err = std::net::AddrParseError;
 
     fn from_str(s: &str) -> Result<Peer, Self::Err> {
-        match s.strip_prefix("unix:") {
-            Some(path) => Ok(Peer::Unix(intern_path(path))),
-            None => s.parse().map(Peer::Ip),
+        if let Some(path) = s.strip_prefix("unix:") {
+            return Ok(Peer::Unix(intern_path(path)));
         }
+        if let Some(path) = s.strip_prefix("serial:") {
+            return Ok(Peer::Serial(intern_path(path)));
+        }
+        s.parse().map(Peer::Ip)
     }
 }
 
@@ -158,6 +163,7 @@ impl std::fmt::Display for Peer {
         match self {
             Peer::Ip(addr) => addr.fmt(f),
             Peer::Unix(path) => write!(f, "unix:{path}"),
+            Peer::Serial(path) => write!(f, "serial:{path}"),
         }
     }
 }
@@ -239,6 +245,8 @@ pub enum Transport {
     Udp,
     /// A Unix domain stream socket: a byte stream like TCP.
     Unix,
+    /// A serial line: a byte stream with no connection to open or close.
+    Serial,
 }
 
 impl Transport {
@@ -247,6 +255,7 @@ impl Transport {
             Transport::Tcp => "tcp",
             Transport::Udp => "udp",
             Transport::Unix => "unix",
+            Transport::Serial => "serial",
         }
     }
 }

@@ -92,6 +92,10 @@ fn json_prefix(out: &mut Vec<u8>, meta: &Meta) {
             out.extend_from_slice(b"unix:");
             json_str_into(out, path);
         }
+        Peer::Serial(path) => {
+            out.extend_from_slice(b"serial:");
+            json_str_into(out, path);
+        }
     }
     out.extend_from_slice(b"\",\"event\":\"");
 }

@@ -292,7 +292,7 @@ async fn replay_all(plan: &Plan) -> Result<ExitCode> {
                 recorder: &mut recorder,
             };
             let result = match flow.transport {
-                Transport::Tcp | Transport::Unix => {
+                Transport::Tcp | Transport::Unix | Transport::Serial => {
                     replay_tcp(plan, *number, flow, &mut report, &mut suite, &mut progress).await
                 }
                 Transport::Udp => {

@@ -477,17 +477,20 @@ fn print_summary(stats: &Stats, count: Option<u64>, failures: &[SinkFailure]) {
 
 /// Options that contradict the address, refused before anything is bound.
 fn validate(config: &Options) -> Result<()> {
-    if let ListenAddr::Unix(path) = &config.addr {
-        if !config.access.is_open() {
-            return Err(crate::exit::usage(format!(
-                "--allow/--deny do not apply to {path}: a Unix socket's clients have no IP address to check"
-            )));
-        }
-        if config.tls.is_some() {
-            return Err(crate::exit::usage(format!(
-                "TLS (--tls-cert, --tls-self-signed) is for TCP, not {path}"
-            )));
-        }
+    let (path, whose) = match &config.addr {
+        ListenAddr::Ip(_) => return Ok(()),
+        ListenAddr::Unix(path) => (path.to_string(), "a Unix socket's clients have"),
+        ListenAddr::Serial(line) => (line.to_string(), "a serial line has"),
+    };
+    if !config.access.is_open() {
+        return Err(crate::exit::usage(format!(
+            "--allow/--deny do not apply to {path}: {whose} no IP address to check"
+        )));
+    }
+    if config.tls.is_some() {
+        return Err(crate::exit::usage(format!(
+            "TLS (--tls-cert, --tls-self-signed) is for TCP, not {path}"
+        )));
     }
     Ok(())
 }

@@ -17,11 +17,15 @@ use anyhow::Result;
 
 use crate::exit;
 
-/// Where a client connects: `HOST:PORT`, `[IPV6]:PORT` or `unix:PATH`.
+use super::serial::SerialAddr;
+
+/// Where a client connects: `HOST:PORT`, `[IPV6]:PORT`, `unix:PATH` or
+/// `serial:PATH[,BAUD[,FORMAT]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Host(HostPort),
     Unix(UnixPath),
+    Serial(SerialAddr),
 }
 
 /// `HOST:PORT` or `[IPV6]:PORT`.
@@ -31,12 +35,13 @@ pub struct HostPort {
     pub port: u16,
 }
 
-/// Where a server binds: `PORT`, `:PORT`, `HOST:PORT`, `[IPV6]:PORT` or
-/// `unix:PATH`.
+/// Where a server binds: `PORT`, `:PORT`, `HOST:PORT`, `[IPV6]:PORT`,
+/// `unix:PATH`, or the serial line it answers on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
     Ip(BindAddr),
     Unix(UnixPath),
+    Serial(SerialAddr),
 }
 
 /// An IP address to bind: no host means all interfaces; port 0 picks a
@@ -103,6 +108,12 @@ pub static SCHEMES: &[Scheme] = &[
         syntax: "unix:PATH",
         parse_target: |path| UnixPath::parse(path).map(Target::Unix),
         parse_listen: |path| UnixPath::parse(path).map(ListenAddr::Unix),
+    },
+    Scheme {
+        prefix: "serial:",
+        syntax: "serial:PATH[,BAUD[,FORMAT]]",
+        parse_target: |rest| SerialAddr::parse(rest).map(Target::Serial),
+        parse_listen: |rest| SerialAddr::parse(rest).map(ListenAddr::Serial),
     },
     Scheme {
         prefix: "",
@@ -186,6 +197,7 @@ impl fmt::Display for Target {
         match self {
             Target::Host(host) => host.fmt(f),
             Target::Unix(path) => path.fmt(f),
+            Target::Serial(line) => line.fmt(f),
         }
     }
 }
@@ -196,6 +208,7 @@ impl Target {
         match self {
             Target::Host(host) => Ok(host),
             Target::Unix(path) => Err(exit::usage(format!("{what} needs HOST:PORT, not {path}"))),
+            Target::Serial(line) => Err(exit::usage(format!("{what} needs HOST:PORT, not {line}"))),
         }
     }
 
@@ -211,6 +224,7 @@ impl Target {
                 ))))
             }
             Target::Unix(path) => Some(crate::record::Peer::Unix(path.0)),
+            Target::Serial(line) => Some(crate::record::Peer::Serial(line.path)),
         }
     }
 }
@@ -258,6 +272,9 @@ impl ListenAddr {
             ListenAddr::Unix(path) => Err(exit::usage(format!(
                 "{what} needs an IP address to listen on, not {path}"
             ))),
+            ListenAddr::Serial(line) => Err(exit::usage(format!(
+                "{what} needs an IP address to listen on, not {line}"
+            ))),
         }
     }
 }
@@ -271,6 +288,7 @@ impl fmt::Display for ListenAddr {
                 None => write!(f, ":{}", addr.port),
             },
             ListenAddr::Unix(path) => path.fmt(f),
+            ListenAddr::Serial(line) => line.fmt(f),
         }
     }
 }

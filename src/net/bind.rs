@@ -27,6 +27,7 @@ pub async fn bind_stream(addr: &ListenAddr) -> Result<(Listener, Option<String>)
     match addr {
         ListenAddr::Ip(addr) => bind_tcp(addr).await.map(|l| (Listener::Tcp(l), None)),
         ListenAddr::Unix(path) => bind_unix(*path),
+        ListenAddr::Serial(line) => Ok((Listener::serial(*line)?, None)),
     }
 }
 

@@ -21,6 +21,7 @@ use crate::exit::{self, ExitCode};
 use super::{
     addr::{HostPort, SourceAddr, Target, UnixPath},
     error::{connect_error, connect_timeout, option_error, source_error},
+    serial,
     stream::Stream,
     tls,
 };
@@ -153,7 +154,7 @@ async fn connect_once(target: &HostPort, opts: &ConnectOptions) -> Result<TcpStr
 }
 
 /// Connect to `target` over whatever it names: TCP (with TLS when
-/// `opts.tls` says so) or a Unix socket. `--retry` retries the connection,
+/// `opts.tls` says so), a Unix socket, or a serial line (opened). `--retry` retries the connection,
 /// never a TLS handshake: a certificate does not get better by asking again.
 pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream> {
     match target {
@@ -173,6 +174,16 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<Stream> {
             }
             let stream = retrying(opts.retry_for, || connect_unix(*path, opts.timeout)).await?;
             Ok(Stream::Unix(stream, *path))
+        }
+        Target::Serial(line) => {
+            if opts.source.is_some() {
+                return Err(exit::usage(format!("--source does not apply to {line}")));
+            }
+            if opts.tls.is_some() {
+                return Err(exit::usage(format!("--tls does not apply to {line}")));
+            }
+            let port = retrying(opts.retry_for, || async { serial::open(line) }).await?;
+            Ok(Stream::Serial(port, *line))
         }
     }
 }

@@ -151,11 +151,15 @@ pub fn udp_error(target: &Target, e: &io::Error) -> anyhow::Error {
     }
 }
 
-/// A failed read on a connection: a TLS failure the peer reported late
+/// A failed read on a connection: a serial line that failed (status 3, as
+/// a lost connection), a TLS failure the peer reported late
 /// (TLS 1.3 servers reject a client certificate after the handshake) is
 /// "could not connect" (status 3) with its reason; anything else is a
 /// runtime error (status 1).
 pub fn read_error(e: &io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::NotConnected && e.to_string() == super::serial::LINE_FAILED {
+        return exit::error(ExitCode::Connect, super::serial::LINE_FAILED);
+    }
     match tls::late_failure(e) {
         Some(reason) => exit::error(ExitCode::Connect, format!("TLS: {reason}")),
         None => exit::error(ExitCode::Failure, describe_io(e)),

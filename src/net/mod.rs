@@ -36,6 +36,7 @@ mod addr;
 mod bind;
 mod connect;
 mod error;
+pub mod serial;
 pub mod stream;
 pub mod tls;
 mod udp;

@@ -1,5 +1,5 @@
-//! One byte-stream type for every stream transport: TCP, TLS over TCP, and
-//! Unix domain sockets. Subcommands read and write a [`Stream`] (or its
+//! One byte-stream type for every stream transport: TCP, TLS over TCP,
+//! Unix domain sockets and serial lines. Subcommands read and write a [`Stream`] (or its
 //! two halves) and never name the transport; the transport is chosen once,
 //! where the connection is made ([`super::connect()`]) or accepted
 //! ([`Listener::accept`], plus [`super::tls::Server::accept`]).
@@ -26,7 +26,10 @@ use tokio_rustls::TlsStream;
 
 use crate::record::{Peer, Transport};
 
-use super::UnixPath;
+use super::{
+    serial::{self, SerialAddr, SerialPort},
+    UnixPath,
+};
 
 /// A connected byte stream.
 pub enum Stream {
@@ -35,6 +38,8 @@ pub enum Stream {
     /// A Unix stream socket, and the path it was reached or accepted on
     /// (its peer shows as that path).
     Unix(UnixStream, UnixPath),
+    /// An open serial port, and its address (its peer shows as the line).
+    Serial(SerialPort, SerialAddr),
 }
 
 impl Stream {
@@ -44,6 +49,7 @@ impl Stream {
             Stream::Tcp(s) => Peer::Ip(super::canonical(s.peer_addr()?)),
             Stream::Tls(s) => Peer::Ip(super::canonical(s.get_ref().0.peer_addr()?)),
             Stream::Unix(_, path) => Peer::Unix(path.0),
+            Stream::Serial(_, line) => Peer::Serial(line.path),
         })
     }
 
@@ -53,6 +59,7 @@ impl Stream {
             Stream::Tcp(s) => Peer::Ip(super::canonical(s.local_addr()?)),
             Stream::Tls(s) => Peer::Ip(super::canonical(s.get_ref().0.local_addr()?)),
             Stream::Unix(_, path) => Peer::Unix(path.0),
+            Stream::Serial(_, line) => Peer::Serial(line.path),
         })
     }
 
@@ -62,16 +69,18 @@ impl Stream {
         match self {
             Stream::Tcp(_) | Stream::Tls(_) => Transport::Tcp,
             Stream::Unix(..) => Transport::Unix,
+            Stream::Serial(..) => Transport::Serial,
         }
     }
 
     /// The transport as a program's environment names it
-    /// (`P1GE0N_TRANSPORT`): `tcp`, `tls` or `unix`.
+    /// (`P1GE0N_TRANSPORT`): `tcp`, `tls`, `unix` or `serial`.
     pub fn name(&self) -> &'static str {
         match self {
             Stream::Tcp(_) => "tcp",
             Stream::Tls(_) => "tls",
             Stream::Unix(..) => "unix",
+            Stream::Serial(..) => "serial",
         }
     }
 
@@ -80,7 +89,16 @@ impl Stream {
         match self {
             Stream::Tcp(s) => Some(s),
             Stream::Tls(s) => Some(s.get_ref().0),
-            Stream::Unix(..) => None,
+            Stream::Unix(..) | Stream::Serial(..) => None,
+        }
+    }
+
+    /// The serial line's address, for what depends on its speed (the
+    /// silence that ends a Modbus RTU frame).
+    pub fn serial(&self) -> Option<&SerialAddr> {
+        match self {
+            Stream::Serial(_, line) => Some(line),
+            _ => None,
         }
     }
 
@@ -99,6 +117,12 @@ impl Stream {
                 let (r, w) = s.into_split();
                 (ReadHalf::Unix(r), WriteHalf::Unix(w))
             }
+            Stream::Serial(port, _) => match port.into_split() {
+                Ok((r, w)) => (ReadHalf::Serial(r), WriteHalf::Serial(w)),
+                // Out of descriptors: the halves fail on first use, as a
+                // dead line would.
+                Err(e) => (ReadHalf::Failed(Some(e)), WriteHalf::Pipe(None)),
+            },
         }
     }
 }
@@ -111,6 +135,9 @@ pub enum ReadHalf {
     Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
     Unix(unix::OwnedReadHalf),
     Pipe(tokio::process::ChildStdout),
+    Serial(SerialPort),
+    /// A stream that could not be split: its error, once.
+    Failed(Option<io::Error>),
 }
 
 /// The writing half of a [`Stream`]. The TLS half keeps the socket's
@@ -121,6 +148,7 @@ pub enum WriteHalf {
     Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>, RawFd),
     Unix(unix::OwnedWriteHalf),
     Pipe(Option<tokio::process::ChildStdin>),
+    Serial(SerialPort),
 }
 
 impl ReadHalf {
@@ -130,7 +158,9 @@ impl ReadHalf {
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             ReadHalf::Tcp(r) => r.readable().await,
-            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => Ok(()),
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) | ReadHalf::Serial(_) | ReadHalf::Failed(_) => {
+                Ok(())
+            }
             ReadHalf::Unix(r) => r.readable().await,
         }
     }
@@ -142,7 +172,9 @@ impl ReadHalf {
         match self {
             ReadHalf::Tcp(r) => Some(r.try_read_buf(buf)),
             ReadHalf::Unix(r) => Some(r.try_read_buf(buf)),
-            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => None,
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) | ReadHalf::Serial(_) | ReadHalf::Failed(_) => {
+                None
+            }
         }
     }
 
@@ -154,7 +186,7 @@ impl ReadHalf {
         match self {
             ReadHalf::Tcp(r) => return r.try_read(buf),
             ReadHalf::Unix(r) => return r.try_read(buf),
-            ReadHalf::Tls(_) | ReadHalf::Pipe(_) => {}
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) | ReadHalf::Serial(_) | ReadHalf::Failed(_) => {}
         }
         let mut cx = Context::from_waker(Waker::noop());
         let mut buf = ReadBuf::new(buf);
@@ -204,6 +236,8 @@ impl WriteHalf {
             }
             // A pipe has no reset: closing it is the end of input.
             WriteHalf::Pipe(w) => drop(w),
+            // Nor has a line: the port is let go.
+            WriteHalf::Serial(w) => drop(w),
         }
     }
 }
@@ -234,6 +268,11 @@ impl AsyncRead for ReadHalf {
             ReadHalf::Tls(r) => clean_end(Pin::new(r).poll_read(cx, buf)),
             ReadHalf::Unix(r) => Pin::new(r).poll_read(cx, buf),
             ReadHalf::Pipe(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Serial(r) => Pin::new(r).poll_read(cx, buf),
+            ReadHalf::Failed(e) => Poll::Ready(match e.take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }),
         }
     }
 }
@@ -244,6 +283,7 @@ macro_rules! each_writer {
             WriteHalf::Tcp($w) => $body,
             WriteHalf::Tls($w, _) => $body,
             WriteHalf::Unix($w) => $body,
+            WriteHalf::Serial($w) => $body,
             WriteHalf::Pipe(Some($w)) => $body,
             WriteHalf::Pipe(None) => $closed,
         }
@@ -298,6 +338,34 @@ impl AsyncWrite for WriteHalf {
 pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener, UnixPath, Option<(u64, u64)>),
+    Serial(SerialLine),
+}
+
+/// A server's serial line: one "connection" at a time, the line itself.
+/// It is opened when the server starts (so that a missing device or a busy
+/// port stops it there, with status 2) and opened again, every half second,
+/// once the line in use has ended or failed (a USB adapter plugged back in).
+pub struct SerialLine {
+    addr: SerialAddr,
+    opened: std::sync::Mutex<Option<SerialPort>>,
+}
+
+impl SerialLine {
+    /// How often a server tries to open its line again.
+    const REOPEN: Duration = Duration::from_millis(500);
+
+    async fn accept(&self) -> SerialPort {
+        if let Some(port) = self.opened.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return port;
+        }
+        loop {
+            tokio::time::sleep(Self::REOPEN).await;
+            // Busy while the last connection still holds the line.
+            if let Ok(port) = serial::open(&self.addr) {
+                return port;
+            }
+        }
+    }
 }
 
 /// Device and inode of the file at `path`.
@@ -309,6 +377,15 @@ pub(super) fn file_id(path: &str) -> Option<(u64, u64)> {
 }
 
 impl Listener {
+    /// A server's serial line, opened now.
+    pub fn serial(addr: SerialAddr) -> anyhow::Result<Listener> {
+        let port = serial::open(&addr)?;
+        Ok(Listener::Serial(SerialLine {
+            addr,
+            opened: std::sync::Mutex::new(Some(port)),
+        }))
+    }
+
     /// The next connection and its peer, as accept(2) gave them (plain:
     /// TLS, when asked for, is the caller's next step, so that a slow
     /// handshake never holds up the accept loop).
@@ -322,6 +399,13 @@ impl Listener {
                 let (stream, _) = l.accept().await?;
                 Ok((Stream::Unix(stream, *path), Peer::Unix(path.0)))
             }
+            Listener::Serial(line) => {
+                let port = line.accept().await;
+                Ok((
+                    Stream::Serial(port, line.addr),
+                    Peer::Serial(line.addr.path),
+                ))
+            }
         }
     }
 
@@ -330,6 +414,7 @@ impl Listener {
         Ok(match self {
             Listener::Tcp(l) => Peer::Ip(l.local_addr()?),
             Listener::Unix(_, path, _) => Peer::Unix(path.0),
+            Listener::Serial(line) => Peer::Serial(line.addr.path),
         })
     }
 
@@ -337,6 +422,7 @@ impl Listener {
         match self {
             Listener::Tcp(_) => Transport::Tcp,
             Listener::Unix(..) => Transport::Unix,
+            Listener::Serial(_) => Transport::Serial,
         }
     }
 }
