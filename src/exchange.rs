@@ -123,6 +123,39 @@ pub async fn within<T>(verdict: Verdict, next: impl std::future::Future<Output =
     }
 }
 
+/// A decoder for what `stream` carries: on a serial line, Modbus RTU
+/// frames of unknown length end at the line's own silence (3.5 character
+/// times).
+pub fn decoder_for(stream: &net::Stream, spec: crate::frame::FrameSpec, max: usize) -> Decoder {
+    let decoder = Decoder::new(spec, max);
+    match stream.serial() {
+        Some(line) => decoder.silence(line.rtu_gap()),
+        None => decoder,
+    }
+}
+
+/// Read from `reader` into `decoder`: `Ok(Some(n))` for `n` bytes (0 at
+/// the end of the stream), `Ok(None)` when the framing ends frames by
+/// silence (`gap:`, Modbus RTU) and the line was silent that long with
+/// bytes waiting: the decoder then holds them as a frame. Every reader of
+/// a framed stream (`send`, `replay`, `listen`, `proxy --share`, `replay
+/// --serve`) reads through here, so silence ends frames everywhere.
+pub async fn read_framed<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut Decoder,
+) -> std::io::Result<Option<usize>> {
+    match decoder.gap() {
+        None => reader.read_buf(decoder.buffer_mut()).await.map(Some),
+        Some(gap) => match tokio::time::timeout(gap, reader.read_buf(decoder.buffer_mut())).await {
+            Ok(read) => read.map(Some),
+            Err(_silent) => {
+                decoder.release();
+                Ok(None)
+            }
+        },
+    }
+}
+
 /// Read one reply from a stream by `wait`'s rule. `peer_closed` is set when
 /// the peer closes (and stays set: the next exchange on this connection
 /// must know). A read error is a runtime error (status 1); the caller adds
@@ -139,12 +172,13 @@ pub async fn read_reply<R: AsyncRead + Unpin>(
     }
     loop {
         take_ready(decoder, wait, &mut reply).map_err(|e| anyhow::anyhow!("reply: {e}"))?;
-        let result = match within(wait.verdict(), reader.read_buf(decoder.buffer_mut())).await {
+        let result = match within(wait.verdict(), read_framed(reader, decoder)).await {
             Waited::Over(end) => return Ok((reply, end)),
             Waited::Got(result) => result,
         };
         match result {
-            Ok(0) => {
+            Ok(None) => {}
+            Ok(Some(0)) => {
                 *peer_closed = true;
                 wait.peer_closed();
             }

@@ -21,11 +21,14 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
+use crate::decode::modbus_rtu;
 use crate::payload::{escape, parse_text, PayloadError};
+use crate::record::Side;
 
 /// Default for `--max-frame`: large enough for any sane industrial
 /// protocol message, small enough that a misbehaving peer can't hurt.
@@ -37,7 +40,13 @@ const ETX: u8 = 0x03;
 /// Spare capacity kept for `read_buf` callers; matches a typical socket read.
 const READ_RESERVE: usize = 8 * 1024;
 
-const EXPECTED_FRAMINGS: &str = "raw, line, crlf, cr, delim=, stx-etx, fixed=N, len=...";
+const EXPECTED_FRAMINGS: &str =
+    "raw, line, crlf, cr, delim=, stx-etx, fixed=N, len=..., mbap, modbus-rtu, gap:DUR";
+
+/// The silence that ends a Modbus RTU frame whose function code does not
+/// say its length, when the bytes do not come from a serial line (RTU over
+/// TCP): a serial line's decoder is told its own ([`Decoder::silence`]).
+pub const RTU_GAP_OFF_LINE: Duration = Duration::from_millis(20);
 const EXPECTED_WIDTHS: &str = "u8, u16be, u16le, u32be, u32le";
 const EXPECTED_LEN_OPTIONS: &str = "offset=K, includes-header, header=H";
 
@@ -123,12 +132,30 @@ pub enum FrameSpec {
         includes_header: bool,
         header: Option<usize>,
     },
+    /// Modbus RTU: a frame ends where its function code and byte count say
+    /// (which differ for requests and responses: the decoder knows who
+    /// sends, [`Decoder::reading`]), or at a silence on the line when they
+    /// do not say. A frame whose CRC fails is still a frame (decoding shows
+    /// it as bad); bytes before a good frame are a frame of their own.
+    ModbusRtu,
+    /// Whatever arrives until the line is silent for this long.
+    Gap(Duration),
 }
 
 impl FrameSpec {
     /// Spec prefixes, for help text and shell completion.
     pub const NAMES: &'static [&'static str] = &[
-        "raw", "line", "crlf", "cr", "delim=", "stx-etx", "fixed=", "len=", "mbap",
+        "raw",
+        "line",
+        "crlf",
+        "cr",
+        "delim=",
+        "stx-etx",
+        "fixed=",
+        "len=",
+        "mbap",
+        "modbus-rtu",
+        "gap:",
     ];
 
     /// The fewest bytes a complete frame can have (0 when a frame may be
@@ -191,6 +218,8 @@ impl fmt::Display for FrameSpec {
                 }
                 Ok(())
             }
+            FrameSpec::ModbusRtu => f.write_str("modbus-rtu"),
+            FrameSpec::Gap(d) => write!(f, "gap:{}", humantime::format_duration(*d)),
         }
     }
 }
@@ -251,6 +280,13 @@ impl FromStr for FrameSpec {
                 format!("no framing given (expected {EXPECTED_FRAMINGS})"),
             ));
         }
+        if let Some(value) = spec.strip_prefix("gap:") {
+            return match crate::units::parse_duration(value) {
+                Ok(d) if !d.is_zero() => Ok(FrameSpec::Gap(d)),
+                Ok(_) => Err(FrameSpecError::new(5, "gap: needs a silence longer than 0")),
+                Err(e) => Err(FrameSpecError::new(5, e)),
+            };
+        }
         let (name, value) = match spec.split_once('=') {
             Some((name, value)) => (name, Some(value)),
             None => (spec, None),
@@ -270,7 +306,12 @@ impl FromStr for FrameSpec {
                 includes_header: false,
                 header: None,
             }),
-            ("raw" | "line" | "crlf" | "cr" | "stx-etx" | "mbap", Some(_)) => Err(
+            ("modbus-rtu", None) => Ok(FrameSpec::ModbusRtu),
+            ("gap", None) => Err(FrameSpecError::new(
+                4,
+                "'gap' needs a duration (gap:DUR, e.g. gap:5ms)",
+            )),
+            ("raw" | "line" | "crlf" | "cr" | "stx-etx" | "mbap" | "modbus-rtu", Some(_)) => Err(
                 FrameSpecError::new(name.len() + 1, format!("'{name}' takes no value")),
             ),
             ("delim", Some(value)) => parse_delim(value, value_column),
@@ -497,6 +538,8 @@ enum Matcher {
         header: usize,
         includes_header: bool,
     },
+    ModbusRtu,
+    Gap,
 }
 
 impl Matcher {
@@ -528,7 +571,18 @@ impl Matcher {
                 header: header.unwrap_or_else(|| offset.saturating_add(width.size())),
                 includes_header: *includes_header,
             },
+            FrameSpec::ModbusRtu => Matcher::ModbusRtu,
+            FrameSpec::Gap(_) => Matcher::Gap,
         }
+    }
+}
+
+/// The silence a spec ends frames with, before the line says its own.
+fn spec_silence(spec: &FrameSpec) -> Option<Duration> {
+    match spec {
+        FrameSpec::Gap(d) => Some(*d),
+        FrameSpec::ModbusRtu => Some(RTU_GAP_OFF_LINE),
+        _ => None,
     }
 }
 
@@ -552,10 +606,18 @@ pub struct Decoder {
     skipped: u64,
     /// Once the stream is unframeable, it stays that way.
     error: Option<FrameError>,
+    /// Who sends what this decoder reads (Modbus RTU frames differ).
+    from: Side,
+    /// The silence that ends a frame (`gap:`, and Modbus RTU frames whose
+    /// length is not known).
+    silence: Option<Duration>,
+    /// The line was silent that long: what is buffered is a frame.
+    released: bool,
 }
 
 impl Decoder {
     pub fn new(spec: FrameSpec, max_frame: usize) -> Self {
+        let silence = spec_silence(&spec);
         Decoder {
             matcher: Matcher::new(&spec),
             spec,
@@ -565,7 +627,39 @@ impl Decoder {
             scan: 0,
             skipped: 0,
             error: None,
+            from: Side::Server,
+            silence,
+            released: false,
         }
+    }
+
+    /// Read what `from` sends (a server reads requests, a client answers;
+    /// the default is answers). Only Modbus RTU framing cares.
+    pub fn reading(mut self, from: Side) -> Self {
+        self.from = from;
+        self
+    }
+
+    /// The silence that ends a Modbus RTU frame on this line: 3.5
+    /// character times, or 1.75 ms above 19200 baud (the Modbus serial
+    /// line specification). `gap:DUR` keeps its own.
+    pub fn silence(mut self, rtu_gap: Duration) -> Self {
+        if matches!(self.matcher, Matcher::ModbusRtu) {
+            self.silence = Some(rtu_gap);
+        }
+        self
+    }
+
+    /// How long to wait for more bytes before [`Decoder::release`]: some
+    /// when bytes are buffered and the framing ends frames by silence.
+    pub fn gap(&self) -> Option<Duration> {
+        self.silence.filter(|_| !self.buf.is_empty())
+    }
+
+    /// The line was silent for [`Decoder::gap`]: what is buffered is a
+    /// frame, the next [`Decoder::next_frame`] returns it.
+    pub fn release(&mut self) {
+        self.released = !self.buf.is_empty();
     }
 
     pub fn spec(&self) -> &FrameSpec {
@@ -632,6 +726,7 @@ impl Decoder {
         match self.frame_len() {
             Ok(Some(n)) => {
                 self.scan = 0;
+                self.released = false;
                 Ok(Some(self.buf.split_to(n).freeze()))
             }
             Ok(None) => Ok(None),
@@ -715,6 +810,57 @@ impl Decoder {
                 header,
                 includes_header,
             } => self.length_prefixed(width, offset, header, includes_header),
+            Matcher::ModbusRtu => Ok(self.rtu_frame_len()),
+            Matcher::Gap => {
+                if self.released && len > 0 {
+                    delimited(len)
+                } else {
+                    unterminated(len)
+                }
+            }
+        }
+    }
+
+    /// The Modbus RTU frame at the front: as long as its function code
+    /// says, once in; or, after a silence, whatever is buffered (a frame of
+    /// unknown length, or a truncated one). A frame whose CRC fails, with a
+    /// good frame starting later in the buffer, ends where that one starts
+    /// (junk between frames comes out as its own bad frame).
+    fn rtu_frame_len(&mut self) -> Option<usize> {
+        let len = self.buf.len();
+        if len == 0 {
+            return None;
+        }
+        let max = self.max_frame.max(1);
+        let known = match modbus_rtu::frame_len(&self.buf, self.from) {
+            Some(Ok(n)) if n <= modbus_rtu::MAX_FRAME + 16 => Some(n),
+            _ => None,
+        };
+        let from = self.from;
+        // Where a complete frame with a good CRC starts after the front.
+        let good_frame_at = |buf: &[u8]| {
+            (1..buf.len().min(2 * modbus_rtu::MAX_FRAME)).find(|&p| {
+                let rest = &buf[p..];
+                matches!(modbus_rtu::frame_len(rest, from),
+                    Some(Ok(m)) if m <= rest.len() && modbus_rtu::crc_ok(&rest[..m]))
+            })
+        };
+        match known {
+            Some(n) if len >= n => {
+                if modbus_rtu::crc_ok(&self.buf[..n]) {
+                    return Some(n);
+                }
+                Some(good_frame_at(&self.buf).unwrap_or(n).min(max))
+            }
+            None if len >= 4 => match good_frame_at(&self.buf) {
+                Some(p) => Some(p.min(max)),
+                None if self.released => Some(len.min(max)),
+                None => None,
+            },
+            _ if self.released => Some(len.min(max)),
+            // A line that never pauses cannot make us buffer without bound.
+            _ if len >= max.max(modbus_rtu::MAX_FRAME + 16) => Some(max.min(len)),
+            _ => None,
         }
     }
 
@@ -887,6 +1033,91 @@ mod tests {
     }
 
     // ---- FrameSpec parsing and Display ----
+
+    fn rtu(from: Side) -> Decoder {
+        Decoder::new(FrameSpec::ModbusRtu, 1 << 20).reading(from)
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        crate::payload::parse_hex(s).unwrap()
+    }
+
+    fn frames(d: &mut Decoder) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| d.next_frame().unwrap().map(|f| f.to_vec())).collect()
+    }
+
+    #[test]
+    fn modbus_rtu_frames_end_where_their_function_says() {
+        let mut d = rtu(Side::Client);
+        // A request split across reads, then two at once.
+        d.push(&hex("01 03 00"));
+        assert!(frames(&mut d).is_empty());
+        assert_eq!(d.gap(), Some(RTU_GAP_OFF_LINE));
+        d.push(&hex("00 00 0a c5 cd 01 03 00 00 00 0a c5 cd"));
+        assert_eq!(frames(&mut d), vec![hex("01 03 00 00 00 0a c5 cd"); 2]);
+        assert_eq!(d.gap(), None);
+        // Responses are read by their byte count.
+        let mut d = rtu(Side::Server);
+        d.push(&hex("01 03 04 00 2a 00 2b"));
+        assert!(frames(&mut d).is_empty());
+        d.push(&hex("9b e4 01 83 02 c0 f1"));
+        assert_eq!(
+            frames(&mut d),
+            vec![hex("01 03 04 00 2a 00 2b 9b e4"), hex("01 83 02 c0 f1")]
+        );
+    }
+
+    #[test]
+    fn modbus_rtu_junk_and_bad_crcs_are_frames_of_their_own() {
+        let mut d = rtu(Side::Client);
+        // Junk before a good request: the junk is one frame, the request
+        // the next.
+        d.push(&hex("ff 00 01 03 00 00 00 0a c5 cd"));
+        assert_eq!(
+            frames(&mut d),
+            vec![hex("ff 00"), hex("01 03 00 00 00 0a c5 cd")]
+        );
+        // A bad CRC and nothing good after it: the frame, as long as its
+        // function says.
+        d.push(&hex("01 03 00 00 00 0a c5 ce"));
+        assert_eq!(frames(&mut d), vec![hex("01 03 00 00 00 0a c5 ce")]);
+    }
+
+    #[test]
+    fn modbus_rtu_unknown_functions_and_truncated_frames_end_at_a_silence() {
+        let mut d = rtu(Side::Client).silence(Duration::from_micros(1750));
+        d.push(&hex("01 2b 0e 01 00 70 77"));
+        assert!(frames(&mut d).is_empty());
+        assert_eq!(d.gap(), Some(Duration::from_micros(1750)));
+        d.release();
+        assert_eq!(frames(&mut d), vec![hex("01 2b 0e 01 00 70 77")]);
+        d.push(&hex("01 03 00"));
+        d.release();
+        assert_eq!(frames(&mut d), vec![hex("01 03 00")]);
+        assert_eq!(d.gap(), None);
+    }
+
+    #[test]
+    fn gap_framing_takes_what_came_before_the_silence() {
+        let spec: FrameSpec = "gap:5ms".parse().unwrap();
+        assert_eq!(spec, FrameSpec::Gap(Duration::from_millis(5)));
+        assert_eq!(spec.to_string(), "gap:5ms");
+        let mut d = Decoder::new(spec, 8);
+        d.push(b"abc");
+        assert!(frames(&mut d).is_empty());
+        d.release();
+        d.push(b"de");
+        assert_eq!(frames(&mut d), vec![b"abcde".to_vec()]);
+        d.push(b"0123456789");
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { .. })));
+        assert!("gap:"
+            .parse::<FrameSpec>()
+            .unwrap_err()
+            .to_string()
+            .contains("column 5"));
+        assert!("gap:0s".parse::<FrameSpec>().is_err());
+        assert!("modbus-rtu=1".parse::<FrameSpec>().is_err());
+    }
 
     #[test]
     fn parses_and_displays_every_kind() {
@@ -1102,7 +1333,7 @@ mod tests {
     fn error_display_formats() {
         assert_eq!(
             spec_err("lien").to_string(),
-            "at column 1: unknown framing 'lien' (expected raw, line, crlf, cr, delim=, stx-etx, fixed=N, len=...)"
+            "at column 1: unknown framing 'lien' (expected raw, line, crlf, cr, delim=, stx-etx, fixed=N, len=..., mbap, modbus-rtu, gap:DUR)"
         );
         assert_eq!(
             spec_err("len=u24").to_string(),
@@ -1478,6 +1709,8 @@ mod tests {
                     header: None,
                 }
             ),
+            Just(FrameSpec::ModbusRtu),
+            (1u64..100_000).prop_map(|us| FrameSpec::Gap(Duration::from_micros(us))),
             (arb_width(), 0usize..1 << 40, 0usize..1 << 40).prop_map(|(width, offset, extra)| {
                 FrameSpec::Len {
                     width,

@@ -18,10 +18,7 @@ use std::{
 };
 
 use anyhow::Result;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::UdpSocket,
-};
+use tokio::{io::AsyncWriteExt, net::UdpSocket};
 
 use super::{
     inputs,
@@ -688,7 +685,8 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
     let mut conn = ConnTask {
         id,
         peer,
-        decoder: Decoder::new(config.frame.clone(), config.max_frame),
+        decoder: crate::exchange::decoder_for(&stream, config.frame.clone(), config.max_frame)
+            .reading(Side::Client),
         recorder: server.recorder(id, peer),
         answer: Vec::new(),
         local,
@@ -717,13 +715,13 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
             false => None,
         };
         let read = match queued {
-            Some(result) => result,
+            Some(result) => result.map(Some),
             None => {
                 if bulk {
                     bulk = false;
                     conn.shrink();
                 }
-                let read = reader.read_buf(conn.decoder.buffer_mut());
+                let read = crate::exchange::read_framed(&mut reader, &mut conn.decoder);
                 match server.options.idle_timeout {
                     Some(limit) => match idle.bound(limit, read).await {
                         Ok(result) => result,
@@ -734,8 +732,10 @@ async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, i
             }
         };
         let at_eof = match read {
-            Ok(0) => true,
-            Ok(n) => {
+            // A silence ended a frame: answer it.
+            Ok(None) => false,
+            Ok(Some(0)) => true,
+            Ok(Some(n)) => {
                 conn.bytes_in += n as u64;
                 server.stats.bytes_in.fetch_add(n as u64, Relaxed);
                 bulk = bulk_allowed && n >= BULK_AFTER;

@@ -522,8 +522,12 @@ async fn replay_tcp(
     report
         .recorder
         .opened(stream.transport(), stream.local()?, stream.peer()?)?;
+    let mut decoder = crate::exchange::decoder_for(
+        &stream,
+        plan.frame.clone().unwrap_or_default(),
+        plan.max_frame,
+    );
     let (mut reader, mut writer) = stream.into_split();
-    let mut decoder = Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame);
     let steps = steps(flow);
     let mut schedule = Schedule::new(flow);
     for step in &steps {

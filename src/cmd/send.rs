@@ -443,11 +443,16 @@ struct Link {
 async fn open(plan: &Plan, conn: &mut ClientRecorder) -> Result<Link> {
     let stream = net::connect(&plan.target, &plan.connect).await?;
     conn.opened(stream.transport(), stream.local()?, stream.peer()?)?;
+    let decoder = exchange::decoder_for(
+        &stream,
+        plan.frame.clone().unwrap_or_default(),
+        plan.max_frame,
+    );
     let (reader, writer) = stream.into_split();
     let mut link = Link {
         reader,
         writer,
-        decoder: Decoder::new(plan.frame.clone().unwrap_or_default(), plan.max_frame),
+        decoder,
         peer_closed: false,
     };
     if let Some(login) = &plan.on_connect {

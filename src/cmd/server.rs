@@ -306,7 +306,9 @@ impl<'a, H: Handler> RelayRecording<'a, H> {
             server,
             recorder: tokio::sync::Mutex::new(recorder),
             decoders: server.observes_or_counts().then(|| {
-                [(); 2].map(|()| std::sync::Mutex::new(Decoder::new(frame.clone(), max_frame)))
+                [Side::Client, Side::Server].map(|side| {
+                    std::sync::Mutex::new(Decoder::new(frame.clone(), max_frame).reading(side))
+                })
             }),
         }
     }

@@ -10,6 +10,7 @@
 pub mod enip;
 pub mod iec104;
 pub mod modbus;
+pub mod modbus_rtu;
 pub mod s7;
 
 use std::{fmt, str::FromStr, sync::OnceLock};
@@ -58,6 +59,14 @@ pub static DECODERS: &[Decoder] = &[
         looks_like: None,
         requests: None,
         decode: modbus::decode,
+    },
+    Decoder {
+        name: "modbus-rtu",
+        about: "Modbus RTU (serial lines, RTU over TCP): unit, function, the fields --decode modbus gives, CRC ok or bad",
+        framing: "modbus-rtu",
+        looks_like: Some(modbus_rtu::looks_like),
+        requests: None,
+        decode: modbus_rtu::decode,
     },
     Decoder {
         name: "s7",
@@ -585,7 +594,15 @@ mod tests {
     fn the_table_feeds_names_help_and_framing() {
         assert_eq!(
             Protocol::names(),
-            ["none", "modbus", "s7", "enip", "iec104", "auto"]
+            [
+                "none",
+                "modbus",
+                "modbus-rtu",
+                "s7",
+                "enip",
+                "iec104",
+                "auto"
+            ]
         );
         for d in DECODERS {
             let spec: FrameSpec = d.framing.parse().unwrap();

@@ -96,13 +96,24 @@ pub fn decode(frame: &[u8], from: Side, fields: &mut Fields) -> Result<String, M
             frame.len() - 6
         )));
     }
-    let pdu = &frame[MBAP..];
-    let code = pdu[0];
     fields.set("transaction", transaction);
     fields.set("protocol", protocol);
     fields.set("length", length);
+    let detail = pdu(unit, &frame[MBAP..], from, fields)?;
+    Ok(format!("modbus tid={transaction} unit={unit} {detail}"))
+}
+
+/// The unit and PDU (function code and data) of a Modbus message, as MBAP
+/// and RTU frames both carry them: `fields` gets `unit` and the function's
+/// fields; the text is what follows `unit=N` in the summary.
+pub(crate) fn pdu(
+    unit: u8,
+    pdu: &[u8],
+    from: Side,
+    fields: &mut Fields,
+) -> Result<String, Malformed> {
+    let code = u8_at(pdu, 0, "function code")?;
     fields.set("unit", unit);
-    let head = format!("modbus tid={transaction} unit={unit}");
     if from == Side::Server && code & 0x80 != 0 {
         let function = code & 0x7f;
         let exception = u8_at(pdu, 1, "exception code")?;
@@ -114,9 +125,7 @@ pub fn decode(frame: &[u8], from: Side, fields: &mut Fields) -> Result<String, M
         fields.set("kind", "exception");
         fields.set("exception", exception);
         fields.set("exception_name", name);
-        return Ok(format!(
-            "{head} exception 0x{code:02x}: {name} ({exception})"
-        ));
+        return Ok(format!("exception 0x{code:02x}: {name} ({exception})"));
     }
     let name = function_name(code).map_or_else(|| format!("function {code}"), String::from);
     fields.set("function", code);
@@ -131,7 +140,7 @@ pub fn decode(frame: &[u8], from: Side, fields: &mut Fields) -> Result<String, M
         Side::Client => request(code, pdu, fields)?,
         Side::Server => response(code, pdu, fields)?,
     };
-    Ok(format!("{head} {name} ({code}) {kind}{detail}"))
+    Ok(format!("{name} ({code}) {kind}{detail}"))
 }
 
 /// `: v1 v2 ...` with at most 10 values, then an ellipsis; nothing for none.

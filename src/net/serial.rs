@@ -130,6 +130,16 @@ impl SerialAddr {
         format!("{}{}{}", self.data_bits, self.parity, self.stop_bits)
     }
 
+    /// The silence that ends a Modbus RTU frame: 3.5 character times, and
+    /// a fixed 1.75 ms above 19200 baud (Modbus over serial line, 2.5.1.1).
+    pub fn rtu_gap(&self) -> std::time::Duration {
+        if self.baud > 19200 {
+            std::time::Duration::from_micros(1750)
+        } else {
+            std::time::Duration::from_micros(self.char_micros() * 7 / 2)
+        }
+    }
+
     /// The time one character takes on the line, in microseconds: start
     /// bit, data bits, parity bit, stop bits.
     pub fn char_micros(&self) -> u64 {

@@ -16,7 +16,7 @@ use std::{
 
 use bytes::Bytes;
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::AsyncWriteExt,
     sync::{mpsc, oneshot},
 };
 
@@ -199,11 +199,12 @@ async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
     if let Ok(addr) = stream.peer() {
         eprintln!("share: connected to {addr}");
     }
+    let decoder = crate::exchange::decoder_for(&stream, config.frame.clone(), config.max_frame);
     let (reader, writer) = stream.into_split();
     Ok(Upstream {
         reader,
         writer,
-        decoder: Decoder::new(config.frame.clone(), config.max_frame),
+        decoder,
         closed: false,
     })
 }
@@ -237,7 +238,8 @@ pub async fn serve_client(server: &Server<Proxy>, stream: Stream, peer: Peer, id
         recorder,
         idle: Idle::new(),
         queue,
-        decoder: Decoder::new(proxy.frame.clone(), proxy.max_frame),
+        decoder: crate::exchange::decoder_for(&stream, proxy.frame.clone(), proxy.max_frame)
+            .reading(Side::Client),
     };
     let (mut reader, mut writer) = stream.into_split();
     let ending = client.run(&mut reader, &mut writer).await;
@@ -267,7 +269,7 @@ impl SharedClient<'_> {
     /// Until the client closes (Ok) or something fails (the reason).
     async fn run(&mut self, reader: &mut ReadHalf, writer: &mut WriteHalf) -> Result<(), String> {
         loop {
-            let read = reader.read_buf(self.decoder.buffer_mut());
+            let read = crate::exchange::read_framed(reader, &mut self.decoder);
             let read =
                 match self.server.options.idle_timeout {
                     Some(limit) => self.idle.bound(limit, read).await.map_err(|limit| {
@@ -276,7 +278,7 @@ impl SharedClient<'_> {
                     None => read.await,
                 };
             let eof = match read {
-                Ok(0) => true,
+                Ok(Some(0)) => true,
                 Ok(_) => false,
                 Err(e) => return Err(net::describe_io(&e)),
             };

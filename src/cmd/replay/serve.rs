@@ -193,8 +193,13 @@ struct Player<'a> {
 impl Player<'_> {
     async fn play(&mut self, stream: Stream, flow: &Flow) -> Result<(), String> {
         let serve = &self.server.handler;
+        let mut decoder = crate::exchange::decoder_for(
+            &stream,
+            serve.frame.clone().unwrap_or_default(),
+            serve.max_frame,
+        )
+        .reading(Side::Client);
         let (mut reader, mut writer) = stream.into_split();
-        let mut decoder = Decoder::new(serve.frame.clone().unwrap_or_default(), serve.max_frame);
         let mut closed = false;
         let (greeting, steps) = script(flow);
         let started = Instant::now();
