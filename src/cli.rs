@@ -909,7 +909,9 @@ against the rules in order, and the first match answers; no match: `default`.
   reply = 'RUNNING #{{counter}}\\r\\n' # or reply-hex; $1..$9 regex groups,
                                      # {{req}}; {{req[A..B]}}: bytes A up to,
                                      # not including, B; {{len16}}: the count of
-                                     # reply bytes after it, big-endian u16
+                                     # reply bytes after it, big-endian u16;
+                                     # {{crc16}}: Modbus RTU CRC of the bytes
+                                     # before it, low byte first
   # exec = 'python3 device.py'      # instead of reply: the message on
                                      # its stdin, its stdout is the reply
   delay = \"20ms\"

@@ -101,6 +101,9 @@ enum Piece {
     /// `{{len16}}`: how many reply bytes follow it, big-endian u16 (an
     /// MBAP length, counted for you).
     Len16,
+    /// `{{crc16}}`: the CRC-16/MODBUS of the reply bytes before it, low
+    /// byte first (an RTU frame's end).
+    Crc16,
 }
 
 /// How one message is answered.
@@ -534,10 +537,15 @@ impl Template {
     ) -> Result<Vec<u8>, String> {
         let mut out = Vec::new();
         let mut lengths = Vec::new();
+        let mut crcs = Vec::new();
         for piece in &self.0 {
             match piece {
                 Piece::Len16 => {
                     lengths.push(out.len());
+                    out.extend_from_slice(&[0, 0]);
+                }
+                Piece::Crc16 => {
+                    crcs.push(out.len());
                     out.extend_from_slice(&[0, 0]);
                 }
                 Piece::Bytes(b) => out.extend_from_slice(b),
@@ -568,24 +576,32 @@ impl Template {
                 .map_err(|_| format!("{{{{len16}}}}: {after} bytes follow it, more than 65535"))?;
             out[at..at + 2].copy_from_slice(&length.to_be_bytes());
         }
+        // After the lengths: a CRC covers them.
+        for at in crcs {
+            let crc = crate::decode::modbus_rtu::crc16(&out[..at]);
+            out[at..at + 2].copy_from_slice(&crc.to_le_bytes());
+        }
         Ok(out)
     }
 }
 
-/// `counter`, `req`, `req[A..B]`, `len16`.
+/// `counter`, `req`, `req[A..B]`, `len16`, `crc16`.
 fn placeholder(inside: &str) -> Result<Piece, String> {
     let inside = inside.trim();
     match inside {
         "counter" => return Ok(Piece::Counter),
         "req" => return Ok(Piece::Req(None)),
         "len16" => return Ok(Piece::Len16),
+        "crc16" => return Ok(Piece::Crc16),
         _ => {}
     }
     let range = inside
         .strip_prefix("req[")
         .and_then(|r| r.strip_suffix(']'))
         .ok_or_else(|| {
-            format!("unknown placeholder '{{{{{inside}}}}}' (counter, req, req[A..B] or len16)")
+            format!(
+                "unknown placeholder '{{{{{inside}}}}}' (counter, req, req[A..B], len16 or crc16)"
+            )
         })?;
     let (a, b) = range
         .split_once("..")
@@ -776,6 +792,20 @@ match = "SILENT"
 
     /// `{{len16}}` counts the reply bytes after it; `{{req[A..B]}}` is A
     /// up to, not including, B (issue 26, trap 10).
+    /// `{{crc16}}` ends an RTU reply with the CRC of what precedes it.
+    #[test]
+    fn crc16_ends_an_rtu_reply() {
+        let r = rules(
+            "[[rule]]\nhex = '01 03 ?? ?? ?? ?? ?? ??'\nreply-hex = '{{req[0..2]}} 04 00 2a 00 2b {{crc16}}'\n",
+        );
+        let request = crate::payload::parse_hex("01 03 00 00 00 02 c4 0b").unwrap();
+        let (_, reply) = self::reply(&r, &request);
+        assert_eq!(
+            reply.unwrap(),
+            crate::payload::parse_hex("01 03 04 00 2a 00 2b 9b e4").unwrap()
+        );
+    }
+
     #[test]
     fn len16_counts_what_follows_and_ranges_exclude_their_end() {
         let r = rules(

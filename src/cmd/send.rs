@@ -80,9 +80,18 @@ impl Plan {
         }
         // --request: built bytes, and the protocol they imply for --decode
         // (and so --frame) when those are not given.
+        // Requests go out in their serial form (Modbus RTU) on a serial
+        // line or with --frame modbus-rtu, numbered from 1 on each
+        // connection (each connection sends the same messages).
         let mut decode = args.output.decode;
+        let serial = matches!(args.target, net::Target::Serial(_))
+            || args.frame.frame == Some(FrameSpec::ModbusRtu);
         for (i, spec) in args.request.iter().enumerate() {
-            let (protocol, bytes) = crate::decode::build_request(spec)
+            let at = crate::decode::RequestContext {
+                sequence: u16::try_from(i + 1).unwrap_or(u16::MAX),
+                serial,
+            };
+            let (protocol, bytes) = crate::decode::build_request(spec, &at)
                 .map_err(|e| exit::usage(format!("--request {} '{spec}': {e}", i + 1)))?;
             if decode == crate::decode::Protocol::None {
                 decode = protocol;

@@ -1153,7 +1153,7 @@ fn message(command: u16, body: &[u8]) -> Vec<u8> {
 }
 
 /// Build the request `words` name (the words after `enip`).
-pub fn request(words: &[&str]) -> Result<Vec<u8>, String> {
+pub fn request(words: &[&str], _at: &super::RequestContext) -> Result<Vec<u8>, String> {
     let expected = REQUESTS.join(", ");
     let Some((&first, rest)) = words.split_first() else {
         return Err(format!("an enip request is needed (expected {expected})"));
@@ -1212,7 +1212,7 @@ mod tests {
 
     #[test]
     fn list_identity_request_and_reply() {
-        let request = request(&["list-identity"]).unwrap();
+        let request = request(&["list-identity"], &Default::default()).unwrap();
         assert_eq!(
             request,
             hex("63 00 00 00 00000000 00000000 0000000000000000 00000000")
@@ -1244,7 +1244,7 @@ mod tests {
 
     #[test]
     fn sessions() {
-        let reg = request(&["register-session"]).unwrap();
+        let reg = request(&["register-session"], &Default::default()).unwrap();
         assert_eq!(
             summary(&reg, Side::Client),
             "enip RegisterSession request session=0x00000000 version=1 options=0"
@@ -1269,7 +1269,7 @@ mod tests {
             summary(&encap(0x66, 7, &[]), Side::Client),
             "enip UnRegisterSession request session=0x00000007"
         );
-        let services = request(&["list-services"]).unwrap();
+        let services = request(&["list-services"], &Default::default()).unwrap();
         assert_eq!(
             summary(&services, Side::Client),
             "enip ListServices request"
@@ -1471,12 +1471,14 @@ mod tests {
     #[test]
     fn requests_name_bad_words() {
         assert_eq!(
-            request(&["foo"]).unwrap_err(),
+            request(&["foo"], &Default::default()).unwrap_err(),
             "unknown enip request 'foo' (expected list-identity, register-session, list-services)"
         );
-        assert!(request(&[]).unwrap_err().contains("expected list-identity"));
+        assert!(request(&[], &Default::default())
+            .unwrap_err()
+            .contains("expected list-identity"));
         assert_eq!(
-            request(&["list-identity", "x"]).unwrap_err(),
+            request(&["list-identity", "x"], &Default::default()).unwrap_err(),
             "'x': enip list-identity takes no arguments"
         );
     }

@@ -801,7 +801,7 @@ pub fn decode(frame: &[u8], _from: Side, f: &mut Fields) -> Result<String, Malfo
 pub const REQUESTS: &[&str] = &["startdt-act", "stopdt-act", "testfr-act", "interrogation"];
 
 /// Build the request `words` name (the words after `iec104`).
-pub fn request(words: &[&str]) -> Result<Vec<u8>, String> {
+pub fn request(words: &[&str], _at: &super::RequestContext) -> Result<Vec<u8>, String> {
     let expected = REQUESTS.join(", ");
     let Some((&first, rest)) = words.split_first() else {
         return Err(format!("an iec104 request is needed (expected {expected})"));
@@ -901,7 +901,7 @@ mod tests {
 
     #[test]
     fn interrogation_and_its_answers() {
-        let act = request(&["interrogation", "ca=1"]).unwrap();
+        let act = request(&["interrogation", "ca=1"], &Default::default()).unwrap();
         assert_eq!(act, hex("68 0e 00 00 00 00 64 01 06 00 01 00 00 00 00 14"));
         let d = decode(&act, Side::Client).unwrap();
         assert_eq!(
@@ -1099,40 +1099,57 @@ mod tests {
 
     #[test]
     fn requests_name_bad_words() {
-        assert_eq!(request(&["startdt-act"]).unwrap(), hex("68 04 07 00 00 00"));
-        assert_eq!(request(&["stopdt-act"]).unwrap(), hex("68 04 13 00 00 00"));
-        assert_eq!(request(&["testfr-act"]).unwrap(), hex("68 04 43 00 00 00"));
         assert_eq!(
-            request(&["interrogation", "ca=65535", "qoi=21"]).unwrap(),
+            request(&["startdt-act"], &Default::default()).unwrap(),
+            hex("68 04 07 00 00 00")
+        );
+        assert_eq!(
+            request(&["stopdt-act"], &Default::default()).unwrap(),
+            hex("68 04 13 00 00 00")
+        );
+        assert_eq!(
+            request(&["testfr-act"], &Default::default()).unwrap(),
+            hex("68 04 43 00 00 00")
+        );
+        assert_eq!(
+            request(
+                &["interrogation", "ca=65535", "qoi=21"],
+                &Default::default()
+            )
+            .unwrap(),
             hex("68 0e 00 00 00 00 64 01 06 00 ff ff 00 00 00 15")
         );
         assert_eq!(
-            request(&["interrogation", "ca=70000"]).unwrap_err(),
+            request(&["interrogation", "ca=70000"], &Default::default()).unwrap_err(),
             "ca=70000: expected 0-65535"
         );
         assert_eq!(
-            request(&["interrogation", "ca=x"]).unwrap_err(),
+            request(&["interrogation", "ca=x"], &Default::default()).unwrap_err(),
             "ca=x: expected 0-65535"
         );
-        assert!(request(&["interrogation"])
+        assert!(request(&["interrogation"], &Default::default())
             .unwrap_err()
             .contains("needs ca=N"));
         assert_eq!(
-            request(&["interrogation", "ca=1", "foo"]).unwrap_err(),
+            request(&["interrogation", "ca=1", "foo"], &Default::default()).unwrap_err(),
             "'foo': expected ca=N (and optionally qoi=N)"
         );
-        assert!(request(&["interrogation", "qoi=5", "ca=1"])
-            .unwrap_err()
-            .starts_with("qoi=5: expected 20-36"));
+        assert!(
+            request(&["interrogation", "qoi=5", "ca=1"], &Default::default())
+                .unwrap_err()
+                .starts_with("qoi=5: expected 20-36")
+        );
         assert_eq!(
-            request(&["foo"]).unwrap_err(),
+            request(&["foo"], &Default::default()).unwrap_err(),
             "unknown iec104 request 'foo' (expected startdt-act, stopdt-act, testfr-act, interrogation)"
         );
         assert_eq!(
-            request(&["testfr-act", "x"]).unwrap_err(),
+            request(&["testfr-act", "x"], &Default::default()).unwrap_err(),
             "'x': iec104 testfr-act takes no arguments"
         );
-        assert!(request(&[]).unwrap_err().contains("expected startdt-act"));
+        assert!(request(&[], &Default::default())
+            .unwrap_err()
+            .contains("expected startdt-act"));
     }
 
     fn rng(seed: &mut u64) -> u64 {

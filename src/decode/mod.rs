@@ -46,7 +46,21 @@ pub struct Requests {
     /// The first words it accepts, for help and errors.
     pub names: &'static [&'static str],
     /// The words after the protocol's name to the bytes to send, or why not.
-    pub build: fn(&[&str]) -> Result<Vec<u8>, String>,
+    pub build: fn(&[&str], &RequestContext) -> Result<Vec<u8>, String>,
+    /// The row whose framing and decoding a request takes when it goes out
+    /// on a serial line or with `--frame modbus-rtu` (Modbus RTU).
+    pub serial_form: Option<&'static str>,
+}
+
+/// Where a built request goes: what numbers it and how it is framed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext {
+    /// The request's number on its connection, from 1 (Modbus/TCP's
+    /// transaction id).
+    pub sequence: u16,
+    /// On a serial line or with `--frame modbus-rtu`: the protocol's serial
+    /// form (RTU, with its CRC) rather than its TCP form (MBAP).
+    pub serial: bool,
 }
 
 /// The protocols, in the order `--help` lists them. The first row is
@@ -57,7 +71,11 @@ pub static DECODERS: &[Decoder] = &[
         about: "Modbus/TCP: MBAP, function codes 1-6, 15, 16, 23, exceptions",
         framing: "len=u16be,offset=4",
         looks_like: None,
-        requests: None,
+        requests: Some(Requests {
+            names: modbus::REQUESTS,
+            build: modbus::build,
+            serial_form: Some("modbus-rtu"),
+        }),
         decode: modbus::decode,
     },
     Decoder {
@@ -84,6 +102,7 @@ pub static DECODERS: &[Decoder] = &[
         requests: Some(Requests {
             names: enip::REQUESTS,
             build: enip::request,
+            serial_form: None,
         }),
         decode: enip::decode,
     },
@@ -95,6 +114,7 @@ pub static DECODERS: &[Decoder] = &[
         requests: Some(Requests {
             names: iec104::REQUESTS,
             build: iec104::request,
+            serial_form: None,
         }),
         decode: iec104::decode,
     },
@@ -190,7 +210,7 @@ impl FromStr for Protocol {
 /// `--request 'PROTO WORD...'`: the bytes of a protocol request, and the
 /// protocol (whose framing and decoder the request implies), built by the
 /// row's [`Requests`]; or why not, naming the bad word.
-pub fn build_request(spec: &str) -> Result<(Protocol, Vec<u8>), String> {
+pub fn build_request(spec: &str, at: &RequestContext) -> Result<(Protocol, Vec<u8>), String> {
     let words: Vec<&str> = spec.split_whitespace().collect();
     let builders: Vec<&str> = DECODERS
         .iter()
@@ -216,8 +236,12 @@ pub fn build_request(spec: &str) -> Result<(Protocol, Vec<u8>), String> {
             requests.names.join(", ")
         ));
     }
-    let bytes = (requests.build)(rest)?;
-    Ok((Protocol::One(row), bytes))
+    let bytes = (requests.build)(rest, at)?;
+    let row = match requests.serial_form.and_then(Protocol::named) {
+        Some(serial) if at.serial => serial,
+        _ => Protocol::One(row),
+    };
+    Ok((row, bytes))
 }
 
 /// `--decode`'s one-line help, from the table.
@@ -639,14 +663,14 @@ mod tests {
 
     #[test]
     fn requests_are_built_by_their_row() {
-        let (protocol, bytes) = build_request("iec104 startdt-act").unwrap();
+        let (protocol, bytes) = build_request("iec104 startdt-act", &Default::default()).unwrap();
         assert_eq!(protocol.name(), "iec104");
         assert_eq!(bytes, [0x68, 0x04, 0x07, 0, 0, 0]);
-        let (protocol, bytes) = build_request("enip  list-identity").unwrap();
+        let (protocol, bytes) = build_request("enip  list-identity", &Default::default()).unwrap();
         assert_eq!(protocol.name(), "enip");
         assert_eq!(&bytes[..4], &[0x63, 0, 0, 0]);
         assert_eq!(bytes.len(), 24);
-        let err = |spec: &str| build_request(spec).unwrap_err();
+        let err = |spec: &str| build_request(spec, &Default::default()).unwrap_err();
         assert!(err("").starts_with("empty"), "{}", err(""));
         assert!(
             err("mqtt x").contains("no requests for 'mqtt'"),
@@ -654,11 +678,29 @@ mod tests {
             err("mqtt x")
         );
         assert!(
-            err("s7 x").contains("protocols with requests: enip, iec104"),
+            err("s7 x").contains("protocols with requests: modbus, enip, iec104"),
             "{}",
             err("s7 x")
         );
         assert!(err("enip").contains("which request?"), "{}", err("enip"));
+        // Modbus goes out as RTU on a serial line, decoded as such.
+        let serial = RequestContext {
+            sequence: 3,
+            serial: true,
+        };
+        let (protocol, bytes) = build_request("modbus read-holding count=10", &serial).unwrap();
+        assert_eq!(protocol.name(), "modbus-rtu");
+        assert_eq!(bytes, [1, 3, 0, 0, 0, 10, 0xc5, 0xcd]);
+        let (protocol, bytes) = build_request(
+            "modbus read-holding count=10",
+            &RequestContext {
+                serial: false,
+                ..serial
+            },
+        )
+        .unwrap();
+        assert_eq!(protocol.name(), "modbus");
+        assert_eq!(bytes[..2], [0, 3]);
         assert!(
             err("enip foo").contains("unknown enip request 'foo'"),
             "{}",

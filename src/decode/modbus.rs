@@ -250,6 +250,223 @@ fn single(code: u8, value: u16) -> u16 {
     }
 }
 
+/// The requests `--request 'modbus ...'` builds (the words after `modbus`).
+pub const REQUESTS: &[&str] = &[
+    "read-coils",
+    "read-discrete",
+    "read-holding",
+    "read-input",
+    "write-coil",
+    "write-register",
+    "write-coils",
+    "write-registers",
+    "fc=N data=HEX",
+];
+
+/// `--request 'modbus FUNCTION KEY=VALUE ...'`: an MBAP frame (transaction
+/// id `at.sequence`), or on a serial line an RTU frame with its CRC. The
+/// keys: `unit=` (default 1; 0 and 248-255 allowed), `addr=` (default 0),
+/// `count=` (reads, default 1), `value=` (write-coil 0|1, write-register),
+/// `values=` (write-coils, write-registers: comma-separated), and for any
+/// other function `fc=` with `data=` (hex). Numbers are decimal or 0x hex.
+pub fn build(words: &[&str], at: &super::RequestContext) -> Result<Vec<u8>, String> {
+    let (unit, pdu) = request_pdu(words)?;
+    let mut frame = Vec::with_capacity(pdu.len() + 8);
+    if at.serial {
+        frame.push(unit);
+        frame.extend_from_slice(&pdu);
+        return Ok(super::modbus_rtu::with_crc(frame));
+    }
+    frame.extend(at.sequence.to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(((pdu.len() + 1) as u16).to_be_bytes());
+    frame.push(unit);
+    frame.extend_from_slice(&pdu);
+    Ok(frame)
+}
+
+/// A number, decimal or `0x` hex, within `range`.
+fn request_number(
+    word: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, String> {
+    let parsed = match value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+    {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => value.parse::<i64>().ok(),
+    };
+    match parsed {
+        Some(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{word}': expected a number {}-{}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// The unit id and PDU a request's words ask for.
+fn request_pdu(words: &[&str]) -> Result<(u8, Vec<u8>), String> {
+    let expected = REQUESTS.join(", ");
+    let Some((&first, rest)) = words.split_first() else {
+        return Err(format!("a modbus request is needed (expected {expected})"));
+    };
+    // `fc=N` may come first, in place of a function's name.
+    let (function, keys): (&str, Vec<&str>) = if first.contains('=') {
+        ("", words.to_vec())
+    } else {
+        (first, rest.to_vec())
+    };
+    let code: Option<u8> = match function {
+        "" => None,
+        "read-coils" => Some(1),
+        "read-discrete" => Some(2),
+        "read-holding" => Some(3),
+        "read-input" => Some(4),
+        "write-coil" => Some(5),
+        "write-register" => Some(6),
+        "write-coils" => Some(15),
+        "write-registers" => Some(16),
+        other => {
+            return Err(format!(
+                "unknown modbus request '{other}' (expected {expected})"
+            ))
+        }
+    };
+    let allowed: &[&str] = match code {
+        None => &["unit", "fc", "data"],
+        Some(1..=4) => &["unit", "addr", "count"],
+        Some(5 | 6) => &["unit", "addr", "value"],
+        _ => &["unit", "addr", "values"],
+    };
+    let mut unit = 1u8;
+    let mut addr = 0u16;
+    let mut count: Option<i64> = None;
+    let mut value: Option<&str> = None;
+    let mut values: Option<&str> = None;
+    let mut fc: Option<u8> = None;
+    let mut data: Vec<u8> = Vec::new();
+    for word in keys {
+        let Some((key, v)) = word.split_once('=') else {
+            return Err(format!(
+                "'{word}': expected KEY=VALUE ({})",
+                keys_hint(allowed)
+            ));
+        };
+        if !allowed.contains(&key) {
+            let what = if function.is_empty() { "fc=" } else { function };
+            return Err(format!("'{word}': {what} takes {}", keys_hint(allowed)));
+        }
+        match key {
+            "unit" => unit = request_number(word, v, 0..=255)? as u8,
+            "addr" => addr = request_number(word, v, 0..=65535)? as u16,
+            "count" => count = Some(request_number(word, v, 1..=65535)?),
+            "value" => value = Some(v),
+            "values" => values = Some(v),
+            "fc" => fc = Some(request_number(word, v, 1..=127)? as u8),
+            _ => {
+                data =
+                    crate::payload::parse_hex(v).map_err(|e| format!("'{word}': not hex: {e}"))?;
+            }
+        }
+    }
+    let mut pdu = Vec::new();
+    let Some(code) = code else {
+        let fc = fc.ok_or("fc=N is needed: the function code (1-127), with data=HEX")?;
+        pdu.push(fc);
+        pdu.extend(data);
+        if pdu.len() > 253 {
+            return Err(format!(
+                "data= is {} bytes; a PDU holds at most 252 after its function code",
+                pdu.len() - 1
+            ));
+        }
+        return Ok((unit, pdu));
+    };
+    pdu.push(code);
+    pdu.extend(addr.to_be_bytes());
+    match code {
+        1..=4 => {
+            let most = if code <= 2 { 2000 } else { 125 };
+            let count = count.unwrap_or(1);
+            if count > most {
+                return Err(format!(
+                    "count={count}: {function} reads at most {most} at a time"
+                ));
+            }
+            pdu.extend((count as u16).to_be_bytes());
+        }
+        5 => {
+            let v = value.ok_or("write-coil needs value=0 or value=1")?;
+            pdu.extend(match v {
+                "0" => [0x00, 0x00],
+                "1" => [0xff, 0x00],
+                _ => return Err(format!("'value={v}': a coil is 0 or 1")),
+            });
+        }
+        6 => {
+            let v = value.ok_or("write-register needs value=N (0-65535, or -32768-32767)")?;
+            let n = request_number(&format!("value={v}"), v, -32768..=65535)?;
+            pdu.extend((n as u16).to_be_bytes());
+        }
+        15 => {
+            let list = values.ok_or("write-coils needs values=0,1,...")?;
+            let bits: Vec<bool> = list
+                .split(',')
+                .map(|b| match b.trim() {
+                    "0" => Ok(false),
+                    "1" => Ok(true),
+                    other => Err(format!("'values={list}': '{other}' is not a coil (0 or 1)")),
+                })
+                .collect::<Result<_, _>>()?;
+            if bits.len() > 1968 {
+                return Err(format!(
+                    "values=: {} coils, at most 1968 at a time",
+                    bits.len()
+                ));
+            }
+            pdu.extend((bits.len() as u16).to_be_bytes());
+            let bytes: Vec<u8> = bits
+                .chunks(8)
+                .map(|c| {
+                    c.iter()
+                        .enumerate()
+                        .fold(0u8, |b, (i, &on)| b | (u8::from(on) << i))
+                })
+                .collect();
+            pdu.push(bytes.len() as u8);
+            pdu.extend(bytes);
+        }
+        _ => {
+            let list = values.ok_or("write-registers needs values=N,N,...")?;
+            let regs = list
+                .split(',')
+                .map(|v| request_number(&format!("values={list}"), v.trim(), -32768..=65535))
+                .collect::<Result<Vec<_>, _>>()?;
+            if regs.len() > 123 {
+                return Err(format!(
+                    "values=: {} registers, at most 123 at a time",
+                    regs.len()
+                ));
+            }
+            pdu.extend((regs.len() as u16).to_be_bytes());
+            pdu.push((regs.len() * 2) as u8);
+            for r in regs {
+                pdu.extend((r as u16).to_be_bytes());
+            }
+        }
+    }
+    Ok((unit, pdu))
+}
+
+fn keys_hint(allowed: &[&str]) -> String {
+    let keys: Vec<String> = allowed.iter().map(|k| format!("{k}=")).collect();
+    keys.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +475,83 @@ mod tests {
     /// The decoder with its JSON fields (and the same summary without).
     fn decode(frame: &[u8], from: Side) -> Result<crate::decode::Decoded, Malformed> {
         crate::decode::decode_checked(super::decode, frame, from)
+    }
+
+    #[test]
+    fn requests_as_mbap_and_rtu() {
+        let tcp = |words: &[&str], sequence| {
+            build(
+                words,
+                &crate::decode::RequestContext {
+                    sequence,
+                    serial: false,
+                },
+            )
+            .unwrap()
+        };
+        let rtu = |words: &[&str]| {
+            build(
+                words,
+                &crate::decode::RequestContext {
+                    sequence: 9,
+                    serial: true,
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            tcp(&["read-holding", "unit=1", "addr=0", "count=10"], 7),
+            hex("00 07 00 00 00 06 01 03 00 00 00 0a")
+        );
+        assert_eq!(
+            rtu(&["read-holding", "addr=0", "count=10"]),
+            hex("01 03 00 00 00 0a c5 cd")
+        );
+        assert_eq!(
+            tcp(&["write-registers", "addr=10", "values=1,2,3"], 1),
+            hex("00 01 00 00 00 0d 01 10 00 0a 00 03 06 00 01 00 02 00 03")
+        );
+        assert_eq!(
+            tcp(
+                &["write-coils", "addr=0x13", "values=1,0,1,1,0,0,1,1,1,0"],
+                1
+            ),
+            hex("00 01 00 00 00 09 01 0f 00 13 00 0a 02 cd 01")
+        );
+        assert_eq!(
+            tcp(&["write-coil", "addr=172", "value=1"], 1),
+            hex("00 01 00 00 00 06 01 05 00 ac ff 00")
+        );
+        assert_eq!(
+            tcp(&["write-register", "value=-1", "unit=255"], 1),
+            hex("00 01 00 00 00 06 ff 06 00 00 ff ff")
+        );
+        assert_eq!(
+            tcp(&["fc=0x2B", "data=0E0100"], 1),
+            hex("00 01 00 00 00 05 01 2b 0e 01 00")
+        );
+        assert_eq!(
+            tcp(&["read-coils", "unit=0"], 1),
+            hex("00 01 00 00 00 06 00 01 00 00 00 01")
+        );
+    }
+
+    #[test]
+    fn bad_requests_name_the_word() {
+        let err = |words: &[&str]| build(words, &Default::default()).unwrap_err();
+        assert!(err(&["read-holdings"]).contains("unknown modbus request 'read-holdings'"));
+        assert!(err(&["read-holding", "count=126"]).contains("at most 125"));
+        assert!(err(&["read-holding", "addr=70000"])
+            .contains("'addr=70000': expected a number 0-65535"));
+        assert!(err(&["read-holding", "value=1"])
+            .contains("'value=1': read-holding takes unit=, addr=, count="));
+        assert!(err(&["write-coil", "value=2"]).contains("a coil is 0 or 1"));
+        assert!(err(&["write-registers"]).contains("needs values="));
+        assert!(err(&["write-registers", "values=1,x"]).contains("'values=1,x'"));
+        assert!(err(&["fc=200"]).contains("1-127"));
+        assert!(err(&["data=0e"]).contains("fc=N is needed"));
+        assert!(err(&["fc=43", "data=zz"]).contains("not hex"));
+        assert!(err(&["read-holding", "unit"]).contains("expected KEY=VALUE"));
     }
 
     fn hex(s: &str) -> Vec<u8> {
