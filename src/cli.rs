@@ -818,7 +818,7 @@ pub struct SendArgs {
     pub hex: bool,
 
     /// Send a protocol request built for you, e.g. 'enip list-identity' (repeatable, in place of PAYLOAD); see REQUESTS below
-    #[arg(long, value_name = "'PROTO REQUEST'", conflicts_with_all = ["payloads", "exec", "udp"], long_help = REQUEST_LONG_HELP)]
+    #[arg(long, value_name = "'PROTO REQUEST'", conflicts_with_all = ["payloads", "exec", "udp"], long_help = crate::decode::requests_help())]
     pub request: Vec<String>,
 
     /// Terminator appended to each payload: none, lf, crlf, cr or a payload
@@ -948,21 +948,9 @@ on stdout until it exits is the reply (none: no reply), cut at --max-frame.
 A connection's messages are answered in order; at most --exec-max children
 run at once. --exec-timeout DUR (default 10s per message) stops a child and
 its group; the connection goes on. The environment names the peer, never
-the bytes: P1GE0N_PEER, P1GE0N_LOCAL, P1GE0N_TRANSPORT (tcp, udp, tls, unix),
+the bytes: P1GE0N_PEER, P1GE0N_LOCAL, P1GE0N_TRANSPORT (tcp, udp, tls, unix, serial),
 P1GE0N_CONN and, per message, P1GE0N_MESSAGE (its index on the connection).
 A non-zero exit is logged with its status.";
-
-const REQUEST_LONG_HELP: &str = "\
-Send a protocol request built for you instead of typing its bytes
-(repeatable, in place of PAYLOAD; one exchange each). It implies the
-protocol's --frame and --decode unless they are given, so the reply is
-shown decoded.
-
-REQUESTS:
-  enip list-identity | register-session | list-services
-  iec104 startdt-act | stopdt-act | testfr-act | interrogation ca=N [qoi=20..36]
-
-A request that does not parse exits 2 naming the word, before connecting.";
 
 const CAPTURE_LONG_HELP: &str = "\
 Record every event as JSON Lines in FILE (created with mode 0600), written

@@ -47,6 +47,10 @@ const EXPECTED_FRAMINGS: &str =
 /// say its length, when the bytes do not come from a serial line (RTU over
 /// TCP): a serial line's decoder is told its own ([`Decoder::silence`]).
 pub const RTU_GAP_OFF_LINE: Duration = Duration::from_millis(20);
+
+/// The least a Modbus RTU frame of known length waits for its missing
+/// bytes before what came is taken as a (truncated) frame.
+pub const RTU_INCOMPLETE: Duration = Duration::from_millis(50);
 const EXPECTED_WIDTHS: &str = "u8, u16be, u16le, u32be, u32le";
 const EXPECTED_LEN_OPTIONS: &str = "offset=K, includes-header, header=H";
 
@@ -652,8 +656,21 @@ impl Decoder {
 
     /// How long to wait for more bytes before [`Decoder::release`]: some
     /// when bytes are buffered and the framing ends frames by silence.
+    ///
+    /// A Modbus RTU frame whose length is known but not all in waits at
+    /// least [`RTU_INCOMPLETE`]: USB serial adapters deliver in bursts (an
+    /// FTDI chip's latency timer is 16 ms), so a pause inside a frame is
+    /// the adapter, not the sender.
     pub fn gap(&self) -> Option<Duration> {
-        self.silence.filter(|_| !self.buf.is_empty())
+        let silence = self.silence.filter(|_| !self.buf.is_empty())?;
+        if matches!(self.matcher, Matcher::ModbusRtu) {
+            if let Some(Ok(n)) = modbus_rtu::frame_len(&self.buf, self.from) {
+                if n > self.buf.len() && n <= modbus_rtu::MAX_FRAME + 16 {
+                    return Some(silence.max(RTU_INCOMPLETE));
+                }
+            }
+        }
+        Some(silence)
     }
 
     /// The line was silent for [`Decoder::gap`]: what is buffered is a
@@ -1052,7 +1069,7 @@ mod tests {
         // A request split across reads, then two at once.
         d.push(&hex("01 03 00"));
         assert!(frames(&mut d).is_empty());
-        assert_eq!(d.gap(), Some(RTU_GAP_OFF_LINE));
+        assert_eq!(d.gap(), Some(RTU_INCOMPLETE));
         d.push(&hex("00 00 0a c5 cd 01 03 00 00 00 0a c5 cd"));
         assert_eq!(frames(&mut d), vec![hex("01 03 00 00 00 0a c5 cd"); 2]);
         assert_eq!(d.gap(), None);

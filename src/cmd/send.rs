@@ -138,7 +138,12 @@ impl Plan {
             exec: args.exec,
             interval: args.interval.0,
             udp: args.udp,
-            format: args.output.format.unwrap_or(Format::Raw),
+            // A built request is shown decoded unless -f says otherwise.
+            format: args.output.format.unwrap_or(if args.request.is_empty() {
+                Format::Raw
+            } else {
+                Format::Text
+            }),
             decode,
             quiet: args.output.quiet,
             capture: args.capture.capture,

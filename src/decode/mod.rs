@@ -50,6 +50,8 @@ pub struct Requests {
     /// The row whose framing and decoding a request takes when it goes out
     /// on a serial line or with `--frame modbus-rtu` (Modbus RTU).
     pub serial_form: Option<&'static str>,
+    /// The arguments the requests take, for `--request`'s help.
+    pub arguments: &'static str,
 }
 
 /// Where a built request goes: what numbers it and how it is framed.
@@ -75,6 +77,7 @@ pub static DECODERS: &[Decoder] = &[
             names: modbus::REQUESTS,
             build: modbus::build,
             serial_form: Some("modbus-rtu"),
+            arguments: "unit=N (default 1) addr=N (default 0) count=N (reads, default 1) value=N (write-coil 0|1, write-register) values=N,N,... (write-coils, write-registers); fc=N data=HEX for any other function. Numbers are decimal or 0x hex. MBAP on TCP, RTU with its CRC on serial: or with --frame modbus-rtu",
         }),
         decode: modbus::decode,
     },
@@ -103,6 +106,7 @@ pub static DECODERS: &[Decoder] = &[
             names: enip::REQUESTS,
             build: enip::request,
             serial_form: None,
+            arguments: "",
         }),
         decode: enip::decode,
     },
@@ -115,6 +119,7 @@ pub static DECODERS: &[Decoder] = &[
             names: iec104::REQUESTS,
             build: iec104::request,
             serial_form: None,
+            arguments: "interrogation: ca=N (the common address) [qoi=20..36]",
         }),
         decode: iec104::decode,
     },
@@ -242,6 +247,25 @@ pub fn build_request(spec: &str, at: &RequestContext) -> Result<(Protocol, Vec<u
         _ => Protocol::One(row),
     };
     Ok((row, bytes))
+}
+
+/// `--request`'s long help, from the table.
+pub fn requests_help() -> String {
+    let mut help = String::from(
+        "Send a protocol request built for you instead of typing its bytes\n\
+         (repeatable, in place of PAYLOAD; one exchange each). It implies the\n\
+         protocol's --frame and --decode (and -f text) unless they are given, so\n\
+         the reply is shown decoded.\n\nREQUESTS:\n",
+    );
+    for d in DECODERS {
+        let Some(r) = &d.requests else { continue };
+        help.push_str(&help_entry(d.name, &r.names.join(" | ")));
+        if !r.arguments.is_empty() {
+            help.push_str(&help_entry("", r.arguments));
+        }
+    }
+    help.push_str("\nA request that does not parse exits 2 naming the word, before connecting.");
+    help
 }
 
 /// `--decode`'s one-line help, from the table.

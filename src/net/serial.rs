@@ -200,9 +200,13 @@ struct Claim(&'static str);
 impl Claim {
     fn take(path: &'static str) -> Option<Claim> {
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        open.get_or_insert_with(HashSet::new)
-            .insert(path)
-            .then_some(Claim(path))
+        // Not `then_some(Claim(..))`: a Claim made and dropped here would
+        // lock OPEN again (a deadlock) and free the path it never held.
+        if open.get_or_insert_with(HashSet::new).insert(path) {
+            Some(Claim(path))
+        } else {
+            None
+        }
     }
 }
 
@@ -493,6 +497,17 @@ mod tests {
             let got = parse(text).unwrap_err();
             assert!(got.starts_with(want), "{text}: {got}");
         }
+    }
+
+    /// A second claim of a held path fails without freeing it (it once
+    /// deadlocked: the refused claim was made and dropped under the lock).
+    #[test]
+    fn a_path_is_claimed_once() {
+        let first = Claim::take("/claim/test").unwrap();
+        assert!(Claim::take("/claim/test").is_none());
+        assert!(Claim::take("/claim/test").is_none());
+        drop(first);
+        assert!(Claim::take("/claim/test").is_some());
     }
 
     #[test]

@@ -1161,6 +1161,84 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("multicast and broadcast", multicast_cases()),
         ("tls", tls_cases()),
         ("programs and polling", program_cases()),
+        ("serial lines and Modbus requests", serial_cases()),
+    ]
+}
+
+fn serial_cases() -> Vec<Case> {
+    vec![
+        case(
+            "serial_missing_device",
+            &["send", "serial:/dev/p1ge0n-no-such-tty", "x"],
+        )
+        .says(&["/dev/p1ge0n-no-such-tty", "no such serial device"]),
+        case("serial_not_a_tty", &["send", "serial:plain-file", "x"])
+            .file("plain-file", b"".to_vec())
+            .says(&["plain-file", "not a serial port"]),
+        case("serial_empty_path", &["send", "serial:", "x"])
+            .says(&["at column 8", "missing device"]),
+        case("serial_bad_baud", &["send", "serial:/dev/ttyS0,0", "x"])
+            .says(&["at column 19", "baud rate 0 is out of range"]),
+        case(
+            "serial_bad_data_bits",
+            &["send", "serial:/dev/ttyS0,9600,9N1", "x"],
+        )
+        .says(&["at column 24", "9 data bits"]),
+        case(
+            "serial_bad_parity",
+            &["listen", "serial:/dev/ttyS0,9600,8X1"],
+        )
+        .says(&["at column 25", "parity 'X'"]),
+        case(
+            "serial_bad_setting",
+            &["send", "serial:/dev/ttyS0,9600,8N1,fast", "x"],
+        )
+        .says(&["at column 28", "'fast' is not a setting"]),
+        case("serial_tls", &["send", "serial:/dev/ttyS0", "x", "--tls"])
+            .says(&["--tls does not apply to serial:/dev/ttyS0"]),
+        case(
+            "serial_allow",
+            &["listen", "serial:/dev/ttyS0", "--allow", "10.0.0.0/8"],
+        )
+        .says(&[
+            "--allow/--deny do not apply to serial:/dev/ttyS0",
+            "no IP address",
+        ]),
+        case(
+            "frame_gap_without_duration",
+            &["listen", "{}", "--frame", "gap:"],
+        )
+        .says(&["--frame", "at column 5"]),
+        case(
+            "request_modbus_unknown_function",
+            &["send", "{}", "--request", "modbus read-holdings"],
+        )
+        .says(&["--request 1", "unknown modbus request 'read-holdings'"]),
+        case(
+            "request_modbus_count_too_large",
+            &["send", "{}", "--request", "modbus read-holding count=126"],
+        )
+        .says(&["--request 1", "count=126", "at most 125"]),
+        case(
+            "request_modbus_bad_key",
+            &["send", "{}", "--request", "modbus read-holding value=3"],
+        )
+        .says(&["'value=3'", "read-holding takes unit=, addr=, count="]),
+        case(
+            "request_modbus_bad_number",
+            &[
+                "send",
+                "{}",
+                "--request",
+                "modbus write-registers addr=10 values=1,x",
+            ],
+        )
+        .says(&["--request 1", "'values=1,x'", "expected a number"]),
+        case(
+            "request_modbus_fc_without_code",
+            &["send", "{}", "--request", "modbus data=0e01"],
+        )
+        .says(&["fc=N is needed"]),
     ]
 }
 
@@ -1435,6 +1513,11 @@ fn tls_options() {
 #[test]
 fn programs_and_polling() {
     run_all(program_cases());
+}
+
+#[test]
+fn serial_lines_and_modbus_requests() {
+    run_all(serial_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`

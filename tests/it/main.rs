@@ -33,6 +33,7 @@ mod recorder;
 mod repl;
 mod replay;
 mod replay_pcap;
+mod rtu;
 mod rules;
 mod security;
 mod send;

@@ -865,3 +865,58 @@ pub fn assert_fails(out: &Output, status: i32, needle: &str) {
         show(out)
     );
 }
+
+/// A serial line for the tests: a socat pty pair, `a` and `b` the two ends
+/// (symlinks in a temporary directory), raw, no echo. Dropped: socat is
+/// killed and the links go with the directory.
+pub struct PtyPair {
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+    pub a: String,
+    pub b: String,
+}
+
+impl PtyPair {
+    pub fn new() -> PtyPair {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("A").display().to_string();
+        let b = dir.path().join("B").display().to_string();
+        let mut cmd = Command::new("socat");
+        cmd.args([
+            "-d",
+            "-d",
+            &format!("pty,raw,echo=0,link={a}"),
+            &format!("pty,raw,echo=0,link={b}"),
+        ]);
+        let proc = Proc::spawn(cmd);
+        // socat says "starting data transfer loop" once both ends exist.
+        proc.wait_stderr_contains("starting data transfer loop", STARTUP);
+        PtyPair {
+            _proc: proc,
+            _dir: dir,
+            a,
+            b,
+        }
+    }
+
+    /// `serial:` and end A, with `settings` (`,9600,8N1`) appended.
+    pub fn addr_a(&self, settings: &str) -> String {
+        format!("serial:{}{settings}", self.a)
+    }
+
+    pub fn addr_b(&self, settings: &str) -> String {
+        format!("serial:{}{settings}", self.b)
+    }
+}
+
+/// `tests/peers/modbus_rtu_server.py --serial PATH`: pymodbus's RTU server
+/// on one end of a line, once it says `ready`.
+pub fn rtu_server(path: &str) -> Proc {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-u")
+        .arg(peer_script("modbus_rtu_server.py"))
+        .args(["--serial", path]);
+    let proc = Proc::spawn(cmd);
+    proc.wait_stdout_contains("ready", STARTUP);
+    proc
+}

@@ -1,0 +1,344 @@
+//! Serial lines and Modbus RTU (issue 22): `serial:` addresses on socat pty
+//! pairs, judged by pymodbus's RTU server and client and by mbpoll
+//! (libmodbus); `--frame modbus-rtu` against junk, fragments and bad CRCs;
+//! `--request modbus` as MBAP and as RTU; RTU over TCP; a serial capture
+//! replayed.
+
+use std::{
+    io::Write,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// `p1ge0n listen ARGS` on a serial line, once it says it listens there.
+fn listen_line(args: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin());
+    cmd.arg("listen").args(args);
+    let proc = Proc::spawn(cmd);
+    let first = proc.wait_stderr_contains("listening on", STARTUP);
+    assert!(
+        first.contains("listening on serial:") && first.contains("(serial)"),
+        "{}",
+        proc.dump()
+    );
+    proc
+}
+
+/// The JSON records on `stdout` that carry data, as (from, hex, decoded).
+fn data_records(stdout: &str) -> Vec<(String, String, Value)> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "data")
+        .map(|v| {
+            (
+                v["from"].as_str().unwrap_or_default().to_string(),
+                v["hex"].as_str().unwrap_or_default().to_string(),
+                v["decoded"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn send_reads_registers_from_pymodbus_on_a_serial_line() {
+    let line = PtyPair::new();
+    let _server = rtu_server(&line.b);
+    // Text (the default for --request): the registers decoded.
+    let out = p1ge0n(&[
+        "send",
+        &line.addr_a(""),
+        "--request",
+        "modbus read-holding addr=0 count=5",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let shown = stdout_of(&out);
+    assert!(
+        shown.contains(
+            "modbus-rtu unit=1 read holding registers (3) response 5 values: 0 7 14 21 28 crc ok"
+        ),
+        "{shown}"
+    );
+    // A write, then a read of what it wrote, over one connection; JSON
+    // values are numbers.
+    let out = p1ge0n(&[
+        "send",
+        &line.addr_a(",9600,8N1"),
+        "--request",
+        "modbus write-registers addr=60 values=1,2,65535",
+        "--request",
+        "modbus read-holding addr=60 count=3",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let records = data_records(&stdout_of(&out));
+    let write = "0110003c00030600010002ffff";
+    let written = "0110003c0003";
+    assert_eq!(
+        records[0].1,
+        format!("{write}{}", crc_hex(write)),
+        "{records:?}"
+    );
+    assert_eq!(
+        records[1].1,
+        format!("{written}{}", crc_hex(written)),
+        "{records:?}"
+    );
+    let reply = &records[3].2;
+    assert_eq!(
+        reply["values"],
+        serde_json::json!([1, 2, 65535]),
+        "{records:?}"
+    );
+    assert_eq!(reply["crc_ok"], true);
+}
+
+/// The CRC of a hex string's bytes, as hex on the wire (low byte first),
+/// computed here independently of p1ge0n.
+fn crc_hex(hex_text: &str) -> String {
+    let mut crc: u16 = 0xffff;
+    for b in unhex(hex_text) {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xa001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    hex(&crc.to_le_bytes())
+}
+
+/// A device on a line from a TOML file: `{{crc16}}` ends each answer, and
+/// two independent RTU masters (pymodbus, mbpoll on libmodbus) read it.
+#[test]
+fn listen_on_a_line_answers_pymodbus_and_mbpoll_by_rules() {
+    let line = PtyPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("device.toml");
+    std::fs::write(
+        &rules,
+        "default = 'none'\n\
+         [[rule]]\n\
+         name = 'two registers at 0'\n\
+         hex = '01 03 00 00 00 02 ?? ??'\n\
+         reply-hex = '01 03 04 00 2a 00 2b {{crc16}}'\n",
+    )
+    .unwrap();
+    let mut device = listen_line(&[
+        &line.addr_b(""),
+        "--frame",
+        "modbus-rtu",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--decode",
+        "modbus-rtu",
+        "-f",
+        "text",
+    ]);
+    let out = python(
+        "modbus_rtu_client.py",
+        &[
+            "--serial".into(),
+            line.a.clone(),
+            "--count".into(),
+            "2".into(),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[42, 43]");
+    let out = Command::new("timeout")
+        .args([
+            "10", "mbpoll", "-m", "rtu", "-b", "9600", "-P", "none", "-a", "1",
+        ])
+        .args(["-t", "4", "-r", "1", "-c", "2", "-1", "-o", "2", &line.a])
+        .output()
+        .expect("mbpoll (scripts/test installs it)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    assert!(
+        said.contains("[1]: \t42") || said.contains("[1]:\t42") || said.contains("[1]: 42"),
+        "{said}"
+    );
+    assert!(said.contains("43"), "{said}");
+    let log = device.wait_stdout_contains("crc ok", SOON);
+    assert!(
+        log.contains("modbus-rtu unit=1 read holding registers (3) request addr=0 qty=2 crc ok"),
+        "{log}"
+    );
+    device.interrupt();
+    device.wait_exit(SOON);
+}
+
+/// What a listening decoder makes of bytes written onto the line by
+/// hand: junk before a frame, a frame in two pieces, a bad CRC, and a
+/// function code with no known length (ended by silence).
+#[test]
+fn rtu_framing_on_a_line_copes_with_junk_fragments_and_bad_crcs() {
+    let line = PtyPair::new();
+    let mut device = listen_line(&[
+        &line.addr_b(""),
+        "--frame",
+        "modbus-rtu",
+        "--decode",
+        "modbus-rtu",
+        "-f",
+        "json",
+        "--reply",
+        "",
+    ]);
+    let good = "01030000000ac5cd";
+    let mut port = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&line.a)
+        .unwrap();
+    let mut write = |hex_text: &str, pause_ms: u64| {
+        port.write_all(&unhex(hex_text)).unwrap();
+        port.flush().unwrap();
+        thread::sleep(Duration::from_millis(pause_ms));
+    };
+    write(&format!("ff00{good}"), 200);
+    write("01030000", 10);
+    write("000ac5cd", 200);
+    write("01030000000ac5ce", 200);
+    write("01410102", 200);
+    let stdout = device.wait_stdout_lines(5, SOON).join("\n");
+    let frames: Vec<(String, Value)> = data_records(&stdout)
+        .into_iter()
+        .map(|(_, h, d)| (h, d))
+        .collect();
+    let hexes: Vec<&str> = frames.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(
+        hexes,
+        ["ff00", good, good, "01030000000ac5ce", "01410102"],
+        "{stdout}"
+    );
+    assert_eq!(frames[1].1["crc_ok"], true);
+    assert_eq!(frames[2].1["crc_ok"], true);
+    assert_eq!(frames[3].1["crc_ok"], false);
+    assert_eq!(frames[3].1["crc_expected"], "c5cd");
+    device.interrupt();
+    device.wait_exit(SOON);
+}
+
+/// Modbus RTU over TCP (a serial device server): pymodbus's TCP server
+/// with its RTU framer, read with `--frame modbus-rtu`.
+#[test]
+fn rtu_over_tcp() {
+    let server = PyServer::start("modbus_rtu_server.py", &["--tcp"]);
+    let out = p1ge0n(&[
+        "send",
+        &server.target(),
+        "--frame",
+        "modbus-rtu",
+        "--request",
+        "modbus read-input addr=0 count=2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let shown = stdout_of(&out);
+    assert!(
+        shown.contains("modbus-rtu unit=1 read input registers (4) request addr=0 qty=2 crc ok"),
+        "{shown}"
+    );
+    assert!(shown.contains("2 values: 1000 1001 crc ok"), "{shown}");
+}
+
+/// A capture of a serial session replays, with --verify, to a fresh RTU
+/// server on another line.
+#[test]
+fn a_serial_capture_replays_to_a_fresh_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("line.jsonl");
+    {
+        let line = PtyPair::new();
+        let _server = rtu_server(&line.b);
+        let out = p1ge0n(&[
+            "send",
+            &line.addr_a(""),
+            "--request",
+            "modbus read-holding addr=10 count=4",
+            "--request",
+            "modbus read-coils addr=0 count=8",
+            "--capture",
+            capture.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+    }
+    let text = std::fs::read_to_string(&capture).unwrap();
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("\"transport\":\"serial\""),
+        "{text}"
+    );
+    let line = PtyPair::new();
+    let _server = rtu_server(&line.b);
+    let out = replay(&[
+        capture.to_str().unwrap(),
+        &line.addr_a(""),
+        "--verify",
+        "--frame",
+        "modbus-rtu",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
+
+/// Nothing answers on the line: the reply timeout is status 4.
+#[test]
+fn a_silent_line_times_out() {
+    let line = PtyPair::new();
+    let started = Instant::now();
+    let out = p1ge0n(&[
+        "send",
+        &line.addr_a(""),
+        "--request",
+        "modbus read-holding",
+        "-w",
+        "300ms",
+    ]);
+    assert_eq!(code(&out), 4, "{}", show(&out));
+    assert!(stderr_of(&out).contains("no reply"), "{}", show(&out));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A line that goes away mid-session (socat killed: the pty hangs up, as a
+/// pulled USB adapter does) ends the session with status 3.
+#[test]
+fn a_pulled_line_is_status_3() {
+    let line = PtyPair::new();
+    let mut cmd = Command::new(bin());
+    cmd.args(["send", &line.addr_a(""), "x", "-w", "10s"]);
+    let mut client = Proc::spawn(cmd);
+    thread::sleep(Duration::from_millis(300));
+    drop(line);
+    assert_eq!(client.wait_code(SOON), 3, "{}", client.dump());
+    assert!(
+        client.stderr().contains("serial line failed"),
+        "{}",
+        client.dump()
+    );
+}
+
+/// A second opener of a line in use is refused (status 2, "busy"), and the
+/// first keeps it.
+#[test]
+fn a_line_in_use_is_busy() {
+    let line = PtyPair::new();
+    let mut first = listen_line(&[&line.addr_b("")]);
+    let out = p1ge0n(&["send", &line.addr_b(""), "x"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(stderr_of(&out).contains("busy"), "{}", show(&out));
+    let out = p1ge0n(&["send", &line.addr_a(""), "hello", "-w", "2s"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout_of(&out), "hello");
+    first.interrupt();
+    first.wait_exit(SOON);
+}
