@@ -31,7 +31,11 @@ def main():
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    threading.Timer(args.lifetime, stop).start()
+    # A daemon timer: once the simulator has stopped, nothing keeps this
+    # process waiting out the rest of its lifetime.
+    timer = threading.Timer(args.lifetime, stop)
+    timer.daemon = True
+    timer.start()
     port = None
     for line in child.stdout:
         m = re.search(r"TCP Server address = \('[^']*', (\d+)\)", line)
