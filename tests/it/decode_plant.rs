@@ -419,10 +419,7 @@ fn assert_tshark_reads(file: &str, protocols: &[&str]) {
 fn decode_fixtures_are_clean_for_tshark() {
     assert_tshark_reads(&fixture("enip.pcap"), &["enip"]);
     assert_tshark_reads(&fixture("iec104.pcap"), &["iec104"]);
-    assert_tshark_reads(
-        &fixture("mixed.pcap"),
-        &["modbus", "s7", "enip", "iec104"],
-    );
+    assert_tshark_reads(&fixture("mixed.pcap"), &["modbus", "s7", "enip", "iec104"]);
 }
 
 /// What one decoded message is, in a few words: the function or command,
@@ -437,13 +434,17 @@ fn gist(d: &Value) -> String {
             None => s(&d["cotp"]),
         },
         Some("enip") => {
-            let mut gist = format!("{} {}", s(&d["command_name"]), s(&d["kind"]));
+            let mut services = Vec::new();
             let mut cip = d.get("cip");
             while let Some(service) = cip {
-                gist.push_str(&format!(" / {}", s(&service["service_name"])));
+                services.push(s(&service["service_name"]));
                 cip = service.get("embedded");
             }
-            gist
+            let gist = format!("{} {}", s(&d["command_name"]), s(&d["kind"]));
+            match services.is_empty() {
+                true => gist,
+                false => format!("{gist} {}", services.join("/")),
+            }
         }
         Some("iec104") => match d["format"].as_str() {
             Some("U") => format!("U {}", s(&d["u_function"])),
@@ -494,10 +495,18 @@ fn decode_auto_picks_each_protocol_in_a_mixed_capture() {
         ("server", "enip", "RegisterSession reply"),
         ("client", "enip", "ListIdentity request"),
         ("server", "enip", "ListIdentity reply"),
-        ("client", "enip", "SendRRData request / Unconnected_Send / Write Tag"),
-        ("server", "enip", "SendRRData reply / Write Tag"),
-        ("client", "enip", "SendRRData request / Unconnected_Send / Read Tag"),
-        ("server", "enip", "SendRRData reply / Read Tag"),
+        (
+            "client",
+            "enip",
+            "SendRRData request Unconnected_Send/Write Tag",
+        ),
+        ("server", "enip", "SendRRData reply Write Tag"),
+        (
+            "client",
+            "enip",
+            "SendRRData request Unconnected_Send/Read Tag",
+        ),
+        ("server", "enip", "SendRRData reply Read Tag"),
         ("client", "iec104", "U STARTDT act"),
         ("server", "iec104", "U STARTDT con"),
         ("client", "iec104", "I C_IC_NA_1 act"),
@@ -555,7 +564,10 @@ fn decode_auto_picks_each_protocol_in_a_mixed_capture() {
     }
     assert_eq!(ours.len(), expected.len(), "{ours:#?}");
     // Each flow is one connection, and one protocol.
-    let conns: Vec<u64> = records.iter().map(|v| v["conn"].as_u64().unwrap()).collect();
+    let conns: Vec<u64> = records
+        .iter()
+        .map(|v| v["conn"].as_u64().unwrap())
+        .collect();
     let flow_of = |decoder: &str| match decoder {
         "modbus" => 1,
         "s7" => 2,
