@@ -6,14 +6,23 @@ tags given as arguments (e.g. 'SCADA=INT[10]' 'TEMP=REAL'), reads the port
 it bound back from its "Network TCP Server address = (...)" line, and prints
 that port as the first stdout line (a bare number, like the other peers in
 this folder). Stops the simulator on SIGTERM/SIGINT, or after --lifetime
-seconds, so it never hangs a test run.
+seconds, so it never hangs a test run; and when this process dies any other
+way (the tests' SIGKILL), the kernel stops the simulator too.
 """
 import argparse
+import ctypes
 import re
 import signal
 import subprocess
 import sys
 import threading
+
+
+def die_with_parent():
+    """In the simulator, before exec: SIGTERM it when its parent, this
+    wrapper, dies (Linux prctl PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def main():
@@ -24,7 +33,7 @@ def main():
     child = subprocess.Popen(
         [sys.executable, "-m", "cpppo.server.enip", "--no-config", "-a", "127.0.0.1:0",
          "-A", "-U", *args.tags],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
 
     def stop(*_):
         child.terminate()
