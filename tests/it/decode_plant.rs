@@ -331,3 +331,249 @@ fn a_built_request_asks_a_device_what_it_is() {
         "{shown}"
     );
 }
+
+/// The server port of each flow of `file`, in flow order (`replay --list`).
+fn server_ports(file: &str) -> Vec<u16> {
+    let out = replay(&[file, "--list"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    stdout_of(&out)
+        .lines()
+        .map(|line| {
+            line.split(" -> ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|addr| addr.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("no server port in {line}"))
+        })
+        .collect()
+}
+
+/// tshark, told what each flow of `file` carries (`protocols`, one per
+/// flow, in flow order: modbus, s7, enip or iec104), dissects every data
+/// packet as that protocol, down to its header fields (not as undissected
+/// data), and calls none malformed (`tshark -V` never says "Malformed").
+fn assert_tshark_reads(file: &str, protocols: &[&str]) {
+    assert!(have("tshark"), "tshark is needed: scripts/test installs it");
+    let ports = server_ports(file);
+    assert_eq!(ports.len(), protocols.len(), "{file}: flows {ports:?}");
+    let mut args: Vec<String> = vec!["-r".into(), file.into()];
+    // Each flow's server port, and the header field its protocol's packets have.
+    let mut field_of = std::collections::HashMap::new();
+    for (port, protocol) in ports.iter().zip(protocols) {
+        let (option, value, field) = match *protocol {
+            "modbus" => ("-o", format!("mbtcp.tcp.port:{port}"), "mbtcp.trans_id"),
+            "s7" => ("-d", format!("tcp.port=={port},tpkt"), "cotp.type"),
+            "enip" => ("-d", format!("tcp.port=={port},enip"), "enip.command"),
+            "iec104" => (
+                "-d",
+                format!("tcp.port=={port},iec60870_104"),
+                "iec60870_104.type",
+            ),
+            other => panic!("no dissector for {other}"),
+        };
+        args.extend([option.to_string(), value]);
+        field_of.insert(port.to_string(), field);
+    }
+    let run = |extra: &[&str]| {
+        let out = Command::new("tshark")
+            .args(&args)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tshark {args:?} {extra:?}: {}",
+            show(&out)
+        );
+        stdout_of(&out)
+    };
+    let verbose = run(&["-V"]);
+    assert!(!verbose.is_empty(), "{file} holds no packets");
+    assert!(!verbose.contains("Malformed"), "{file}: {verbose}");
+    let fields: Vec<&str> = field_of.values().copied().collect();
+    let mut extra = vec!["-Y", "tcp.len > 0", "-T", "fields", "-E", "separator=|"];
+    for field in ["tcp.srcport", "tcp.dstport"].iter().chain(&fields) {
+        extra.extend(["-e", field]);
+    }
+    let packets = run(&extra);
+    let mut seen = std::collections::HashSet::new();
+    for line in packets.lines() {
+        let cells: Vec<&str> = line.split('|').collect();
+        let port = [cells[0], cells[1]]
+            .into_iter()
+            .find(|p| field_of.contains_key(*p))
+            .unwrap_or_else(|| panic!("{file}: a packet of no flow: {line}"));
+        let field = field_of[port];
+        let at = 2 + fields.iter().position(|f| *f == field).unwrap();
+        assert!(!cells[at].is_empty(), "{file}: no {field} in {line}");
+        seen.insert(port);
+    }
+    assert_eq!(seen.len(), ports.len(), "{file}: {packets}");
+}
+
+/// The EtherNet/IP, IEC 60870-5-104 and mixed captures
+/// (tests/fixtures/make_decode_captures.sh) are what tshark reads them as:
+/// each data packet its flow's protocol, none malformed.
+#[test]
+fn decode_fixtures_are_clean_for_tshark() {
+    assert_tshark_reads(&fixture("enip.pcap"), &["enip"]);
+    assert_tshark_reads(&fixture("iec104.pcap"), &["iec104"]);
+    assert_tshark_reads(&fixture("mixed.pcap"), &["modbus", "s7", "enip", "iec104"]);
+}
+
+/// What one decoded message is, in a few words: the function or command,
+/// request or answer, and for CIP the services, for IEC-104 the frame
+/// format with its U function, type and cause, or N(R).
+fn gist(d: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    match d["decoder"].as_str() {
+        Some("modbus") => format!("{} {}", s(&d["function_name"]), s(&d["kind"])),
+        Some("s7") => match d.get("rosctr") {
+            Some(rosctr) => format!("DT {} {}", s(rosctr), s(&d["function_name"])),
+            None => s(&d["cotp"]),
+        },
+        Some("enip") => {
+            let mut services = Vec::new();
+            let mut cip = d.get("cip");
+            while let Some(service) = cip {
+                services.push(s(&service["service_name"]));
+                cip = service.get("embedded");
+            }
+            let gist = format!("{} {}", s(&d["command_name"]), s(&d["kind"]));
+            match services.is_empty() {
+                true => gist,
+                false => format!("{gist} {}", services.join("/")),
+            }
+        }
+        Some("iec104") => match d["format"].as_str() {
+            Some("U") => format!("U {}", s(&d["u_function"])),
+            Some("S") => format!("S N(R)={}", d["recv_seq"]),
+            _ => format!(
+                "I {} {}",
+                s(&d["asdu"]["type_name"]),
+                s(&d["asdu"]["cot_name"])
+            ),
+        },
+        _ => format!("? {d}"),
+    }
+}
+
+/// `--decode auto` on a capture of four plant protocols, one flow each
+/// (tests/fixtures/mixed.pcap: pymodbus, python-snap7 and cpppo sessions
+/// and a scripted IEC-104 one), replayed against `replay --serve` of the
+/// same file: every message, both ways, is read by the decoder its bytes
+/// call for, and says what the capture holds.
+#[test]
+fn decode_auto_picks_each_protocol_in_a_mixed_capture() {
+    const EXPECTED: &[(&str, &str, &str)] = &[
+        ("client", "modbus", "read holding registers request"),
+        ("server", "modbus", "read holding registers response"),
+        ("client", "modbus", "write single register request"),
+        ("server", "modbus", "write single register response"),
+        ("client", "modbus", "read holding registers request"),
+        ("server", "modbus", "read holding registers response"),
+        ("client", "modbus", "write multiple registers request"),
+        ("server", "modbus", "write multiple registers response"),
+        ("client", "modbus", "read holding registers request"),
+        ("server", "modbus", "read holding registers response"),
+        ("client", "modbus", "read coils request"),
+        ("server", "modbus", "read coils response"),
+        ("client", "modbus", "read input registers request"),
+        ("server", "modbus", "read input registers response"),
+        ("client", "modbus", "read holding registers request"),
+        ("server", "modbus", "read holding registers exception"),
+        ("client", "s7", "CR"),
+        ("server", "s7", "CC"),
+        ("client", "s7", "DT job setup communication"),
+        ("server", "s7", "DT ack_data setup communication"),
+        ("client", "s7", "DT job read var"),
+        ("server", "s7", "DT ack_data read var"),
+        ("client", "s7", "DR"),
+        ("server", "s7", "DC"),
+        ("client", "enip", "RegisterSession request"),
+        ("server", "enip", "RegisterSession reply"),
+        ("client", "enip", "ListIdentity request"),
+        ("server", "enip", "ListIdentity reply"),
+        (
+            "client",
+            "enip",
+            "SendRRData request Unconnected_Send/Write Tag",
+        ),
+        ("server", "enip", "SendRRData reply Write Tag"),
+        (
+            "client",
+            "enip",
+            "SendRRData request Unconnected_Send/Read Tag",
+        ),
+        ("server", "enip", "SendRRData reply Read Tag"),
+        ("client", "iec104", "U STARTDT act"),
+        ("server", "iec104", "U STARTDT con"),
+        ("client", "iec104", "I C_IC_NA_1 act"),
+        ("server", "iec104", "I C_IC_NA_1 actcon"),
+        ("client", "iec104", "S N(R)=1"),
+        ("server", "iec104", "I M_SP_NA_1 inrogen"),
+        ("client", "iec104", "S N(R)=2"),
+        ("server", "iec104", "I M_ME_NC_1 inrogen"),
+        ("client", "iec104", "S N(R)=3"),
+        ("server", "iec104", "I C_IC_NA_1 actterm"),
+        ("client", "iec104", "S N(R)=4"),
+        ("server", "iec104", "I M_ME_NC_1 spont"),
+        ("client", "iec104", "S N(R)=5"),
+        ("server", "iec104", "I M_SP_NA_1 spont"),
+        ("client", "iec104", "U TESTFR act"),
+        ("server", "iec104", "U TESTFR con"),
+        ("client", "iec104", "S N(R)=6"),
+    ];
+    let file = fixture("mixed.pcap");
+    let mut server = crate::serve::serve(&file, &["--no-delay"]);
+    let out = replay(&[
+        &file,
+        &server.target(),
+        "-f",
+        "json",
+        "--decode",
+        "auto",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(server.wait_code(SOON), 0, "{}", server.dump());
+    let records: Vec<Value> = stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"] == "data")
+        .collect();
+    let ours: Vec<(String, String, String)> = records
+        .iter()
+        .map(|v| {
+            let d = &v["decoded"];
+            assert!(d.get("malformed").is_none(), "{v}");
+            (
+                v["from"].as_str().unwrap_or("?").to_string(),
+                d["decoder"].as_str().unwrap_or("?").to_string(),
+                gist(d),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = EXPECTED
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    for (i, (ours, theirs)) in ours.iter().zip(&expected).enumerate() {
+        assert_eq!(ours, theirs, "message {}: {}", i + 1, records[i]);
+    }
+    assert_eq!(ours.len(), expected.len(), "{ours:#?}");
+    // Each flow is one connection, and one protocol.
+    let conns: Vec<u64> = records
+        .iter()
+        .map(|v| v["conn"].as_u64().unwrap())
+        .collect();
+    let flow_of = |decoder: &str| match decoder {
+        "modbus" => 1,
+        "s7" => 2,
+        "enip" => 3,
+        _ => 4,
+    };
+    let flows: Vec<u64> = expected.iter().map(|(_, d, _)| flow_of(d)).collect();
+    assert_eq!(conns, flows);
+}

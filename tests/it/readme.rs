@@ -4,11 +4,15 @@
 //! server (its address replaces `127.0.0.1:9000`) and must exit 0; blocks
 //! fenced ```` ```sh server ```` start a server, which must print its
 //! `listening on` line (they run on a free loopback port for one second).
+//! Blocks fenced ```` ```sh enip ```` and ```` ```sh iec104 ```` run
+//! against a real device (cpppo's EtherNet/IP simulator, a c104 IEC-104
+//! server, on a free port replacing `127.0.0.1:44818` or `127.0.0.1:2404`)
+//! and must print exactly the output shown under them, times aside.
 //! ```` ```sh setup ```` blocks (build, install) are not run here.
 
 use std::process::{Command, Stdio};
 
-use crate::util::{bin, repo, Listen};
+use crate::util::{bin, repo, Listen, PyServer};
 
 /// (info string, body) of every fenced block.
 fn blocks(markdown: &str) -> Vec<(String, String)> {
@@ -47,6 +51,65 @@ fn run_bash(script: &str, secs: u32) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// The output the README shows for each fenced block: the indented lines
+/// (indent removed) that follow the block after its prose, up to the next
+/// unindented line; empty when another block or a heading comes first.
+/// (info string, body, shown output), as [`blocks`].
+fn blocks_with_output(markdown: &str) -> Vec<(String, String, String)> {
+    let lines: Vec<&str> = markdown.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(info) = lines[i].strip_prefix("```") else {
+            i += 1;
+            continue;
+        };
+        let mut body = String::new();
+        i += 1;
+        while i < lines.len() && !lines[i].starts_with("```") {
+            body.push_str(lines[i]);
+            body.push('\n');
+            i += 1;
+        }
+        i += 1; // the closing fence
+        let mut j = i;
+        while j < lines.len()
+            && !lines[j].starts_with("    ")
+            && !lines[j].starts_with("```")
+            && !lines[j].starts_with('#')
+        {
+            j += 1;
+        }
+        let mut shown = String::new();
+        while let Some(line) = lines.get(j).and_then(|l| l.strip_prefix("    ")) {
+            shown.push_str(line);
+            shown.push('\n');
+            j += 1;
+        }
+        out.push((info.trim().to_string(), body, shown));
+    }
+    out
+}
+
+/// Records' times (`HH:MM:SS.ffffff` at the start of a line) as `TIME`.
+fn without_times(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let b = line.as_bytes();
+            let is_time = b.len() >= 15
+                && b[..15].iter().enumerate().all(|(k, c)| match k {
+                    2 | 5 => *c == b':',
+                    8 => *c == b'.',
+                    _ => c.is_ascii_digit(),
+                });
+            match is_time {
+                true => format!("TIME{}\n", &line[15..]),
+                false => format!("{line}\n"),
+            }
+        })
+        .collect()
 }
 
 fn readme() -> String {
@@ -101,6 +164,41 @@ fn server_examples_start_listening() {
             "{body}: {stderr}"
         );
     }
+}
+
+/// The device examples: each runs against its real device on a free
+/// port, exits 0 and prints, line for line, the output the README shows
+/// under it (times aside; the device's real address shown as the README's).
+#[test]
+fn device_examples_print_what_the_readme_shows() {
+    let mut ran = Vec::new();
+    for (info, body, shown) in blocks_with_output(&readme()) {
+        let (device, address) = match info.as_str() {
+            "sh enip" => (
+                PyServer::start("enip_server.py", &["SCADA=INT[10]"]),
+                "127.0.0.1:44818",
+            ),
+            "sh iec104" => (PyServer::start("iec104_server.py", &[]), "127.0.0.1:2404"),
+            _ => continue,
+        };
+        assert!(body.contains(address), "{info}: {body}");
+        assert!(!shown.is_empty(), "{info}: the README shows no output");
+        let out = run_bash(&body.replace(address, &device.target()), 30);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "README example failed ({:?}):\n{body}\nstdout: {stdout}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            without_times(&stdout.replace(&device.target(), address)),
+            without_times(&shown),
+            "{info}: {body}"
+        );
+        ran.push(info);
+    }
+    assert_eq!(ran, ["sh enip", "sh iec104"], "the README lost an example");
 }
 
 #[test]
