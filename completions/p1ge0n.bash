@@ -274,7 +274,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header modbus-rtu gap:5ms" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -290,7 +290,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus modbus-rtu s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -356,7 +356,7 @@ _p1ge0n() {
             fi
             case "${prev}" in
                 --frame)
-                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header modbus-rtu gap:5ms" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -372,7 +372,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus modbus-rtu s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --count)
@@ -478,7 +478,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header modbus-rtu gap:5ms" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -494,7 +494,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus modbus-rtu s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --history)
@@ -592,7 +592,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header modbus-rtu gap:5ms" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -664,7 +664,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus modbus-rtu s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --capture)
@@ -698,7 +698,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --frame)
-                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "raw mbap line crlf cr stx-etx delim= fixed= len=u8 len=u16be len=u16le len=u32be len=u32le len=u16be,offset=2,includes-header modbus-rtu gap:5ms" -- "${cur}"))
                     return 0
                     ;;
                 --max-frame)
@@ -794,7 +794,7 @@ _p1ge0n() {
                     return 0
                     ;;
                 --decode)
-                    COMPREPLY=($(compgen -W "none modbus s7 enip iec104 auto" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "none modbus modbus-rtu s7 enip iec104 auto" -- "${cur}"))
                     return 0
                     ;;
                 --capture)

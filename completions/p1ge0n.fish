@@ -54,15 +54,18 @@ len=u16be\t''
 len=u16le\t''
 len=u32be\t''
 len=u32le\t''
-len=u16be\,offset=2\,includes-header\t''"
+len=u16be\,offset=2\,includes-header\t''
+modbus-rtu\t''
+gap:5ms\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand listen" -l decode -d 'Say what each message means: modbus, modbus-rtu, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
+modbus-rtu\t''
 s7\t''
 enip\t''
 iec104\t''
@@ -102,7 +105,9 @@ len=u16be\t''
 len=u16le\t''
 len=u32be\t''
 len=u32le\t''
-len=u16be\,offset=2\,includes-header\t''"
+len=u16be\,offset=2\,includes-header\t''
+modbus-rtu\t''
+gap:5ms\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l replies -d 'With --frame: how many frames make one reply' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l idle -d 'A reply is complete after this much silence following its first byte' -r
@@ -128,8 +133,9 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand send" -l decode -d 'Say what each message means: modbus, modbus-rtu, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
+modbus-rtu\t''
 s7\t''
 enip\t''
 iec104\t''
@@ -161,15 +167,18 @@ len=u16be\t''
 len=u16le\t''
 len=u32be\t''
 len=u32le\t''
-len=u16be\,offset=2\,includes-header\t''"
+len=u16be\,offset=2\,includes-header\t''
+modbus-rtu\t''
+gap:5ms\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand repl" -l decode -d 'Say what each message means: modbus, modbus-rtu, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
+modbus-rtu\t''
 s7\t''
 enip\t''
 iec104\t''
@@ -213,7 +222,9 @@ len=u16be\t''
 len=u16le\t''
 len=u32be\t''
 len=u32le\t''
-len=u16be\,offset=2\,includes-header\t''"
+len=u16be\,offset=2\,includes-header\t''
+modbus-rtu\t''
+gap:5ms\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -s w -l timeout -d 'Give up waiting for a reply after DUR (exit 4); 0 waits forever' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l connect-timeout -d 'Give up connecting after DUR (exit 3); 0 waits as long as the system does' -r
@@ -233,8 +244,9 @@ hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand replay" -l decode -d 'Say what each message means: modbus, modbus-rtu, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
+modbus-rtu\t''
 s7\t''
 enip\t''
 iec104\t''
@@ -265,15 +277,18 @@ len=u16be\t''
 len=u16le\t''
 len=u32be\t''
 len=u32le\t''
-len=u16be\,offset=2\,includes-header\t''"
+len=u16be\,offset=2\,includes-header\t''
+modbus-rtu\t''
+gap:5ms\t''"
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l max-frame -d 'Largest message a framing may produce; a larger one drops that connection' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s f -l format -d 'Show traffic as text, hex, hexdump, json or raw [default: raw for send, text for the others, none with replay --verify]' -r -f -a "text\t''
 hex\t''
 hexdump\t''
 json\t''
 raw\t''"
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l decode -d 'Say what each message means: modbus, modbus-rtu, s7, enip, iec104, auto or none (each protocol implies its framing)' -r -f -a "none\t''
 modbus\t''
+modbus-rtu\t''
 s7\t''
 enip\t''
 iec104\t''

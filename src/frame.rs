@@ -223,7 +223,11 @@ impl fmt::Display for FrameSpec {
                 Ok(())
             }
             FrameSpec::ModbusRtu => f.write_str("modbus-rtu"),
-            FrameSpec::Gap(d) => write!(f, "gap:{}", humantime::format_duration(*d)),
+            // One unit, so that the spec parses back (`1s 500ms` would not).
+            FrameSpec::Gap(d) if d.subsec_nanos() % 1_000_000 == 0 => {
+                write!(f, "gap:{}ms", d.as_millis())
+            }
+            FrameSpec::Gap(d) => write!(f, "gap:{}us", d.as_micros()),
         }
     }
 }
@@ -285,9 +289,19 @@ impl FromStr for FrameSpec {
             ));
         }
         if let Some(value) = spec.strip_prefix("gap:") {
+            // Whole microseconds (finer means nothing on a line), up to an
+            // hour: so that the spec prints back exactly.
             return match crate::units::parse_duration(value) {
-                Ok(d) if !d.is_zero() => Ok(FrameSpec::Gap(d)),
-                Ok(_) => Err(FrameSpecError::new(5, "gap: needs a silence longer than 0")),
+                Ok(d) if d > Duration::from_secs(3600) => {
+                    Err(FrameSpecError::new(5, "gap: a silence of at most 1h"))
+                }
+                Ok(d) if d.as_micros() > 0 => {
+                    Ok(FrameSpec::Gap(Duration::from_micros(d.as_micros() as u64)))
+                }
+                Ok(_) => Err(FrameSpecError::new(
+                    5,
+                    "gap: needs a silence of at least 1us",
+                )),
                 Err(e) => Err(FrameSpecError::new(5, e)),
             };
         }
@@ -827,7 +841,7 @@ impl Decoder {
                 header,
                 includes_header,
             } => self.length_prefixed(width, offset, header, includes_header),
-            Matcher::ModbusRtu => Ok(self.rtu_frame_len()),
+            Matcher::ModbusRtu => self.rtu_frame_len(),
             Matcher::Gap => {
                 if self.released && len > 0 {
                     delimited(len)
@@ -843,14 +857,27 @@ impl Decoder {
     /// unknown length, or a truncated one). A frame whose CRC fails, with a
     /// good frame starting later in the buffer, ends where that one starts
     /// (junk between frames comes out as its own bad frame).
-    fn rtu_frame_len(&mut self) -> Option<usize> {
+    fn rtu_frame_len(&mut self) -> Result<Option<usize>, FrameError> {
         let len = self.buf.len();
         if len == 0 {
-            return None;
+            return Ok(None);
         }
-        let max = self.max_frame.max(1);
+        let max = self.max_frame;
+        let cut = |n: usize| {
+            if n > max {
+                Err(FrameError::TooLarge {
+                    size: n as u64,
+                    max,
+                })
+            } else {
+                Ok(Some(n))
+            }
+        };
+        // Longer than any RTU frame: a line that never pauses cannot make
+        // us buffer without bound.
+        const LONGEST: usize = modbus_rtu::MAX_FRAME + 16;
         let known = match modbus_rtu::frame_len(&self.buf, self.from) {
-            Some(Ok(n)) if n <= modbus_rtu::MAX_FRAME + 16 => Some(n),
+            Some(Ok(n)) if n <= LONGEST => Some(n),
             _ => None,
         };
         let from = self.from;
@@ -865,19 +892,18 @@ impl Decoder {
         match known {
             Some(n) if len >= n => {
                 if modbus_rtu::crc_ok(&self.buf[..n]) {
-                    return Some(n);
+                    return cut(n);
                 }
-                Some(good_frame_at(&self.buf).unwrap_or(n).min(max))
+                cut(good_frame_at(&self.buf).unwrap_or(n))
             }
             None if len >= 4 => match good_frame_at(&self.buf) {
-                Some(p) => Some(p.min(max)),
-                None if self.released => Some(len.min(max)),
-                None => None,
+                Some(p) => cut(p),
+                None if self.released || len >= LONGEST => cut(len),
+                None if len > max => cut(len),
+                None => Ok(None),
             },
-            _ if self.released => Some(len.min(max)),
-            // A line that never pauses cannot make us buffer without bound.
-            _ if len >= max.max(modbus_rtu::MAX_FRAME + 16) => Some(max.min(len)),
-            _ => None,
+            _ if self.released || len >= LONGEST || len > max => cut(len),
+            _ => Ok(None),
         }
     }
 
