@@ -197,10 +197,14 @@ Examples:
   p1ge0n repl 127.0.0.1:9000                       type lines, see replies as they arrive
   p1ge0n repl plc:502 -x --eol none                talk hex to a Modbus device
   p1ge0n repl robot:3000 --frame line --reconnect  keep the session across robot restarts
+  p1ge0n repl serial:/dev/ttyUSB0,19200,8E1        a Modbus RTU line (:request modbus ...)
   printf 'a\\nb\\n' | p1ge0n repl 127.0.0.1:9000    scripted: send each line, print replies
 
 Commands: :help :hex BYTES :mode text|hex :eol EOL :format FORMAT :frame SPEC
-          :decode PROTO :reconnect :capture FILE :quit
+          :decode PROTO :request PROTO REQUEST :reconnect :capture FILE :quit
+:request builds a protocol request (as send --request does: MBAP on TCP, Modbus
+RTU on serial:), numbered per connection, and switches to its --decode and
+--frame if none was chosen.
 A line starting with ':' is a command (\\x3a sends a ':'); :hex sends its bytes without
 the end of line. Up/Down recall history, Tab completes commands and values, Ctrl-C
 clears the line, Ctrl-D quits.

@@ -26,9 +26,9 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem;
 
-use crate::decode::modbus_rtu;
 use crate::payload::{escape, parse_text, PayloadError};
 use crate::record::Side;
+use crate::rtu;
 
 /// Default for `--max-frame`: large enough for any sane industrial
 /// protocol message, small enough that a misbehaving peer can't hurt.
@@ -678,8 +678,8 @@ impl Decoder {
     pub fn gap(&self) -> Option<Duration> {
         let silence = self.silence.filter(|_| !self.buf.is_empty())?;
         if matches!(self.matcher, Matcher::ModbusRtu) {
-            if let Some(Ok(n)) = modbus_rtu::frame_len(&self.buf, self.from) {
-                if n > self.buf.len() && n <= modbus_rtu::MAX_FRAME + 16 {
+            if let Some(Ok(n)) = rtu::frame_len(&self.buf, self.from) {
+                if n > self.buf.len() && n <= rtu::MAX_FRAME + 16 {
                     return Some(silence.max(RTU_INCOMPLETE));
                 }
             }
@@ -875,23 +875,23 @@ impl Decoder {
         };
         // Longer than any RTU frame: a line that never pauses cannot make
         // us buffer without bound.
-        const LONGEST: usize = modbus_rtu::MAX_FRAME + 16;
-        let known = match modbus_rtu::frame_len(&self.buf, self.from) {
+        const LONGEST: usize = rtu::MAX_FRAME + 16;
+        let known = match rtu::frame_len(&self.buf, self.from) {
             Some(Ok(n)) if n <= LONGEST => Some(n),
             _ => None,
         };
         let from = self.from;
         // Where a complete frame with a good CRC starts after the front.
         let good_frame_at = |buf: &[u8]| {
-            (1..buf.len().min(2 * modbus_rtu::MAX_FRAME)).find(|&p| {
+            (1..buf.len().min(2 * rtu::MAX_FRAME)).find(|&p| {
                 let rest = &buf[p..];
-                matches!(modbus_rtu::frame_len(rest, from),
-                    Some(Ok(m)) if m <= rest.len() && modbus_rtu::crc_ok(&rest[..m]))
+                matches!(rtu::frame_len(rest, from),
+                    Some(Ok(m)) if m <= rest.len() && rtu::crc_ok(&rest[..m]))
             })
         };
         match known {
             Some(n) if len >= n => {
-                if modbus_rtu::crc_ok(&self.buf[..n]) {
+                if rtu::crc_ok(&self.buf[..n]) {
                     return cut(n);
                 }
                 cut(good_frame_at(&self.buf).unwrap_or(n))

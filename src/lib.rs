@@ -1,6 +1,6 @@
 //! p1ge0n as a library: the I/O-free core (payload syntax, framing, reply
 //! rules, records, display, captures, pcap, `--rules` files, JUnit reports,
-//! units, exit statuses), the thin
+//! units, exit statuses, Modbus RTU's wire format), the thin
 //! I/O shells around it, and the subcommands built on both
 //! (`docs/ARCHITECTURE.md`). The
 //! binary in `main.rs` only parses the command line and dispatches; benches
@@ -29,6 +29,7 @@ pub mod program;
 pub mod record;
 pub mod relay;
 pub mod reply;
+pub mod rtu;
 pub mod rules;
 pub mod schema;
 pub mod stdin;

@@ -578,7 +578,7 @@ impl Template {
         }
         // After the lengths: a CRC covers them.
         for at in crcs {
-            let crc = crate::decode::modbus_rtu::crc16(&out[..at]);
+            let crc = crate::rtu::crc16(&out[..at]);
             out[at..at + 2].copy_from_slice(&crc.to_le_bytes());
         }
         Ok(out)

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let d = decode(protocol, &bytes, Side::Client).expect("a protocol decodes");
         if protocol.name() == "modbus-rtu" {
-            assert!(p1ge0n::decode::modbus_rtu::crc_ok(&bytes), "{bytes:02x?}");
+            assert!(p1ge0n::rtu::crc_ok(&bytes), "{bytes:02x?}");
         }
         if text.contains("fc=") {
             continue;

@@ -275,7 +275,7 @@ pub fn build(words: &[&str], at: &super::RequestContext) -> Result<Vec<u8>, Stri
     if at.serial {
         frame.push(unit);
         frame.extend_from_slice(&pdu);
-        return Ok(super::modbus_rtu::with_crc(frame));
+        return Ok(crate::rtu::with_crc(frame));
     }
     frame.extend(at.sequence.to_be_bytes());
     frame.extend([0, 0]);

@@ -5,10 +5,12 @@
 //!   and the one table of address schemes, [`SCHEMES`] (`unix:PATH`, then
 //!   the `HOST:PORT` fallback);
 //! - `access.rs`: `--allow` / `--deny` ([`Cidr`], [`AccessList`]);
-//! - `connect.rs`: client connections ([`connect()`]: TCP, TLS, Unix;
+//! - `connect.rs`: client connections ([`connect()`]: TCP, TLS, Unix, serial;
 //!   `--source`, `--keepalive`, `--retry`) and the [`Backoff`] between
 //!   attempts;
 //! - `udp.rs`: UDP clients ([`Datagram`]) and multicast groups ([`Group`]);
+//! - `serial.rs`: serial lines (`serial:PATH[,BAUD[,FORMAT]]`): opening a
+//!   port exclusively and raw, and reading and writing it under tokio;
 //! - `bind.rs`: servers' sockets ([`bind_stream`], [`bind_udp`]);
 //! - `stream.rs`: the one byte-stream type ([`Stream`], [`Listener`]);
 //! - `tls.rs`: TLS configuration, handshakes and their failures;
@@ -19,7 +21,7 @@
 //! failures into the exit statuses of the README (refused, unreachable,
 //! unresolved and connect timeouts are all "could not connect", status 3).
 //!
-//! A new transport (`serial:PATH[,BAUD[,FORMAT]]` is next) touches: one new
+//! A new transport (`serial:PATH[,BAUD[,FORMAT]]` was the last) touches: one new
 //! file in `net/` (its address type and parser, how it connects and, if it
 //! can, listens), one row in [`SCHEMES`], and at most one new variant in
 //! the stream type ([`Stream`], `net/stream.rs`) and in

@@ -7,7 +7,9 @@
 //! Blocks fenced ```` ```sh enip ```` and ```` ```sh iec104 ```` run
 //! against a real device (cpppo's EtherNet/IP simulator, a c104 IEC-104
 //! server, on a free port replacing `127.0.0.1:44818` or `127.0.0.1:2404`)
-//! and must print exactly the output shown under them, times aside.
+//! and must print exactly the output shown under them, times aside; a
+//! ```` ```sh serial ```` block brings its own line (a socat pty pair) and
+//! device, and is held to its output the same way.
 //! ```` ```sh setup ```` blocks (build, install) are not run here.
 
 use std::process::{Command, Stdio};
@@ -179,6 +181,24 @@ fn device_examples_print_what_the_readme_shows() {
                 "127.0.0.1:44818",
             ),
             "sh iec104" => (PyServer::start("iec104_server.py", &[]), "127.0.0.1:2404"),
+            // Brings its own line (a socat pty pair) and device.
+            "sh serial" => {
+                let out = run_bash(&body, 30);
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "README example failed ({:?}):\n{body}\nstdout: {stdout}\nstderr: {}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(
+                    without_times(&stdout),
+                    without_times(&shown),
+                    "{info}: {body}"
+                );
+                ran.push(info);
+                continue;
+            }
             _ => continue,
         };
         assert!(body.contains(address), "{info}: {body}");
@@ -198,7 +218,11 @@ fn device_examples_print_what_the_readme_shows() {
         );
         ran.push(info);
     }
-    assert_eq!(ran, ["sh enip", "sh iec104"], "the README lost an example");
+    assert_eq!(
+        ran,
+        ["sh enip", "sh iec104", "sh serial"],
+        "the README lost an example"
+    );
 }
 
 #[test]

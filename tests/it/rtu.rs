@@ -342,3 +342,45 @@ fn a_line_in_use_is_busy() {
     first.interrupt();
     first.wait_exit(SOON);
 }
+
+/// `:request` in a piped repl: built as RTU on the line, numbered, and the
+/// protocol's framing and decoding switched on.
+#[test]
+fn repl_requests_on_a_line() {
+    let line = PtyPair::new();
+    let _server = rtu_server(&line.b);
+    // One request a run: a piped repl sends its lines, then awaits the
+    // replies, and an RTU device answers one request at a time.
+    let ask = |line_text: &str| {
+        assert_cmd::Command::new(bin())
+            .args(["repl", &line.addr_a(""), "-w", "2s"])
+            .write_stdin(line_text)
+            .timeout(ONE_SHOT)
+            .output()
+            .unwrap()
+    };
+    let out = ask(":request modbus read-holding addr=1 count=3\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let shown = stdout_of(&out);
+    assert!(
+        shown.contains(
+            "modbus-rtu unit=1 read holding registers (3) response 3 values: 7 14 21 crc ok"
+        ),
+        "{shown}"
+    );
+    let out = ask(":request modbus read-input count=1\n");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout_of(&out).contains("1 value: 1000 crc ok"),
+        "{}",
+        show(&out)
+    );
+    let out = assert_cmd::Command::new(bin())
+        .args(["repl", &line.addr_a("")])
+        .write_stdin(":request modbus read-holding count=200\n")
+        .timeout(ONE_SHOT)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(stderr_of(&out).contains("at most 125"), "{}", show(&out));
+}

@@ -50,6 +50,11 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "say what each message means (the framing stays as it is)",
     ),
     (
+        "request",
+        "PROTO REQUEST",
+        "send a request built for you, e.g. :request modbus read-holding count=10",
+    ),
+    (
         "reconnect",
         "",
         "close the connection (if any) and connect again",
@@ -88,6 +93,9 @@ pub enum Action {
     Say(String),
     Reconnect,
     Capture(PathBuf),
+    /// `:request PROTO WORDS`: checked here, built (numbered, in its
+    /// serial form on a serial line) when sent.
+    Request(String),
     Quit,
 }
 
@@ -158,6 +166,13 @@ pub fn interpret(line: &str, settings: &Settings, what: &str) -> Result<Action, 
             .parse::<Protocol>()
             .map(|p| Action::Set(Setting::Decode(p)))
             .map_err(bad),
+        "request" if arg.is_empty() => Err(bad(
+            "':request' needs a protocol and a request, e.g. :request modbus read-holding count=10"
+                .into(),
+        )),
+        "request" => crate::decode::build_request(arg, &Default::default())
+            .map(|_| Action::Request(arg.to_string()))
+            .map_err(|e| bad(format!("{e}; not sent"))),
         "reconnect" => no_argument(Action::Reconnect),
         "capture" if arg.is_empty() => Err(bad("':capture' needs a file name".into())),
         "capture" => Ok(Action::Capture(PathBuf::from(arg))),

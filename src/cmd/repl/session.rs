@@ -20,8 +20,9 @@ use super::{
 use crate::{
     cli::ReplArgs,
     cmd::inputs,
+    decode::Protocol,
     display::{Format, Records},
-    frame::Decoder,
+    frame::{Decoder, FrameSpec},
     net::{self, Backoff, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::{self, ClientRecorder, Direct, Held, Observed, Outputs},
     payload::Eol,
@@ -162,6 +163,9 @@ pub struct Session {
     /// A connection attempt under way, and the pause before the next one.
     dialing: Option<Dial>,
     pub backoff: Backoff,
+    /// `:request`s sent on the current connection (Modbus/TCP transaction
+    /// ids count them).
+    requests: u16,
 }
 
 impl Session {
@@ -214,6 +218,7 @@ impl Session {
             transport: Transport::Tcp,
             dialing: None,
             backoff: Backoff::RECONNECT,
+            requests: 0,
         }
     }
 
@@ -279,6 +284,7 @@ impl Session {
             writer: tokio::spawn(write_loop(id, writer, rx, self.events.clone())),
         };
         self.decoder = Decoder::new(self.settings.frame.clone(), self.max_frame);
+        self.requests = 0;
         (self.recorder.conn, self.recorder.peer) = (id, peer);
         self.conn = Some(conn);
         self.observe(Event::Open);
@@ -343,6 +349,37 @@ impl Session {
                 self.note(&format!("connecting to {}", self.target));
                 self.backoff.reset();
                 self.redial(Duration::ZERO);
+            }
+            Action::Request(spec) => {
+                let at = crate::decode::RequestContext {
+                    sequence: self.requests.wrapping_add(1),
+                    serial: matches!(self.target, Target::Serial(_))
+                        || self.settings.frame == FrameSpec::ModbusRtu,
+                };
+                let (protocol, bytes) = match crate::decode::build_request(&spec, &at) {
+                    Ok(built) => built,
+                    Err(e) => {
+                        self.note(&format!("request '{spec}': {e}; not sent"));
+                        return Ok(Applied::NotSent);
+                    }
+                };
+                // Like `send --request`: the protocol's decoding and framing
+                // unless they were chosen.
+                if self.settings.decode == Protocol::None {
+                    let text = self.set(Setting::Decode(protocol));
+                    self.note(&text);
+                    if self.settings.frame == FrameSpec::Raw {
+                        if let Some(spec) = protocol.framing() {
+                            let text = self.set(Setting::Frame(spec));
+                            self.note(&text);
+                        }
+                    }
+                }
+                let applied = self.apply(Action::Send(bytes))?;
+                if applied == Applied::Sent {
+                    self.requests = self.requests.wrapping_add(1);
+                }
+                return Ok(applied);
             }
             Action::Capture(path) => {
                 self.start_capture(&path)?;
