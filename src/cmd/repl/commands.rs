@@ -401,10 +401,11 @@ mod tests {
     fn completes_command_names_and_values() {
         assert_eq!(words(":mo"), (0, vec![":mode ".to_string()]));
         assert_eq!(
-            words(":re").1,
+            words(":rec").1,
             vec![":reconnect".to_string()],
             "no space after a command without argument"
         );
+        assert_eq!(words(":req").1, vec![":request ".to_string()]);
         assert_eq!(words(":").1.len(), COMMANDS.len());
         assert_eq!(words(":mode h"), (6, vec!["hex".to_string()]));
         assert_eq!(words(":eol  c"), (6, vec!["crlf".into(), "cr".into()]));
