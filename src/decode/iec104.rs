@@ -19,6 +19,8 @@
 //! (types 17-19 and 38-40 show their raw bytes and time), and anything
 //! spanning APDUs: one frame is one APDU (the framer splits on length).
 
+use std::{borrow::Cow, fmt::Write};
+
 use serde_json::{json, Value};
 
 use super::{u8_at, Fields, Malformed};
@@ -361,28 +363,29 @@ fn cp24(b: &[u8], o: &mut Fields) -> String {
 }
 
 /// ` qds=0` or ` qds=0x90 (IV BL)`, and quality, quality_flags in `o`.
-fn quality(q: u8, overflow: bool, o: &mut Fields) -> String {
+fn quality(q: u8, overflow: bool, o: &mut Fields) -> Cow<'static, str> {
+    if q == 0 {
+        o.set("quality", q);
+        o.set_with("quality_flags", || Value::Array(Vec::new()));
+        return Cow::Borrowed(" qds=0");
+    }
     let flags = quality_flags(q, overflow);
     o.set("quality", q);
     o.set("quality_flags", &flags[..]);
-    if q == 0 {
-        " qds=0".into()
-    } else {
-        format!(" qds=0x{q:02x} ({})", flags.join(" "))
-    }
+    Cow::Owned(format!(" qds=0x{q:02x} ({})", flags.join(" ")))
 }
 
 /// QOS (setpoint) or QPM (parameter) or QDS after a measured value.
-fn qualifier(q: Qualifier, b: u8, o: &mut Fields) -> String {
+fn qualifier(q: Qualifier, b: u8, o: &mut Fields) -> Cow<'static, str> {
     match q {
-        Qualifier::None => String::new(),
+        Qualifier::None => Cow::Borrowed(""),
         Qualifier::Qds => quality(b, true, o),
-        Qualifier::Qos => select(b, b & 0x7f, "ql", o),
+        Qualifier::Qos => Cow::Owned(select(b, b & 0x7f, "ql", o)),
         Qualifier::Qpm => {
             o.set("kpa", b & 0x3f);
             o.set("lpc", b & 0x40 != 0);
             o.set("pop", b & 0x80 != 0);
-            format!(" kpa={}", b & 0x3f)
+            Cow::Owned(format!(" kpa={}", b & 0x3f))
         }
     }
 }
@@ -410,22 +413,22 @@ fn double_name(v: u8) -> &'static str {
 
 /// One information element (`b` is exactly its size plus time tag): its
 /// fields in `o`, its summary text after the address.
-fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
+fn element(e: Element, time: Time, b: &[u8], o: &mut Fields, out: &mut String) {
+    // Written into the summary as it goes: an allocation per object was
+    // most of a 104 summary's cost (BENCHMARKS.md, section 8).
     let (b, tag) = b.split_at(b.len() - time_size(time));
-    let mut text = match e {
+    match e {
         Element::Siq => {
             o.set("value", b[0] & 1);
-            format!(" value={}{}", b[0] & 1, quality(b[0] & 0xf0, false, o))
+            let q = quality(b[0] & 0xf0, false, o);
+            let _ = write!(out, " value={}{q}", b[0] & 1);
         }
         Element::Diq => {
             let v = b[0] & 3;
             o.set("value", v);
             o.set("state", double_name(v));
-            format!(
-                " value={v} ({}){}",
-                double_name(v),
-                quality(b[0] & 0xf0, false, o)
-            )
+            let q = quality(b[0] & 0xf0, false, o);
+            let _ = write!(out, " value={v} ({}){q}", double_name(v));
         }
         Element::Vti => {
             // A 7-bit two's complement value, and the transient bit.
@@ -433,40 +436,37 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             let transient = b[0] & 0x80 != 0;
             o.set("value", v);
             o.set("transient", transient);
-            format!(
-                " value={v}{}{}",
-                if transient { " transient" } else { "" },
-                quality(b[1], true, o)
-            )
+            let q = quality(b[1], true, o);
+            let t = if transient { " transient" } else { "" };
+            let _ = write!(out, " value={v}{t}{q}");
         }
         Element::Bsi { quality: q } => {
             let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             o.set("value", v);
-            let mut text = format!(" value=0x{v:08x}");
+            let _ = write!(out, " value=0x{v:08x}");
             if q {
-                text.push_str(&quality(b[4], true, o));
+                out.push_str(&quality(b[4], true, o));
             }
-            text
         }
         Element::Nva(q) => {
             let raw = le16(b) as i16;
             let v = f64::from(raw) / 32768.0;
             o.set("value", v);
             o.set("raw", raw);
-            let q = b.get(2).map_or(String::new(), |&x| qualifier(q, x, o));
-            format!(" value={v}{q}")
+            let q = b.get(2).map_or(Cow::Borrowed(""), |&x| qualifier(q, x, o));
+            let _ = write!(out, " value={v}{q}");
         }
         Element::Sva(q) => {
             let v = le16(b) as i16;
             o.set("value", v);
-            let q = b.get(2).map_or(String::new(), |&x| qualifier(q, x, o));
-            format!(" value={v}{q}")
+            let q = b.get(2).map_or(Cow::Borrowed(""), |&x| qualifier(q, x, o));
+            let _ = write!(out, " value={v}{q}");
         }
         Element::Float(q) => {
             let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             o.set_with("value", || float(v));
-            let q = b.get(4).map_or(String::new(), |&x| qualifier(q, x, o));
-            format!(" value={v}{q}")
+            let q = b.get(4).map_or(Cow::Borrowed(""), |&x| qualifier(q, x, o));
+            let _ = write!(out, " value={v}{q}");
         }
         Element::Bcr => {
             let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -481,25 +481,23 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             }
             o.set("quality", s & 0xe0);
             o.set("quality_flags", &flags[..]);
-            let mut text = format!(" value={v} seq={}", s & 0x1f);
+            let _ = write!(out, " value={v} seq={}", s & 0x1f);
             if !flags.is_empty() {
-                text.push_str(&format!(" ({})", flags.join(" ")));
+                let _ = write!(out, " ({})", flags.join(" "));
             }
-            text
         }
         Element::Scd => {
             let (status, change) = (le16(b), le16(&b[2..]));
             o.set("value", status);
             o.set("changed", change);
-            format!(
-                " value=0x{status:04x} changed=0x{change:04x}{}",
-                quality(b[4], true, o)
-            )
+            let q = quality(b[4], true, o);
+            let _ = write!(out, " value=0x{status:04x} changed=0x{change:04x}{q}");
         }
         Element::Sco => {
             let v = b[0] & 1;
             o.set("value", v);
-            format!(" value={v}{}", select(b[0], (b[0] >> 2) & 0x1f, "qu", o))
+            let sel = select(b[0], (b[0] >> 2) & 0x1f, "qu", o);
+            let _ = write!(out, " value={v}{sel}");
         }
         Element::Dco | Element::Rco => {
             let v = b[0] & 3;
@@ -512,10 +510,8 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             };
             o.set("value", v);
             o.set("state", name);
-            format!(
-                " value={v} ({name}){}",
-                select(b[0], (b[0] >> 2) & 0x1f, "qu", o)
-            )
+            let sel = select(b[0], (b[0] >> 2) & 0x1f, "qu", o);
+            let _ = write!(out, " value={v} ({name}){sel}");
         }
         Element::Coi => {
             let cause = b[0] & 0x7f;
@@ -529,14 +525,12 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             o.set("coi", cause);
             o.set("coi_name", name);
             o.set("parameters_changed", changed);
-            format!(
-                " coi={cause} ({name}){}",
-                if changed {
-                    " after parameter change"
-                } else {
-                    ""
-                }
-            )
+            let after = if changed {
+                " after parameter change"
+            } else {
+                ""
+            };
+            let _ = write!(out, " coi={cause} ({name}){after}");
         }
         Element::Qoi => {
             let q = b[0];
@@ -547,7 +541,7 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             };
             o.set("qoi", q);
             o.set("qoi_name", name.as_str());
-            format!(" qoi={q} ({name})")
+            let _ = write!(out, " qoi={q} ({name})");
         }
         Element::Qcc => {
             let (rqt, frz) = (b[0] & 0x3f, b[0] >> 6);
@@ -560,7 +554,7 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
             let freeze = ["read", "freeze", "freeze and reset", "reset"][usize::from(frz)];
             o.set("rqt", rqt);
             o.set("frz", frz);
-            format!(" rqt={rqt} ({request}) frz={frz} ({freeze})")
+            let _ = write!(out, " rqt={rqt} ({request}) frz={frz} ({freeze})");
         }
         Element::Qrp => {
             let name = match b[0] {
@@ -569,40 +563,39 @@ fn element(e: Element, time: Time, b: &[u8], o: &mut Fields) -> String {
                 _ => "unknown",
             };
             o.set("qrp", b[0]);
-            format!(" qrp={} ({name})", b[0])
+            let _ = write!(out, " qrp={} ({name})", b[0]);
         }
         Element::Qpa => {
             o.set("qpa", b[0]);
-            format!(" qpa={}", b[0])
+            let _ = write!(out, " qpa={}", b[0]);
         }
         Element::Fbp => {
             let v = le16(b);
             o.set("fbp", v);
-            format!(" fbp=0x{v:04x}")
+            let _ = write!(out, " fbp=0x{v:04x}");
         }
         Element::Tsc => {
             let v = le16(b);
             o.set("tsc", v);
-            format!(" tsc={v}")
+            let _ = write!(out, " tsc={v}");
         }
         Element::Delay => {
             let v = le16(b);
             o.set("delay_ms", v);
-            format!(" delay={v}ms")
+            let _ = write!(out, " delay={v}ms");
         }
-        Element::Nothing => String::new(),
+        Element::Nothing => {}
         Element::Raw(_) => {
             let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
             o.set("data", hex.as_str());
-            format!(" data={hex}")
+            let _ = write!(out, " data={hex}");
         }
-    };
-    text.push_str(&match time {
-        Time::None => String::new(),
-        Time::Cp24 => cp24(tag, o),
-        Time::Cp56 => cp56(tag, o),
-    });
-    text
+    }
+    match time {
+        Time::None => {}
+        Time::Cp24 => out.push_str(&cp24(tag, o)),
+        Time::Cp56 => out.push_str(&cp56(tag, o)),
+    }
 }
 
 fn ioa(b: &[u8]) -> u32 {
@@ -674,7 +667,10 @@ fn asdu(a: &[u8], like: &Fields) -> Result<(Fields, String), Malformed> {
         )));
     }
     let mut list = Vec::new();
-    let mut shown = Vec::new();
+    // Written straight into the summary: a String per object and a join
+    // were most of a 104 summary's cost (BENCHMARKS.md, section 8).
+    text.reserve(count.min(SHOWN) * 32 + 4);
+    let mut scrap = String::new();
     let first = objects.get(..3).map_or(0, ioa);
     for i in 0..count {
         let (address, at) = if sq {
@@ -685,19 +681,21 @@ fn asdu(a: &[u8], like: &Fields) -> Result<(Fields, String), Malformed> {
         };
         let mut o = f.nested();
         o.set("ioa", address);
-        let detail = element(e, time, &objects[at..at + size], &mut o);
         if i < SHOWN {
-            shown.push(format!("ioa={address}{detail}"));
+            text.push_str(if i == 0 { ": ioa=" } else { ", ioa=" });
+            let _ = write!(text, "{address}");
+            element(e, time, &objects[at..at + size], &mut o, &mut text);
+        } else if o.wanted() {
+            // Beyond what is shown: the fields only.
+            element(e, time, &objects[at..at + size], &mut o, &mut scrap);
+            scrap.clear();
         }
         if o.wanted() {
             list.push(o.into_value());
         }
     }
     if count > SHOWN {
-        shown.push("…".into());
-    }
-    if !shown.is_empty() {
-        text.push_str(&format!(": {}", shown.join(", ")));
+        text.push_str(", …");
     }
     f.set("objects", list);
     Ok((f, text))
@@ -1220,5 +1218,36 @@ mod tests {
                 let _ = decode(&framed, Side::Server);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// `cargo test --release --lib decode::iec104::timing -- --ignored
+    /// --nocapture`: the bench's 104-shaped message, summary only.
+    #[test]
+    #[ignore = "a timing probe, not a test"]
+    fn summary_of_six_floats() {
+        let mut m = vec![0x68, 58, 2, 0, 0, 0, 13, 6, 3, 0, 1, 0];
+        for k in 0..6u32 {
+            m.extend(&(800 + k).to_le_bytes()[..3]);
+            m.extend((1234.0f32 + k as f32).to_le_bytes());
+            m.push(0);
+        }
+        let p = crate::decode::Protocol::named("iec104").unwrap();
+        let n = 200_000;
+        let start = std::time::Instant::now();
+        let mut total = 0;
+        for _ in 0..n {
+            total += crate::decode::summary(p, &m, crate::record::Side::Client)
+                .unwrap()
+                .len();
+        }
+        let each = start.elapsed() / n;
+        println!("{each:?} per summary ({total} bytes)");
+        println!(
+            "{}",
+            crate::decode::summary(p, &m, crate::record::Side::Client).unwrap()
+        );
     }
 }
