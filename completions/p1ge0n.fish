@@ -310,7 +310,10 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-cert -d 'Ser
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l client-ca -d 'With TLS: require client certificates signed by a CA in FILE (PEM)' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l handshake-timeout -d 'With TLS: drop a client that has not finished its handshake after DUR' -r
-complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take; a later one closes only the waiting client' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s w -l timeout -d 'With --share: how long a reply may take (default 10s); a later one closes only the waiting client. With --gateway: how long a device may take to answer (default 1s)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l gateway -d 'Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time' -r -f -a "modbus\t'Modbus/TCP (MBAP) and Modbus RTU'"
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l retries -d 'With --gateway: how many times a request is sent again after no reply or a bad CRC (then exception 0x0B)' -r
+complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l turnaround -d 'With --gateway: a pause after a broadcast (unit 0) and between requests' -r
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l capture -d 'Record every event as JSON Lines in FILE (created mode 0600), for replay' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -l pcap -d 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open' -r -F
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand proxy" -s u -l udp -d 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'

@@ -661,6 +661,14 @@ pub struct ListenArgs {
     pub capture: CaptureArgs,
 }
 
+/// `proxy --gateway PROTO`: a protocol whose TCP and serial forms the
+/// proxy converts between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gateway {
+    /// Modbus/TCP (MBAP) and Modbus RTU
+    Modbus,
+}
+
 #[derive(Debug, Args)]
 #[command(after_help = crate::exit::status_help())]
 pub struct ProxyArgs {
@@ -695,9 +703,21 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub tls_server: TlsServerArgs,
 
-    /// With --share: how long a reply may take; a later one closes only the waiting client
-    #[arg(short = 'w', long, value_name = "DUR", default_value = "10s")]
-    pub timeout: Dur,
+    /// With --share: how long a reply may take (default 10s); a later one closes only the waiting client. With --gateway: how long a device may take to answer (default 1s)
+    #[arg(short = 'w', long, value_name = "DUR")]
+    pub timeout: Option<Dur>,
+
+    /// Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time
+    #[arg(long, value_name = "PROTO", conflicts_with_all = ["udp", "share", "frame"])]
+    pub gateway: Option<Gateway>,
+
+    /// With --gateway: how many times a request is sent again after no reply or a bad CRC (then exception 0x0B)
+    #[arg(long, value_name = "N", default_value = "0")]
+    pub retries: u32,
+
+    /// With --gateway: a pause after a broadcast (unit 0) and between requests
+    #[arg(long, value_name = "DUR", default_value = "0s")]
+    pub turnaround: Dur,
 
     #[command(flatten)]
     pub capture: CaptureArgs,

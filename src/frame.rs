@@ -147,6 +147,17 @@ pub enum FrameSpec {
 }
 
 impl FrameSpec {
+    /// Modbus/TCP's MBAP header: the length at byte 4 counts what follows
+    /// it (`--frame mbap`).
+    pub fn mbap() -> FrameSpec {
+        FrameSpec::Len {
+            width: LenWidth::U16Be,
+            offset: 4,
+            includes_header: false,
+            header: None,
+        }
+    }
+
     /// Spec prefixes, for help text and shell completion.
     pub const NAMES: &'static [&'static str] = &[
         "raw",
@@ -318,12 +329,7 @@ impl FromStr for FrameSpec {
             ("cr", None) => Ok(FrameSpec::Cr),
             ("stx-etx", None) => Ok(FrameSpec::StxEtx),
             // Modbus/TCP's MBAP header: a name for the length spec it is.
-            ("mbap", None) => Ok(FrameSpec::Len {
-                width: LenWidth::U16Be,
-                offset: 4,
-                includes_header: false,
-                header: None,
-            }),
+            ("mbap", None) => Ok(FrameSpec::mbap()),
             ("modbus-rtu", None) => Ok(FrameSpec::ModbusRtu),
             ("gap", None) => Err(FrameSpecError::new(
                 4,

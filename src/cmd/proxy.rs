@@ -12,6 +12,7 @@
 //! framed message at a time (`share.rs`); `-u` gives each UDP client its
 //! own upstream socket (`udp.rs`).
 
+mod gateway;
 mod share;
 mod udp;
 
@@ -40,11 +41,17 @@ use crate::{
 pub struct Proxy {
     target: Target,
     connect: ConnectOptions,
+    /// How clients' messages are framed.
     frame: FrameSpec,
+    /// How the server's are (a gateway's two sides differ: MBAP and RTU).
+    upstream_frame: FrameSpec,
     max_frame: usize,
-    /// `--share`: how long a reply may take.
+    /// `--share`, `--gateway`: how long a reply may take.
     reply_timeout: Option<Duration>,
+    /// `--share`, or `--gateway` (which shares the one line).
     share: bool,
+    /// `--gateway modbus`: which side is RTU, `--retries`, `--turnaround`.
+    gateway: Option<(gateway::Direction, u32, Duration)>,
     /// The one upstream connection's queue (`--share`), started with the
     /// first client.
     shared: OnceLock<share::Queue>,
@@ -58,13 +65,45 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
              so both directions must be split into messages",
         ));
     }
+    let gateway = match args.gateway {
+        None => None,
+        Some(crate::cli::Gateway::Modbus) => {
+            let direction = match (&args.addr, &args.target) {
+                (net::ListenAddr::Serial(_), Target::Serial(_)) => {
+                    return Err(exit::usage(
+                        "--gateway modbus: one side must be Modbus/TCP (both are serial lines)",
+                    ))
+                }
+                (net::ListenAddr::Serial(_), _) => gateway::Direction::FromRtu,
+                _ => gateway::Direction::ToRtu,
+            };
+            Some((direction, args.retries, args.turnaround.0))
+        }
+    };
+    if gateway.is_none() && (args.retries != 0 || !args.turnaround.0.is_zero()) {
+        return Err(exit::usage("--retries and --turnaround are for --gateway"));
+    }
+    let (frame, upstream_frame) = match gateway {
+        Some((gateway::Direction::ToRtu, ..)) => (FrameSpec::mbap(), FrameSpec::ModbusRtu),
+        Some((gateway::Direction::FromRtu, ..)) => (FrameSpec::ModbusRtu, FrameSpec::mbap()),
+        None => {
+            let frame = inputs::framing(&args.frame, args.output.decode).unwrap_or_default();
+            (frame.clone(), frame)
+        }
+    };
+    let default_wait = if gateway.is_some() { "1s" } else { "10s" };
+    let wait = args
+        .timeout
+        .unwrap_or_else(|| default_wait.parse().expect("a valid duration"));
     let proxy = Proxy {
         target: args.target,
         connect: args.connect.options(None)?,
-        frame: inputs::framing(&args.frame, args.output.decode).unwrap_or_default(),
+        frame,
+        upstream_frame,
         max_frame: args.frame.max_frame.0,
-        reply_timeout: args.timeout.bound(),
-        share: args.share,
+        reply_timeout: wait.bound(),
+        share: args.share || gateway.is_some(),
+        gateway,
         shared: OnceLock::new(),
     };
     let mut options = Options::new(

@@ -384,3 +384,209 @@ fn repl_requests_on_a_line() {
     assert_eq!(code(&out), 2, "{}", show(&out));
     assert!(stderr_of(&out).contains("at most 125"), "{}", show(&out));
 }
+
+/// `proxy LISTEN serial:... --gateway modbus`: the usual gateway, judged by
+/// pymodbus's TCP client (its own checks: the registers, and exception 2
+/// for a read past the end) and by mbpoll in TCP mode, several clients at
+/// once, each with its own answers.
+#[test]
+fn the_gateway_serves_tcp_clients_from_an_rtu_device() {
+    let line = PtyPair::new();
+    let _device = rtu_server(&line.b);
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "proxy",
+        "127.0.0.1:0",
+        &line.addr_a(""),
+        "--gateway",
+        "modbus",
+        "-q",
+    ]);
+    let mut gateway = Listen::spawn_with(cmd);
+    let port = gateway.port().to_string();
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let port = port.clone();
+            thread::spawn(move || {
+                let addr = (k * 10).to_string();
+                python(
+                    "modbus_check_registers.py",
+                    &[
+                        "--port".into(),
+                        port,
+                        "--addr".into(),
+                        addr,
+                        "--count".into(),
+                        "4".into(),
+                        "--base".into(),
+                        "0".into(),
+                        "--step".into(),
+                        "7".into(),
+                    ],
+                )
+            })
+        })
+        .collect();
+    for client in clients {
+        let out = client.join().unwrap();
+        assert_eq!(stdout_of(&out).trim(), "ok", "{}", show(&out));
+    }
+    let out = Command::new("timeout")
+        .args(["10", "mbpoll", "-m", "tcp", "-p", &port, "-a", "1"])
+        .args([
+            "-t",
+            "4",
+            "-r",
+            "3",
+            "-c",
+            "2",
+            "-1",
+            "-o",
+            "2",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("mbpoll (scripts/test installs it)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    // Registers 3 and 4 (mbpoll counts from 1): addresses 2 and 3.
+    assert!(said.contains("14") && said.contains("21"), "{said}");
+    gateway.interrupt();
+    gateway.wait_exit(SOON);
+}
+
+/// A device that does not answer: the client gets exception 0x0B after
+/// `-w` and the retries; a broadcast (unit 0) gets nothing back.
+#[test]
+fn the_gateway_answers_0x0b_for_a_silent_device() {
+    let line = PtyPair::new();
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "proxy",
+        "127.0.0.1:0",
+        &line.addr_a(""),
+        "--gateway",
+        "modbus",
+    ])
+    .args(["-w", "200ms", "--retries", "1", "-q"]);
+    let mut gateway = Listen::spawn_with(cmd);
+    let started = Instant::now();
+    let out = p1ge0n(&[
+        "send",
+        &gateway.target(),
+        "--request",
+        "modbus read-holding unit=5 addr=0 count=2",
+        "-w",
+        "3s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    let shown = stdout_of(&out);
+    assert!(
+        shown.contains(
+            "modbus tid=1 unit=5 exception 0x83: gateway target device failed to respond (11)"
+        ),
+        "{shown}"
+    );
+    let log = gateway.wait_stderr_contains("retrying", SOON);
+    assert!(log.contains("no reply within 200ms"), "{log}");
+    gateway.interrupt();
+    gateway.wait_exit(SOON);
+}
+
+/// The reverse gateway: an RTU master on a serial line (pymodbus's RTU
+/// client) reads a Modbus/TCP server (pymodbus's) through the gateway.
+#[test]
+fn the_reverse_gateway_serves_an_rtu_master_from_a_tcp_server() {
+    let line = PtyPair::new();
+    let server = PyServer::start("modbus_server.py", &[]);
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "proxy",
+        &line.addr_b(""),
+        &server.target(),
+        "--gateway",
+        "modbus",
+        "-q",
+    ]);
+    let proc = Proc::spawn(cmd);
+    proc.wait_stderr_contains("listening on serial:", STARTUP);
+    let out = python(
+        "modbus_rtu_client.py",
+        &[
+            "--serial".into(),
+            line.a.clone(),
+            "--addr".into(),
+            "2".into(),
+            "--count".into(),
+            "3".into(),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[14, 21, 28]");
+    let out = python(
+        "modbus_rtu_client.py",
+        &[
+            "--serial".into(),
+            line.a.clone(),
+            "--addr".into(),
+            "40".into(),
+            "--write".into(),
+            "5,6".into(),
+            "--count".into(),
+            "2".into(),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[5, 6]");
+    proc.interrupt();
+}
+
+/// The gateway to a serial device server (Modbus RTU over TCP): mbpoll in
+/// TCP mode reads pymodbus's RTU-over-TCP server through it.
+#[test]
+fn the_gateway_reaches_rtu_over_tcp() {
+    let device = PyServer::start("modbus_rtu_server.py", &["--tcp"]);
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "proxy",
+        "127.0.0.1:0",
+        &device.target(),
+        "--gateway",
+        "modbus",
+        "-q",
+    ]);
+    let mut gateway = Listen::spawn_with(cmd);
+    let out = Command::new("timeout")
+        .args([
+            "10",
+            "mbpoll",
+            "-m",
+            "tcp",
+            "-p",
+            &gateway.port().to_string(),
+            "-a",
+            "1",
+        ])
+        .args([
+            "-t",
+            "3",
+            "-r",
+            "1",
+            "-c",
+            "2",
+            "-1",
+            "-o",
+            "2",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("mbpoll (scripts/test installs it)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    assert!(said.contains("1000") && said.contains("1001"), "{said}");
+    gateway.interrupt();
+    gateway.wait_exit(SOON);
+}

@@ -20,7 +20,7 @@ use tokio::{
     sync::{mpsc, oneshot},
 };
 
-use super::Proxy;
+use super::{gateway::Gateway, Proxy};
 use crate::{
     cmd::server::Server,
     exchange,
@@ -54,11 +54,14 @@ impl Queue {
         let upstream = UpstreamConfig {
             target: proxy.target.clone(),
             connect: proxy.connect.clone(),
-            frame: proxy.frame.clone(),
+            frame: proxy.upstream_frame.clone(),
             max_frame: proxy.max_frame,
             timeout: proxy.reply_timeout,
         };
-        tokio::spawn(run_upstream(upstream, rx));
+        let gateway = proxy
+            .gateway
+            .map(|(direction, retries, turnaround)| Gateway::new(direction, retries, turnaround));
+        tokio::spawn(run_upstream(upstream, gateway, rx));
         Queue(tx)
     }
 
@@ -75,26 +78,33 @@ impl Queue {
     }
 }
 
-struct UpstreamConfig {
+pub(super) struct UpstreamConfig {
     target: Target,
     connect: ConnectOptions,
     frame: FrameSpec,
     max_frame: usize,
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
 }
 
 /// The open upstream connection.
-struct Upstream {
-    reader: ReadHalf,
-    writer: WriteHalf,
-    decoder: Decoder,
-    closed: bool,
+pub(super) struct Upstream {
+    pub(super) reader: ReadHalf,
+    pub(super) writer: WriteHalf,
+    pub(super) decoder: Decoder,
+    pub(super) closed: bool,
 }
 
-async fn run_upstream(config: UpstreamConfig, mut jobs: mpsc::Receiver<Job>) {
+async fn run_upstream(
+    config: UpstreamConfig,
+    mut gateway: Option<Gateway>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
     let mut upstream: Option<Upstream> = None;
     while let Some(job) = jobs.recv().await {
-        let result = exchange_one(&config, &mut upstream, &job.request).await;
+        let result = match &mut gateway {
+            Some(gateway) => gateway.exchange(&config, &mut upstream, &job.request).await,
+            None => exchange_one(&config, &mut upstream, &job.request).await,
+        };
         if result.is_err() {
             // Whatever is still on its way belongs to this message: never
             // let it reach the next client.
@@ -192,7 +202,7 @@ async fn ask_on(
     })
 }
 
-async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
+pub(super) async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
     let stream = net::connect(&config.target, &config.connect)
         .await
         .map_err(|e| format!("upstream {}: {e:#}", config.target))?;
@@ -308,6 +318,10 @@ impl SharedClient<'_> {
             .bytes_in
             .fetch_add(message.len() as u64, Relaxed);
         let reply = self.queue.ask(message).await?;
+        if reply.is_empty() {
+            // A gateway's broadcast, or a request it dropped: no answer.
+            return Ok(());
+        }
         writer
             .send(&reply)
             .await
