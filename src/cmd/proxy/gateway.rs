@@ -79,14 +79,15 @@ impl Gateway {
             }
         }
         let answer = match self.direction {
-            Direction::ToRtu => self.to_rtu(config, upstream, request).await,
-            Direction::FromRtu => self.from_rtu(config, upstream, request).await,
+            Direction::ToRtu => self.ask_the_line(config, upstream, request).await,
+            Direction::FromRtu => self.ask_the_server(config, upstream, request).await,
         };
         self.last = Some(Instant::now());
         answer
     }
 
-    async fn to_rtu(
+    /// A client's MBAP request as RTU on the line, and the reply back.
+    async fn ask_the_line(
         &mut self,
         config: &UpstreamConfig,
         upstream: &mut Option<Upstream>,
@@ -136,7 +137,8 @@ impl Gateway {
         Ok(mbap_exception(request, 0x0b))
     }
 
-    async fn from_rtu(
+    /// An RTU request from the line as MBAP to the server, and back.
+    async fn ask_the_server(
         &mut self,
         config: &UpstreamConfig,
         upstream: &mut Option<Upstream>,
