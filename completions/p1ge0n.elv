@@ -219,7 +219,7 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --handshake-timeout 'With TLS: drop a client that has not finished its handshake after DUR'
             cand -w 'With --share: how long a reply may take (default 10s); a later one closes only the waiting client. With --gateway: how long a device may take to answer (default 1s)'
             cand --timeout 'With --share: how long a reply may take (default 10s); a later one closes only the waiting client. With --gateway: how long a device may take to answer (default 1s)'
-            cand --gateway 'Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time'
+            cand --gateway 'modbus: Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time'
             cand --retries 'With --gateway: how many times a request is sent again after no reply or a bad CRC (then exception 0x0B)'
             cand --turnaround 'With --gateway: a pause after a broadcast (unit 0) and between requests'
             cand --capture 'Record every event as JSON Lines in FILE (created mode 0600), for replay'

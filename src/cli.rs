@@ -707,8 +707,8 @@ pub struct ProxyArgs {
     #[arg(short = 'w', long, value_name = "DUR")]
     pub timeout: Option<Dur>,
 
-    /// Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time
-    #[arg(long, value_name = "PROTO", conflicts_with_all = ["udp", "share", "frame"])]
+    /// modbus: Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time
+    #[arg(long, value_name = "PROTO", conflicts_with_all = ["udp", "share", "frame"], hide_possible_values = true)]
     pub gateway: Option<Gateway>,
 
     /// With --gateway: how many times a request is sent again after no reply or a bad CRC (then exception 0x0B)

@@ -1235,6 +1235,27 @@ fn serial_cases() -> Vec<Case> {
         )
         .says(&["--request 1", "'values=1,x'", "expected a number"]),
         case(
+            "gateway_two_lines",
+            &[
+                "proxy",
+                "serial:/dev/ttyS0",
+                "serial:/dev/ttyS1",
+                "--gateway",
+                "modbus",
+            ],
+        )
+        .says(&["--gateway modbus", "both are serial lines"]),
+        case(
+            "retries_without_gateway",
+            &["proxy", "0", "{}", "--retries", "2"],
+        )
+        .says(&["--retries and --turnaround are for --gateway"]),
+        case(
+            "gateway_unknown_protocol",
+            &["proxy", "0", "{}", "--gateway", "bacnet"],
+        )
+        .says(&["--gateway", "bacnet", "modbus"]),
+        case(
             "request_modbus_fc_without_code",
             &["send", "{}", "--request", "modbus data=0e01"],
         )
