@@ -1582,20 +1582,6 @@ mod timing {
         m.extend([0x4c, 10, 0x91, 18]);
         m.extend(b"SCADA_TAG_00000007");
         m.extend([1, 0]);
-        let p = crate::decode::Protocol::named("enip").unwrap();
-        let n = 200_000;
-        let start = std::time::Instant::now();
-        let mut total = 0;
-        for _ in 0..n {
-            total += crate::decode::summary(p, &m, crate::record::Side::Client)
-                .unwrap()
-                .len();
-        }
-        let each = start.elapsed() / n;
-        println!("{each:?} per summary ({total} bytes)");
-        println!(
-            "{}",
-            crate::decode::summary(p, &m, crate::record::Side::Client).unwrap()
-        );
+        crate::decode::probe_summary("enip", &m);
     }
 }

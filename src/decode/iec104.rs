@@ -1234,20 +1234,6 @@ mod timing {
             m.extend((1234.0f32 + k as f32).to_le_bytes());
             m.push(0);
         }
-        let p = crate::decode::Protocol::named("iec104").unwrap();
-        let n = 200_000;
-        let start = std::time::Instant::now();
-        let mut total = 0;
-        for _ in 0..n {
-            total += crate::decode::summary(p, &m, crate::record::Side::Client)
-                .unwrap()
-                .len();
-        }
-        let each = start.elapsed() / n;
-        println!("{each:?} per summary ({total} bytes)");
-        println!(
-            "{}",
-            crate::decode::summary(p, &m, crate::record::Side::Client).unwrap()
-        );
+        crate::decode::probe_summary("iec104", &m);
     }
 }

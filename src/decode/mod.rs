@@ -457,6 +457,22 @@ pub(crate) fn decode_checked(
     })
 }
 
+/// The timing probes' loop (`cargo test --release --lib timing --
+/// --ignored --nocapture`): how long `protocol`'s summary of `message`
+/// takes, printed with the summary itself.
+#[cfg(test)]
+pub(crate) fn probe_summary(protocol: &str, message: &[u8]) {
+    let p = Protocol::named(protocol).unwrap();
+    let n = 200_000;
+    let start = std::time::Instant::now();
+    let mut total = 0;
+    for _ in 0..n {
+        total += summary(p, message, Side::Client).unwrap().len();
+    }
+    println!("{:?} per summary ({total} bytes)", start.elapsed() / n);
+    println!("{}", summary(p, message, Side::Client).unwrap());
+}
+
 /// Decode one message `from` sent; `None` with `--decode none`. A message
 /// that does not parse gives its reason, never an error.
 pub fn decode(protocol: Protocol, message: &[u8], from: Side) -> Option<Decoded> {

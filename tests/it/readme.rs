@@ -175,35 +175,25 @@ fn server_examples_start_listening() {
 fn device_examples_print_what_the_readme_shows() {
     let mut ran = Vec::new();
     for (info, body, shown) in blocks_with_output(&readme()) {
+        // The device the block talks to, and the address in the README that
+        // stands for it; a `sh serial` block brings its own line (a socat
+        // pty pair) and device.
         let (device, address) = match info.as_str() {
             "sh enip" => (
-                PyServer::start("enip_server.py", &["SCADA=INT[10]"]),
+                Some(PyServer::start("enip_server.py", &["SCADA=INT[10]"])),
                 "127.0.0.1:44818",
             ),
-            "sh iec104" => (PyServer::start("iec104_server.py", &[]), "127.0.0.1:2404"),
-            // Brings its own line (a socat pty pair) and device.
-            "sh serial" => {
-                let out = run_bash(&body, 30);
-                let stdout = String::from_utf8_lossy(&out.stdout);
-                assert!(
-                    out.status.success(),
-                    "README example failed ({:?}):\n{body}\nstdout: {stdout}\nstderr: {}",
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                assert_eq!(
-                    without_times(&stdout),
-                    without_times(&shown),
-                    "{info}: {body}"
-                );
-                ran.push(info);
-                continue;
-            }
+            "sh iec104" => (
+                Some(PyServer::start("iec104_server.py", &[])),
+                "127.0.0.1:2404",
+            ),
+            "sh serial" => (None, ""),
             _ => continue,
         };
+        let real = device.as_ref().map(PyServer::target).unwrap_or_default();
         assert!(body.contains(address), "{info}: {body}");
         assert!(!shown.is_empty(), "{info}: the README shows no output");
-        let out = run_bash(&body.replace(address, &device.target()), 30);
+        let out = run_bash(&body.replace(address, &real), 30);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -211,8 +201,12 @@ fn device_examples_print_what_the_readme_shows() {
             out.status.code(),
             String::from_utf8_lossy(&out.stderr)
         );
+        let stdout = match device {
+            Some(_) => stdout.replace(&real, address),
+            None => stdout.to_string(),
+        };
         assert_eq!(
-            without_times(&stdout.replace(&device.target(), address)),
+            without_times(&stdout),
             without_times(&shown),
             "{info}: {body}"
         );

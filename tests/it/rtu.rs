@@ -385,6 +385,22 @@ fn repl_requests_on_a_line() {
     assert!(stderr_of(&out).contains("at most 125"), "{}", show(&out));
 }
 
+/// What mbpoll (libmodbus) in TCP mode reads once from 127.0.0.1:`port`,
+/// unit 1: two registers of type `table` (4 holding, 3 input) from
+/// reference `from` (counted from 1, as mbpoll does).
+fn mbpoll_tcp(port: &str, table: &str, from: &str) -> String {
+    let out = Command::new("timeout")
+        .args([
+            "10", "mbpoll", "-m", "tcp", "-p", port, "-a", "1", "-t", table,
+        ])
+        .args(["-r", from, "-c", "2", "-1", "-o", "2", "127.0.0.1"])
+        .output()
+        .expect("mbpoll (scripts/test installs it)");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    said
+}
+
 /// `proxy LISTEN serial:... --gateway modbus`: the usual gateway, judged by
 /// pymodbus's TCP client (its own checks: the registers, and exception 2
 /// for a read past the end) and by mbpoll in TCP mode, several clients at
@@ -431,24 +447,7 @@ fn the_gateway_serves_tcp_clients_from_an_rtu_device() {
         let out = client.join().unwrap();
         assert_eq!(stdout_of(&out).trim(), "ok", "{}", show(&out));
     }
-    let out = Command::new("timeout")
-        .args(["10", "mbpoll", "-m", "tcp", "-p", &port, "-a", "1"])
-        .args([
-            "-t",
-            "4",
-            "-r",
-            "3",
-            "-c",
-            "2",
-            "-1",
-            "-o",
-            "2",
-            "127.0.0.1",
-        ])
-        .output()
-        .expect("mbpoll (scripts/test installs it)");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    let said = mbpoll_tcp(&port, "4", "3");
     // Registers 3 and 4 (mbpoll counts from 1): addresses 2 and 3.
     assert!(said.contains("14") && said.contains("21"), "{said}");
     gateway.interrupt();
@@ -559,33 +558,7 @@ fn the_gateway_reaches_rtu_over_tcp() {
         "-q",
     ]);
     let mut gateway = Listen::spawn_with(cmd);
-    let out = Command::new("timeout")
-        .args([
-            "10",
-            "mbpoll",
-            "-m",
-            "tcp",
-            "-p",
-            &gateway.port().to_string(),
-            "-a",
-            "1",
-        ])
-        .args([
-            "-t",
-            "3",
-            "-r",
-            "1",
-            "-c",
-            "2",
-            "-1",
-            "-o",
-            "2",
-            "127.0.0.1",
-        ])
-        .output()
-        .expect("mbpoll (scripts/test installs it)");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mbpoll: {said}\n{}", stderr_of(&out));
+    let said = mbpoll_tcp(&gateway.port().to_string(), "3", "1");
     assert!(said.contains("1000") && said.contains("1001"), "{said}");
     gateway.interrupt();
     gateway.wait_exit(SOON);
