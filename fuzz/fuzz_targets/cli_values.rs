@@ -1,4 +1,4 @@
-//! Command-line values: `HOST:PORT` / `unix:PATH` targets, listen
+//! Command-line values: `HOST:PORT` / `unix:PATH` / `serial:PATH,...` targets, listen
 //! addresses, `--allow` / `--deny` networks, `--join` groups and durations. Any string must give Ok or Err, never a
 //! panic.
 //!
@@ -24,6 +24,10 @@ fuzz_target!(|data: &[u8]| {
         match &target {
             Target::Host(host) => assert!(!host.host.is_empty() && host.port != 0, "{input:?}"),
             Target::Unix(path) => assert!(!path.0.is_empty() && path.0.len() <= 107, "{input:?}"),
+            Target::Serial(line) => assert!(
+                !line.path.is_empty() && !line.path.contains(',') && line.baud > 0,
+                "{input:?}"
+            ),
         }
         let text = target.to_string();
         assert_eq!(

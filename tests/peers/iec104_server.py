@@ -38,22 +38,28 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--lifetime", type=float, default=60.0)
     args = parser.parse_args()
-    server = c104.Server(ip="127.0.0.1", port=0)
-    station = server.add_station(common_address=47)
-    station.add_point(io_address=100, type=c104.Type.M_SP_NA_1).value = True
-    station.add_point(io_address=1001, type=c104.Type.M_ME_NC_1).value = 23.5
-    station.add_point(io_address=1002, type=c104.Type.M_ME_NB_1).value = c104.Int16(-10)
-    station.add_point(io_address=5000, type=c104.Type.C_SC_NA_1)
-    station.add_point(io_address=5001, type=c104.Type.C_SE_NC_1)
-    server.start()
-    port = None
-    deadline = time.monotonic() + 5
-    while port is None and time.monotonic() < deadline:
-        port = listening_port()
-        if port is None:
-            time.sleep(0.05)
+    # c104 2.2.1 now and then never listens (about 1 start in 15 here):
+    # such a server is stopped and a new one started, three times at most.
+    for _attempt in range(3):
+        server = c104.Server(ip="127.0.0.1", port=0)
+        station = server.add_station(common_address=47)
+        station.add_point(io_address=100, type=c104.Type.M_SP_NA_1).value = True
+        station.add_point(io_address=1001, type=c104.Type.M_ME_NC_1).value = 23.5
+        station.add_point(io_address=1002, type=c104.Type.M_ME_NB_1).value = c104.Int16(-10)
+        station.add_point(io_address=5000, type=c104.Type.C_SC_NA_1)
+        station.add_point(io_address=5001, type=c104.Type.C_SE_NC_1)
+        server.start()
+        port = None
+        deadline = time.monotonic() + 3
+        while port is None and time.monotonic() < deadline:
+            port = listening_port()
+            if port is None:
+                time.sleep(0.05)
+        if port is not None:
+            break
+        server.stop()
     if port is None:
-        print("c104 server is not listening", file=sys.stderr)
+        print("c104 server is not listening (3 tries)", file=sys.stderr)
         sys.exit(1)
     # c104 listens before its connection handling is ready: a STARTDT that
     # comes at once can go unanswered (the client then stays OPEN_MUTED).
