@@ -563,3 +563,68 @@ fn the_gateway_reaches_rtu_over_tcp() {
     gateway.interrupt();
     gateway.wait_exit(SOON);
 }
+
+/// A device that answers too late: the client gets 0x0B, and the late
+/// answer, still on the line when the next request comes, is dropped
+/// rather than taken for the next request's answer (same unit, same
+/// function, other registers).
+#[test]
+fn a_late_answer_never_answers_the_next_request() {
+    let line = PtyPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("slow.toml");
+    std::fs::write(
+        &rules,
+        "default = 'none'\n\
+         [[rule]]\n\
+         hex = '01 03 00 00 00 01 ?? ??'\n\
+         reply-hex = '01 03 02 00 2a {{crc16}}'\n\
+         delay = '300ms'\n\
+         [[rule]]\n\
+         hex = '01 03 00 05 00 01 ?? ??'\n\
+         reply-hex = '01 03 02 00 07 {{crc16}}'\n",
+    )
+    .unwrap();
+    let _device = listen_line(&[
+        &line.addr_b(""),
+        "--frame",
+        "modbus-rtu",
+        "--rules",
+        rules.to_str().unwrap(),
+        "-q",
+    ]);
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "proxy",
+        "127.0.0.1:0",
+        &line.addr_a(""),
+        "--gateway",
+        "modbus",
+    ])
+    .args(["-w", "150ms", "-q"]);
+    let mut gateway = Listen::spawn_with(cmd);
+    let ask = |addr: &str| {
+        p1ge0n(&[
+            "send",
+            &gateway.target(),
+            "--request",
+            &format!("modbus read-holding addr={addr} count=1"),
+            "-w",
+            "2s",
+        ])
+    };
+    let out = ask("0");
+    assert!(stdout_of(&out).contains("(11)"), "{}", show(&out));
+    thread::sleep(Duration::from_millis(400));
+    let out = ask("5");
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout_of(&out).contains("response 1 value: 7"),
+        "the late answer (42) was taken: {}",
+        show(&out)
+    );
+    let log = gateway.wait_stderr_contains("dropped", SOON);
+    assert!(log.contains("unasked") || log.contains("stale"), "{log}");
+    gateway.interrupt();
+    gateway.wait_exit(SOON);
+}

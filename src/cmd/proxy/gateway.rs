@@ -19,13 +19,15 @@
 //!   counting up), the reply comes back with its CRC; a request with a bad
 //!   CRC is dropped, as a device would; no reply is exception 0x0B.
 //!
-//! `--turnaround DUR` pauses after a broadcast and between requests.
+//! `--turnaround DUR` pauses after a broadcast and between requests. Before
+//! each request, whatever came unasked (a late answer to a request that
+//! timed out) is dropped and logged, so it can never answer the next one.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::share::{open, Upstream, UpstreamConfig};
+use super::share::{open, went_away, Upstream, UpstreamConfig};
 use crate::{
     exchange,
     reply::{End, Rule, Until, Wait},
@@ -99,6 +101,10 @@ impl Gateway {
         };
         let (unit, function) = (frame[0], frame[1]);
         for attempt in 0..=self.retries {
+            if upstream.as_mut().is_some_and(went_away) {
+                eprintln!("gateway: the other side went away; opening it again");
+                *upstream = None;
+            }
             if upstream.is_none() {
                 match open(config).await {
                     Ok(up) => *upstream = Some(up),
@@ -109,6 +115,10 @@ impl Gateway {
                 }
             }
             let up = upstream.as_mut().expect("opened above");
+            // A late answer to an earlier request must not answer this one.
+            if let Some(stale) = up.decoder.finish() {
+                eprintln!("gateway: dropped {} stale bytes", stale.len());
+            }
             if let Err(e) = up.writer.send(&frame).await {
                 eprintln!("gateway: writing the request: {e}");
                 *upstream = None;
@@ -156,6 +166,10 @@ impl Gateway {
         self.next_tid = self.next_tid.wrapping_add(1);
         let mbap = rtu::to_mbap(tid, request);
         for _ in 0..=self.retries {
+            if upstream.as_mut().is_some_and(went_away) {
+                eprintln!("gateway: the other side went away; opening it again");
+                *upstream = None;
+            }
             if upstream.is_none() {
                 match open(config).await {
                     Ok(up) => *upstream = Some(up),
@@ -166,6 +180,10 @@ impl Gateway {
                 }
             }
             let up = upstream.as_mut().expect("opened above");
+            // A late answer to an earlier request must not answer this one.
+            if let Some(stale) = up.decoder.finish() {
+                eprintln!("gateway: dropped {} stale bytes", stale.len());
+            }
             if let Err(e) = up.writer.send(&mbap).await {
                 eprintln!("gateway: writing the request: {e}");
                 *upstream = None;

@@ -221,7 +221,7 @@ pub(super) async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
 
 /// Whether the server closed (or reset) the idle connection since the last
 /// reply. Bytes it sent unasked are answers to nobody: dropped, and logged.
-fn went_away(up: &mut Upstream) -> bool {
+pub(super) fn went_away(up: &mut Upstream) -> bool {
     if up.closed {
         return true;
     }
