@@ -133,6 +133,17 @@ pub fn mode(hex: bool) -> payload::PayloadMode {
     }
 }
 
+/// Whether `--request`/`:request` go out in their serial form (Modbus RTU
+/// with its CRC): on a serial line, or with `--frame modbus-rtu` (RTU over
+/// TCP). `send` and the repl ask here.
+pub fn requests_are_serial(
+    target: &crate::net::Target,
+    frame: Option<&crate::frame::FrameSpec>,
+) -> bool {
+    matches!(target, crate::net::Target::Serial(_))
+        || frame == Some(&crate::frame::FrameSpec::ModbusRtu)
+}
+
 /// The framing in effect: `--frame`, else the one `--decode` implies
 /// (Modbus/TCP's MBAP length, S7's TPKT length).
 pub fn framing(

@@ -84,8 +84,7 @@ impl Plan {
         // line or with --frame modbus-rtu, numbered from 1 on each
         // connection (each connection sends the same messages).
         let mut decode = args.output.decode;
-        let serial = matches!(args.target, net::Target::Serial(_))
-            || args.frame.frame == Some(FrameSpec::ModbusRtu);
+        let serial = inputs::requests_are_serial(&args.target, args.frame.frame.as_ref());
         for (i, spec) in args.request.iter().enumerate() {
             let at = crate::decode::RequestContext {
                 sequence: u16::try_from(i + 1).unwrap_or(u16::MAX),

@@ -157,8 +157,8 @@ pub fn udp_error(target: &Target, e: &io::Error) -> anyhow::Error {
 /// "could not connect" (status 3) with its reason; anything else is a
 /// runtime error (status 1).
 pub fn read_error(e: &io::Error) -> anyhow::Error {
-    if e.kind() == io::ErrorKind::NotConnected && e.to_string() == super::serial::LINE_FAILED {
-        return exit::error(ExitCode::Connect, super::serial::LINE_FAILED);
+    if super::serial::is_line_failure(e) {
+        return exit::error(ExitCode::Connect, e.to_string());
     }
     match tls::late_failure(e) {
         Some(reason) => exit::error(ExitCode::Connect, format!("TLS: {reason}")),

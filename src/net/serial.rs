@@ -358,16 +358,34 @@ impl SerialPort {
     }
 }
 
-/// What a failed line says.
-pub const LINE_FAILED: &str = "the serial line failed (device gone?)";
+/// A line that failed or hung up: carried inside the `io::Error` so that
+/// [`is_line_failure`] knows it by type, not by its words.
+#[derive(Debug)]
+struct LineFailed;
+
+impl fmt::Display for LineFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the serial line failed (device gone?)")
+    }
+}
+
+impl std::error::Error for LineFailed {}
+
+fn line_failed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, LineFailed)
+}
+
+/// Whether `e` is a serial line that failed (status 3, as a lost
+/// connection; `net::read_error`).
+pub fn is_line_failure(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<LineFailed>())
+}
 
 /// A line that fails (a USB adapter pulled out gives EIO) ends the session
 /// as a lost connection (status 3), not as a quiet end.
 fn line_error(e: io::Error) -> io::Error {
     match e.raw_os_error() {
-        Some(libc::EIO) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
-            io::Error::new(io::ErrorKind::NotConnected, LINE_FAILED)
-        }
+        Some(libc::EIO) | Some(libc::ENODEV) | Some(libc::ENXIO) => line_failed(),
         _ => e,
     }
 }
@@ -398,12 +416,7 @@ impl AsyncRead for SerialPort {
             }) {
                 // A tty reads 0 bytes only once hung up (the device or the
                 // pty's other end gone): a line has no end of stream.
-                Ok(Ok(0)) if !unfilled.is_empty() => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        LINE_FAILED,
-                    )))
-                }
+                Ok(Ok(0)) if !unfilled.is_empty() => return Poll::Ready(Err(line_failed())),
                 Ok(Ok(n)) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));

@@ -401,6 +401,14 @@ fn mbpoll_tcp(port: &str, table: &str, from: &str) -> String {
     said
 }
 
+/// `p1ge0n proxy 127.0.0.1:0 TARGET --gateway modbus EXTRA...`, listening.
+fn gateway_to(target: &str, extra: &[&str]) -> Listen {
+    let mut cmd = Command::new(bin());
+    cmd.args(["proxy", "127.0.0.1:0", target, "--gateway", "modbus"])
+        .args(extra);
+    Listen::spawn_with(cmd)
+}
+
 /// `proxy LISTEN serial:... --gateway modbus`: the usual gateway, judged by
 /// pymodbus's TCP client (its own checks: the registers, and exception 2
 /// for a read past the end) and by mbpoll in TCP mode, several clients at
@@ -409,16 +417,7 @@ fn mbpoll_tcp(port: &str, table: &str, from: &str) -> String {
 fn the_gateway_serves_tcp_clients_from_an_rtu_device() {
     let line = PtyPair::new();
     let _device = rtu_server(&line.b);
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "proxy",
-        "127.0.0.1:0",
-        &line.addr_a(""),
-        "--gateway",
-        "modbus",
-        "-q",
-    ]);
-    let mut gateway = Listen::spawn_with(cmd);
+    let mut gateway = gateway_to(&line.addr_a(""), &["-q"]);
     let port = gateway.port().to_string();
     let clients: Vec<_> = (0..4)
         .map(|k| {
@@ -459,16 +458,7 @@ fn the_gateway_serves_tcp_clients_from_an_rtu_device() {
 #[test]
 fn the_gateway_answers_0x0b_for_a_silent_device() {
     let line = PtyPair::new();
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "proxy",
-        "127.0.0.1:0",
-        &line.addr_a(""),
-        "--gateway",
-        "modbus",
-    ])
-    .args(["-w", "200ms", "--retries", "1", "-q"]);
-    let mut gateway = Listen::spawn_with(cmd);
+    let mut gateway = gateway_to(&line.addr_a(""), &["-w", "200ms", "--retries", "1", "-q"]);
     let started = Instant::now();
     let out = p1ge0n(&[
         "send",
@@ -548,16 +538,7 @@ fn the_reverse_gateway_serves_an_rtu_master_from_a_tcp_server() {
 #[test]
 fn the_gateway_reaches_rtu_over_tcp() {
     let device = PyServer::start("modbus_rtu_server.py", &["--tcp"]);
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "proxy",
-        "127.0.0.1:0",
-        &device.target(),
-        "--gateway",
-        "modbus",
-        "-q",
-    ]);
-    let mut gateway = Listen::spawn_with(cmd);
+    let mut gateway = gateway_to(&device.target(), &["-q"]);
     let said = mbpoll_tcp(&gateway.port().to_string(), "3", "1");
     assert!(said.contains("1000") && said.contains("1001"), "{said}");
     gateway.interrupt();
@@ -593,16 +574,7 @@ fn a_late_answer_never_answers_the_next_request() {
         rules.to_str().unwrap(),
         "-q",
     ]);
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "proxy",
-        "127.0.0.1:0",
-        &line.addr_a(""),
-        "--gateway",
-        "modbus",
-    ])
-    .args(["-w", "150ms", "-q"]);
-    let mut gateway = Listen::spawn_with(cmd);
+    let mut gateway = gateway_to(&line.addr_a(""), &["-w", "150ms", "-q"]);
     let ask = |addr: &str| {
         p1ge0n(&[
             "send",

@@ -101,29 +101,14 @@ impl Gateway {
         };
         let (unit, function) = (frame[0], frame[1]);
         for attempt in 0..=self.retries {
-            if upstream.as_mut().is_some_and(went_away) {
-                eprintln!("gateway: the other side went away; opening it again");
-                *upstream = None;
-            }
-            if upstream.is_none() {
-                match open(config).await {
-                    Ok(up) => *upstream = Some(up),
-                    Err(e) => {
-                        eprintln!("gateway: {e}; answered 0x0A");
-                        return Ok(mbap_exception(request, 0x0a));
-                    }
+            let up = match send_request(config, upstream, &frame).await {
+                Ok(up) => up,
+                Err(Unsent::CannotOpen(e)) => {
+                    eprintln!("gateway: {e}; answered 0x0A");
+                    return Ok(mbap_exception(request, 0x0a));
                 }
-            }
-            let up = upstream.as_mut().expect("opened above");
-            // A late answer to an earlier request must not answer this one.
-            if let Some(stale) = up.decoder.finish() {
-                eprintln!("gateway: dropped {} stale bytes", stale.len());
-            }
-            if let Err(e) = up.writer.send(&frame).await {
-                eprintln!("gateway: writing the request: {e}");
-                *upstream = None;
-                continue;
-            }
+                Err(Unsent::WriteFailed) => continue,
+            };
             if unit == 0 {
                 // Broadcast: no device answers.
                 return Ok(Bytes::new());
@@ -166,29 +151,14 @@ impl Gateway {
         self.next_tid = self.next_tid.wrapping_add(1);
         let mbap = rtu::to_mbap(tid, request);
         for _ in 0..=self.retries {
-            if upstream.as_mut().is_some_and(went_away) {
-                eprintln!("gateway: the other side went away; opening it again");
-                *upstream = None;
-            }
-            if upstream.is_none() {
-                match open(config).await {
-                    Ok(up) => *upstream = Some(up),
-                    Err(e) => {
-                        eprintln!("gateway: {e}");
-                        break;
-                    }
+            let up = match send_request(config, upstream, &mbap).await {
+                Ok(up) => up,
+                Err(Unsent::CannotOpen(e)) => {
+                    eprintln!("gateway: {e}");
+                    break;
                 }
-            }
-            let up = upstream.as_mut().expect("opened above");
-            // A late answer to an earlier request must not answer this one.
-            if let Some(stale) = up.decoder.finish() {
-                eprintln!("gateway: dropped {} stale bytes", stale.len());
-            }
-            if let Err(e) = up.writer.send(&mbap).await {
-                eprintln!("gateway: writing the request: {e}");
-                *upstream = None;
-                continue;
-            }
+                Err(Unsent::WriteFailed) => continue,
+            };
             if unit == 0 {
                 return Ok(Bytes::new());
             }
@@ -209,6 +179,42 @@ impl Gateway {
             0x0b,
         ])))
     }
+}
+
+/// Why a request did not go out.
+enum Unsent {
+    /// The line or server cannot be opened.
+    CannotOpen(String),
+    /// Writing failed (the connection is dropped; a retry opens a new one).
+    WriteFailed,
+}
+
+/// Write `request` on the upstream, opened first if it is not (or went
+/// away since the last request), with whatever came unasked since then
+/// dropped and logged: a late answer to an earlier request must never
+/// answer this one.
+async fn send_request<'a>(
+    config: &UpstreamConfig,
+    upstream: &'a mut Option<Upstream>,
+    request: &[u8],
+) -> Result<&'a mut Upstream, Unsent> {
+    if upstream.as_mut().is_some_and(went_away) {
+        eprintln!("gateway: the other side went away; opening it again");
+        *upstream = None;
+    }
+    if upstream.is_none() {
+        *upstream = Some(open(config).await.map_err(Unsent::CannotOpen)?);
+    }
+    let up = upstream.as_mut().expect("opened above");
+    if let Some(stale) = up.decoder.finish() {
+        eprintln!("gateway: dropped {} stale bytes", stale.len());
+    }
+    if let Err(e) = up.writer.send(request).await {
+        eprintln!("gateway: writing the request: {e}");
+        *upstream = None;
+        return Err(Unsent::WriteFailed);
+    }
+    Ok(upstream.as_mut().expect("written above"))
 }
 
 enum Awaited {

@@ -353,8 +353,7 @@ impl Session {
             Action::Request(spec) => {
                 let at = crate::decode::RequestContext {
                     sequence: self.requests.wrapping_add(1),
-                    serial: matches!(self.target, Target::Serial(_))
-                        || self.settings.frame == FrameSpec::ModbusRtu,
+                    serial: inputs::requests_are_serial(&self.target, Some(&self.settings.frame)),
                 };
                 let (protocol, bytes) = match crate::decode::build_request(&spec, &at) {
                     Ok(built) => built,
