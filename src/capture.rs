@@ -122,6 +122,20 @@ fn string_field<'a>(
 }
 
 /// An address field: `IP:PORT`, or `unix:PATH` (no IP address: `None`).
+/// The connection number a proxy's capture gives a gateway's own side of
+/// the line (clients count from 1).
+pub const GATEWAY_LINE_CONN: u64 = 0;
+
+/// What a peer's address says of its transport (`serial:`, `unix:`), else
+/// the file's.
+fn peer_transport(obj: &serde_json::Map<String, serde_json::Value>, file: Transport) -> Transport {
+    match obj.get("peer").and_then(|v| v.as_str()) {
+        Some(text) if text.starts_with("serial:") => Transport::Serial,
+        Some(text) if text.starts_with("unix:") => Transport::Unix,
+        _ => file,
+    }
+}
+
 fn addr_field(
     obj: &serde_json::Map<String, serde_json::Value>,
     key: &str,
@@ -229,7 +243,14 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
         let flow = match flows.iter().position(|(c, _)| *c == conn) {
             Some(i) => &mut flows[i].1,
             None => {
+                let mut transport = header.transport;
                 let (client, server) = match header.side {
+                    // A gateway's own side of the line (`proxy --gateway`):
+                    // the proxy is its client, and the line its server.
+                    Role::Proxy if conn == GATEWAY_LINE_CONN => {
+                        transport = peer_transport(obj, header.transport);
+                        (None, peer)
+                    }
                     // A proxy's local address is where clients connected.
                     Role::Server | Role::Proxy => (peer, header.local.ip()),
                     Role::Client => (header.local.ip(), peer),
@@ -237,7 +258,7 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
                 flows.push((
                     conn,
                     Flow {
-                        transport: header.transport,
+                        transport,
                         client,
                         server,
                         messages: Vec::new(),
@@ -373,6 +394,24 @@ mod tests {
             local: "0.0.0.0:9000".parse().unwrap(),
             side: Role::Server,
         }
+    }
+
+    #[test]
+    fn a_gateways_line_is_its_own_serial_flow() {
+        let text = concat!(
+            r#"{"p1ge0n":"capture","version":1,"started":"2026-12-06T16:27:30Z","transport":"tcp","local":"127.0.0.1:502","side":"proxy"}"#,
+            "\n",
+            r#"{"t":0.1,"conn":1,"peer":"127.0.0.1:40000","event":"data","from":"client","len":1,"hex":"01"}"#,
+            "\n",
+            r#"{"t":0.2,"conn":0,"peer":"serial:/dev/ttyUSB0","event":"data","from":"client","len":1,"hex":"02"}"#,
+            "\n",
+        );
+        let (_, flows) = read_capture(text).unwrap();
+        assert_eq!(flows[0].transport, Transport::Tcp);
+        assert_eq!(flows[0].client, Some("127.0.0.1:40000".parse().unwrap()));
+        assert_eq!(flows[1].transport, Transport::Serial);
+        assert_eq!((flows[1].client, flows[1].server), (None, None));
+        assert_eq!(flows[1].messages[0].data, [2]);
     }
 
     fn sample() -> String {

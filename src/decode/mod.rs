@@ -652,6 +652,13 @@ mod tests {
         assert_eq!(name(&[0x68, 10, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
         assert_eq!(name(&[3, 0, 0, 7, 2, 0xf0, 0x80]), "s7");
         assert_eq!(name(&[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]), "modbus");
+        // An RTU read of 2 registers at 0 is also MBAP-shaped (transaction
+        // 0x0103, length 2): its good CRC and its length make it RTU.
+        assert_eq!(
+            name(&[1, 3, 0, 0, 0, 2, 0xc4, 0x0b]),
+            "modbus-rtu",
+            "the gateway's line"
+        );
     }
 
     #[test]

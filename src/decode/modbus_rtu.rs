@@ -12,11 +12,18 @@ use crate::rtu::{crc_ok, frame_len, from_mbap, to_mbap, with_crc};
 use crate::{record::Side, rtu::crc16};
 
 /// `--decode auto`: a frame whose last two bytes are the CRC of the rest
-/// (one chance in 65536 for other bytes), and not also a well-formed MBAP
-/// header. A frame with a bad CRC is left to Modbus/TCP (and shows as
-/// malformed there): give `--decode modbus-rtu` to see which CRC it lacks.
+/// (one chance in 65536 for other bytes). When the bytes also make a
+/// well-formed MBAP header, the RTU reading wins only if its function code
+/// says the frame is exactly this long (a read of 2 registers at address 0,
+/// `01 03 00 00 00 02 c4 0b`, is both); otherwise Modbus/TCP does. A frame
+/// with a bad CRC is left to Modbus/TCP (and shows as malformed there):
+/// give `--decode modbus-rtu` to see which CRC it lacks.
 pub fn looks_like(message: &[u8]) -> bool {
-    crate::rtu::crc_ok(message) && !super::mbap_shaped(message)
+    crate::rtu::crc_ok(message)
+        && (!super::mbap_shaped(message)
+            || [Side::Client, Side::Server]
+                .into_iter()
+                .any(|side| crate::rtu::frame_len(message, side) == Some(Ok(message.len()))))
 }
 
 /// `--decode modbus-rtu`: unit, function and the fields `--decode modbus`

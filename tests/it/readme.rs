@@ -214,7 +214,7 @@ fn device_examples_print_what_the_readme_shows() {
     }
     assert_eq!(
         ran,
-        ["sh enip", "sh iec104", "sh serial"],
+        ["sh enip", "sh iec104", "sh serial", "sh serial"],
         "the README lost an example"
     );
 }

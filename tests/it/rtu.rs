@@ -600,3 +600,109 @@ fn a_late_answer_never_answers_the_next_request() {
     gateway.interrupt();
     gateway.wait_exit(SOON);
 }
+
+/// The gateway's display and capture show both sides: each client's MBAP
+/// request and answer (connection #1) and, as connection #0, the RTU frame
+/// the gateway put on the line and the device's reply, with their CRCs.
+/// Either side's flow replays: the line's to a fresh RTU device, the
+/// client's through a fresh gateway, each with `--verify`.
+#[test]
+fn the_gateway_records_both_sides_and_either_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("gateway.jsonl");
+    {
+        let line = PtyPair::new();
+        let _device = rtu_server(&line.b);
+        let mut gateway = gateway_to(
+            &line.addr_a(""),
+            &["-f", "json", "--capture", capture.to_str().unwrap()],
+        );
+        let out = p1ge0n(&[
+            "send",
+            &gateway.target(),
+            "--request",
+            "modbus read-holding addr=10 count=2",
+        ]);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        gateway.interrupt();
+        gateway.wait_exit(SOON);
+        let stdout = gateway.proc.stdout();
+        let records: Vec<(u64, String, String)> = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == "data")
+            .map(|v| {
+                (
+                    v["conn"].as_u64().unwrap(),
+                    v["from"].as_str().unwrap().to_string(),
+                    v["hex"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        // The device holds 7 x address: 70 and 77.
+        let request = "0103000a0002";
+        let reply = "0103040046004d";
+        let want = vec![
+            (1, "client".into(), format!("000100000006{request}")),
+            (0, "client".into(), format!("{request}{}", crc_hex(request))),
+            (0, "server".into(), format!("{reply}{}", crc_hex(reply))),
+            (1, "server".into(), format!("000100000007{reply}")),
+        ];
+        assert_eq!(records, want, "{stdout}");
+        let line_open = stdout
+            .lines()
+            .find(|l| l.contains("\"conn\":0") && l.contains("\"open\""))
+            .unwrap_or_else(|| panic!("no open for the line: {stdout}"));
+        assert!(
+            line_open.contains(&format!("serial:{}", line.a)),
+            "{line_open}"
+        );
+    }
+    let list = replay(&[capture.to_str().unwrap(), "--list"]);
+    let list = stdout_of(&list);
+    let flow_of = |conn_peer: &str| -> String {
+        let line = list
+            .lines()
+            .find(|l| l.contains(conn_peer))
+            .unwrap_or_else(|| panic!("no flow for {conn_peer}: {list}"));
+        line.trim_start_matches("flow ")
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let line_flow = flow_of(": serial - -> -");
+    let client_flow = flow_of(": tcp 127.0.0.1:");
+    // The line's side, to a fresh device.
+    let line = PtyPair::new();
+    let _device = rtu_server(&line.b);
+    let out = replay(&[
+        capture.to_str().unwrap(),
+        &line.addr_a(""),
+        "--flow",
+        &line_flow,
+        "--verify",
+        "--frame",
+        "modbus-rtu",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    drop(_device);
+    // The client's side, through a fresh gateway to a fresh device.
+    let line = PtyPair::new();
+    let _device = rtu_server(&line.b);
+    let mut gateway = gateway_to(&line.addr_a(""), &["-q"]);
+    let out = replay(&[
+        capture.to_str().unwrap(),
+        &gateway.target(),
+        "--flow",
+        &client_flow,
+        "--verify",
+        "--frame",
+        "mbap",
+        "--no-delay",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    gateway.interrupt();
+    gateway.wait_exit(SOON);
+}

@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::share::{open, went_away, Upstream, UpstreamConfig};
+use super::share::{drop_upstream, open, went_away, Upstream, UpstreamConfig};
 use crate::{
     exchange,
+    record::Side,
     reply::{End, Rule, Until, Wait},
     rtu,
 };
@@ -125,7 +126,7 @@ impl Gateway {
                 }
                 Awaited::Gone(why) => {
                     eprintln!("gateway: {why}");
-                    *upstream = None;
+                    drop_upstream(upstream, Some(&why)).await;
                 }
             }
         }
@@ -169,7 +170,7 @@ impl Gateway {
                 },
                 Err(why) => {
                     eprintln!("gateway: {why}");
-                    *upstream = None;
+                    drop_upstream(upstream, Some(&why)).await;
                 }
             }
         }
@@ -200,7 +201,7 @@ async fn send_request<'a>(
 ) -> Result<&'a mut Upstream, Unsent> {
     if upstream.as_mut().is_some_and(went_away) {
         eprintln!("gateway: the other side went away; opening it again");
-        *upstream = None;
+        drop_upstream(upstream, Some("the other side went away")).await;
     }
     if upstream.is_none() {
         *upstream = Some(open(config).await.map_err(Unsent::CannotOpen)?);
@@ -208,12 +209,15 @@ async fn send_request<'a>(
     let up = upstream.as_mut().expect("opened above");
     if let Some(stale) = up.decoder.finish() {
         eprintln!("gateway: dropped {} stale bytes", stale.len());
+        up.record(Side::Server, &stale).await;
     }
     if let Err(e) = up.writer.send(request).await {
-        eprintln!("gateway: writing the request: {e}");
-        *upstream = None;
+        let why = format!("writing the request: {e}");
+        eprintln!("gateway: {why}");
+        drop_upstream(upstream, Some(&why)).await;
         return Err(Unsent::WriteFailed);
     }
+    up.record(Side::Client, request).await;
     Ok(upstream.as_mut().expect("written above"))
 }
 
@@ -309,7 +313,13 @@ async fn read_frame(up: &mut Upstream, left: Option<Duration>) -> Result<Option<
             .await
             .map_err(|e| format!("upstream: {e:#}"))?;
     match end {
-        End::Complete => Ok(reply.parts.into_iter().next().map(|(b, _)| b)),
+        End::Complete => {
+            let frame = reply.parts.into_iter().next().map(|(b, _)| b);
+            if let Some(frame) = &frame {
+                up.record(Side::Server, frame).await;
+            }
+            Ok(frame)
+        }
         End::TimedOut => Ok(None),
         End::PeerClosed => Err("upstream closed".into()),
     }

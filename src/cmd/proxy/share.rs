@@ -10,7 +10,7 @@
 //! or closed upstream is opened again for the next message.
 
 use std::{
-    sync::atomic::Ordering::Relaxed,
+    sync::{atomic::Ordering::Relaxed, Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -49,7 +49,8 @@ pub struct Queue(mpsc::Sender<Job>);
 
 impl Queue {
     /// Start the task that owns the upstream connection.
-    pub fn start(proxy: &Proxy) -> Queue {
+    pub fn start(server: &Arc<Server<Proxy>>) -> Queue {
+        let proxy = &server.handler;
         let (tx, rx) = mpsc::channel(QUEUE);
         let upstream = UpstreamConfig {
             target: proxy.target.clone(),
@@ -57,6 +58,11 @@ impl Queue {
             frame: proxy.upstream_frame.clone(),
             max_frame: proxy.max_frame,
             timeout: proxy.reply_timeout,
+            // A gateway's two sides differ (MBAP and RTU), so its line is
+            // recorded too; a shared connection carries the clients' own
+            // bytes, which are recorded already.
+            records_line: (proxy.gateway.is_some() && server.observes())
+                .then(|| Arc::downgrade(server)),
         };
         let gateway = proxy
             .gateway
@@ -84,7 +90,15 @@ pub(super) struct UpstreamConfig {
     frame: FrameSpec,
     max_frame: usize,
     pub(super) timeout: Option<Duration>,
+    /// Where the upstream side is recorded, as its own connection
+    /// ([`LINE_CONN`]), when it is (`--gateway`, and something observes).
+    /// Weak: the server owns the queue that owns this.
+    records_line: Option<Weak<Server<Proxy>>>,
 }
+
+/// The connection number the records give the upstream side of a gateway
+/// (the line): clients count from 1. A capture's reader knows it too.
+use crate::capture::GATEWAY_LINE_CONN as LINE_CONN;
 
 /// The open upstream connection.
 pub(super) struct Upstream {
@@ -92,6 +106,48 @@ pub(super) struct Upstream {
     pub(super) writer: WriteHalf,
     pub(super) decoder: Decoder,
     pub(super) closed: bool,
+    /// Its records (`--gateway`): what went out on it and what came back.
+    pub(super) line: Option<LineRecording>,
+}
+
+/// The records of the upstream side, connection [`LINE_CONN`]: every
+/// frame written on it and every frame read from it, the dropped ones too,
+/// so that the display shows both sides of a gateway and a capture of
+/// either side replays (`replay --flow`).
+pub(super) struct LineRecording {
+    server: Arc<Server<Proxy>>,
+    recorder: HeldRecorder,
+}
+
+impl LineRecording {
+    /// `from` (Client: the gateway's request; Server: the device's reply)
+    /// went by on the line.
+    pub(super) async fn data(&mut self, from: Side, bytes: &[u8]) {
+        self.recorder.hold(Event::Data { from, bytes });
+        self.server.deliver(&mut self.recorder).await;
+    }
+
+    /// The line is gone (`why`), or closed.
+    pub(super) async fn ended(mut self, why: Option<&str>) {
+        let event = why.map_or(Event::Close, Event::Error);
+        self.server.event(&mut self.recorder, event).await;
+    }
+}
+
+impl Upstream {
+    /// A frame went by on it: recorded, when the line is.
+    pub(super) async fn record(&mut self, from: Side, bytes: &[u8]) {
+        if let Some(line) = &mut self.line {
+            line.data(from, bytes).await;
+        }
+    }
+}
+
+/// Drop the upstream connection, recording why (`None`: closed).
+pub(super) async fn drop_upstream(upstream: &mut Option<Upstream>, why: Option<&str>) {
+    if let Some(line) = upstream.take().and_then(|up| up.line) {
+        line.ended(why).await;
+    }
 }
 
 async fn run_upstream(
@@ -105,10 +161,10 @@ async fn run_upstream(
             Some(gateway) => gateway.exchange(&config, &mut upstream, &job.request).await,
             None => exchange_one(&config, &mut upstream, &job.request).await,
         };
-        if result.is_err() {
+        if let Err(why) = &result {
             // Whatever is still on its way belongs to this message: never
             // let it reach the next client.
-            upstream = None;
+            drop_upstream(&mut upstream, Some(why)).await;
         }
         let _ = job.reply.send(result);
     }
@@ -210,12 +266,22 @@ pub(super) async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
         eprintln!("share: connected to {addr}");
     }
     let decoder = crate::exchange::decoder_for(&stream, config.frame.clone(), config.max_frame);
+    let line = match config.records_line.as_ref().and_then(Weak::upgrade) {
+        Some(server) => {
+            let peer = stream.peer().unwrap_or(Peer::Ip(([0, 0, 0, 0], 0).into()));
+            let mut recorder = server.recorder(LINE_CONN, peer);
+            server.event(&mut recorder, Event::Open).await;
+            Some(LineRecording { server, recorder })
+        }
+        None => None,
+    };
     let (reader, writer) = stream.into_split();
     Ok(Upstream {
         reader,
         writer,
         decoder,
         closed: false,
+        line,
     })
 }
 
@@ -238,13 +304,13 @@ pub(super) fn went_away(up: &mut Upstream) -> bool {
 
 /// One client of a shared proxy: each message it sends waits its turn on
 /// the queue, and the reply goes back before its next message is taken.
-pub async fn serve_client(server: &Server<Proxy>, stream: Stream, peer: Peer, id: u64) {
+pub async fn serve_client(server: &Arc<Server<Proxy>>, stream: Stream, peer: Peer, id: u64) {
     let proxy = &server.handler;
-    let queue = proxy.shared.get_or_init(|| Queue::start(proxy)).clone();
+    let queue = proxy.shared.get_or_init(|| Queue::start(server)).clone();
     let mut recorder = server.recorder(id, peer);
     server.event(&mut recorder, Event::Open).await;
     let mut client = SharedClient {
-        server,
+        server: server.as_ref(),
         recorder,
         idle: Idle::new(),
         queue,
