@@ -268,7 +268,7 @@ pub fn read_capture(text: &str) -> Result<(Header, Vec<Flow>), FileError> {
             }
         };
         match string_field(obj, "event", line)? {
-            "open" | "close" | "error" => {}
+            "open" | "close" | "error" | "fault" => {}
             "data" => {
                 let from = match string_field(obj, "from", line)? {
                     "client" => Side::Client,

@@ -719,6 +719,14 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DUR", default_value = "0s")]
     pub turnaround: Dur,
 
+    /// Misbehave on purpose, reproducibly: [to-server:|to-client:]KIND=VALUE with KIND delay=DUR[~JITTER], drop=P%, corrupt=P%, duplicate=P%, reset=P%, reset-after=N, stall-after=N, bandwidth=RATE (9600bit/s), modbus-exception=P%:CODE; repeatable. All but delay and bandwidth act on whole messages and need --frame. Each fault is recorded
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Vec<crate::fault::FaultSpec>,
+
+    /// The seed of --fault's dice: the same seed and the same traffic give the same faults (default: a new seed, printed on stderr)
+    #[arg(long, value_name = "N", requires = "fault")]
+    pub fault_seed: Option<u64>,
+
     #[command(flatten)]
     pub capture: CaptureArgs,
 }

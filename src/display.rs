@@ -121,8 +121,54 @@ impl Renderer {
         match event {
             Event::Data { from, bytes } => self.data(out, meta, from, bytes),
             _ if self.format == Format::Json => crate::schema::write_event_line(out, meta, event),
+            Event::Fault {
+                from,
+                number,
+                kind,
+                detail,
+            } if self.format != Format::Raw => self.fault(out, meta, from, number, kind, detail),
             _ => {}
         }
+    }
+
+    /// Append one fault record (text, hex, hexdump):
+    /// `TIME #CONN PEER fault drop client>server #12`, then the detail in
+    /// parentheses when there is one.
+    fn fault(
+        &self,
+        out: &mut Vec<u8>,
+        meta: &Meta,
+        from: Side,
+        number: u64,
+        kind: &str,
+        detail: &str,
+    ) {
+        let (dim, loud, reset): (&[u8], &[u8], &[u8]) = match self.style {
+            Style::Plain => (b"", b"", b""),
+            Style::Color => (b"\x1b[2m", b"\x1b[31m", b"\x1b[0m"),
+        };
+        out.extend_from_slice(dim);
+        clock_into(out, meta.wall);
+        out.extend_from_slice(reset);
+        out.extend_from_slice(b" #");
+        push_u64(out, meta.conn);
+        out.push(b' ');
+        push_peer(out, &meta.peer);
+        out.push(b' ');
+        out.extend_from_slice(loud);
+        out.extend_from_slice(b"fault ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(reset);
+        out.push(b' ');
+        out.extend_from_slice(self.role.direction(from).as_str().as_bytes());
+        out.extend_from_slice(b" #");
+        push_u64(out, number);
+        if !detail.is_empty() {
+            out.extend_from_slice(b" (");
+            out.extend_from_slice(detail.as_bytes());
+            out.push(b')');
+        }
+        out.push(b'\n');
     }
 
     /// Append one data record: `from` sent `data`.
@@ -228,6 +274,8 @@ impl Render for Records {
                 self.renderer.event(out, meta, event);
                 annotate(out, start, self.renderer.format, self.decode, bytes, from);
             }
+            // Faults show in every format: they are what the proxy did.
+            Event::Fault { .. } => self.renderer.event(out, meta, event),
             _ if self.events => self.renderer.event(out, meta, event),
             _ => {}
         }

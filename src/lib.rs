@@ -16,6 +16,7 @@ pub mod docs;
 pub mod exchange;
 pub mod exec;
 pub mod exit;
+pub mod fault;
 pub mod flow;
 pub mod frame;
 pub mod junit;

@@ -238,6 +238,9 @@ impl Render for PcapRender {
                     &[],
                 );
             }
+            // A packet trace has no place for what a proxy did on purpose;
+            // the packets it delivered (or did not) show it.
+            Event::Fault { .. } => {}
             Event::Error(_) => {
                 let Some(t) = self.conns.remove(&meta.conn) else {
                     return;

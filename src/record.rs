@@ -195,7 +195,19 @@ impl Meta {
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     Open,
-    Data { from: Side, bytes: &'a [u8] },
+    Data {
+        from: Side,
+        bytes: &'a [u8],
+    },
+    /// `proxy --fault` did something to message `number` (from 1) that
+    /// `from` sent: `kind` (drop, corrupt, duplicate, delay, reset, stall,
+    /// modbus-exception), `detail` (which bit, how long; may be empty).
+    Fault {
+        from: Side,
+        number: u64,
+        kind: &'a str,
+        detail: &'a str,
+    },
     Close,
     Error(&'a str),
 }

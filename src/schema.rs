@@ -51,6 +51,25 @@ pub fn write_event_line(out: &mut Vec<u8>, meta: &Meta, event: Event<'_>) {
             json_str_into(out, reason);
             out.extend_from_slice(b"\"}\n");
         }
+        Event::Fault {
+            from,
+            number,
+            kind,
+            detail,
+        } => {
+            out.extend_from_slice(b"fault\",\"fault\":\"");
+            json_str_into(out, kind);
+            out.extend_from_slice(b"\",\"from\":\"");
+            out.extend_from_slice(from.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"message\":");
+            push_u64(out, number);
+            if !detail.is_empty() {
+                out.extend_from_slice(b",\"detail\":\"");
+                json_str_into(out, detail);
+                out.push(b'"');
+            }
+            out.extend_from_slice(b"}\n");
+        }
         Event::Data { .. } => unreachable!("written above"),
     }
 }

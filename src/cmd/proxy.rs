@@ -12,6 +12,7 @@
 //! framed message at a time (`share.rs`); `-u` gives each UDP client its
 //! own upstream socket (`udp.rs`).
 
+mod faulty;
 mod gateway;
 mod share;
 mod udp;
@@ -31,9 +32,10 @@ use super::{
 use crate::{
     cli::ProxyArgs,
     exit::{self, ExitCode},
+    fault::Faults,
     frame::FrameSpec,
     net::{self, ConnectOptions, Stream, Target},
-    record::{Event, Peer, Role},
+    record::{Event, Peer, Role, Side},
     relay::{self, Ending},
 };
 
@@ -55,6 +57,8 @@ pub struct Proxy {
     /// The one upstream connection's queue (`--share`), started with the
     /// first client.
     shared: OnceLock<share::Queue>,
+    /// `--fault`: what to break, and the seed.
+    faults: Option<Faults>,
 }
 
 pub fn run(args: ProxyArgs) -> Result<ExitCode> {
@@ -91,6 +95,24 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
             (frame.clone(), frame)
         }
     };
+    let faults = match args.fault.is_empty() {
+        true => None,
+        false => {
+            let framed = match gateway {
+                Some(_) => Some(&frame),
+                None => inputs::framing(&args.frame, args.output.decode)
+                    .is_some()
+                    .then_some(&frame),
+            };
+            let seed = args.fault_seed.unwrap_or_else(new_seed);
+            let faults =
+                Faults::new(args.fault.clone(), seed, framed, args.udp).map_err(exit::usage)?;
+            if args.fault_seed.is_none() {
+                eprintln!("fault seed {seed} (--fault-seed {seed} repeats these faults)");
+            }
+            Some(faults)
+        }
+    };
     let default_wait = if gateway.is_some() { "1s" } else { "10s" };
     let wait = args
         .timeout
@@ -105,6 +127,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
         share: args.share || gateway.is_some(),
         gateway,
         shared: OnceLock::new(),
+        faults,
     };
     let mut options = Options::new(
         args.addr,
@@ -116,6 +139,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
         args.capture,
     );
     options.tls = args.tls_server.server()?;
+    options.counts_faults = proxy.faults.is_some();
     server::run(options, proxy)
 }
 
@@ -152,15 +176,37 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
     if let Ok(addr) = upstream.peer() {
         eprintln!("#{id} {peer} connected to {addr}");
     }
-    let recording = RelayRecording::new(server, recorder, &proxy.frame, proxy.max_frame);
-    let (ending, totals) = relay::relay(
-        &recording,
-        client.into_split(),
-        upstream.into_split(),
-        server.options.idle_timeout,
-        None,
-    )
-    .await;
+    let (ending, totals, recording) = match &proxy.faults {
+        None => {
+            let recording = RelayRecording::new(server, recorder, &proxy.frame, proxy.max_frame);
+            let (ending, totals) = relay::relay(
+                &recording,
+                client.into_split(),
+                upstream.into_split(),
+                server.options.idle_timeout,
+                None,
+            )
+            .await;
+            (ending, totals, recording)
+        }
+        Some(faults) => {
+            // The faulted relay hands over whole messages, as delivered:
+            // each is one record.
+            let recording = RelayRecording::new(server, recorder, &FrameSpec::Raw, proxy.max_frame);
+            let (ending, totals) = faulty::relay(
+                &recording,
+                faults,
+                id,
+                &proxy.frame,
+                proxy.max_frame,
+                client.into_split(),
+                upstream.into_split(),
+                server.options.idle_timeout,
+            )
+            .await;
+            (ending, totals, recording)
+        }
+    };
     let line = match (&ending, ending.failure()) {
         (Ending::Idle(limit), _) => {
             format!("idle for {}, closing", humantime::format_duration(*limit))
@@ -179,4 +225,36 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
         None => Event::Close,
     };
     server.event(&mut recorder, event).await;
+}
+
+/// A seed for `--fault` when none is given: the clock and the process id,
+/// so two proxies started together differ.
+fn new_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ (u64::from(std::process::id()) << 32)) % 1_000_000_000
+}
+
+impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
+    async fn delivered(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+        relay::Watch::forwarded(self, from, bytes, eof).await
+    }
+
+    async fn injected(&self, from: Side, number: u64, kind: &str, detail: &str) {
+        if let Some(count) = &self.server.stats.faults {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if !self.server.observes() {
+            return;
+        }
+        let mut recorder = self.recorder.lock().await;
+        recorder.hold(Event::Fault {
+            from,
+            number,
+            kind,
+            detail,
+        });
+        self.server.deliver(&mut recorder).await;
+    }
 }

@@ -86,6 +86,8 @@ pub struct Options {
     /// Warnings for stderr, after the `listening on` line (which scripts
     /// read first).
     pub notes: Vec<String>,
+    /// `proxy --fault`: count the faults for the summary line.
+    pub counts_faults: bool,
 }
 
 impl Options {
@@ -120,6 +122,7 @@ impl Options {
             pcap: capture.pcap,
             shows_answers: role == Role::Proxy,
             notes: Vec::new(),
+            counts_faults: false,
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct Stats {
     pub messages: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// `proxy --fault`: faults injected; `None` without `--fault`.
+    pub faults: Option<AtomicU64>,
 }
 
 /// Shared by the accept loop and every connection task.
@@ -428,10 +433,14 @@ pub fn run<H: Handler>(options: Options, handler: H) -> Result<ExitCode> {
             options.decode,
         )
     });
+    let stats = Stats {
+        faults: options.counts_faults.then(AtomicU64::default),
+        ..Stats::default()
+    };
     let server = Arc::new(Server {
         options,
         handler,
-        stats: Stats::default(),
+        stats,
         sink,
         records,
         capture,
@@ -467,8 +476,12 @@ fn print_summary(stats: &Stats, count: Option<u64>, failures: &[SinkFailure]) {
     for failure in failures {
         incomplete.push_str(&format!("; {failure}"));
     }
+    let faults = match &stats.faults {
+        Some(n) => format!(", {} injected", plural(n.load(Relaxed), "fault")),
+        None => String::new(),
+    };
     eprintln!(
-        "summary: {}, {}, {} received, {} sent, {} refused{incomplete}",
+        "summary: {}, {}, {} received, {} sent, {} refused{faults}{incomplete}",
         plural(stats.connections.load(Relaxed), "connection"),
         plural(messages, "message"),
         plural(stats.bytes_in.load(Relaxed), "byte"),

@@ -101,6 +101,7 @@ pub fn run(args: ReplayArgs, addr: ListenAddr, flows: Vec<(usize, Flow)>) -> Res
         // It plays the captured server: what it answers is what to see.
         shows_answers: true,
         notes: Vec::new(),
+        counts_faults: false,
     };
     let code = server::run(options, serve)?;
     let suite = suite.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,384 @@
+//! `proxy --fault`: the relay that misbehaves on purpose.
+//!
+//! The plain relay (`relay.rs`) forwards bytes the moment they arrive and
+//! frames them only to record them. Faults act on whole messages, so here
+//! each direction frames first (by `--frame`; raw: each chunk is a
+//! message), asks the direction's dice (`fault::DirectionFaults`) what to
+//! do with each message, records every fault it injects, and hands what is
+//! to be delivered to a writer that holds it until its time, in order, and
+//! paces it for `bandwidth=`. The writer is its own future beside the
+//! reader (one queue between them), so a held message never delays the
+//! reading of the next one: a delay counts from each message's arrival.
+//!
+//! Both write halves are shared by the two directions: a Modbus exception
+//! goes back to the sender, and a reset takes both connections down at
+//! once. The records show what was delivered (a corrupted message as it
+//! went out, a duplicate twice, a dropped one not at all), so a capture
+//! taken with faults shows what each side really saw. Without `--fault`
+//! none of this runs: the plain relay is untouched.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    sync::{mpsc, Mutex},
+    time::Instant,
+};
+
+use crate::{
+    fault::{transmit_time, DirectionFaults, Fate, Faults},
+    frame::{Decoder, FrameSpec},
+    net::{self, ReadHalf, WriteHalf},
+    record::Side,
+    relay::{Ending, Flow, Idle, Totals, RELAY_BUFFER},
+};
+
+/// What a faulted relay tells its owner: the delivered bytes (as a
+/// relay's `Watch`, each call one message) and each injected fault.
+pub trait FaultWatch: Sync {
+    fn delivered(
+        &self,
+        from: Side,
+        bytes: &[u8],
+        eof: bool,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+
+    fn injected(
+        &self,
+        from: Side,
+        number: u64,
+        kind: &str,
+        detail: &str,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// How many decided messages may wait for their time in one direction
+/// before its reader stops reading (bounds what a delay holds).
+const HELD: usize = 256;
+
+/// A message's way from a direction's reader to its writer.
+enum Item {
+    /// Write `bytes` at `at`, `times` times.
+    Deliver {
+        at: Instant,
+        bytes: Bytes,
+        times: u8,
+    },
+    /// Write these bytes back to the sender (a Modbus exception).
+    Answer(Vec<u8>),
+    /// Reset both sides.
+    Reset,
+    /// The sender closed its side: pass it on.
+    Closed,
+    /// The sender failed (the reason): reset the other side.
+    Failed(String),
+}
+
+/// The two connections' write halves, shared by both directions; `None`
+/// once reset.
+struct Halves {
+    client: Mutex<Option<WriteHalf>>,
+    server: Mutex<Option<WriteHalf>>,
+}
+
+impl Halves {
+    fn toward(&self, side: Side) -> &Mutex<Option<WriteHalf>> {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    /// Reset both connections (each peer sees a reset, not an end).
+    async fn reset_both(&self) {
+        for half in [&self.client, &self.server] {
+            if let Some(half) = half.lock().await.take() {
+                half.reset();
+            }
+        }
+    }
+}
+
+/// Relay with faults between a client's halves and a server's until both
+/// directions have ended, or nothing moved for `idle_timeout`.
+#[allow(clippy::too_many_arguments)]
+pub async fn relay<W: FaultWatch>(
+    watch: &W,
+    faults: &Faults,
+    conn: u64,
+    frame: &FrameSpec,
+    max_frame: usize,
+    client: (ReadHalf, WriteHalf),
+    server: (ReadHalf, WriteHalf),
+    idle_timeout: Option<Duration>,
+) -> (Ending, Totals) {
+    let idle = Idle::new();
+    let halves = Arc::new(Halves {
+        client: Mutex::new(Some(client.1)),
+        server: Mutex::new(Some(server.1)),
+    });
+    let direction = |side: Side| Direction {
+        side,
+        faults: faults.direction(conn, side),
+        decoder: (*frame != FrameSpec::Raw)
+            .then(|| Decoder::new(frame.clone(), max_frame).reading(side)),
+    };
+    let up = direction(Side::Client).run(watch, &idle, &halves, client.0);
+    let down = direction(Side::Server).run(watch, &idle, &halves, server.0);
+    let both = async { tokio::join!(up, down) };
+    let ((client_flow, to_server), (server_flow, to_client)) = match idle_timeout {
+        Some(limit) => tokio::select! {
+            flows = both => flows,
+            _ = idle.expired(limit) => {
+                halves.reset_both().await;
+                return (Ending::Idle(limit), Totals::default());
+            }
+        },
+        None => both.await,
+    };
+    (
+        Ending::Flows(client_flow, server_flow),
+        Totals {
+            to_server,
+            to_client,
+        },
+    )
+}
+
+/// One direction: what `side` sends, toward the other side.
+struct Direction {
+    side: Side,
+    faults: Option<DirectionFaults>,
+    /// `None`: raw, each chunk is a message.
+    decoder: Option<Decoder>,
+}
+
+impl Direction {
+    async fn run<W: FaultWatch>(
+        mut self,
+        watch: &W,
+        idle: &Idle,
+        halves: &Halves,
+        from: ReadHalf,
+    ) -> (Flow, u64) {
+        let (tx, rx) = mpsc::channel(HELD);
+        let bandwidth = self.faults.as_ref().and_then(DirectionFaults::bandwidth);
+        let side = self.side;
+        let read = self.read(watch, idle, from, tx);
+        let write = write(watch, idle, halves, side, bandwidth, rx);
+        let (read_flow, (write_flow, bytes)) = tokio::join!(read, write);
+        // A fault the reader decided (a reset) or a failure the writer met
+        // says more than the other half's end.
+        let flow = match (read_flow, write_flow) {
+            (Flow::Failed(reason), _) | (_, Flow::Failed(reason)) => Flow::Failed(reason),
+            _ => Flow::Closed,
+        };
+        (flow, bytes)
+    }
+
+    /// Read, frame, decide; queue what is to be delivered.
+    async fn read<W: FaultWatch>(
+        &mut self,
+        watch: &W,
+        idle: &Idle,
+        mut from: ReadHalf,
+        tx: mpsc::Sender<Item>,
+    ) -> Flow {
+        let mut buf = BytesMut::new();
+        let mut at = Instant::now();
+        loop {
+            if buf.capacity() < RELAY_BUFFER / 4 {
+                buf = BytesMut::with_capacity(RELAY_BUFFER);
+            }
+            let read = match &mut self.decoder {
+                Some(decoder) => from.read_buf(decoder.buffer_mut()).await,
+                None => from.read_buf(&mut buf).await,
+            };
+            idle.touch();
+            let n = match read {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    let reason = format!("{}: {}", self.side.as_str(), net::describe_io(&e));
+                    let _ = tx.send(Item::Failed(reason.clone())).await;
+                    return Flow::Failed(reason);
+                }
+            };
+            let eof = n == 0;
+            let mut messages = Vec::new();
+            match &mut self.decoder {
+                Some(decoder) => loop {
+                    match decoder.next_frame() {
+                        Ok(Some(frame)) => messages.push(frame),
+                        Ok(None) if eof => {
+                            messages.extend(decoder.finish());
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let reason = format!("{} messages: {e}", self.side.as_str());
+                            let _ = tx.send(Item::Failed(reason.clone())).await;
+                            return Flow::Failed(reason);
+                        }
+                    }
+                },
+                None if !eof => messages.push(buf.split().freeze()),
+                None => {}
+            }
+            let arrived = Instant::now();
+            for message in messages {
+                match self.decide(watch, message, arrived, &mut at).await {
+                    Some(Item::Reset) => {
+                        let _ = tx.send(Item::Reset).await;
+                        return Flow::Failed(format!(
+                            "fault: reset ({} message)",
+                            self.side.as_str()
+                        ));
+                    }
+                    // The writer is gone: the other side failed.
+                    Some(item) if tx.send(item).await.is_err() => return Flow::Closed,
+                    Some(_) => {}
+                    None => {}
+                }
+            }
+            if eof {
+                let _ = tx.send(Item::Closed).await;
+                return Flow::Closed;
+            }
+        }
+    }
+
+    /// What becomes of one message; `at` is when the last one is due, so
+    /// that order is kept whatever the jitter.
+    async fn decide<W: FaultWatch>(
+        &mut self,
+        watch: &W,
+        message: Bytes,
+        arrived: Instant,
+        at: &mut Instant,
+    ) -> Option<Item> {
+        let Some(faults) = self.faults.as_mut().filter(|f| f.decides()) else {
+            *at = (*at).max(arrived);
+            return Some(Item::Deliver {
+                at: *at,
+                bytes: message,
+                times: 1,
+            });
+        };
+        let mut bytes = BytesMut::from(&message[..]);
+        let outcome = faults.decide(&mut bytes);
+        for fault in &outcome.injected {
+            watch
+                .injected(self.side, outcome.number, fault.kind, &fault.detail)
+                .await;
+        }
+        match outcome.fate {
+            Fate::Forward(times) => {
+                *at = (*at).max(arrived + outcome.hold);
+                Some(Item::Deliver {
+                    at: *at,
+                    bytes: bytes.freeze(),
+                    times,
+                })
+            }
+            Fate::Drop | Fate::Stall => None,
+            Fate::Reset => Some(Item::Reset),
+            Fate::Answer(answer) => Some(Item::Answer(answer)),
+        }
+    }
+}
+
+/// Deliver what the reader queued, each at its time, paced to `bandwidth`
+/// bits a second when set: (how it ended, bytes delivered).
+async fn write<W: FaultWatch>(
+    watch: &W,
+    idle: &Idle,
+    halves: &Halves,
+    side: Side,
+    bandwidth: Option<u64>,
+    mut rx: mpsc::Receiver<Item>,
+) -> (Flow, u64) {
+    let other = match side {
+        Side::Client => Side::Server,
+        Side::Server => Side::Client,
+    };
+    let mut sent = 0u64;
+    // When the paced line is free again.
+    let mut free = Instant::now();
+    while let Some(item) = rx.recv().await {
+        match item {
+            Item::Deliver { at, bytes, times } => {
+                tokio::time::sleep_until(at).await;
+                for _ in 0..times {
+                    let written = match bandwidth {
+                        Some(bits) => paced(halves.toward(other), &bytes, bits, &mut free).await,
+                        None => send(halves.toward(other), &bytes).await,
+                    };
+                    if let Err(reason) = written {
+                        halves.reset_both().await;
+                        return (Flow::Failed(reason), sent);
+                    }
+                    idle.touch();
+                    sent += bytes.len() as u64;
+                    if let Err(reason) = watch.delivered(side, &bytes, false).await {
+                        halves.reset_both().await;
+                        return (Flow::Failed(reason), sent);
+                    }
+                }
+            }
+            Item::Answer(answer) => {
+                if send(halves.toward(side), &answer).await.is_ok() {
+                    let _ = watch.delivered(other, &answer, false).await;
+                }
+            }
+            Item::Reset => {
+                halves.reset_both().await;
+                return (Flow::Closed, sent);
+            }
+            Item::Closed => {
+                let _ = watch.delivered(side, &[], true).await;
+                if let Some(half) = halves.toward(other).lock().await.as_mut() {
+                    let _ = half.shutdown().await;
+                }
+                return (Flow::Closed, sent);
+            }
+            Item::Failed(reason) => {
+                if let Some(half) = halves.toward(other).lock().await.take() {
+                    half.reset();
+                }
+                return (Flow::Failed(reason), sent);
+            }
+        }
+    }
+    (Flow::Closed, sent)
+}
+
+/// Write all of `bytes` to a shared half.
+async fn send(half: &Mutex<Option<WriteHalf>>, bytes: &[u8]) -> Result<(), String> {
+    match half.lock().await.as_mut() {
+        Some(half) => half
+            .send(bytes)
+            .await
+            .map_err(|e| net::describe_io(&e).to_string()),
+        None => Err("reset".into()),
+    }
+}
+
+/// Write `bytes` as a line of `bits` a second would carry them: in pieces
+/// of 20 ms worth, each when the line is free.
+async fn paced(
+    half: &Mutex<Option<WriteHalf>>,
+    bytes: &[u8],
+    bits: u64,
+    free: &mut Instant,
+) -> Result<(), String> {
+    let piece = ((bits / 8 / 50) as usize).max(1);
+    *free = (*free).max(Instant::now());
+    for chunk in bytes.chunks(piece) {
+        tokio::time::sleep_until(*free).await;
+        send(half, chunk).await?;
+        *free += transmit_time(chunk.len(), bits);
+    }
+    Ok(())
+}
