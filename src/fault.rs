@@ -224,9 +224,11 @@ fn rate(s: &str) -> Result<u64, String> {
         "b/s" => (1.0, 8.0),
         "kb/s" => (1e3, 8.0),
         "mb/s" => (1e6, 8.0),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "'{s}': unknown rate unit (bit/s, kbit/s, Mbit/s, bps, or B/s, kB/s, MB/s for bytes)"
-        )),
+        ))
+        }
     };
     let bits = number * scale * per;
     if !(1.0..=1e12).contains(&bits) {

@@ -228,7 +228,7 @@ impl Direction {
             }
             let arrived = Instant::now();
             for message in messages {
-                match self.decide(watch, message, arrived, &mut at).await {
+                let item = match self.decide(watch, message, arrived, &mut at).await {
                     Some(Item::Reset) => {
                         let _ = tx.send(Item::Reset).await;
                         return Flow::Failed(format!(
@@ -236,10 +236,12 @@ impl Direction {
                             self.side.as_str()
                         ));
                     }
+                    Some(item) => item,
+                    None => continue,
+                };
+                if tx.send(item).await.is_err() {
                     // The writer is gone: the other side failed.
-                    Some(item) if tx.send(item).await.is_err() => return Flow::Closed,
-                    Some(_) => {}
-                    None => {}
+                    return Flow::Closed;
                 }
             }
             if eof {
