@@ -107,9 +107,6 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
             let seed = args.fault_seed.unwrap_or_else(new_seed);
             let faults =
                 Faults::new(args.fault.clone(), seed, framed, args.udp).map_err(exit::usage)?;
-            if args.fault_seed.is_none() {
-                eprintln!("fault seed {seed} (--fault-seed {seed} repeats these faults)");
-            }
             Some(faults)
         }
     };
@@ -140,6 +137,12 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
     );
     options.tls = args.tls_server.server()?;
     options.counts_faults = proxy.faults.is_some();
+    if let (Some(faults), None) = (&proxy.faults, args.fault_seed) {
+        let seed = faults.seed;
+        options.notes.push(format!(
+            "fault seed {seed} (--fault-seed {seed} repeats these faults)"
+        ));
+    }
     server::run(options, proxy)
 }
 

@@ -21,6 +21,7 @@ mod decode_plant;
 mod docs;
 mod exec;
 mod exit_status;
+mod fault_injection;
 mod faults;
 mod framing;
 mod listen;

@@ -1,0 +1,331 @@
+//! `proxy --fault` (issue 24): faults dealt on purpose, judged by the
+//! clients that suffer them (pymodbus's own checks, a socket's reset), by
+//! the server that never sees what was not passed on, and by the fault
+//! records; the same seed deals the same faults.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::{proxy::proxy, util::*};
+
+/// The JSON lines `modbus_fault_client.py` printed, one per read.
+fn reads(port: u16, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--port".to_string(), port.to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = python("modbus_fault_client.py", &args);
+    stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The fault records of a proxy's JSON stdout, without their times and the
+/// client's port (a new connection's own).
+fn fault_records(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "fault")
+        .map(|mut v| {
+            v.as_object_mut().unwrap().remove("t");
+            v.as_object_mut().unwrap().remove("peer");
+            v.to_string()
+        })
+        .collect()
+}
+
+fn stop(mut proxy: Listen) -> (String, String) {
+    proxy.interrupt();
+    proxy.wait_exit(SOON);
+    (proxy.proc.stdout(), proxy.proc.stderr())
+}
+
+/// `to-client:delay=200ms`: every answer comes at least 200 ms after its
+/// request, and pymodbus's reads still return the server's registers.
+#[test]
+fn a_delay_holds_every_answer() {
+    let server = PyServer::start("modbus_server.py", &[]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "mbap",
+        "--fault",
+        "to-client:delay=200ms",
+        "-q",
+    ]);
+    let got = reads(proxy.port(), &["--addr", "10", "--reads", "3"]);
+    assert_eq!(got.len(), 3);
+    for read in &got {
+        assert_eq!(read["registers"], serde_json::json!([70, 77]), "{got:?}");
+        let ms = read["ms"].as_f64().unwrap();
+        assert!((200.0..600.0).contains(&ms), "{got:?}");
+    }
+    let (_, stderr) = stop(proxy);
+    assert!(stderr.contains("3 faults injected"), "{stderr}");
+    assert!(stderr.contains("fault seed "), "no seed printed: {stderr}");
+}
+
+/// `drop=100%`: no answer, the client times out. `corrupt=100%` on RTU
+/// over TCP: pymodbus finds every answer's CRC bad.
+#[test]
+fn drop_times_out_and_corrupt_breaks_the_crc() {
+    let server = PyServer::start("modbus_server.py", &[]);
+    let dropping = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "mbap",
+        "--fault",
+        "drop=100%",
+        "-f",
+        "json",
+    ]);
+    let got = reads(dropping.port(), &["--reads", "1", "--timeout", "0.5"]);
+    assert!(
+        got[0]["error"].as_str().unwrap().contains("No response"),
+        "{got:?}"
+    );
+    let (stdout, _) = stop(dropping);
+    assert!(
+        stdout.contains(r#""fault":"drop","from":"client","message":1"#),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(r#""event":"data""#), "{stdout}");
+
+    let rtu = PyServer::start("modbus_rtu_server.py", &["--tcp"]);
+    let corrupting = proxy(&[
+        "127.0.0.1:0",
+        &rtu.target(),
+        "--frame",
+        "modbus-rtu",
+        "--fault",
+        "to-client:corrupt=100%",
+        "--fault-seed",
+        "5",
+        "-q",
+    ]);
+    let got = reads(
+        corrupting.port(),
+        &["--rtu", "--reads", "3", "--timeout", "0.5"],
+    );
+    assert_eq!(got.len(), 3);
+    for read in &got {
+        assert!(
+            read.get("registers").is_none(),
+            "a corrupt answer passed: {got:?}"
+        );
+    }
+    let (_, stderr) = stop(corrupting);
+    assert!(
+        !stderr.contains("fault seed "),
+        "seed given, yet printed: {stderr}"
+    );
+    assert!(stderr.contains("3 faults injected"), "{stderr}");
+}
+
+/// `modbus-exception=100%:6`: pymodbus sees exception 6 (server device
+/// busy) for every request, and the server never sees one.
+#[test]
+fn a_modbus_exception_answers_without_the_server() {
+    let device = Listen::start(&["127.0.0.1:0", "--frame", "mbap", "-f", "json"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &device.target(),
+        "--frame",
+        "mbap",
+        "--fault",
+        "modbus-exception=100%:6",
+        "-f",
+        "json",
+    ]);
+    let got = reads(proxy.port(), &["--reads", "3"]);
+    assert_eq!(got.len(), 3);
+    for read in &got {
+        assert_eq!(read["exception"], 6, "{got:?}");
+    }
+    let (stdout, _) = stop(proxy);
+    assert_eq!(
+        stdout.matches(r#""fault":"modbus-exception""#).count(),
+        3,
+        "{stdout}"
+    );
+    // What the client got is recorded as the answer it saw.
+    assert_eq!(
+        stdout.matches(r#""from":"server","len":9"#).count(),
+        3,
+        "{stdout}"
+    );
+    let (device_out, _) = stop(device);
+    assert!(
+        !device_out.contains(r#""event":"data""#),
+        "the server saw a request: {device_out}"
+    );
+}
+
+/// `reset-after=5`: the 5th message resets both sides. The server saw 4
+/// messages and then a reset; the client reads a reset, not an end.
+#[test]
+fn reset_after_resets_both_sides() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "-f", "json"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "line",
+        "--fault",
+        "to-server:reset-after=5",
+        "-q",
+    ]);
+    let mut client = TcpStream::connect(proxy.target()).unwrap();
+    client.set_read_timeout(Some(SOON)).unwrap();
+    for n in 1..=4 {
+        let line = format!("message {n}\n");
+        client.write_all(line.as_bytes()).unwrap();
+        let mut echo = vec![0; line.len()];
+        client.read_exact(&mut echo).unwrap();
+        assert_eq!(echo, line.as_bytes());
+    }
+    client.write_all(b"message 5\n").unwrap();
+    let mut rest = [0u8; 64];
+    let err = client
+        .read(&mut rest)
+        .expect_err("an end of stream, not a reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let (server_out, _) = {
+        assert!(wait_until(SOON, || server
+            .proc
+            .stdout()
+            .contains(r#""event":"error""#)));
+        stop(server)
+    };
+    let seen: Vec<&str> = server_out
+        .lines()
+        .filter(|l| l.contains(r#""event":"data","from":"client""#))
+        .collect();
+    assert_eq!(seen.len(), 4, "{server_out}");
+    assert!(server_out.contains("reset"), "{server_out}");
+    let (_, stderr) = stop(proxy);
+    assert!(stderr.contains("fault: reset"), "{stderr}");
+}
+
+/// `stall-after=2`: two messages pass, then nothing, and the connection
+/// stays open (a hung device).
+#[test]
+fn stall_after_keeps_the_connection_open() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "line",
+        "--fault",
+        "to-client:stall-after=2",
+        "-q",
+    ]);
+    let mut client = TcpStream::connect(proxy.target()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    client.write_all(b"a\nb\nc\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16];
+    let end = loop {
+        match client.read(&mut buf) {
+            Ok(0) => break "eof".to_string(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break format!("{:?}", e.kind()),
+        }
+    };
+    assert_eq!(got, b"a\nb\n");
+    assert!(end == "WouldBlock" || end == "TimedOut", "{end}");
+    // Still open: more goes up (the server echoes), nothing comes back.
+    client.write_all(b"d\n").unwrap();
+    let (_, stderr) = stop(proxy);
+    assert!(
+        stderr.contains("2 faults injected") || stderr.contains("3 faults injected"),
+        "{stderr}"
+    );
+}
+
+/// The same seed over the same traffic deals the same faults, message for
+/// message; another seed deals others.
+#[test]
+fn the_same_seed_deals_the_same_faults() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "-q"]);
+    let lines: String = (0..60).map(|n| format!("line {n:03}\n")).collect();
+    let run = |seed: &str| {
+        let proxy = proxy(&[
+            "127.0.0.1:0",
+            &server.target(),
+            "--frame",
+            "line",
+            "--fault",
+            "drop=20%",
+            "--fault",
+            "corrupt=20%",
+            "--fault",
+            "duplicate=20%",
+            "--fault",
+            "to-client:delay=1ms~1ms",
+            "--fault-seed",
+            seed,
+            "-f",
+            "json",
+        ]);
+        let out = assert_cmd::Command::new(bin())
+            .args(["send", &proxy.target(), "-w", "500ms", "-q"])
+            .write_stdin(lines.clone())
+            .timeout(ONE_SHOT)
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "{}", show(&out));
+        let (stdout, _) = stop(proxy);
+        fault_records(&stdout)
+    };
+    let first = run("42");
+    assert!(first.len() > 30, "{first:?}");
+    for kind in ["drop", "corrupt", "duplicate", "delay"] {
+        assert!(
+            first
+                .iter()
+                .any(|r| r.contains(&format!(r#""fault":"{kind}""#))),
+            "no {kind}: {first:?}"
+        );
+    }
+    assert_eq!(first, run("42"));
+    assert_ne!(first, run("43"));
+}
+
+/// `bandwidth=9600bit/s` (raw bytes, no --frame): 1,200 bytes take about
+/// a second, measured by the client.
+#[test]
+fn bandwidth_paces_the_bytes() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--fault",
+        "to-server:bandwidth=9600bit/s",
+        "-q",
+    ]);
+    let mut client = TcpStream::connect(proxy.target()).unwrap();
+    client.set_read_timeout(Some(SOON)).unwrap();
+    let payload = vec![b'x'; 1200];
+    let start = Instant::now();
+    client.write_all(&payload).unwrap();
+    let mut echo = vec![0u8; 1200];
+    client.read_exact(&mut echo).unwrap();
+    let took = start.elapsed();
+    assert_eq!(echo, payload);
+    assert!(
+        took >= Duration::from_millis(850) && took <= Duration::from_millis(1150),
+        "1200 bytes at 9600 bit/s took {took:?}"
+    );
+    stop(proxy);
+}
