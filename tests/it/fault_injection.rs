@@ -329,3 +329,86 @@ fn bandwidth_paces_the_bytes() {
     );
     stop(proxy);
 }
+
+/// Faults on a shared upstream connection (`--share`) and through the
+/// Modbus gateway: a delay still holds each answer, an exception still
+/// answers without the device, judged by pymodbus.
+#[test]
+fn faults_with_share_and_the_gateway() {
+    let server = PyServer::start("modbus_server.py", &[]);
+    let shared = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--share",
+        "--frame",
+        "mbap",
+        "--fault",
+        "to-client:delay=200ms",
+        "-q",
+    ]);
+    for read in reads(shared.port(), &["--addr", "10", "--reads", "2"]) {
+        assert_eq!(read["registers"], serde_json::json!([70, 77]), "{read}");
+        assert!(read["ms"].as_f64().unwrap() >= 200.0, "{read}");
+    }
+    let (_, stderr) = stop(shared);
+    assert!(stderr.contains("2 faults injected"), "{stderr}");
+
+    let line = PtyPair::new();
+    let _device = rtu_server(&line.b);
+    let gateway = proxy(&[
+        "127.0.0.1:0",
+        &line.addr_a(""),
+        "--gateway",
+        "modbus",
+        "--fault",
+        "modbus-exception=100%:6",
+        "-f",
+        "json",
+    ]);
+    let got = reads(gateway.port(), &["--reads", "2"]);
+    for read in &got {
+        assert_eq!(read["exception"], 6, "{got:?}");
+    }
+    let (stdout, _) = stop(gateway);
+    assert_eq!(
+        stdout.matches(r#""fault":"modbus-exception""#).count(),
+        2,
+        "{stdout}"
+    );
+    // Nothing went on the line (it was never even opened).
+    assert!(!stdout.contains(r#""conn":0"#), "{stdout}");
+}
+
+/// UDP: each datagram is a message. Duplicated on the way up and held on
+/// the way back, an echo comes back twice, each at least 200 ms later.
+#[test]
+fn faults_on_udp_datagrams() {
+    let server = Listen::start(&["-u", "127.0.0.1:0", "-q"]);
+    let proxy = proxy(&[
+        "-u",
+        "127.0.0.1:0",
+        &server.target(),
+        "--fault",
+        "to-server:duplicate=100%",
+        "--fault",
+        "to-client:delay=200ms",
+        "-q",
+    ]);
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(SOON)).unwrap();
+    let start = Instant::now();
+    client.send_to(b"ping", proxy.target()).unwrap();
+    let mut buf = [0u8; 64];
+    for _ in 0..2 {
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let (_, stderr) = stop(proxy);
+    // One duplicate, two delays.
+    assert!(stderr.contains("3 faults injected"), "{stderr}");
+}

@@ -367,19 +367,35 @@ async fn send(half: &Mutex<Option<WriteHalf>>, bytes: &[u8]) -> Result<(), Strin
     }
 }
 
-/// Write `bytes` as a line of `bits` a second would carry them: in pieces
-/// of 20 ms worth, each when the line is free.
+/// [`paced_send`] to a shared half.
 async fn paced(
     half: &Mutex<Option<WriteHalf>>,
     bytes: &[u8],
     bits: u64,
     free: &mut Instant,
 ) -> Result<(), String> {
+    match half.lock().await.as_mut() {
+        Some(half) => paced_send(half, bytes, bits, free)
+            .await
+            .map_err(|e| net::describe_io(&e).to_string()),
+        None => Err("reset".into()),
+    }
+}
+
+/// Write `bytes` as a line of `bits` a second would carry them: in pieces
+/// of 20 ms worth, each when the line is free (`free`, kept between
+/// messages, so back-to-back messages queue as on a real line).
+pub async fn paced_send(
+    half: &mut WriteHalf,
+    bytes: &[u8],
+    bits: u64,
+    free: &mut Instant,
+) -> std::io::Result<()> {
     let piece = ((bits / 8 / 50) as usize).max(1);
     *free = (*free).max(Instant::now());
     for chunk in bytes.chunks(piece) {
         tokio::time::sleep_until(*free).await;
-        send(half, chunk).await?;
+        half.send(chunk).await?;
         *free += transmit_time(chunk.len(), bits);
     }
     Ok(())

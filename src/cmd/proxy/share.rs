@@ -25,6 +25,7 @@ use crate::{
     cmd::server::Server,
     exchange,
     exit::ExitCode,
+    fault::{transmit_time, DirectionFaults, Fate},
     frame::{Decoder, FrameSpec},
     net::{self, ConnectOptions, ReadHalf, Stream, Target, WriteHalf},
     output::HeldRecorder,
@@ -316,6 +317,12 @@ pub async fn serve_client(server: &Arc<Server<Proxy>>, stream: Stream, peer: Pee
         queue,
         decoder: crate::exchange::decoder_for(&stream, proxy.frame.clone(), proxy.max_frame)
             .reading(Side::Client),
+        faults: proxy.faults.as_ref().map(|faults| ClientFaults {
+            to_server: faults.direction(id, Side::Client),
+            to_client: faults.direction(id, Side::Server),
+            free: [Instant::now().into(); 2],
+            reset: false,
+        }),
     };
     let (mut reader, mut writer) = stream.into_split();
     let ending = client.run(&mut reader, &mut writer).await;
@@ -326,6 +333,9 @@ pub async fn serve_client(server: &Arc<Server<Proxy>>, stream: Stream, peer: Pee
             Event::Close
         }
         Err(reason) => {
+            if client.faults.as_ref().is_some_and(|f| f.reset) {
+                writer.reset();
+            }
             eprintln!("#{id} {peer} {reason}; closing the client");
             Event::Error(reason)
         }
@@ -339,6 +349,33 @@ struct SharedClient<'a> {
     idle: Idle,
     queue: Queue,
     decoder: Decoder,
+    /// `--fault`: this client's dice.
+    faults: Option<ClientFaults>,
+}
+
+/// `--fault` on a shared proxy (and a gateway): the faults of one client's
+/// requests (to-server, before they queue) and of the answers it gets
+/// (to-client). A reset resets this client only: the upstream connection
+/// is everyone's.
+struct ClientFaults {
+    to_server: Option<DirectionFaults>,
+    to_client: Option<DirectionFaults>,
+    /// When each paced direction is free again (`bandwidth=`).
+    free: [tokio::time::Instant; 2],
+    /// A fault reset the client: reset it rather than close it.
+    reset: bool,
+}
+
+/// What the faults say of one message of a shared client.
+enum Dealt {
+    /// Pass it on this many times (its bytes may have been corrupted).
+    Pass(Bytes, u8),
+    /// Not passed on (dropped, stalled).
+    Gone,
+    /// Answer the client with these bytes instead.
+    Answer(Bytes),
+    /// Reset the client.
+    Reset,
 }
 
 impl SharedClient<'_> {
@@ -378,26 +415,119 @@ impl SharedClient<'_> {
 
     /// One message to the server and its reply back to the client.
     async fn forward(&mut self, message: Bytes, writer: &mut WriteHalf) -> Result<(), String> {
-        self.record(Side::Client, &message).await;
-        self.server
-            .stats
-            .bytes_in
-            .fetch_add(message.len() as u64, Relaxed);
-        let reply = self.queue.ask(message).await?;
-        if reply.is_empty() {
-            // A gateway's broadcast, or a request it dropped: no answer.
-            return Ok(());
+        let (message, times) = match self.deal(Side::Client, message).await {
+            Dealt::Pass(message, times) => (message, times),
+            Dealt::Gone => return Ok(()),
+            Dealt::Answer(answer) => return self.answer(&answer, writer).await,
+            Dealt::Reset => return Err(self.reset(Side::Client)),
+        };
+        for _ in 0..times {
+            self.record(Side::Client, &message).await;
+            self.server
+                .stats
+                .bytes_in
+                .fetch_add(message.len() as u64, Relaxed);
+            let reply = self.queue.ask(message.clone()).await?;
+            if reply.is_empty() {
+                // A gateway's broadcast, or a request it dropped: no answer.
+                continue;
+            }
+            let (reply, times) = match self.deal(Side::Server, reply).await {
+                Dealt::Pass(reply, times) => (reply, times),
+                Dealt::Gone | Dealt::Answer(_) => continue,
+                Dealt::Reset => return Err(self.reset(Side::Server)),
+            };
+            for _ in 0..times {
+                self.answer(&reply, writer).await?;
+            }
         }
-        writer
-            .send(&reply)
-            .await
-            .map_err(|e| format!("client: {}", net::describe_io(&e)))?;
+        Ok(())
+    }
+
+    /// Send `reply` to the client (paced by `to-client:bandwidth=`) and
+    /// record it.
+    async fn answer(&mut self, reply: &[u8], writer: &mut WriteHalf) -> Result<(), String> {
+        let paced = self.faults.as_mut().and_then(|f| {
+            let bits = f.to_client.as_ref()?.bandwidth()?;
+            Some((bits, &mut f.free[1]))
+        });
+        let sent = match paced {
+            Some((bits, free)) => super::faulty::paced_send(writer, reply, bits, free).await,
+            None => writer.send(reply).await,
+        };
+        sent.map_err(|e| format!("client: {}", net::describe_io(&e)))?;
         self.server
             .stats
             .bytes_out
             .fetch_add(reply.len() as u64, Relaxed);
-        self.record(Side::Server, &reply).await;
+        self.record(Side::Server, reply).await;
         Ok(())
+    }
+
+    /// The fault reset the client (`from` sent the message it struck).
+    fn reset(&mut self, from: Side) -> String {
+        if let Some(faults) = &mut self.faults {
+            faults.reset = true;
+        }
+        format!("fault: reset ({} message)", from.as_str())
+    }
+
+    /// What `--fault` does to one message `from` sent: the dice, the
+    /// records of what they dealt, the delay and (to-server) the pacing.
+    async fn deal(&mut self, from: Side, message: Bytes) -> Dealt {
+        let Some(faults) = &mut self.faults else {
+            return Dealt::Pass(message, 1);
+        };
+        let index = usize::from(from == Side::Server);
+        let dice = match from {
+            Side::Client => &mut faults.to_server,
+            Side::Server => &mut faults.to_client,
+        };
+        let Some(dice) = dice else {
+            return Dealt::Pass(message, 1);
+        };
+        let arrived = tokio::time::Instant::now();
+        let bandwidth = dice.bandwidth();
+        let mut bytes = bytes::BytesMut::from(&message[..]);
+        let outcome = if dice.decides() {
+            Some(dice.decide(&mut bytes))
+        } else {
+            None
+        };
+        if from == Side::Client {
+            if let Some(bits) = bandwidth {
+                // The request crosses a slow line before it queues.
+                let free = &mut faults.free[index];
+                *free = (*free).max(arrived) + transmit_time(bytes.len(), bits);
+                tokio::time::sleep_until(*free).await;
+            }
+        }
+        let Some(outcome) = outcome else {
+            return Dealt::Pass(bytes.freeze(), 1);
+        };
+        for fault in &outcome.injected {
+            if let Some(count) = &self.server.stats.faults {
+                count.fetch_add(1, Relaxed);
+            }
+            if self.server.observes() {
+                self.recorder.hold(Event::Fault {
+                    from,
+                    number: outcome.number,
+                    kind: fault.kind,
+                    detail: &fault.detail,
+                });
+            }
+        }
+        self.server.deliver(&mut self.recorder).await;
+        match outcome.fate {
+            Fate::Forward(times) => {
+                tokio::time::sleep_until(arrived + outcome.hold).await;
+                Dealt::Pass(bytes.freeze(), times)
+            }
+            Fate::Drop | Fate::Stall => Dealt::Gone,
+            Fate::Reset => Dealt::Reset,
+            Fate::Answer(answer) => Dealt::Answer(Bytes::from(answer)),
+        }
     }
 
     async fn record(&mut self, from: Side, bytes: &[u8]) {

@@ -11,12 +11,19 @@ use std::{
 };
 
 use anyhow::Result;
-use tokio::{net::UdpSocket, sync::Mutex, task::JoinHandle};
+use bytes::{Bytes, BytesMut};
+use tokio::{
+    net::UdpSocket,
+    sync::{mpsc, Mutex},
+    task::JoinHandle,
+    time::Instant,
+};
 
 use super::Proxy;
 use crate::{
     cmd::server::Server,
     exit::ExitCode,
+    fault::{transmit_time, DirectionFaults, Fate},
     net,
     output::HeldRecorder,
     record::{Event, Peer, Side},
@@ -35,6 +42,137 @@ struct Client {
     activity: Idle,
     /// Carries the server's replies back to the client.
     replies: JoinHandle<()>,
+    /// `--fault`: the dice of the client's datagrams, and the task that
+    /// delivers them to the server each at its time.
+    faulted: Option<(DirectionFaults, Deliveries)>,
+}
+
+/// `--fault` on UDP: a datagram is a message. What the dice let through
+/// goes to a task per client and direction that sends each datagram at its
+/// time, in order, paced by `bandwidth=`; a Modbus exception goes straight
+/// back to the client.
+struct Deliveries {
+    queue: mpsc::Sender<(Instant, Bytes, u8)>,
+    task: JoinHandle<()>,
+    /// When the last datagram is due (order is kept whatever the jitter).
+    due: Instant,
+}
+
+/// Where a delivery task sends: the server (the client's upstream socket)
+/// or the client (from the listening socket).
+#[derive(Clone)]
+enum Toward {
+    Server(Arc<UdpSocket>),
+    Client(Arc<UdpSocket>, SocketAddr),
+}
+
+impl Toward {
+    async fn send(&self, datagram: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Toward::Server(socket) => socket.send(datagram).await,
+            Toward::Client(socket, peer) => socket.send_to(datagram, *peer).await,
+        }
+    }
+}
+
+impl Deliveries {
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        server: Arc<Server<Proxy>>,
+        recorder: Arc<Mutex<HeldRecorder>>,
+        toward: Toward,
+        from: Side,
+        bandwidth: Option<u64>,
+        id: u64,
+        peer: SocketAddr,
+    ) -> Deliveries {
+        let (queue, mut rx) = mpsc::channel::<(Instant, Bytes, u8)>(256);
+        let task = tokio::spawn(async move {
+            let mut free = Instant::now();
+            while let Some((at, datagram, times)) = rx.recv().await {
+                tokio::time::sleep_until(at).await;
+                for _ in 0..times {
+                    if let Some(bits) = bandwidth {
+                        free = free.max(Instant::now()) + transmit_time(datagram.len(), bits);
+                        tokio::time::sleep_until(free).await;
+                    }
+                    if let Err(e) = toward.send(&datagram).await {
+                        eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
+                    }
+                    let total = match from {
+                        Side::Client => &server.stats.bytes_in,
+                        Side::Server => &server.stats.bytes_out,
+                    };
+                    total.fetch_add(datagram.len() as u64, Relaxed);
+                    if record(&server, &recorder, id, peer, from, &datagram).await {
+                        return;
+                    }
+                }
+            }
+        });
+        Deliveries {
+            queue,
+            task,
+            due: Instant::now(),
+        }
+    }
+}
+
+/// What the dice say of one datagram `from` sent: the records of what they
+/// dealt, then the datagram queued for its time, dropped, or answered.
+#[allow(clippy::too_many_arguments)]
+async fn deal(
+    server: &Server<Proxy>,
+    recorder: &Mutex<HeldRecorder>,
+    socket: &UdpSocket,
+    (dice, deliveries): &mut (DirectionFaults, Deliveries),
+    id: u64,
+    peer: SocketAddr,
+    from: Side,
+    datagram: &[u8],
+) {
+    let arrived = Instant::now();
+    let mut bytes = BytesMut::from(datagram);
+    let (fate, hold) = if dice.decides() {
+        let outcome = dice.decide(&mut bytes);
+        {
+            let mut recorder = recorder.lock().await;
+            (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
+            for fault in &outcome.injected {
+                if let Some(count) = &server.stats.faults {
+                    count.fetch_add(1, Relaxed);
+                }
+                if server.observes() {
+                    recorder.hold(Event::Fault {
+                        from,
+                        number: outcome.number,
+                        kind: fault.kind,
+                        detail: &fault.detail,
+                    });
+                }
+            }
+            server.deliver(&mut recorder).await;
+        }
+        (outcome.fate, outcome.hold)
+    } else {
+        (Fate::Forward(1), Duration::ZERO)
+    };
+    match fate {
+        Fate::Forward(times) => {
+            deliveries.due = deliveries.due.max(arrived + hold);
+            let _ = deliveries
+                .queue
+                .send((deliveries.due, bytes.freeze(), times))
+                .await;
+        }
+        Fate::Answer(answer) => {
+            if let Err(e) = socket.send_to(&answer, peer).await {
+                eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
+            }
+            record(server, recorder, id, peer, Side::Server, &answer).await;
+        }
+        Fate::Drop | Fate::Stall | Fate::Reset => {}
+    }
 }
 
 pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<ExitCode> {
@@ -76,6 +214,21 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
         };
         client.activity.touch();
         let datagram = &buf[..n];
+        if let Some(faulted) = &mut client.faulted {
+            let id = client.id;
+            deal(
+                &server,
+                &recorder,
+                &socket,
+                faulted,
+                id,
+                peer,
+                Side::Client,
+                datagram,
+            )
+            .await;
+            continue;
+        }
         if let Err(e) = client.upstream.send(datagram).await {
             eprintln!("#{} {peer} upstream: {}", client.id, net::describe_io(&e));
         }
@@ -101,6 +254,30 @@ async fn open(
         "#{id} {peer} first datagram; upstream socket {}",
         upstream.local_addr()?
     );
+    let faults = server.handler.faults.as_ref();
+    let deliveries = |toward: Toward, from: Side, dice: &DirectionFaults| {
+        Deliveries::start(
+            server.clone(),
+            recorder.clone(),
+            toward,
+            from,
+            dice.bandwidth(),
+            id,
+            peer,
+        )
+    };
+    let to_client = faults
+        .and_then(|f| f.direction(id, Side::Server))
+        .map(|dice| {
+            let d = deliveries(Toward::Client(socket.clone(), peer), Side::Server, &dice);
+            (dice, d)
+        });
+    let faulted = faults
+        .and_then(|f| f.direction(id, Side::Client))
+        .map(|dice| {
+            let d = deliveries(Toward::Server(upstream.clone()), Side::Client, &dice);
+            (dice, d)
+        });
     let replies = tokio::spawn(carry_replies(
         server.clone(),
         socket.clone(),
@@ -108,12 +285,14 @@ async fn open(
         recorder.clone(),
         peer,
         id,
+        to_client,
     ));
     Ok(Client {
         id,
         upstream,
         activity: Idle::new(),
         replies,
+        faulted,
     })
 }
 
@@ -124,6 +303,7 @@ async fn carry_replies(
     recorder: Arc<Mutex<HeldRecorder>>,
     peer: SocketAddr,
     id: u64,
+    mut faulted: Option<(DirectionFaults, Deliveries)>,
 ) {
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -137,6 +317,20 @@ async fn carry_replies(
             }
         };
         let datagram = &buf[..n];
+        if let Some(faulted) = &mut faulted {
+            deal(
+                &server,
+                &recorder,
+                &socket,
+                faulted,
+                id,
+                peer,
+                Side::Server,
+                datagram,
+            )
+            .await;
+            continue;
+        }
         if let Err(e) = socket.send_to(datagram, peer).await {
             eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
         }
@@ -176,6 +370,9 @@ fn drop_idle(clients: &mut HashMap<SocketAddr, Client>, idle: Duration) {
             return true;
         }
         client.replies.abort();
+        if let Some((_, deliveries)) = &client.faulted {
+            deliveries.task.abort();
+        }
         eprintln!(
             "#{} {peer} idle for {}, upstream socket dropped",
             client.id,
