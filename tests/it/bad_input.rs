@@ -1162,6 +1162,99 @@ fn catalogue() -> Vec<(&'static str, Vec<Case>)> {
         ("tls", tls_cases()),
         ("programs and polling", program_cases()),
         ("serial lines and Modbus requests", serial_cases()),
+        ("faults", fault_cases()),
+    ]
+}
+
+/// `proxy --fault`: checked before the proxy binds (LISTEN is the silent
+/// server's own address, so binding first would fail with 1).
+fn fault_cases() -> Vec<Case> {
+    vec![
+        case(
+            "fault_needs_frame",
+            &["proxy", "{}", "{}", "--fault", "drop=5%"],
+        )
+        .says(&["--fault drop=5%", "needs --frame"]),
+        case(
+            "fault_percent_out_of_range",
+            &[
+                "proxy",
+                "{}",
+                "{}",
+                "--frame",
+                "line",
+                "--fault",
+                "drop=150%",
+            ],
+        )
+        .says(&["--fault", "at column 6", "outside 0% to 100%"]),
+        case(
+            "fault_unknown_kind",
+            &[
+                "proxy",
+                "{}",
+                "{}",
+                "--frame",
+                "line",
+                "--fault",
+                "explode=5%",
+            ],
+        )
+        .says(&["--fault", "at column 1", "unknown fault 'explode'"]),
+        case(
+            "fault_bad_rate",
+            &["proxy", "{}", "{}", "--fault", "bandwidth=fast"],
+        )
+        .says(&["--fault", "at column 11", "'fast' is not a rate"]),
+        case(
+            "fault_bad_direction",
+            &[
+                "proxy",
+                "{}",
+                "{}",
+                "--frame",
+                "line",
+                "--fault",
+                "to-plc:drop=5%",
+            ],
+        )
+        .says(&["--fault", "unknown fault 'to-plc:drop'"]),
+        case(
+            "fault_exception_without_modbus",
+            &[
+                "proxy",
+                "{}",
+                "{}",
+                "--frame",
+                "line",
+                "--fault",
+                "modbus-exception=5%:6",
+            ],
+        )
+        .says(&["--fault", "Modbus framing"]),
+        case(
+            "fault_exception_to_client",
+            &[
+                "proxy",
+                "{}",
+                "{}",
+                "--frame",
+                "mbap",
+                "--fault",
+                "to-client:modbus-exception=5%:6",
+            ],
+        )
+        .says(&["--fault", "to-server messages only"]),
+        case(
+            "fault_reset_on_udp",
+            &["proxy", "-u", "{}", "{}", "--fault", "reset=1%"],
+        )
+        .says(&["--fault reset=1%", "UDP has no connection"]),
+        case(
+            "fault_seed_without_fault",
+            &["proxy", "{}", "{}", "--fault-seed", "3"],
+        )
+        .says(&["--fault <SPEC>"]),
     ]
 }
 
@@ -1539,6 +1632,11 @@ fn programs_and_polling() {
 #[test]
 fn serial_lines_and_modbus_requests() {
     run_all(serial_cases());
+}
+
+#[test]
+fn fault_specs() {
+    run_all(fault_cases());
 }
 
 /// Every category of the catalogue has its test above: the `run_all`
