@@ -28,7 +28,7 @@ FUZZ_DIR="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$FUZZ_DIR")"
 cd "$ROOT"
 
-TARGETS=(payload frame_decoder frame_spec capture pcap cli_values rules decode rtu request)
+TARGETS=(payload frame_decoder frame_spec capture pcap cli_values rules decode rtu request fault)
 export RUSTC_BOOTSTRAP=1
 
 usage() {
