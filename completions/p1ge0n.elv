@@ -222,6 +222,8 @@ set edit:completion:arg-completer[p1ge0n] = {|@words|
             cand --gateway 'modbus: Modbus/TCP on one side, Modbus RTU on the other (TCP clients and a serial TARGET, RTU over TCP to a TCP TARGET, or an RTU master on a serial LISTEN and a Modbus/TCP TARGET); one request on the line at a time'
             cand --retries 'With --gateway: how many times a request is sent again after no reply or a bad CRC (then exception 0x0B)'
             cand --turnaround 'With --gateway: a pause after a broadcast (unit 0) and between requests'
+            cand --fault 'Misbehave on purpose, reproducibly: [to-server:|to-client:]KIND=VALUE with KIND delay=DUR[~JITTER], drop=P%, corrupt=P%, duplicate=P%, reset=P%, reset-after=N, stall-after=N, bandwidth=RATE (9600bit/s), modbus-exception=P%:CODE; repeatable. All but delay and bandwidth act on whole messages and need --frame. Each fault is recorded'
+            cand --fault-seed 'The seed of --fault''s dice: the same seed and the same traffic give the same faults (default: a new seed, printed on stderr)'
             cand --capture 'Record every event as JSON Lines in FILE (created mode 0600), for replay'
             cand --pcap 'Also record the traffic as a pcapng file (mode 0600) that Wireshark and replay open'
             cand -u 'Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)'

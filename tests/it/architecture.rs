@@ -22,8 +22,8 @@ use crate::util::repo;
 
 /// The core: bytes, values and instants in, bytes and decisions out.
 const CORE: &[&str] = &[
-    "append", "capture", "decode", "display", "exit", "flow", "frame", "junit", "payload", "pcap",
-    "pcapng", "program", "record", "reply", "rules", "rtu", "schema", "units",
+    "append", "capture", "decode", "display", "exit", "fault", "flow", "frame", "junit", "payload",
+    "pcap", "pcapng", "program", "record", "reply", "rules", "rtu", "schema", "units",
 ];
 
 /// Everything else: the shells that do I/O (net, exchange, output, relay,
