@@ -423,7 +423,24 @@ pub struct Outcome {
     pub fate: Fate,
     /// How long to hold it, from when it arrived.
     pub hold: Duration,
+    /// `corrupt`: the bit to flip ([`Outcome::apply`]).
+    pub flip: Option<usize>,
     pub injected: Vec<Injected>,
+}
+
+impl Outcome {
+    /// The message as it is to go out: a copy with its bit flipped when
+    /// `corrupt` struck, else the message itself (no copy).
+    pub fn apply(&self, message: bytes::Bytes) -> bytes::Bytes {
+        match self.flip {
+            Some(bit) => {
+                let mut bytes = message.to_vec();
+                bytes[bit / 8] ^= 1 << (bit % 8);
+                bytes.into()
+            }
+            None => message,
+        }
+    }
 }
 
 impl DirectionFaults {
@@ -438,11 +455,11 @@ impl DirectionFaults {
         self.kinds.iter().any(|k| !matches!(k, Kind::Bandwidth(_)))
     }
 
-    /// Roll the dice for the next message and say what to do with it;
-    /// `corrupt` flips its bit in `message` in place. Every chance is
-    /// rolled for every message, whatever the others said, so one fault
-    /// never shifts another's sequence.
-    pub fn decide(&mut self, message: &mut [u8]) -> Outcome {
+    /// Roll the dice for the next message and say what to do with it (a
+    /// bit `corrupt` flips is [`Outcome::flip`]). Every chance is rolled
+    /// for every message, whatever the others said, so one fault never
+    /// shifts another's sequence.
+    pub fn decide(&mut self, message: &[u8]) -> Outcome {
         self.messages += 1;
         let number = self.messages;
         let mut fate = Fate::Forward(1);
@@ -513,7 +530,6 @@ impl DirectionFaults {
         }
         if let Fate::Forward(times) = fate {
             if let Some(bit) = flip {
-                message[bit / 8] ^= 1 << (bit % 8);
                 injected.push(Injected {
                     kind: "corrupt",
                     detail: format!("bit {bit}"),
@@ -532,10 +548,12 @@ impl DirectionFaults {
                 });
             }
         }
+        let flip = flip.filter(|_| matches!(fate, Fate::Forward(_)));
         Outcome {
             number,
             fate,
             hold,
+            flip,
             injected,
         }
     }
@@ -657,8 +675,8 @@ mod tests {
         let mut d = faults.direction(1, Side::Client).unwrap();
         (0..messages)
             .map(|i| {
-                let mut m = vec![0, i as u8, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
-                d.decide(&mut m)
+                let m = vec![0, i as u8, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+                d.decide(&m)
             })
             .collect()
     }
@@ -702,9 +720,10 @@ mod tests {
             Faults::new(vec![spec("corrupt=100%")], 3, Some(&FrameSpec::Line), false).unwrap();
         let mut d = faults.direction(1, Side::Server).unwrap();
         for _ in 0..100 {
-            let mut m = b"hello world\n".to_vec();
-            let out = d.decide(&mut m);
-            let flipped: u32 = m
+            let m = b"hello world\n";
+            let out = d.decide(m);
+            let sent = out.apply(bytes::Bytes::from_static(m));
+            let flipped: u32 = sent
                 .iter()
                 .zip(b"hello world\n")
                 .map(|(a, b)| (a ^ b).count_ones())
@@ -738,8 +757,8 @@ mod tests {
                     .iter().map(|s| spec(s)).collect(),
                 seed, Some(&FrameSpec::mbap()), false).unwrap();
             let mut d = faults.direction(2, Side::Client).unwrap();
-            let mut m = vec![0u8; len];
-            for _ in 0..60 { d.decide(&mut m); }
+            let m = vec![0u8; len];
+            for _ in 0..60 { d.decide(&m); }
         }
     }
 }

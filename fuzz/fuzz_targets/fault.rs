@@ -52,9 +52,9 @@ fuzz_target!(|data: &[u8]| {
                 let len = (len as usize).min(more.len());
                 let (message, after) = more.split_at(len);
                 left = after;
-                let mut bytes = message.to_vec();
-                let outcome = dice.decide(&mut bytes);
-                let flipped: u32 = bytes
+                let outcome = dice.decide(message);
+                let sent = outcome.apply(message.to_vec().into());
+                let flipped: u32 = sent
                     .iter()
                     .zip(message)
                     .map(|(a, b)| (a ^ b).count_ones())

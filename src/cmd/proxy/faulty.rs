@@ -54,8 +54,10 @@ pub trait FaultWatch: Sync {
 }
 
 /// How many decided messages may wait for their time in one direction
-/// before its reader stops reading (bounds what a delay holds).
-const HELD: usize = 256;
+/// before its reader stops reading: bounds what a delay holds (32
+/// messages of at most `--max-frame` each, 2 MiB at the default), and
+/// slows the sender as a slow line would.
+const HELD: usize = 32;
 
 /// A message's way from a direction's reader to its writer.
 enum Item {
@@ -130,10 +132,9 @@ pub async fn relay<W: FaultWatch>(
     let ((client_flow, to_server), (server_flow, to_client)) = match idle_timeout {
         Some(limit) => tokio::select! {
             flows = both => flows,
-            _ = idle.expired(limit) => {
-                halves.reset_both().await;
-                return (Ending::Idle(limit), Totals::default());
-            }
+            // Both connections close (as the plain relay's do) when the
+            // halves go.
+            _ = idle.expired(limit) => return (Ending::Idle(limit), Totals::default()),
         },
         None => both.await,
     };
@@ -268,8 +269,7 @@ impl Direction {
                 times: 1,
             });
         };
-        let mut bytes = BytesMut::from(&message[..]);
-        let outcome = faults.decide(&mut bytes);
+        let outcome = faults.decide(&message);
         for fault in &outcome.injected {
             watch
                 .injected(self.side, outcome.number, fault.kind, &fault.detail)
@@ -280,7 +280,7 @@ impl Direction {
                 *at = (*at).max(arrived + outcome.hold);
                 Some(Item::Deliver {
                     at: *at,
-                    bytes: bytes.freeze(),
+                    bytes: outcome.apply(message),
                     times,
                 })
             }
@@ -311,7 +311,9 @@ async fn write<W: FaultWatch>(
     while let Some(item) = rx.recv().await {
         match item {
             Item::Deliver { at, bytes, times } => {
-                tokio::time::sleep_until(at).await;
+                if at > Instant::now() {
+                    tokio::time::sleep_until(at).await;
+                }
                 for _ in 0..times {
                     let written = match bandwidth {
                         Some(bits) => paced(halves.toward(other), &bytes, bits, &mut free).await,

@@ -488,22 +488,17 @@ impl SharedClient<'_> {
         };
         let arrived = tokio::time::Instant::now();
         let bandwidth = dice.bandwidth();
-        let mut bytes = bytes::BytesMut::from(&message[..]);
-        let outcome = if dice.decides() {
-            Some(dice.decide(&mut bytes))
-        } else {
-            None
-        };
+        let outcome = dice.decides().then(|| dice.decide(&message));
         if from == Side::Client {
             if let Some(bits) = bandwidth {
                 // The request crosses a slow line before it queues.
                 let free = &mut faults.free[index];
-                *free = (*free).max(arrived) + transmit_time(bytes.len(), bits);
+                *free = (*free).max(arrived) + transmit_time(message.len(), bits);
                 tokio::time::sleep_until(*free).await;
             }
         }
         let Some(outcome) = outcome else {
-            return Dealt::Pass(bytes.freeze(), 1);
+            return Dealt::Pass(message, 1);
         };
         for fault in &outcome.injected {
             if let Some(count) = &self.server.stats.faults {
@@ -522,7 +517,7 @@ impl SharedClient<'_> {
         match outcome.fate {
             Fate::Forward(times) => {
                 tokio::time::sleep_until(arrived + outcome.hold).await;
-                Dealt::Pass(bytes.freeze(), times)
+                Dealt::Pass(outcome.apply(message), times)
             }
             Fate::Drop | Fate::Stall => Dealt::Gone,
             Fate::Reset => Dealt::Reset,

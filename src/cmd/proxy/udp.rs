@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::Result;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::{
     net::UdpSocket,
     sync::{mpsc, Mutex},
@@ -132,9 +132,10 @@ async fn deal(
     datagram: &[u8],
 ) {
     let arrived = Instant::now();
-    let mut bytes = BytesMut::from(datagram);
+    let mut bytes = Bytes::copy_from_slice(datagram);
     let (fate, hold) = if dice.decides() {
-        let outcome = dice.decide(&mut bytes);
+        let outcome = dice.decide(&bytes);
+        bytes = outcome.apply(bytes);
         {
             let mut recorder = recorder.lock().await;
             (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
@@ -160,10 +161,7 @@ async fn deal(
     match fate {
         Fate::Forward(times) => {
             deliveries.due = deliveries.due.max(arrived + hold);
-            let _ = deliveries
-                .queue
-                .send((deliveries.due, bytes.freeze(), times))
-                .await;
+            let _ = deliveries.queue.send((deliveries.due, bytes, times)).await;
         }
         Fate::Answer(answer) => {
             if let Err(e) = socket.send_to(&answer, peer).await {
