@@ -671,6 +671,49 @@ mod tests {
     }
 
     #[test]
+    fn fault_records_in_text_and_json() {
+        let fault = Event::Fault {
+            from: Side::Client,
+            number: 12,
+            kind: "drop",
+            detail: "",
+        };
+        let records = |format| {
+            let mut r = Records::server(format, Style::Plain, Role::Proxy, Default::default());
+            let mut out = Vec::new();
+            r.render(&mut out, &meta("10.0.0.5:49152"), fault);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            records(Format::Text),
+            "14:20:33.123456 #1 10.0.0.5:49152 fault drop client>server #12\n"
+        );
+        assert_eq!(records(Format::Hex), records(Format::Text));
+        assert_eq!(records(Format::Raw), "");
+        assert_eq!(
+            records(Format::Json),
+            "{\"t\":0.012345,\"conn\":1,\"peer\":\"10.0.0.5:49152\",\"event\":\"fault\",\
+             \"fault\":\"drop\",\"from\":\"client\",\"message\":12}\n"
+        );
+        let mut out = Vec::new();
+        let corrupt = Event::Fault {
+            from: Side::Server,
+            number: 3,
+            kind: "corrupt",
+            detail: "bit 5",
+        };
+        Records::client(Format::Text, Style::Plain, Default::default()).render(
+            &mut out,
+            &meta("10.0.0.5:49152"),
+            corrupt,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "14:20:33.123456 #1 10.0.0.5:49152 fault corrupt recv #3 (bit 5)\n"
+        );
+    }
+
+    #[test]
     fn json_data_line() {
         let mut out = Vec::new();
         let m = meta("10.0.0.5:49152");
