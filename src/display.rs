@@ -147,14 +147,7 @@ impl Renderer {
             Style::Plain => (b"", b"", b""),
             Style::Color => (b"\x1b[2m", b"\x1b[31m", b"\x1b[0m"),
         };
-        out.extend_from_slice(dim);
-        clock_into(out, meta.wall);
-        out.extend_from_slice(reset);
-        out.extend_from_slice(b" #");
-        push_u64(out, meta.conn);
-        out.push(b' ');
-        push_peer(out, &meta.peer);
-        out.push(b' ');
+        write_who_and_when(out, dim, reset, meta);
         out.extend_from_slice(loud);
         out.extend_from_slice(b"fault ");
         out.extend_from_slice(kind.as_bytes());
@@ -398,6 +391,16 @@ fn write_header(out: &mut Vec<u8>, style: Style, meta: &Meta, dir: Direction, le
             (b"\x1b[2m", b"\x1b[36m", b"\x1b[0m")
         }
     };
+    write_who_and_when(out, dim, reset, meta);
+    out.extend_from_slice(direction);
+    out.extend_from_slice(dir.as_str().as_bytes());
+    out.extend_from_slice(reset);
+    out.push(b' ');
+    push_u64(out, len as u64);
+}
+
+/// What starts every text record: `TIME #CONN PEER ` (the time dimmed).
+fn write_who_and_when(out: &mut Vec<u8>, dim: &[u8], reset: &[u8], meta: &Meta) {
     out.extend_from_slice(dim);
     clock_into(out, meta.wall);
     out.extend_from_slice(reset);
@@ -406,11 +409,6 @@ fn write_header(out: &mut Vec<u8>, style: Style, meta: &Meta, dir: Direction, le
     out.push(b' ');
     push_peer(out, &meta.peer);
     out.push(b' ');
-    out.extend_from_slice(direction);
-    out.extend_from_slice(dir.as_str().as_bytes());
-    out.extend_from_slice(reset);
-    out.push(b' ');
-    push_u64(out, len as u64);
 }
 
 /// Lowercase hex bytes separated by single spaces, no trailing space.
