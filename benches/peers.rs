@@ -7,15 +7,19 @@
 //! 1. message rate: 100 clients, 64-byte lines, one in flight each;
 //! 2. bulk stream: one client, 64 KiB writes with a concurrent reader;
 //! 3. scale: thousands of connections held open, server memory;
-//! 4. one-shot: `echo hello | CLIENT` wall time against one echo server;
+//! 4. one-shot: `echo hello | CLIENT` wall time against one echo server,
+//!    and a Modbus read over a serial line against the same over TCP;
 //! 5. the display formatter (library) against `hexdump -C`;
 //! 6. binary size and idle RSS;
-//! 7. proxy: p1ge0n, socat and ncat relays in front of one echo server;
+//! 7. proxy: p1ge0n, a bare tokio proxy, socat and ncat relays in front of
+//!    one echo server, and `--frame line` with and without `--fault`;
 //! 8. decoding: a Modbus-shaped load, text records against `--decode`;
 //! 9. TLS: echo rate and one-shot handshakes;
 //! 10. programs: connections per second with `--exec cat` against ncat
 //!     `--sh-exec cat` and socat `SYSTEM:cat`, and messages per second with
-//!     `--exec-each cat` against a bare fork+exec of `/bin/cat`.
+//!     `--exec-each cat` against a bare fork+exec of `/bin/cat`;
+//! 11. gateway: Modbus/TCP to an RTU device on a pty line through
+//!     `proxy --gateway modbus` and through mbusd.
 //!
 //! Servers alternate within each round (the order rotates per round) so that
 //! drift from other load hits all of them alike; tables show the median of
@@ -24,7 +28,11 @@
 //!
 //! This file only lists the modules and runs the chosen sections in order.
 //! In `benches/peers/`: `harness.rs` (knobs, servers, load clients),
-//! `report.rs` (statistics, tables, targets) and one file per section.
+//! `report.rs` (statistics, tables, targets), `rtu.rs` (the serial line,
+//! RTU device and Modbus clients of sections 4 and 11) and one file per
+//! section. The bench binary is also three of the peers it measures: run
+//! with one of the `*_ROLE` variables set, it is the bare tokio echo, the
+//! bare tokio proxy or the RTU device instead.
 //! `have` and `status_kb` come from `tests/common/host.rs`, shared with the
 //! end-to-end tests. (A crate root's `mod x;` looks beside it, in
 //! `benches/`, hence the `#[path]`s.)
@@ -38,8 +46,10 @@
 //!   P1GE0N_BENCH_PEER_CONNS=N   scale: cap for socat/ncat (1000)
 //!   P1GE0N_BENCH_RUNS=N         one-shot runs per client (200)
 //!   P1GE0N_BENCH_DISPLAY_MB=N   formatter volume in MB (50)
-//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode,tls,exec
+//!   P1GE0N_BENCH_ONLY=a,b       sections: rate,bulk,scale,oneshot,display,size,proxy,decode,tls,exec,gateway
 //!   P1GE0N_BENCH_BIN=PATH       the p1ge0n to measure (default: this build's)
+//!   P1GE0N_MBUSD=PATH           gateway: the mbusd to compare with (else `mbusd` on PATH)
+//!   P1GE0N_MBUSD_SRC=DIR        gateway: build mbusd from this source tree (BENCHMARKS.md)
 //!
 //! MB is 10^6 bytes throughout.
 
@@ -65,12 +75,16 @@ mod decode;
 mod display;
 #[path = "peers/exec.rs"]
 mod exec;
+#[path = "peers/gateway.rs"]
+mod gateway;
 #[path = "peers/oneshot.rs"]
 mod oneshot;
 #[path = "peers/proxy.rs"]
 mod proxy;
 #[path = "peers/rate.rs"]
 mod rate;
+#[path = "peers/rtu.rs"]
+mod rtu;
 #[path = "peers/scale.rs"]
 mod scale;
 #[path = "peers/size.rs"]
@@ -78,12 +92,21 @@ mod size;
 #[path = "peers/tls.rs"]
 mod tls;
 
-use harness::{bin, machine, raise_nofile, tokio_echo_server, Config, TOKIO_ECHO_ROLE};
+use harness::{
+    bin, machine, raise_nofile, tokio_echo_server, tokio_proxy_server, Config, TOKIO_ECHO_ROLE,
+    TOKIO_PROXY_ROLE,
+};
 use report::{print_table, Targets};
 
 fn main() {
     if std::env::var_os(TOKIO_ECHO_ROLE).is_some() {
         tokio_echo_server();
+    }
+    if let Ok(upstream) = std::env::var(TOKIO_PROXY_ROLE) {
+        tokio_proxy_server(upstream);
+    }
+    if let Ok(spec) = std::env::var(rtu::RTU_SERVER_ROLE) {
+        rtu::rtu_server(&spec);
     }
     // SAFETY: prctl on ourselves.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
@@ -162,6 +185,12 @@ fn main() {
     }
     if cfg.wants("exec") {
         run("exec", exec::section(&cfg, &rt, dir.path(), &mut targets));
+    }
+    if cfg.wants("gateway") {
+        run(
+            "gateway",
+            gateway::section(&cfg, &rt, dir.path(), &mut targets),
+        );
     }
     let rows: Vec<Vec<String>> = targets.0.iter().map(|r| r.to_vec()).collect();
     if !rows.is_empty() {

@@ -9,11 +9,16 @@
 //! `Drop`); the bench is a child subreaper (set in `main`) so forked
 //! socat/ncat children are reaped here.
 //!
-//! Ports come from binding port 0 (p1ge0n and socat report theirs on
-//! stderr). ncat cannot, so the bench binds a port-0 listener, notes the
-//! port, closes it and starts ncat on it: another process can take the port
-//! in between; ncat then exits and the bench retries (3 times). ncat also
-//! gets `-m` above the connection count, as its default cap is 100.
+//! Ports come from binding port 0 (p1ge0n, socat and the bench's own peers
+//! report theirs on stderr). ncat and mbusd cannot, so the bench binds a
+//! port-0 listener, notes the port, closes it and starts the server on it
+//! ([`Server::on_free_port`]): another process can take the port in
+//! between; the server then exits and the bench retries (3 times). ncat
+//! also gets `-m` above the connection count, as its default cap is 100.
+//!
+//! Children that do not listen (a socat pty pair, an RTU device on a line)
+//! are ready once they say so on stderr ([`Server::launch_until`]); they
+//! are killed the same way.
 //!
 //! Rounds: within each round the servers take turns in an order that
 //! rotates per round ([`rotation`]), so that drift from other load hits all
@@ -60,8 +65,7 @@ pub fn bin() -> &'static str {
             return bin;
         }
         let root = env!("CARGO_MANIFEST_DIR");
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
-        let target = format!("{target}/bench-user");
+        let target = target_dir().join("bench-user").display().to_string();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         eprintln!("building the binary users get: cargo build --release (in {target})");
         let status = std::process::Command::new(cargo)
@@ -75,6 +79,15 @@ pub fn bin() -> &'static str {
         format!("{target}/release/p1ge0n")
     })
 }
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/`): where the
+/// bench builds what it measures.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
 pub const LINE: usize = 64;
 pub const CHUNK: usize = 64 * 1024;
 pub const MB: f64 = 1e6;
@@ -347,22 +360,31 @@ impl Server {
 
     /// `ncat -l -k` running `program` (`--exec ...` or `--sh-exec ...`).
     ///
-    /// ncat cannot bind port 0 and report it, so take a free port from the
-    /// kernel, release it and hand it to ncat. Another process may grab it
-    /// in between (a race); ncat then fails to bind and exits, and we retry
-    /// with a fresh port.
+    /// ncat cannot bind port 0 and report it: see [`Server::on_free_port`].
     pub fn ncat(max_conns: usize, program: &[&str]) -> Result<Server> {
-        let mut last = anyhow!("ncat did not start");
-        for _ in 0..3 {
-            let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Server::on_free_port(|port| {
             let mut cmd = Command::new("ncat");
             cmd.args(["-l", "127.0.0.1", &port.to_string(), "-k"])
                 // ncat's default --max-conns is 100; raise it so the cap is
                 // ours, not ncat's.
                 .args(["-m", &(max_conns + 16).to_string()])
                 .args(program);
+            cmd
+        })
+    }
+
+    /// A server that cannot bind port 0 and say which port it got (ncat,
+    /// mbusd): `command` for a port the kernel just handed out and the
+    /// bench released, then wait until it accepts. Another process may take
+    /// the port in between (a race); the server then fails to bind and
+    /// exits, and this retries with a fresh port (3 times).
+    pub fn on_free_port(command: impl Fn(u16) -> Command) -> Result<Server> {
+        let mut last = anyhow!("the server did not start");
+        for _ in 0..3 {
+            let port = free_port()?;
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let (mut server, _) = Server::launch(cmd, Stdio::null(), None, addr)?;
+            let (mut server, _) =
+                Server::launch(command(port), Stdio::null(), None, addr, LISTENING)?;
             match server.wait_connectable(Duration::from_secs(5)) {
                 Ok(()) => return Ok(server),
                 Err(e) => last = e,
@@ -371,14 +393,27 @@ impl Server {
         Err(last)
     }
 
+    /// A child that is ready once it writes a stderr line containing
+    /// `marker` (a socat pty pair, an RTU device on a line); it has no
+    /// address (`addr` stays 127.0.0.1:0).
+    pub fn launch_until(cmd: Command, marker: &'static str) -> Result<Server> {
+        let name = format!("{:?}", cmd.get_program());
+        let (server, rx) =
+            Server::launch(cmd, Stdio::null(), None, ([127, 0, 0, 1], 0).into(), marker)?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| anyhow!("{name}: no {marker:?} line within 10 s{}", server.tail()))?;
+        Ok(server)
+    }
+
     /// Spawn with stderr drained; returns the server (address still to be
-    /// filled in when it is 0) and the channel that gets the first
-    /// "listening on" line.
+    /// filled in when it is 0) and the channel that gets the first stderr
+    /// line containing `marker` ("listening on", for servers).
     fn launch(
         mut cmd: Command,
         stdout: Stdio,
         stdout_path: Option<PathBuf>,
         addr: SocketAddr,
+        marker: &'static str,
     ) -> Result<(Server, mpsc::Receiver<String>)> {
         cmd.stdin(Stdio::null())
             .stdout(stdout)
@@ -387,7 +422,7 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::channel();
-        drain(stderr, log.clone(), tx);
+        drain(stderr, log.clone(), tx, marker);
         let server = Server {
             child,
             addr,
@@ -406,8 +441,13 @@ impl Server {
         stdout_path: Option<PathBuf>,
     ) -> Result<Server> {
         let name = format!("{:?}", cmd.get_program());
-        let (mut server, rx) =
-            Server::launch(cmd, stdout, stdout_path, ([127, 0, 0, 1], 0).into())?;
+        let (mut server, rx) = Server::launch(
+            cmd,
+            stdout,
+            stdout_path,
+            ([127, 0, 0, 1], 0).into(),
+            LISTENING,
+        )?;
         let line = rx.recv_timeout(Duration::from_secs(10)).map_err(|_| {
             anyhow!(
                 "{name}: no 'listening on' line within 10 s{}",
@@ -514,18 +554,24 @@ fn reap_group(pgid: i32) {
     }
 }
 
+/// What a server writes on stderr once it listens (p1ge0n, socat -d -d,
+/// this bench's own peers).
+const LISTENING: &str = "listening on";
+
 /// Keep reading a server's stderr so it never blocks on a full pipe; the
-/// first "listening on" line is forwarded, the last lines kept for errors.
+/// first line containing `marker` is forwarded, the last lines kept for
+/// errors.
 fn drain(
     stderr: std::process::ChildStderr,
     log: Arc<Mutex<VecDeque<String>>>,
     tx: mpsc::Sender<String>,
+    marker: &'static str,
 ) {
     thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if line.contains("listening on") {
+            if line.contains(marker) {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(line.clone());
                 }
@@ -544,7 +590,15 @@ fn parse_listening(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().find_map(|t| t.parse().ok())
 }
 
-fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+/// A port the kernel hands out for 127.0.0.1 now (bound, read, released):
+/// for a server that cannot bind port 0 itself. Another process may take it
+/// before the server binds it; see [`Server::on_free_port`].
+pub fn free_port() -> Result<u16> {
+    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh path in `dir`: `STEM-N.EXT`, N counting up in this process.
+pub fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     dir.join(format!(
@@ -661,6 +715,50 @@ pub fn tokio_echo_server() -> ! {
         }
     });
     eprintln!("tokio echo: {result:?}");
+    std::process::exit(1)
+}
+
+/// Set in the environment of a copy of this bench that is to be the bare
+/// tokio proxy (section 7); its value is the upstream address.
+pub const TOKIO_PROXY_ROLE: &str = "P1GE0N_BENCH_TOKIO_PROXY";
+
+/// The bare tokio proxy: tokio's `examples/proxy.rs` (an accept loop; per
+/// connection, connect upstream and `copy_bidirectional`), the ceiling a
+/// tokio relay reaches without anything p1ge0n does. Two departures, both
+/// to match what `p1ge0n proxy` has, so the ceiling is not an unfair one:
+/// 64 KiB buffers per direction (`copy_bidirectional_with_sizes`; the
+/// example's 8 KiB default would cap the bulk stream) and TCP_NODELAY on
+/// both sockets (as the tokio echo sets on its own). No framing, counters
+/// or log lines.
+pub fn tokio_proxy_server(upstream: String) -> ! {
+    const BUFFER: usize = 64 * 1024;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: std::io::Result<()> = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        eprintln!("listening on {} (tcp)", listener.local_addr()?);
+        loop {
+            let (mut inbound, _) = listener.accept().await?;
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional_with_sizes(
+                    &mut inbound,
+                    &mut outbound,
+                    BUFFER,
+                    BUFFER,
+                )
+                .await;
+            });
+        }
+    });
+    eprintln!("tokio proxy: {result:?}");
     std::process::exit(1)
 }
 
@@ -1020,6 +1118,40 @@ fn children_faults() -> u64 {
 /// Like [`run_client`], with the client's minor page faults (the pages
 /// the loader and the program touch: start-up cost a wall time hides).
 pub fn run_client_faults(argv: &[String], dog: &Watchdog) -> Result<(Duration, u64)> {
+    let ran = run_timed(argv, b"hello\n", dog)?;
+    if !ran.status.success() || ran.stdout != b"hello\n" {
+        bail!("{}", ran.describe(argv));
+    }
+    Ok((ran.took, ran.faults))
+}
+
+/// One timed run of a one-shot client: spawn to exit, and what it did.
+pub struct Ran {
+    pub took: Duration,
+    /// Minor page faults.
+    pub faults: u64,
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Ran {
+    /// For an error: the command, its status and what it wrote.
+    pub fn describe(&self, argv: &[String]) -> String {
+        format!(
+            "{}: {}, stdout {:?}, stderr {:?}",
+            argv.join(" "),
+            self.status,
+            String::from_utf8_lossy(&self.stdout),
+            String::from_utf8_lossy(&self.stderr)
+        )
+    }
+}
+
+/// Run `argv` with `input` on its stdin (then closed), killed by the
+/// watchdog after 10 s; the time is taken from spawn to exit, before the
+/// output is read.
+pub fn run_timed(argv: &[String], input: &[u8], dog: &Watchdog) -> Result<Ran> {
     let t0 = Instant::now();
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -1030,7 +1162,11 @@ pub fn run_client_faults(argv: &[String], dog: &Watchdog) -> Result<(Duration, u
         .with_context(|| format!("spawn {}", argv[0]))?;
     dog.arm(child.id() as i32, Duration::from_secs(10));
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let wrote = stdin.write_all(b"hello\n");
+    let wrote = if input.is_empty() {
+        Ok(())
+    } else {
+        stdin.write_all(input)
+    };
     drop(stdin);
     // Wait for the exit without reaping, so the watchdog can never hit a
     // recycled pid; then disarm and reap.
@@ -1053,13 +1189,58 @@ pub fn run_client_faults(argv: &[String], dog: &Watchdog) -> Result<(Duration, u
     child.stdout.take().expect("piped").read_to_end(&mut out)?;
     child.stderr.take().expect("piped").read_to_end(&mut err)?;
     wrote.context("write stdin")?;
-    if !status.success() || out != b"hello\n" {
-        bail!(
-            "{}: {status}, stdout {:?}, stderr {:?}",
-            argv.join(" "),
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&err)
-        );
-    }
-    Ok((took, faults))
+    Ok(Ran {
+        took,
+        faults,
+        status,
+        stdout: out,
+        stderr: err,
+    })
+}
+
+/// Whether `bin() ARGS --help` mentions `word` (an option this p1ge0n may
+/// not have yet).
+pub fn help_mentions(args: &[&str], word: &str) -> bool {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).arg("--help");
+    output_within(cmd, Duration::from_secs(5))
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(word))
+}
+
+/// Run `cmd` to its end (stdin empty, stdout and stderr collected), killed
+/// after `limit`: for a helper command (a compiler, a `--help`).
+pub fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output> {
+    let name = format!("{:?}", cmd.get_program());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {name}"))?;
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let out = collect(Box::new(child.stdout.take().expect("stdout is piped")));
+    let err = collect(Box::new(child.stderr.take().expect("stderr is piped")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{name} still running after {limit:?}; killed");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }

@@ -1,7 +1,17 @@
-//! Section 7, proxy: `p1ge0n proxy`, socat and ncat relays in front of the
-//! same `listen -q` echo server (rate, added latency, bulk), then many
-//! connections held open through `p1ge0n proxy` and its memory. Its own file
-//! so that what it measures can be read without the harness around it.
+//! Section 7, proxy: relays in front of the same `listen -q` echo server
+//! (rate, added latency, bulk), then many connections held open through
+//! `p1ge0n proxy` and its memory. Its own file so that what it measures can
+//! be read without the harness around it.
+//!
+//! The relays: `p1ge0n proxy -q`; the bare tokio proxy (this bench
+//! re-executed as tokio's `examples/proxy.rs`, `tokio_proxy_server` in the
+//! harness): the ceiling a tokio relay reaches without anything p1ge0n does,
+//! so a loss to it is p1ge0n's own cost; socat and ncat, what people use.
+//! Then a framed pair, message rate only: `proxy -q --frame line`, and the
+//! same with `--fault delay=0ms` (a fault that changes nothing, so the
+//! difference is what the fault machinery costs per message; run only when
+//! this p1ge0n's `proxy --help` mentions `--fault`). Measured as the user
+//! runs them: with `-q` and no capture, a framed proxy may not frame at all.
 
 use std::{
     net::SocketAddr,
@@ -15,7 +25,8 @@ use tokio::runtime::Runtime;
 
 use crate::{
     harness::{
-        bin, bulk_round, rate_round, rotation, scale_run, Config, Peer, Server, Window, LINE, MB,
+        bin, bulk_round, help_mentions, rate_round, rotation, scale_run, Config, Peer, Server,
+        Window, LINE, MB, TOKIO_PROXY_ROLE,
     },
     host::have,
     report::{median, percentile, print_table, ratio, si, thousands, versus, Targets},
@@ -25,32 +36,61 @@ use crate::{
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Relay {
     P1ge0n,
+    TokioProxy,
     Socat,
     Ncat,
+    /// `proxy -q --frame line`: message rate only.
+    Framed,
+    /// The same with `--fault delay=0ms`: message rate only.
+    Faulted,
 }
 
 impl Relay {
     fn label(self) -> &'static str {
         match self {
             Relay::P1ge0n => "p1ge0n proxy -q",
+            Relay::TokioProxy => "bare tokio proxy",
             Relay::Socat => "socat TCP-LISTEN,fork TCP:",
             Relay::Ncat => "ncat -k --sh-exec ncat",
+            Relay::Framed => "p1ge0n proxy -q --frame line",
+            Relay::Faulted => "  ... --fault delay=0ms",
         }
     }
 
     fn tool(self) -> &'static str {
         match self {
-            Relay::P1ge0n => bin(),
+            Relay::P1ge0n | Relay::Framed | Relay::Faulted => bin(),
+            Relay::TokioProxy => "this bench",
             Relay::Socat => "socat",
             Relay::Ncat => "ncat",
         }
     }
 
+    fn available(self) -> bool {
+        self == Relay::TokioProxy || have(self.tool())
+    }
+
+    /// Whether latency and bulk are measured too (not for the framed pair).
+    fn full(self) -> bool {
+        !matches!(self, Relay::Framed | Relay::Faulted)
+    }
+
     fn start(self, upstream: SocketAddr, max_conns: usize) -> Result<Server> {
         match self {
-            Relay::P1ge0n => {
+            Relay::P1ge0n | Relay::Framed | Relay::Faulted => {
                 let mut cmd = Command::new(bin());
                 cmd.args(["proxy", "-q", "127.0.0.1:0", &upstream.to_string()]);
+                if self != Relay::P1ge0n {
+                    cmd.args(["--frame", "line"]);
+                }
+                if self == Relay::Faulted {
+                    cmd.args(["--fault", "delay=0ms"]);
+                }
+                Server::launch_and_parse(cmd, Stdio::null(), None)
+            }
+            Relay::TokioProxy => {
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.env(TOKIO_PROXY_ROLE, upstream.to_string());
                 Server::launch_and_parse(cmd, Stdio::null(), None)
             }
             Relay::Socat => {
@@ -89,17 +129,29 @@ pub fn section(
     nofile: u64,
     targets: &mut Targets,
 ) -> Result<()> {
-    let relays: Vec<Relay> = [Relay::P1ge0n, Relay::Socat, Relay::Ncat]
-        .into_iter()
-        .filter(|r| have(r.tool()))
-        .collect();
+    let has_fault = help_mentions(&["proxy"], "--fault");
+    let relays: Vec<Relay> = [
+        Relay::P1ge0n,
+        Relay::TokioProxy,
+        Relay::Socat,
+        Relay::Ncat,
+        Relay::Framed,
+        Relay::Faulted,
+    ]
+    .into_iter()
+    .filter(|r| r.available() && (*r != Relay::Faulted || has_fault))
+    .collect();
     let dur = Duration::from_secs_f64(cfg.rate_secs);
     let total = cfg.bulk_mb * 1_000_000;
     println!(
         "\n## 7. Proxy: each relay in front of the same `p1ge0n listen -q` echo server; {} clients \
-         x {LINE}-byte lines, 1 client polling, 1 stream of {} MB; {} rounds",
-        cfg.clients, cfg.bulk_mb, cfg.rounds
+         x {LINE}-byte lines, 1 client polling, 1 stream of {} MB (the framed pair: the {} \
+         clients only); {} rounds",
+        cfg.clients, cfg.bulk_mb, cfg.clients, cfg.rounds
     );
+    if !has_fault {
+        println!("--fault delay=0ms skipped: this p1ge0n has no --fault");
+    }
     let upstream = Server::start(Peer::Quiet, dir, 20_000)?;
     let mut results: Vec<RelayRound> = relays.iter().map(|_| RelayRound::default()).collect();
     let mut direct_p50 = Vec::new();
@@ -114,6 +166,18 @@ pub fn section(
             let many = rt
                 .block_on(rate_round(server.addr, cfg.clients, dur))
                 .with_context(|| format!("{} rate round {}", relay.label(), round + 1))?;
+            let r = &mut results[i];
+            r.rate.push(many.msgs as f64 / many.secs);
+            if !relay.full() {
+                drop(server);
+                println!(
+                    "  round {} {:<28} {:>9} msgs/s",
+                    round + 1,
+                    relay.label(),
+                    si(*r.rate.last().unwrap()),
+                );
+                continue;
+            }
             let one = rt.block_on(rate_round(server.addr, 1, dur))?;
             let limit = Duration::from_secs(10 + cfg.bulk_mb);
             let bulk = rt
@@ -125,8 +189,6 @@ pub fn section(
             drop(server);
             let mut lat = one.lat_ns;
             lat.sort_unstable();
-            let r = &mut results[i];
-            r.rate.push(many.msgs as f64 / many.secs);
             r.p50_us.push(percentile(&lat, 50.0) as f64 / 1e3);
             r.bulk
                 .push(bulk.map_or(f64::NAN, |secs| total as f64 / MB / secs));
@@ -141,26 +203,58 @@ pub fn section(
         }
     }
     let direct = median(&direct_p50);
-    let socat = relays.iter().position(|&r| r == Relay::Socat);
-    let of_socat =
-        |f: fn(&RelayRound) -> &Vec<f64>| socat.map_or(f64::NAN, |i| median(f(&results[i])));
-    let (socat_rate, socat_bulk) = (of_socat(|r| &r.rate), of_socat(|r| &r.bulk));
-    let socat_added = of_socat(|r| &r.p50_us) - direct;
+    // The median of one relay's figure (NaN when that relay did not run).
+    let of = |relay: Relay, f: fn(&RelayRound) -> &Vec<f64>| {
+        relays
+            .iter()
+            .position(|&r| r == relay)
+            .map_or(f64::NAN, |i| median(f(&results[i])))
+    };
+    let (socat_rate, socat_bulk) = (of(Relay::Socat, |r| &r.rate), of(Relay::Socat, |r| &r.bulk));
+    let socat_added = of(Relay::Socat, |r| &r.p50_us) - direct;
+    let (tokio_rate, tokio_bulk) = (
+        of(Relay::TokioProxy, |r| &r.rate),
+        of(Relay::TokioProxy, |r| &r.bulk),
+    );
+    let tokio_added = of(Relay::TokioProxy, |r| &r.p50_us) - direct;
     let mut rows = Vec::new();
     for (i, relay) in relays.iter().enumerate() {
         let r = &results[i];
         let (rate, p50, bulk) = (median(&r.rate), median(&r.p50_us), median(&r.bulk));
         let added = p50 - direct;
+        let shown = |v: f64, text: String| if v.is_finite() { text } else { "-".into() };
         rows.push(vec![
             relay.label().to_string(),
             thousands(rate as u64),
+            ratio(rate, tokio_rate),
             ratio(rate, socat_rate),
-            format!("{p50:.1}"),
-            format!("{added:.1}"),
-            format!("{bulk:.0}"),
+            shown(p50, format!("{p50:.1}")),
+            shown(added, format!("{added:.1}")),
+            // Lower is better: the tokio proxy's added latency over this one's.
+            ratio(tokio_added, added),
+            shown(bulk, format!("{bulk:.0}")),
+            ratio(bulk, tokio_bulk),
             ratio(bulk, socat_bulk),
         ]);
         if *relay == Relay::P1ge0n {
+            targets.add(
+                "proxy >= 1.0x bare tokio proxy msgs/s",
+                versus(rate, tokio_rate, "msgs/s"),
+                tokio_rate.is_finite().then_some(rate >= tokio_rate),
+            );
+            targets.add(
+                "proxy bulk >= 1.0x bare tokio proxy MB/s",
+                versus(bulk, tokio_bulk, "MB/s"),
+                tokio_bulk.is_finite().then_some(bulk >= tokio_bulk),
+            );
+            targets.add(
+                "proxy added p50 latency <= bare tokio proxy's",
+                format!(
+                    "{added:.1} us vs {tokio_added:.1} us = {} (tokio's / p1ge0n's)",
+                    ratio(tokio_added, added)
+                ),
+                tokio_added.is_finite().then_some(added <= tokio_added),
+            );
             targets.add(
                 "proxy >= 2.0x socat msgs/s",
                 versus(rate, socat_rate, "msgs/s"),
@@ -181,11 +275,36 @@ pub fn section(
         }
     }
     print_table(
-        &format!("proxy (medians; direct p50 to the echo server {direct:.1} us)"),
+        &format!(
+            "proxy (medians; direct p50 to the echo server {direct:.1} us; added = p50 - direct; \
+             lat vs tokio = tokio's added / this one's, higher is better)"
+        ),
         &[
-            "relay", "msgs/s", "vs socat", "p50 us", "added us", "MB/s", "vs socat",
+            "relay",
+            "msgs/s",
+            "vs tokio",
+            "vs socat",
+            "p50 us",
+            "added us",
+            "lat vs tokio",
+            "MB/s",
+            "vs tokio",
+            "vs socat",
         ],
         &rows,
+    );
+    let (framed, faulted) = (
+        of(Relay::Framed, |r| &r.rate),
+        of(Relay::Faulted, |r| &r.rate),
+    );
+    targets.add(
+        "proxy --frame line --fault delay=0ms >= 0.8x --frame line msgs/s",
+        if has_fault {
+            versus(faulted, framed, "msgs/s")
+        } else {
+            "skipped: this p1ge0n has no --fault".into()
+        },
+        (faulted.is_finite() && framed.is_finite()).then_some(faulted >= 0.8 * framed),
     );
     proxy_scale(cfg, rt, &upstream, nofile, targets)
 }
