@@ -336,7 +336,8 @@ const MBAP_HEADER: usize = 6;
 /// client's next request only once its reply is back, so a request waits
 /// behind at most one request of each other client: with the soak's 100
 /// clients and a round trip of 0.2 ms on a pty pair, the slowest reply in
-/// a soak took 37 ms. But a request the device does not answer holds the
+/// a soak took 16 to 280 ms (with `all` and builds sharing the machine).
+/// But a request the device does not answer holds the
 /// line for the gateway's whole `-w`, and the soak shares its machine with
 /// builds; 30 s keeps a queue that is merely long from counting as a lost
 /// client, while a gateway that stops answering still fails the run.
