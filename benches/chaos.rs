@@ -17,9 +17,29 @@
 //!   and half a ClientHello then a close. With `--tls` the other hostile
 //!   kinds shake hands first and misbehave inside TLS.
 //!
+//! `--mode modbus` drives a Modbus TCP-to-RTU gateway (`proxy --gateway
+//! modbus`, `--max-frame` given as `--max-frame`) in front of the soak's
+//! RTU device (`scripts/soak`'s rules: a read of N holding registers at A
+//! answers A, N, A, N, ...; a write of N registers at A answers A and N;
+//! any unit but 0). Good clients send read-holding and write-registers
+//! requests (random unit, address and count, one in four as large as
+//! `--max-frame` allows, transaction ids counting up from a random one) and
+//! check every reply byte for byte. The hostile kinds become Modbus ones:
+//! `reset` sends part of a request, or whole requests, then resets before
+//! the reply; `slow` pipelines large reads and never reads a reply;
+//! `garbage` sends frames that are not Modbus requests (a protocol id other
+//! than 0, or fewer than 2 bytes after the header), each of which must be
+//! answered with exactly exception 0x0A (the transaction id, the unit and
+//! the function | 0x80 of the frame), then an MBAP length over
+//! `--max-frame`, after which the gateway must close without another byte;
+//! or random bytes and an oversized length, unchecked; `half` (this mode
+//! only) sends part of a request and waits: nothing may come back before
+//! the gateway drops it for being idle. A wrong answer to a hostile client
+//! fails the run like a good client's.
+//!
 //! It prints the counts per kind and exits 1 if any well-behaved client
-//! saw a wrong byte or lost its connection, 0 otherwise. Every wait is
-//! bounded.
+//! saw a wrong byte or lost its connection, or a hostile client got a wrong
+//! answer, 0 otherwise. Every wait is bounded.
 
 use std::{
     net::SocketAddr,
@@ -48,6 +68,8 @@ enum Mode {
     /// The soak's served script: `STATUS?\n` > `RUNNING\n`, `READ 1\n` >
     /// `VALUE 1\n`, then the flow ends.
     Serve,
+    /// Modbus/TCP through `proxy --gateway modbus` to the soak's RTU device.
+    Modbus,
 }
 
 struct Args {
@@ -61,11 +83,14 @@ struct Args {
     seed: u64,
     /// Echo mode: the longest line (with its LF) a big good client sends.
     big: usize,
+    /// Modbus mode: the gateway's `--max-frame` (the largest MBAP frame it
+    /// takes; 260, a whole Modbus/TCP ADU, by default).
+    max_frame: usize,
 }
 
 const HELP: &str = "\
-chaos --target IP:PORT [--mode echo|rules|serve] [--seconds S] [--clients N]
-      [--tls] [--idle-wait S] [--seed N] [--big BYTES]";
+chaos --target IP:PORT [--mode echo|rules|serve|modbus] [--seconds S] [--clients N]
+      [--tls] [--idle-wait S] [--seed N] [--big BYTES] [--max-frame BYTES]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -77,6 +102,7 @@ fn parse_args() -> Result<Args> {
         idle_wait: Duration::from_secs(15),
         seed: std::process::id() as u64,
         big: 0,
+        max_frame: 260,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -90,7 +116,8 @@ fn parse_args() -> Result<Args> {
                     "echo" => Mode::Echo,
                     "rules" => Mode::Rules,
                     "serve" => Mode::Serve,
-                    other => bail!("--mode {other}: expected echo, rules or serve"),
+                    "modbus" => Mode::Modbus,
+                    other => bail!("--mode {other}: expected echo, rules, serve or modbus"),
                 }
             }
             "--seconds" => args.seconds = value()?.parse().context("--seconds")?,
@@ -99,6 +126,7 @@ fn parse_args() -> Result<Args> {
             "--idle-wait" => args.idle_wait = Duration::from_secs_f64(value()?.parse()?),
             "--seed" => args.seed = value()?.parse().context("--seed")?,
             "--big" => args.big = value()?.parse().context("--big")?,
+            "--max-frame" => args.max_frame = value()?.parse().context("--max-frame")?,
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
@@ -108,6 +136,14 @@ fn parse_args() -> Result<Args> {
     }
     if args.target.port() == 0 {
         bail!("--target IP:PORT is required\n{HELP}");
+    }
+    if args.mode == Mode::Modbus
+        && !(MBAP_HEADER + 3..=usize::from(u16::MAX)).contains(&args.max_frame)
+    {
+        bail!(
+            "--max-frame {}: expected 9 to 65535 in modbus mode",
+            args.max_frame
+        );
     }
     Ok(args)
 }
@@ -121,9 +157,11 @@ enum Kind {
     Idle,
     TlsStall,
     TlsAbort,
+    /// Modbus mode: part of a request, then silence.
+    Half,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::Good,
     Kind::Reset,
     Kind::Slow,
@@ -131,6 +169,7 @@ const KINDS: [Kind; 7] = [
     Kind::Idle,
     Kind::TlsStall,
     Kind::TlsAbort,
+    Kind::Half,
 ];
 
 impl Kind {
@@ -143,6 +182,7 @@ impl Kind {
             Kind::Idle => "idle",
             Kind::TlsStall => "tls-stall",
             Kind::TlsAbort => "tls-abort",
+            Kind::Half => "half",
         }
     }
 }
@@ -150,17 +190,36 @@ impl Kind {
 /// Per kind: clients run, and how their ends went.
 #[derive(Default)]
 struct Counts {
-    run: [AtomicU64; 7],
+    run: [AtomicU64; 8],
     /// Good clients: messages whose reply was checked and right.
     checked: AtomicU64,
     /// Good clients: a wrong byte (fails the run).
     wrong: AtomicU64,
     /// Good clients: lost the connection or timed out (fails the run).
     lost: AtomicU64,
+    /// Good clients: the longest wait for a reply, in microseconds.
+    slowest_us: AtomicU64,
     /// Idle and TLS-stall clients the server dropped (vs gave up on).
     dropped_by_server: AtomicU64,
     gave_up: AtomicU64,
+    /// Modbus mode: hostile clients' answers checked (an exception 0x0A,
+    /// silence then a close) and found right, or wrong (fails the run).
+    hostile_checked: AtomicU64,
+    hostile_wrong: AtomicU64,
 }
+
+/// A wrong answer to a hostile client (counted in `hostile_wrong`): shown
+/// like a good client's problems.
+#[derive(Debug)]
+struct WrongAnswer(String);
+
+impl std::fmt::Display for WrongAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WrongAnswer {}
 
 /// xorshift64*: reproducible with `--seed`, no dependency.
 struct Rng(u64);
@@ -228,9 +287,10 @@ async fn wrap(ctx: &Ctx, tcp: TcpStream) -> Result<Box<dyn Io>> {
 }
 
 /// The exchanges of one good client: (request, expected reply).
-fn conversation(mode: Mode, max: usize, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn conversation(args: &Args, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let max = args.big;
     let big = max > 64 && rng.below(4) == 0;
-    match mode {
+    match args.mode {
         Mode::Echo => (0..1 + rng.below(if big { 6 } else { 20 }))
             .map(|seq| {
                 let len = if big {
@@ -259,18 +319,328 @@ fn conversation(mode: Mode, max: usize, id: u64, rng: &mut Rng) -> Vec<(Vec<u8>,
             (b"STATUS?\n".to_vec(), b"RUNNING\n".to_vec()),
             (b"READ 1\n".to_vec(), b"VALUE 1\n".to_vec()),
         ],
+        Mode::Modbus => {
+            let first = rng.next() as u16;
+            (0..1 + rng.below(20))
+                .map(|i| modbus_exchange(first.wrapping_add(i as u16), args.max_frame, rng))
+                .collect()
+        }
     }
+}
+
+/// The MBAP header: transaction id, protocol id 0, length.
+const MBAP_HEADER: usize = 6;
+
+/// Modbus mode: the longest a good client waits for a reply. The gateway
+/// puts one request on the line at a time, in arrival order, and takes a
+/// client's next request only once its reply is back, so a request waits
+/// behind at most one request of each other client: with the soak's 100
+/// clients and a round trip of 0.2 ms on a pty pair, the slowest reply in
+/// a soak took 16 to 280 ms (with `all` and builds sharing the machine).
+/// But a request the device does not answer holds the
+/// line for the gateway's whole `-w`, and the soak shares its machine with
+/// builds; 30 s keeps a queue that is merely long from counting as a lost
+/// client, while a gateway that stops answering still fails the run.
+const MODBUS_REPLY_WAIT: Duration = Duration::from_secs(30);
+
+/// `unit` and `pdu` as a Modbus/TCP frame with transaction `tid`.
+fn mbap(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(MBAP_HEADER + 1 + pdu.len());
+    frame.extend(tid.to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(((pdu.len() + 1) as u16).to_be_bytes());
+    frame.push(unit);
+    frame.extend_from_slice(pdu);
+    frame
+}
+
+/// A good client's Modbus/TCP request and the reply the soak's RTU device
+/// gives to it through a correct gateway: read holding registers (3 in 4)
+/// or write multiple registers, any unit but broadcast, one in four as
+/// large as the gateway's `--max-frame` allows (a read's reply, a write's
+/// request; at most 125 and 123 registers, the Modbus limits).
+fn modbus_exchange(tid: u16, max: usize, rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+    let unit = 1 + rng.below(247) as u8;
+    let largest = rng.below(4) == 0;
+    let count = |most: usize, rng: &mut Rng| {
+        if largest {
+            most.max(1)
+        } else {
+            1 + rng.below(most.max(1) as u64) as usize
+        }
+    };
+    if rng.below(4) == 0 {
+        // Header, unit, function, address, count, byte count: 13 bytes.
+        let n = count((max.saturating_sub(13) / 2).min(123), rng);
+        let addr = rng.below(65_537 - n as u64) as u16;
+        let mut pdu = vec![0x10];
+        pdu.extend(addr.to_be_bytes());
+        pdu.extend((n as u16).to_be_bytes());
+        pdu.push((2 * n) as u8);
+        for _ in 0..n {
+            pdu.extend((rng.next() as u16).to_be_bytes());
+        }
+        (mbap(tid, unit, &pdu), mbap(tid, unit, &pdu[..5]))
+    } else {
+        // The reply: header, unit, function, byte count: 9 bytes.
+        let n = count((max.saturating_sub(9) / 2).min(125), rng);
+        let addr = rng.below(65_537 - n as u64) as u16;
+        let mut request = vec![0x03];
+        request.extend(addr.to_be_bytes());
+        request.extend((n as u16).to_be_bytes());
+        let mut reply = vec![0x03, (2 * n) as u8];
+        for i in 0..n {
+            let value = if i % 2 == 0 { addr } else { n as u16 };
+            reply.extend(value.to_be_bytes());
+        }
+        (mbap(tid, unit, &request), mbap(tid, unit, &reply))
+    }
+}
+
+/// A frame the gateway must refuse with exception 0x0A without putting
+/// anything on the line, and that exception: a protocol id other than 0
+/// with any body that fits `max`, or protocol 0 with fewer than a unit and
+/// a function after the header (then the exception says unit 0 or the
+/// unit sent, and function 0x80).
+fn junk_frame(max: usize, rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+    let mut frame = (rng.next() as u16).to_be_bytes().to_vec();
+    if rng.below(4) == 0 {
+        let body = rng.below(2) as usize;
+        frame.extend([0, 0, 0, body as u8]);
+        frame.extend((0..body).map(|_| rng.next() as u8));
+    } else {
+        let protocol = 1 + rng.below(u64::from(u16::MAX)) as u16;
+        let body = 2 + rng.below((max - MBAP_HEADER - 1) as u64) as usize;
+        frame.extend(protocol.to_be_bytes());
+        frame.extend((body as u16).to_be_bytes());
+        frame.extend((0..body).map(|_| rng.next() as u8));
+    }
+    let byte = |i: usize| frame.get(i).copied().unwrap_or(0);
+    let exception = vec![byte(0), byte(1), 0, 0, 0, 3, byte(6), byte(7) | 0x80, 0x0a];
+    (frame, exception)
+}
+
+/// Read what comes until the server closes, for at most `limit`: `Ok(true)`
+/// closed with nothing sent, `Ok(false)` still open and silent, `Err` with
+/// the bytes it sent.
+async fn silent_until_closed(
+    s: &mut (impl AsyncRead + Unpin),
+    limit: Duration,
+) -> std::result::Result<bool, Vec<u8>> {
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    let until = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(until, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) if got.is_empty() => return Ok(false),
+            Err(_) => break,
+        }
+    }
+    if got.is_empty() {
+        Ok(true)
+    } else {
+        Err(got)
+    }
+}
+
+/// Count a hostile client's wrong answer and say what it was.
+fn wrong_answer(ctx: &Ctx, what: String) -> anyhow::Error {
+    ctx.counts.hostile_wrong.fetch_add(1, Relaxed);
+    WrongAnswer(what).into()
+}
+
+/// Up to 32 bytes as hex, and how many more there are.
+fn hex(bytes: &[u8]) -> String {
+    let shown: String = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect();
+    match bytes.len() {
+        0..=32 => shown,
+        n => format!("{shown}... ({n} bytes)"),
+    }
+}
+
+/// Where `got` first differs from `expected`.
+fn first_difference(expected: &[u8], got: &[u8]) -> usize {
+    expected
+        .iter()
+        .zip(got)
+        .position(|(e, g)| e != g)
+        .unwrap_or(expected.len().min(got.len()))
+}
+
+/// The Modbus kinds of hostile client (see the module's header).
+async fn hostile_modbus(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
+    let max = ctx.args.max_frame;
+    let mut s = raw(ctx).await?;
+    s.set_nodelay(true)?;
+    match kind {
+        Kind::Reset => {
+            will_reset(&s);
+            let (request, _) = modbus_exchange(rng.next() as u16, max, rng);
+            if rng.below(2) == 0 {
+                let cut = 1 + rng.below(request.len() as u64 - 1) as usize;
+                s.write_all(&request[..cut]).await?;
+            } else {
+                // Whole requests, gone before their replies.
+                for _ in 0..1 + rng.below(3) {
+                    s.write_all(&request).await?;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(rng.below(50))).await;
+        }
+        Kind::Slow => {
+            will_reset(&s);
+            // The largest reads, back to back, and never a reply read.
+            let mut chunk = Vec::new();
+            while chunk.len() < 16 * 1024 {
+                let tid = rng.next() as u16;
+                chunk.extend(mbap(tid, 1, &[0x03, 0, 0, 0, 125]));
+            }
+            let mut sent = 0;
+            while sent < 1 << 20 {
+                let push = s.write_all(&chunk);
+                match tokio::time::timeout(Duration::from_millis(500), push).await {
+                    Ok(Ok(())) => sent += chunk.len(),
+                    _ => break,
+                }
+            }
+        }
+        Kind::Garbage if rng.below(2) == 0 => {
+            // Random bytes, then a length over --max-frame: unchecked.
+            will_reset(&s);
+            let mut junk = vec![0u8; 64 + rng.below(4096) as usize];
+            junk.iter_mut().for_each(|b| *b = rng.next() as u8);
+            let _ = s.write_all(&junk).await;
+            let _ = s.write_all(&[0, 1, 0, 0, 0xff, 0xff]).await;
+            closed_by_server(&mut s, Duration::from_secs(2)).await;
+        }
+        Kind::Garbage => {
+            for _ in 0..1 + rng.below(5) {
+                let (frame, exception) = junk_frame(max, rng);
+                s.write_all(&frame).await?;
+                match tokio::time::timeout(MODBUS_REPLY_WAIT, read_mbap(&mut s)).await {
+                    Ok(Ok(reply)) if reply == exception => {
+                        ctx.counts.hostile_checked.fetch_add(1, Relaxed);
+                    }
+                    Ok(Ok(reply)) => {
+                        return Err(wrong_answer(
+                            ctx,
+                            format!(
+                                "garbage {}: expected exception {}, got {}",
+                                hex(&frame),
+                                hex(&exception),
+                                hex(&reply)
+                            ),
+                        ))
+                    }
+                    Ok(Err(e)) => {
+                        return Err(wrong_answer(
+                            ctx,
+                            format!("garbage {}: no exception 0x0A, {e}", hex(&frame)),
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(wrong_answer(
+                            ctx,
+                            format!(
+                                "garbage {}: no exception 0x0A within {MODBUS_REPLY_WAIT:?}",
+                                hex(&frame)
+                            ),
+                        ))
+                    }
+                }
+            }
+            // An MBAP length that takes the frame past --max-frame: the
+            // gateway drops the client at once, and answers nothing.
+            let length = (max - MBAP_HEADER + 1) as u64;
+            let length = length + rng.below(u64::from(u16::MAX) - length + 1);
+            let mut header = (rng.next() as u16).to_be_bytes().to_vec();
+            header.extend([0, 0]);
+            header.extend((length as u16).to_be_bytes());
+            s.write_all(&header).await?;
+            let _ = s.write_all(&[1, 3, 0, 0, 0, 1]).await;
+            match silent_until_closed(&mut s, ctx.args.idle_wait).await {
+                Ok(true) => {
+                    ctx.counts.hostile_checked.fetch_add(1, Relaxed);
+                }
+                Ok(false) => {
+                    return Err(wrong_answer(
+                        ctx,
+                        format!(
+                            "oversized {}: still open after {:?}",
+                            hex(&header),
+                            ctx.args.idle_wait
+                        ),
+                    ))
+                }
+                Err(got) => {
+                    return Err(wrong_answer(
+                        ctx,
+                        format!("oversized {}: answered {}", hex(&header), hex(&got)),
+                    ))
+                }
+            }
+        }
+        Kind::Idle => sit_idle(ctx, &mut s).await,
+        Kind::Half => {
+            let (request, _) = modbus_exchange(rng.next() as u16, max, rng);
+            let cut = 1 + rng.below(request.len() as u64 - 1) as usize;
+            s.write_all(&request[..cut]).await?;
+            match silent_until_closed(&mut s, ctx.args.idle_wait).await {
+                Ok(true) => {
+                    ctx.counts.dropped_by_server.fetch_add(1, Relaxed);
+                    ctx.counts.hostile_checked.fetch_add(1, Relaxed);
+                }
+                Ok(false) => {
+                    ctx.counts.gave_up.fetch_add(1, Relaxed);
+                }
+                Err(got) => {
+                    return Err(wrong_answer(
+                        ctx,
+                        format!(
+                            "half a request {}: answered {}",
+                            hex(&request[..cut]),
+                            hex(&got)
+                        ),
+                    ))
+                }
+            }
+        }
+        other => unreachable!("{other:?} is not a Modbus kind"),
+    }
+    Ok(())
 }
 
 async fn good(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
     let mut s = open(ctx).await?;
-    for (request, expected) in conversation(ctx.args.mode, ctx.args.big, id, rng) {
+    for (request, expected) in conversation(&ctx.args, id, rng) {
         s.write_all(&request).await?;
         s.flush().await?;
-        let mut reply = vec![0u8; expected.len()];
-        bounded("reply", async { Ok(s.read_exact(&mut reply).await?) }).await?;
+        let asked = Instant::now();
+        let reply = if ctx.args.mode == Mode::Modbus {
+            tokio::time::timeout(MODBUS_REPLY_WAIT, read_mbap(&mut s))
+                .await
+                .map_err(|_| anyhow!("reply: no answer within {MODBUS_REPLY_WAIT:?}"))??
+        } else {
+            let mut reply = vec![0u8; expected.len()];
+            bounded("reply", async { Ok(s.read_exact(&mut reply).await?) }).await?;
+            reply
+        };
+        let waited = asked.elapsed().as_micros() as u64;
+        ctx.counts.slowest_us.fetch_max(waited, Relaxed);
         if reply != expected {
             ctx.counts.wrong.fetch_add(1, Relaxed);
+            if ctx.args.mode == Mode::Modbus {
+                let at = first_difference(&expected, &reply);
+                bail!(
+                    "client {id}: sent {}, expected {}, got {}; first difference at byte {at}: {}",
+                    hex(&request),
+                    hex(&expected),
+                    hex(&reply),
+                    hex(&reply[at.min(reply.len())..])
+                );
+            }
             bail!(
                 "client {id}: sent {:?}, expected {:?}, got {:?}",
                 String::from_utf8_lossy(&request),
@@ -282,6 +652,17 @@ async fn good(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
     }
     let _ = s.shutdown().await;
     Ok(())
+}
+
+/// One MBAP frame, whatever its length says (a wrong answer of another
+/// length is seen as wrong at once, not as a wait for bytes).
+async fn read_mbap(s: &mut (impl AsyncRead + Unpin)) -> Result<Vec<u8>> {
+    let mut frame = vec![0u8; MBAP_HEADER];
+    s.read_exact(&mut frame).await?;
+    let length = usize::from(u16::from_be_bytes([frame[4], frame[5]]));
+    frame.resize(MBAP_HEADER + length, 0);
+    s.read_exact(&mut frame[MBAP_HEADER..]).await?;
+    Ok(frame)
 }
 
 async fn raw(ctx: &Ctx) -> Result<TcpStream> {
@@ -343,6 +724,7 @@ async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
         Kind::Reset | Kind::Slow | Kind::Garbage => will_reset(&tcp),
         Kind::Idle => {}
         Kind::Good => unreachable!("good clients are not hostile"),
+        Kind::Half => unreachable!("half is a Modbus kind"),
     }
     let mut s = wrap(ctx, tcp).await?;
     match kind {
@@ -383,13 +765,26 @@ async fn hostile(ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Result<()> {
     Ok(())
 }
 
-fn pick(ctx: &Ctx, rng: &mut Rng) -> Kind {
-    // Half good; the rest spread over the hostile kinds that apply.
-    let hostile: &[Kind] = if ctx.args.tls {
-        &KINDS[1..]
+/// The hostile kinds that apply to the server at hand.
+fn hostile_kinds(args: &Args) -> &'static [Kind] {
+    if args.mode == Mode::Modbus {
+        &[
+            Kind::Reset,
+            Kind::Slow,
+            Kind::Garbage,
+            Kind::Idle,
+            Kind::Half,
+        ]
+    } else if args.tls {
+        &KINDS[1..7]
     } else {
         &KINDS[1..5]
-    };
+    }
+}
+
+fn pick(ctx: &Ctx, rng: &mut Rng) -> Kind {
+    // Half good; the rest spread over the hostile kinds that apply.
+    let hostile = hostile_kinds(&ctx.args);
     if rng.below(2) == 0 {
         Kind::Good
     } else {
@@ -408,14 +803,17 @@ async fn worker(ctx: Arc<Ctx>, worker: u64) -> Vec<String> {
         let id = worker * 1_000_000 + n;
         let result = match kind {
             Kind::Good => good(&ctx, id, &mut rng).await,
+            other if ctx.args.mode == Mode::Modbus => hostile_modbus(&ctx, other, &mut rng).await,
             other => hostile(&ctx, other, &mut rng).await,
         };
         if let Err(e) = result {
             if kind == Kind::Good {
                 ctx.counts.lost.fetch_add(1, Relaxed);
                 if problems.len() < 5 {
-                    problems.push(format!("{e:#}"));
+                    problems.push(format!("good client: {e:#}"));
                 }
+            } else if e.downcast_ref::<WrongAnswer>().is_some() && problems.len() < 5 {
+                problems.push(format!("{} client: {e:#}", kind.name()));
             }
         }
     }
@@ -454,25 +852,42 @@ fn main() {
         all
     });
     let c = &ctx.counts;
-    let kinds: Vec<String> = KINDS
-        .iter()
+    let kinds: Vec<String> = std::iter::once(&Kind::Good)
+        .chain(hostile_kinds(&ctx.args))
         .map(|k| format!("{}={}", k.name(), c.run[*k as usize].load(Relaxed)))
         .collect();
+    let hostile = if ctx.args.mode == Mode::Modbus {
+        format!(
+            "; hostile answers checked={} wrong={}",
+            c.hostile_checked.load(Relaxed),
+            c.hostile_wrong.load(Relaxed)
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "chaos: {:.0} s, {} workers: {}; good messages checked={} wrong={} lost={}; idle/stall dropped by server={} gave up={}",
+        "chaos: {:.0} s, {} workers: {}; good messages checked={} wrong={} lost={} slowest reply={:.1} ms; idle/stall dropped by server={} gave up={}{hostile}",
         started.elapsed().as_secs_f64(),
         ctx.args.clients,
         kinds.join(" "),
         c.checked.load(Relaxed),
         c.wrong.load(Relaxed),
         c.lost.load(Relaxed),
+        c.slowest_us.load(Relaxed) as f64 / 1000.0,
         c.dropped_by_server.load(Relaxed),
         c.gave_up.load(Relaxed),
     );
-    for p in &problems {
-        println!("chaos: good client: {p}");
+    // A few of each worker's problems, at most 20 in all.
+    for p in problems.iter().take(20) {
+        println!("chaos: {p}");
+    }
+    if problems.len() > 20 {
+        println!("chaos: ... and {} more problems", problems.len() - 20);
     }
     let panicked = problems.iter().any(|p| p.starts_with("worker panicked"));
-    let failed = c.wrong.load(Relaxed) > 0 || c.lost.load(Relaxed) > 0 || panicked;
+    let failed = c.wrong.load(Relaxed) > 0
+        || c.lost.load(Relaxed) > 0
+        || c.hostile_wrong.load(Relaxed) > 0
+        || panicked;
     std::process::exit(i32::from(failed));
 }

@@ -1,4 +1,4 @@
-_p1ge0n() {
+_p1ge0n_clap() {
     local i cur prev opts cmd
     COMPREPLY=()
     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -840,3 +840,82 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
 else
     complete -F _p1ge0n -o bashdefault -o default p1ge0n
 fi
+
+# Added by `p1ge0n generate` (src/docs.rs): after `serial:`, wherever an
+# address goes, the serial lines (/dev/tty*); anything else is clap's
+# completion, _p1ge0n_clap.
+_p1ge0n() {
+    local -a words
+    local line word
+    if [[ -n ${COMP_LINE-} ]]; then
+        # The line up to the cursor, split at blanks only: bash splits
+        # `serial:/dev/tty` at the colon (COMP_WORDBREAKS).
+        line=${COMP_LINE:0:COMP_POINT}
+        read -ra words <<< "$line"
+        [[ -z $line || $line == *[[:blank:]] ]] && words+=("")
+    else
+        words=("${COMP_WORDS[@]:0:COMP_CWORD+1}")
+    fi
+    word=${words[${#words[@]}-1]}
+    if [[ $word == serial:* ]] && _p1ge0n_address_at "${words[@]}"; then
+        # bash replaces only its own current word ($2): after the colon
+        # when the colon breaks words, the whole word otherwise.
+        local cur=${2-$word} before="" tty candidate
+        [[ $word == *"$cur" ]] && before=${word%"$cur"}
+        COMPREPLY=()
+        for tty in /dev/tty*; do
+            candidate=serial:$tty
+            [[ -e $tty && $candidate == "$word"* ]] && COMPREPLY+=("${candidate#"$before"}")
+        done
+        return 0
+    fi
+    _p1ge0n_clap "$@"
+}
+
+# Whether the last of the words (p1ge0n, its subcommand, ...) is an
+# address: which positional argument it is, given the options that take a
+# value.
+_p1ge0n_address_at() {
+    local -a w=("$@")
+    local last=$((${#w[@]} - 1)) i=1 n=0 dashdash=0 addresses valued
+    while ((i < last)) && [[ ${w[i]} == -* ]]; do ((i++)); done
+    ((i < last)) || return 1
+    case ${w[i]} in
+        listen)
+            addresses=' 1 '
+            valued=' --join --rules --reply --exec --exec-each --exec-max --exec-timeout --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --client-ca --handshake-timeout --capture --pcap '
+            ;;
+        send)
+            addresses=' 1 '
+            valued=' --request --eol --frame --max-frame --replies --idle -w --timeout --on-connect --expect --junit --connect-timeout --source --keepalive --ca --pin --sni --cert --key --retry --repeat --interval --exec --ttl -f --format --decode --capture --pcap '
+            ;;
+        repl)
+            addresses=' 1 '
+            valued=' --eol --frame --max-frame -f --format --decode --history --on-connect --idle -w --timeout --connect-timeout --source --keepalive --ca --pin --sni --cert --key --capture --pcap '
+            ;;
+        replay)
+            addresses=' 2 '
+            valued=' --junit --flow --speed --interval --loop --frame --max-frame -w --timeout --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -f --format --decode --capture --pcap '
+            ;;
+        proxy)
+            addresses=' 1 2 '
+            valued=' --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --capture --pcap '
+            ;;
+        *)
+            return 1
+            ;;
+    esac
+    for ((i++; i < last; i++)); do
+        if ((dashdash)); then
+            ((n++))
+        elif [[ ${w[i]} == -- ]]; then
+            dashdash=1
+        elif [[ ${w[i]} == -?* && ${w[i]} != --*=* ]]; then
+            [[ $valued == *" ${w[i]} "* ]] && ((i++))
+        elif [[ ${w[i]} != --*=* ]]; then
+            ((n++))
+        fi
+    done
+    # An option right before the word takes it as its value.
+    ((i == last)) && [[ $addresses == *" $((n + 1)) "* ]]
+}

@@ -339,3 +339,64 @@ complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "completions" -d 'Print a shell completion script (bash, zsh, fish, elvish, powershell)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "generate" -d 'Regenerate completions/ and man/ under DIR (for maintainers)'
 complete -c p1ge0n -n "__fish_p1ge0n_using_subcommand help; and not __fish_seen_subcommand_from listen send repl replay proxy completions generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Added by `p1ge0n generate` (src/docs.rs): after `serial:`, wherever an
+# address goes, the serial lines (/dev/tty*). Whether the token is an
+# address: which positional argument it is, given the options that take a
+# value.
+function __fish_p1ge0n_serial_address
+    string match -q -- 'serial:*' (commandline -ct); or return 1
+    set -l words (commandline -opc)
+    set -l i 2
+    while test $i -le (count $words); and string match -q -- '-*' $words[$i]
+        set i (math $i + 1)
+    end
+    test $i -le (count $words); or return 1
+    set -l addresses
+    set -l valued
+    switch $words[$i]
+        case listen
+            set addresses 1
+            set valued --join --rules --reply --exec --exec-each --exec-max --exec-timeout --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --keepalive --tls-cert --tls-key --client-ca --handshake-timeout --capture --pcap
+        case send
+            set addresses 1
+            set valued --request --eol --frame --max-frame --replies --idle -w --timeout --on-connect --expect --junit --connect-timeout --source --keepalive --ca --pin --sni --cert --key --retry --repeat --interval --exec --ttl -f --format --decode --capture --pcap
+        case repl
+            set addresses 1
+            set valued --eol --frame --max-frame -f --format --decode --history --on-connect --idle -w --timeout --connect-timeout --source --keepalive --ca --pin --sni --cert --key --capture --pcap
+        case replay
+            set addresses 2
+            set valued --junit --flow --speed --interval --loop --frame --max-frame -w --timeout --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -f --format --decode --capture --pcap
+        case proxy
+            set addresses 1 2
+            set valued --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --capture --pcap
+        case '*'
+            return 1
+    end
+    set -l n 0
+    set -l dashdash 0
+    set -l value 0
+    set i (math $i + 1)
+    while test $i -le (count $words)
+        set -l w $words[$i]
+        set i (math $i + 1)
+        if test $value = 1
+            set value 0
+        else if test $dashdash = 1
+            set n (math $n + 1)
+        else if test "$w" = --
+            set dashdash 1
+        else if string match -qr -- '^-.' $w
+            # An option; its value is the next word, unless --option=value.
+            if contains -- $w $valued
+                set value 1
+            end
+        else
+            set n (math $n + 1)
+        end
+    end
+    # An option right before the token takes it as its value.
+    test $value = 0; and contains -- (math $n + 1) $addresses
+end
+
+complete -c p1ge0n -n __fish_p1ge0n_serial_address -f -a '(for tty in /dev/tty*; echo serial:$tty; end)'

@@ -5,14 +5,17 @@
 //! pure syntax (addresses, durations, framing, formats) are parsed by typed
 //! value parsers so that a typo is a usage error (status 2) before any socket
 //! is opened. Payloads are kept as text here because their meaning depends on
-//! `-x/--hex`; the subcommands parse them before connecting.
+//! `-x/--hex`; the subcommands parse them before connecting. Every argument
+//! that takes an address (`serial:PATH` included) says so with
+//! `value_hint = ValueHint::Hostname`: the completion scripts (`docs.rs`)
+//! find them by it and offer the serial lines after `serial:`.
 
 use std::{ffi::OsStr, path::PathBuf};
 
 use clap::{
     builder::{PossibleValue, TypedValueParser},
     error::ErrorKind,
-    Args, Parser, Subcommand,
+    Args, Parser, Subcommand, ValueHint,
 };
 use clap_complete::Shell;
 
@@ -595,7 +598,7 @@ address is written as the loopback address of the client's IP family.";
 #[command(after_help = crate::exit::status_help())]
 pub struct ListenArgs {
     /// Address to listen on: PORT, :PORT, HOST:PORT, [IPV6]:PORT (port 0 picks a free one), unix:PATH, or serial:PATH[,BAUD[,FORMAT]] to answer on a serial line (default 9600,8N1; e.g. serial:/dev/ttyUSB0,19200,8E1)
-    #[arg(value_name = "[HOST:]PORT")]
+    #[arg(value_name = "[HOST:]PORT", value_hint = ValueHint::Hostname)]
     pub addr: ListenAddr,
 
     /// Serve UDP: answer each datagram to its sender
@@ -673,11 +676,11 @@ pub enum Gateway {
 #[command(after_help = crate::exit::status_help())]
 pub struct ProxyArgs {
     /// Address to listen on: PORT, :PORT, HOST:PORT, [IPV6]:PORT (port 0 picks a free one), unix:PATH, or serial:PATH[,BAUD[,FORMAT]] to answer on a serial line (default 9600,8N1; e.g. serial:/dev/ttyUSB0,19200,8E1)
-    #[arg(value_name = "[HOST:]PORT")]
+    #[arg(value_name = "[HOST:]PORT", value_hint = ValueHint::Hostname)]
     pub addr: ListenAddr,
 
     /// The server each client is connected to: HOST:PORT, [IPV6]:PORT, unix:PATH or serial:PATH[,BAUD[,FORMAT]] (a device on a serial line)
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", value_hint = ValueHint::Hostname)]
     pub target: Target,
 
     /// Proxy UDP: each client address gets its own upstream socket (dropped after --idle-timeout, default 60s)
@@ -735,7 +738,7 @@ pub struct ProxyArgs {
 #[command(after_help = crate::exit::status_help())]
 pub struct ReplArgs {
     /// Server to connect to: HOST:PORT, [IPV6]:PORT, unix:PATH or serial:PATH[,BAUD[,FORMAT]] (a serial line: default 9600,8N1; e.g. serial:/dev/ttyUSB0,19200,8E1)
-    #[arg(value_name = "HOST:PORT")]
+    #[arg(value_name = "HOST:PORT", value_hint = ValueHint::Hostname)]
     pub target: Target,
 
     /// Start in hex mode: each line is hex bytes
@@ -782,7 +785,7 @@ pub struct ReplayArgs {
     pub file: PathBuf,
 
     /// Server to replay to: HOST:PORT, unix:PATH or serial:PATH[,BAUD[,FORMAT]] (not needed with --list); with --serve, where to listen: [HOST:]PORT, unix:PATH or serial:PATH[,...]
-    #[arg(value_name = "HOST:PORT", required_unless_present = "list")]
+    #[arg(value_name = "HOST:PORT", required_unless_present = "list", value_hint = ValueHint::Hostname)]
     pub target: Option<String>,
 
     /// Play the server side instead: listen, and answer each client as the captured server did
@@ -848,7 +851,7 @@ pub struct ReplayArgs {
 #[command(after_help = crate::exit::status_help())]
 pub struct SendArgs {
     /// Server to connect to: HOST:PORT, [IPV6]:PORT, unix:PATH or serial:PATH[,BAUD[,FORMAT]] (a serial line: default 9600,8N1; e.g. serial:/dev/ttyUSB0,19200,8E1)
-    #[arg(value_name = "HOST:PORT")]
+    #[arg(value_name = "HOST:PORT", value_hint = ValueHint::Hostname)]
     pub target: Target,
 
     /// Messages to send, one exchange each; none: stream stdin

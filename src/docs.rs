@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use clap::CommandFactory;
+use clap::{CommandFactory, ValueHint};
 use clap_complete::{Generator, Shell};
 use clap_mangen::{
     roff::{bold, roman, Roff},
@@ -39,12 +39,47 @@ pub const SHELLS: [Shell; 5] = [
     Shell::PowerShell,
 ];
 
-/// The completion script for one shell.
+/// The completion script for one shell: clap_complete's, and for bash, zsh
+/// and fish the serial lines after `serial:` (`serial_lines`).
 pub fn completion(shell: Shell) -> Vec<u8> {
     let mut cmd = cli::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, BIN, &mut out);
-    out
+    let mut script = String::from_utf8(out).expect("clap_complete writes UTF-8");
+    if shell == Shell::Zsh {
+        script = zsh_quoted_value_names(script);
+    }
+    serial_lines(shell, script).into_bytes()
+}
+
+/// clap_complete writes an option's value name into zsh's single-quoted
+/// `_arguments` spec as it is: `send --request <'PROTO REQUEST'>` ended
+/// the quoting early, and zsh refused the whole spec ("invalid argument:
+/// REQUEST:_default"), so nothing after `p1ge0n send` completed. Its
+/// quotes are written `'\''`, as clap_complete does for help texts.
+fn zsh_quoted_value_names(mut script: String) -> String {
+    let mut top = cli::Cli::command();
+    top.build();
+    let mut names: Vec<String> = Vec::new();
+    for sub in top.get_subcommands() {
+        for opt in sub.get_opts() {
+            let first = opt.get_value_names().and_then(|n| n.first());
+            if let Some(name) = first.filter(|n| n.contains('\'')) {
+                if !names.contains(&name.to_string()) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    for name in names {
+        let raw = format!("]:{name}:");
+        assert!(
+            script.contains(&raw),
+            "clap_complete's zsh script no longer writes {raw:?} as it is: drop this fix"
+        );
+        script = script.replace(&raw, &format!("]:{}:", name.replace('\'', r"'\''")));
+    }
+    script
 }
 
 /// `p1ge0n completions SHELL`.
@@ -268,6 +303,242 @@ fn see_also_section(roff: &mut Roff, name: &str, is_top: bool) {
     refs.extend(["nc(1)", "socat(1)", "ncat(1)", "hexdump(1)"].map(String::from));
     roff.text([roman(refs.join(", "))]);
 }
+
+/// Where a subcommand takes an address: the 1-based positions of its
+/// address arguments (those `cli.rs` marks `ValueHint::Hostname`), and its
+/// options that take a value (the word after one is that value, not a
+/// positional).
+struct AddressSlots {
+    subcommand: String,
+    positions: Vec<usize>,
+    valued: Vec<String>,
+}
+
+fn address_slots() -> Vec<AddressSlots> {
+    let mut top = cli::Cli::command();
+    top.build();
+    top.get_subcommands()
+        .filter_map(|sub| {
+            let positions: Vec<usize> = (sub.get_positionals().enumerate())
+                .filter(|(_, arg)| arg.get_value_hint() == ValueHint::Hostname)
+                .map(|(i, _)| i + 1)
+                .collect();
+            if positions.is_empty() {
+                return None;
+            }
+            let mut valued = Vec::new();
+            for opt in sub.get_opts() {
+                let shorts = opt.get_short_and_visible_aliases().unwrap_or_default();
+                valued.extend(shorts.iter().map(|c| format!("-{c}")));
+                let longs = opt.get_long_and_visible_aliases().unwrap_or_default();
+                valued.extend(longs.iter().map(|l| format!("--{l}")));
+            }
+            Some(AddressSlots {
+                subcommand: sub.get_name().to_string(),
+                positions,
+                valued,
+            })
+        })
+        .collect()
+}
+
+/// clap_complete's static scripts complete what clap knows: fixed values,
+/// files, host names. An address is `serial:PATH` too, and the paths worth
+/// offering are the serial lines, `/dev/tty*`: a few lines of shell per
+/// script add them after `serial:`, wherever an address goes (send, repl
+/// and replay targets, listen's address, proxy's LISTEN and TARGET). Kept
+/// here, so that `generate` keeps them; each edit of clap's text is checked,
+/// so a clap_complete whose output changed fails loudly at generation
+/// (`tests/it/docs.rs`) instead of dropping the completion.
+fn serial_lines(shell: Shell, script: String) -> String {
+    let slots = address_slots();
+    match shell {
+        Shell::Bash => {
+            // clap's function becomes _p1ge0n_clap; _p1ge0n, which
+            // `complete -F` names, asks it unless the word is a serial line.
+            let clap = format!("_{BIN}() {{\n");
+            assert!(
+                script.starts_with(&clap),
+                "clap_complete's bash script no longer starts with {clap:?}"
+            );
+            let script = script.replacen(&clap, &format!("_{BIN}_clap() {{\n"), 1);
+            format!("{script}{}", bash_serial_lines(&slots))
+        }
+        Shell::Zsh => {
+            // The address arguments' action: _hosts (ValueHint::Hostname)
+            // becomes ours, defined before the script's last lines run it.
+            let hosts = ":_hosts' \\\n";
+            let marked: usize = slots.iter().map(|s| s.positions.len()).sum();
+            assert_eq!(
+                script.matches(hosts).count(),
+                marked,
+                "clap_complete's zsh script no longer says {hosts:?} once per address argument"
+            );
+            let script = script.replace(hosts, &format!(":_{BIN}_address' \\\n"));
+            let tail = format!("if [ \"$funcstack[1]\" = \"_{BIN}\" ]; then");
+            let at = script
+                .rfind(&tail)
+                .unwrap_or_else(|| panic!("clap_complete's zsh script no longer has {tail:?}"));
+            format!("{}{}{}", &script[..at], ZSH_SERIAL_LINES, &script[at..])
+        }
+        Shell::Fish => format!("{script}{}", fish_serial_lines(&slots)),
+        _ => script,
+    }
+}
+
+/// The bash functions: `_p1ge0n` and the position test, from the model.
+fn bash_serial_lines(slots: &[AddressSlots]) -> String {
+    let mut cases = String::new();
+    for slot in slots {
+        let positions: Vec<String> = slot.positions.iter().map(|p| p.to_string()).collect();
+        cases.push_str(&format!(
+            "        {})\n            addresses=' {} '\n            valued=' {} '\n            ;;\n",
+            slot.subcommand,
+            positions.join(" "),
+            slot.valued.join(" ")
+        ));
+    }
+    BASH_SERIAL_LINES.replace("{cases}", &cases)
+}
+
+/// The fish functions and the completion line, from the model.
+fn fish_serial_lines(slots: &[AddressSlots]) -> String {
+    let mut cases = String::new();
+    for slot in slots {
+        let positions: Vec<String> = slot.positions.iter().map(|p| p.to_string()).collect();
+        cases.push_str(&format!(
+            "        case {}\n            set addresses {}\n            set valued {}\n",
+            slot.subcommand,
+            positions.join(" "),
+            slot.valued.join(" ")
+        ));
+    }
+    FISH_SERIAL_LINES.replace("{cases}", &cases)
+}
+
+const BASH_SERIAL_LINES: &str = r#"
+# Added by `p1ge0n generate` (src/docs.rs): after `serial:`, wherever an
+# address goes, the serial lines (/dev/tty*); anything else is clap's
+# completion, _p1ge0n_clap.
+_p1ge0n() {
+    local -a words
+    local line word
+    if [[ -n ${COMP_LINE-} ]]; then
+        # The line up to the cursor, split at blanks only: bash splits
+        # `serial:/dev/tty` at the colon (COMP_WORDBREAKS).
+        line=${COMP_LINE:0:COMP_POINT}
+        read -ra words <<< "$line"
+        [[ -z $line || $line == *[[:blank:]] ]] && words+=("")
+    else
+        words=("${COMP_WORDS[@]:0:COMP_CWORD+1}")
+    fi
+    word=${words[${#words[@]}-1]}
+    if [[ $word == serial:* ]] && _p1ge0n_address_at "${words[@]}"; then
+        # bash replaces only its own current word ($2): after the colon
+        # when the colon breaks words, the whole word otherwise.
+        local cur=${2-$word} before="" tty candidate
+        [[ $word == *"$cur" ]] && before=${word%"$cur"}
+        COMPREPLY=()
+        for tty in /dev/tty*; do
+            candidate=serial:$tty
+            [[ -e $tty && $candidate == "$word"* ]] && COMPREPLY+=("${candidate#"$before"}")
+        done
+        return 0
+    fi
+    _p1ge0n_clap "$@"
+}
+
+# Whether the last of the words (p1ge0n, its subcommand, ...) is an
+# address: which positional argument it is, given the options that take a
+# value.
+_p1ge0n_address_at() {
+    local -a w=("$@")
+    local last=$((${#w[@]} - 1)) i=1 n=0 dashdash=0 addresses valued
+    while ((i < last)) && [[ ${w[i]} == -* ]]; do ((i++)); done
+    ((i < last)) || return 1
+    case ${w[i]} in
+{cases}        *)
+            return 1
+            ;;
+    esac
+    for ((i++; i < last; i++)); do
+        if ((dashdash)); then
+            ((n++))
+        elif [[ ${w[i]} == -- ]]; then
+            dashdash=1
+        elif [[ ${w[i]} == -?* && ${w[i]} != --*=* ]]; then
+            [[ $valued == *" ${w[i]} "* ]] && ((i++))
+        elif [[ ${w[i]} != --*=* ]]; then
+            ((n++))
+        fi
+    done
+    # An option right before the word takes it as its value.
+    ((i == last)) && [[ $addresses == *" $((n + 1)) "* ]]
+}
+"#;
+
+const ZSH_SERIAL_LINES: &str = r#"# Added by `p1ge0n generate` (src/docs.rs): after `serial:`, wherever an
+# address goes, the serial lines (/dev/tty*).
+(( $+functions[_p1ge0n_address] )) ||
+_p1ge0n_address() {
+    if compset -P 'serial:'; then
+        local -a expl lines
+        lines=(/dev/tty*(N))
+        _wanted serial-lines expl 'serial line' compadd -a lines
+    else
+        _default
+    fi
+}
+
+"#;
+
+const FISH_SERIAL_LINES: &str = r#"
+# Added by `p1ge0n generate` (src/docs.rs): after `serial:`, wherever an
+# address goes, the serial lines (/dev/tty*). Whether the token is an
+# address: which positional argument it is, given the options that take a
+# value.
+function __fish_p1ge0n_serial_address
+    string match -q -- 'serial:*' (commandline -ct); or return 1
+    set -l words (commandline -opc)
+    set -l i 2
+    while test $i -le (count $words); and string match -q -- '-*' $words[$i]
+        set i (math $i + 1)
+    end
+    test $i -le (count $words); or return 1
+    set -l addresses
+    set -l valued
+    switch $words[$i]
+{cases}        case '*'
+            return 1
+    end
+    set -l n 0
+    set -l dashdash 0
+    set -l value 0
+    set i (math $i + 1)
+    while test $i -le (count $words)
+        set -l w $words[$i]
+        set i (math $i + 1)
+        if test $value = 1
+            set value 0
+        else if test $dashdash = 1
+            set n (math $n + 1)
+        else if test "$w" = --
+            set dashdash 1
+        else if string match -qr -- '^-.' $w
+            # An option; its value is the next word, unless --option=value.
+            if contains -- $w $valued
+                set value 1
+            end
+        else
+            set n (math $n + 1)
+        end
+    end
+    # An option right before the token takes it as its value.
+    test $value = 0; and contains -- (math $n + 1) $addresses
+end
+
+complete -c p1ge0n -n __fish_p1ge0n_serial_address -f -a '(for tty in /dev/tty*; echo serial:$tty; end)'
+"#;
 
 #[cfg(test)]
 mod tests {

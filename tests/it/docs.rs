@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::util::{bin, code, have, p1ge0n, repo, show, skipped, stdout_of};
+use crate::util::{bin, code, have, p1ge0n, repo, show, skipped, stdout_of, term::Term};
 
 const REGENERATE: &str = "cargo run -- generate .";
 
@@ -132,6 +132,152 @@ printf '%s\n' "${{COMPREPLY[@]}}""#
     assert!(formats.lines().any(|l| l == "hexdump"), "{formats:?}");
 }
 
+/// `/dev/tty*` on this machine (any Linux has some), as `serial:` addresses.
+fn serial_lines() -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_dir("/dev")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("tty"))
+        .map(|name| format!("serial:/dev/{name}"))
+        .collect();
+    lines.sort();
+    assert!(!lines.is_empty(), "no /dev/tty* on this machine");
+    lines
+}
+
+/// Bash offers the serial lines after `serial:` wherever an address goes,
+/// and nowhere else: with the words split at blanks, and split at the
+/// colon too as bash does by default (COMP_WORDBREAKS has `:`; then bash
+/// replaces only what follows the colon).
+#[test]
+fn bash_completes_serial_lines_where_an_address_goes() {
+    // COMP_WORDS and the current word ($2) as bash makes them, with the
+    // colon a word of its own when it breaks words.
+    let complete = |line: &str, colon_breaks: bool| {
+        let script = format!(
+            r#"source completions/p1ge0n.bash
+COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}
+read -ra blank <<< "$COMP_LINE"
+COMP_WORDS=()
+for w in "${{blank[@]}}"; do
+    if {colon_breaks} && [[ $w == *:* ]]; then
+        COMP_WORDS+=("${{w%%:*}}" ':')
+        [[ -n ${{w#*:}} ]] && COMP_WORDS+=("${{w#*:}}")
+    else
+        COMP_WORDS+=("$w")
+    fi
+done
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+cur=${{COMP_WORDS[COMP_CWORD]}}; [[ $cur == : ]] && cur=''
+_p1ge0n p1ge0n "$cur" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#
+        );
+        let out = shell("bash", &["--norc", "-c", &script]);
+        let mut offered: Vec<String> = out.lines().map(String::from).collect();
+        offered.sort();
+        offered
+    };
+    let lines = serial_lines();
+    for line in [
+        "p1ge0n send serial:",
+        "p1ge0n send -w 2s --frame=line serial:/dev/tty",
+        "p1ge0n repl -x serial:",
+        "p1ge0n replay capture.jsonl serial:",
+        "p1ge0n listen serial:",
+        "p1ge0n proxy serial:",
+        "p1ge0n proxy 502 --gateway modbus serial:",
+    ] {
+        let wanted: Vec<String> = lines
+            .iter()
+            .filter(|l| l.starts_with(line.rsplit(' ').next().unwrap()))
+            .cloned()
+            .collect();
+        assert!(!wanted.is_empty());
+        assert_eq!(complete(line, false), wanted, "{line}");
+        let wanted_after_colon: Vec<String> =
+            wanted.iter().map(|l| l["serial:".len()..].into()).collect();
+        assert_eq!(
+            complete(line, true),
+            wanted_after_colon,
+            "{line} (split at ':')"
+        );
+    }
+    // Not an address: an option's value, a payload, replay's FILE.
+    for line in [
+        "p1ge0n send -w serial:",
+        "p1ge0n send 127.0.0.1:9000 serial:",
+        "p1ge0n replay serial:",
+        "p1ge0n completions serial:",
+    ] {
+        let offered = complete(line, false);
+        assert!(
+            !offered.iter().any(|o| o.starts_with("serial:/dev/tty")),
+            "{line}: {offered:?}"
+        );
+    }
+    // The completion function called as is, COMP_WORDS alone.
+    let out = shell(
+        "bash",
+        &[
+            "--norc",
+            "-c",
+            "source completions/p1ge0n.bash; COMP_WORDS=(p1ge0n send serial:/dev/tty); \
+             COMP_CWORD=2; _p1ge0n; printf '%s\n' \"${COMPREPLY[@]}\"",
+        ],
+    );
+    let offered: Vec<&str> = out.lines().collect();
+    assert!(offered.contains(&"serial:/dev/tty"), "{offered:?}");
+    assert_eq!(offered.len(), lines.len(), "{offered:?}");
+}
+
+/// The same in real shells at a terminal (tmux): bash with its own word
+/// splitting, and zsh (whose `send` completion was refused whole before:
+/// the quotes in `--request <'PROTO REQUEST'>` broke clap_complete's spec,
+/// "invalid argument: REQUEST:_default").
+#[test]
+fn bash_and_zsh_complete_serial_lines_at_a_terminal() {
+    let test = "docs::bash_and_zsh_complete_serial_lines_at_a_terminal";
+    let home = tempfile::tempdir().unwrap();
+    let script = |shell: &str| repo().join("completions").join(shell);
+    let mut shells = vec![(
+        "exec bash --norc --noprofile -i".to_string(),
+        format!("source {}", script("p1ge0n.bash").display()),
+    )];
+    if !skipped("zsh", test) {
+        assert!(
+            have("zsh"),
+            "{test}: zsh is not installed (scripts/test installs it; P1GE0N_SKIP=zsh skips this part)"
+        );
+        shells.push((
+            "exec zsh -f -i".to_string(),
+            format!(
+                "autoload -U compinit && compinit -u && source {}",
+                script("_p1ge0n").display()
+            ),
+        ));
+    }
+    for (start, load) in shells {
+        let term = Term::start_shell(home.path(), &start);
+        term.line(&load);
+        term.line("echo loaded");
+        term.wait_for("\nloaded");
+        // Tab inserts what all of /dev/tty* share (before: the files here).
+        for line in ["p1ge0n send -w 2s serial:", "p1ge0n proxy 502 serial:"] {
+            term.type_text(line);
+            term.keys(&["Tab"]);
+            term.wait_until(&format!("{start}: {line}/dev/tty"), |t| {
+                t.prompt_line().contains(&format!("{line}/dev/tty"))
+            });
+            term.keys(&["C-u"]);
+        }
+        assert!(
+            !term.transcript().contains("invalid argument"),
+            "{start}:\n{}",
+            term.transcript()
+        );
+    }
+}
+
 #[test]
 fn zsh_and_fish_scripts_load() {
     let test = "docs::zsh_and_fish_scripts_load";
@@ -163,6 +309,20 @@ fn zsh_and_fish_scripts_load() {
             ],
         );
         assert!(out.starts_with("listen"), "{out:?}");
+        // The serial lines right after `serial:`, where an address goes
+        // (fish completes paths after a colon by itself, but from the
+        // current directory).
+        let out = shell(
+            "fish",
+            &[
+                "--no-config",
+                "-c",
+                "source completions/p1ge0n.fish; complete -C 'p1ge0n proxy 502 serial:'",
+            ],
+        );
+        let mut offered: Vec<&str> = out.lines().collect();
+        offered.sort();
+        assert_eq!(offered, serial_lines(), "{out:?}");
     }
 }
 
