@@ -899,7 +899,7 @@ _p1ge0n_address_at() {
             ;;
         proxy)
             addresses=' 1 2 '
-            valued=' --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --capture --pcap '
+            valued=' --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --fault --fault-seed --capture --pcap '
             ;;
         *)
             return 1

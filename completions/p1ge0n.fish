@@ -369,7 +369,7 @@ function __fish_p1ge0n_serial_address
             set valued --junit --flow --speed --interval --loop --frame --max-frame -w --timeout --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -f --format --decode --capture --pcap
         case proxy
             set addresses 1 2
-            set valued --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --capture --pcap
+            set valued --frame --max-frame -f --format --decode --count --max-conns --idle-timeout --allow --deny --connect-timeout --source --keepalive --ca --pin --sni --cert --key --tls-cert --tls-key --client-ca --handshake-timeout -w --timeout --gateway --retries --turnaround --fault --fault-seed --capture --pcap
         case '*'
             return 1
     end
