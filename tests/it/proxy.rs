@@ -468,3 +468,49 @@ fn udp_upstream_sockets_are_dropped_when_idle() {
     assert_eq!(out.stdout, b"ping", "{}", show(&out));
     px.wait_stderr_contains("idle for 300ms, upstream socket dropped", SOON);
 }
+
+/// `--share`: a client waiting for a slow reply is not idle. Its reply
+/// takes longer than `--idle-timeout`, and its next message must still be
+/// served (it was dropped as idle the moment the reply was written; found
+/// by the gateway soak, where a busy line made clients wait).
+#[test]
+fn share_a_client_waiting_for_its_reply_is_not_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("slow.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nmatch = 'slow\\n'\nreply = 'late\\n'\ndelay = '1500ms'\n",
+    )
+    .unwrap();
+    let device = Listen::start(&[
+        "127.0.0.1:0",
+        "--frame",
+        "line",
+        "--rules",
+        rules.to_str().unwrap(),
+        "-q",
+    ]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &device.target(),
+        "--share",
+        "--frame",
+        "line",
+        "--idle-timeout",
+        "1s",
+        "-q",
+    ]);
+    let mut client = std::net::TcpStream::connect(proxy.target()).unwrap();
+    client.set_read_timeout(Some(SOON)).unwrap();
+    use std::io::{Read, Write};
+    client.write_all(b"slow\n").unwrap();
+    let mut reply = [0u8; 5];
+    client.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"late\n");
+    client.write_all(b"again\n").unwrap();
+    let mut echo = [0u8; 6];
+    client
+        .read_exact(&mut echo)
+        .unwrap_or_else(|e| panic!("dropped after a slow reply: {e}\n{}", proxy.proc.dump()));
+    assert_eq!(&echo, b"again\n");
+}

@@ -428,6 +428,10 @@ impl SharedClient<'_> {
                 .bytes_in
                 .fetch_add(message.len() as u64, Relaxed);
             let reply = self.queue.ask(message.clone()).await?;
+            // Waiting for a reply is not idleness: the clock starts again
+            // when it comes (a busy line or a slow device would otherwise
+            // drop the client as idle right after answering it).
+            self.idle.touch();
             if reply.is_empty() {
                 // A gateway's broadcast, or a request it dropped: no answer.
                 continue;
@@ -456,6 +460,7 @@ impl SharedClient<'_> {
             None => writer.send(reply).await,
         };
         sent.map_err(|e| format!("client: {}", net::describe_io(&e)))?;
+        self.idle.touch();
         self.server
             .stats
             .bytes_out
