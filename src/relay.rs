@@ -171,10 +171,13 @@ pub async fn relay<W: Watch>(
     ends_with: Option<Side>,
 ) -> (Ending, Totals) {
     let idle = Idle::new();
+    // Without a timeout nothing asks when the pair last moved: no clock
+    // read per message.
+    let touched = idle_timeout.map(|_| &idle);
     let (to_server, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
     let both = async {
-        let up = pump(watch, &idle, &to_server, client.0, server.1, Side::Client);
-        let down = pump(watch, &idle, &to_client, server.0, client.1, Side::Server);
+        let up = pump(watch, touched, &to_server, client.0, server.1, Side::Client);
+        let down = pump(watch, touched, &to_client, server.0, client.1, Side::Server);
         tokio::pin!(up, down);
         let (mut client_flow, mut server_flow) = (None, None);
         loop {
@@ -218,10 +221,12 @@ pub async fn relay<W: Watch>(
 ///
 /// The buffer lives only while a read is being forwarded: an idle
 /// connection holds none, so memory follows the traffic in flight, not the
-/// number of connections.
+/// number of connections. It comes from, and goes back to, a few spare
+/// buffers per thread ([`spare_buffer`]), so a busy relay does not
+/// allocate and free 64 KiB per message.
 async fn pump<W: Watch>(
     watch: &W,
-    idle: &Idle,
+    idle: Option<&Idle>,
     counter: &AtomicU64,
     mut from: ReadHalf,
     mut to: WriteHalf,
@@ -236,13 +241,13 @@ async fn pump<W: Watch>(
         if let Err(e) = from.readable().await {
             return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e)));
         }
-        let mut buf = BytesMut::with_capacity(RELAY_BUFFER);
+        let mut buf = spare_buffer();
         // Readable now, so this read completes at once; unlike a try_read,
         // a short read tells tokio the socket is drained, which saves the
         // read that would only say "would block".
         let n = match from.read_buf(&mut buf).await {
             Ok(0) => {
-                idle.touch();
+                touch(idle);
                 if let Err(reason) = watch.forwarded(side, &[], true).await {
                     return reset(to, reason);
                 }
@@ -251,19 +256,60 @@ async fn pump<W: Watch>(
                 return Flow::Closed;
             }
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                give_back(buf);
+                continue;
+            }
             Err(e) => return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e))),
         };
-        idle.touch();
+        touch(idle);
         if let Err(e) = to.send(&buf).await {
             return reset(to, format!("{other}: {}", net::describe_io(&e)));
         }
-        idle.touch();
+        touch(idle);
         counter.fetch_add(n as u64, Relaxed);
-        if let Err(reason) = watch.forwarded(side, &buf, false).await {
+        let forwarded = watch.forwarded(side, &buf, false).await;
+        give_back(buf);
+        if let Err(reason) = forwarded {
             return reset(to, reason);
         }
     }
+}
+
+fn touch(idle: Option<&Idle>) {
+    if let Some(idle) = idle {
+        idle.touch();
+    }
+}
+
+/// How many spare relay buffers a thread keeps (at most 512 KiB a thread,
+/// whatever the number of connections).
+const SPARE_BUFFERS: usize = 8;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A relay buffer: a spare one of this thread's, or a new one.
+fn spare_buffer() -> BytesMut {
+    SPARE
+        .with(|spare| spare.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUFFER))
+}
+
+/// Keep `buf` for the next read on this thread, if there is room and it
+/// is whole (a buffer the watch kept a piece of is let go).
+fn give_back(mut buf: BytesMut) {
+    buf.clear();
+    if buf.capacity() < RELAY_BUFFER {
+        return;
+    }
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
+    });
 }
 
 /// One direction failed: reset the connection `to` belongs to, and wake
