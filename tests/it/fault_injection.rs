@@ -99,6 +99,8 @@ fn drop_times_out_and_corrupt_breaks_the_crc() {
     assert!(!stdout.contains(r#""event":"data""#), "{stdout}");
 
     let rtu = PyServer::start("modbus_rtu_server.py", &["--tcp"]);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("corrupt.jsonl");
     let corrupting = proxy(&[
         "127.0.0.1:0",
         &rtu.target(),
@@ -109,6 +111,8 @@ fn drop_times_out_and_corrupt_breaks_the_crc() {
         "--fault-seed",
         "5",
         "-q",
+        "--capture",
+        capture.to_str().unwrap(),
     ]);
     let got = reads(
         corrupting.port(),
@@ -127,6 +131,48 @@ fn drop_times_out_and_corrupt_breaks_the_crc() {
         "seed given, yet printed: {stderr}"
     );
     assert!(stderr.contains("3 faults injected"), "{stderr}");
+    // The capture has each fault, and shows the answers as the client got
+    // them: every one with its CRC broken by exactly the recorded bit.
+    let text = std::fs::read_to_string(&capture).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let faults: Vec<&Value> = lines.iter().filter(|v| v["event"] == "fault").collect();
+    let answers: Vec<Vec<u8>> = lines
+        .iter()
+        .filter(|v| v["event"] == "data" && v["from"] == "server")
+        .map(|v| unhex(v["hex"].as_str().unwrap()))
+        .collect();
+    assert_eq!((faults.len(), answers.len()), (3, 3), "{text}");
+    for (fault, answer) in faults.iter().zip(&answers) {
+        assert_eq!(fault["fault"], "corrupt", "{text}");
+        let bit: usize = fault["detail"].as_str().unwrap()[4..].parse().unwrap();
+        let mut original = answer.clone();
+        original[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            rtu_crc_ok(&original),
+            "flipping bit {bit} back does not restore {answer:02x?}"
+        );
+        assert!(!rtu_crc_ok(answer), "{answer:02x?}");
+    }
+}
+
+/// CRC-16/MODBUS over a whole RTU frame (its last two bytes, low first).
+fn rtu_crc_ok(frame: &[u8]) -> bool {
+    let (body, crc) = frame.split_at(frame.len() - 2);
+    let mut sum: u16 = 0xffff;
+    for &b in body {
+        sum ^= u16::from(b);
+        for _ in 0..8 {
+            sum = if sum & 1 != 0 {
+                (sum >> 1) ^ 0xa001
+            } else {
+                sum >> 1
+            };
+        }
+    }
+    sum.to_le_bytes() == crc
 }
 
 /// `modbus-exception=100%:6`: pymodbus sees exception 6 (server device
