@@ -37,15 +37,34 @@
 //! the gateway drops it for being idle. A wrong answer to a hostile client
 //! fails the run like a good client's.
 //!
+//! `--faults` (echo mode) is for a server that deals faults on purpose
+//! (`proxy --frame line --fault drop=... --fault reset=...`): a good client
+//! then sends all its lines, half-closes, and reads the echoes until the end
+//! of the stream, matching each by its content (`c=ID s=SEQ `, so after a
+//! lost line the next echo is still recognised): an echo that is not one
+//! of its lines, or that comes out of order or twice, is a wrong byte as
+//! ever, but a missing echo or a reset is not judged here. Each good client
+//! connects from a port of `--good-ports` (never one the kernel hands out,
+//! so only good clients use them) and writes what it saw to `--report`:
+//! one JSON line, `{"id":..,"port":..,"k":..,"lines":..,"sent":..,"got":[..],
+//! "end":"eof"|"reset"|"stalled"}` (`k`: the how-manieth connection from
+//! that port, as the server's records count them; `got`: the line numbers
+//! whose echo came; `reason`: the error that ended it, if any), for the
+//! reader of the server's fault records to judge (`scripts/soak
+//! proxy-faults`).
+//!
 //! It prints the counts per kind and exits 1 if any well-behaved client
-//! saw a wrong byte or lost its connection, or a hostile client got a wrong
+//! saw a wrong byte or lost its connection (`--faults`: stalled with no
+//! answer for 10 s, or could not connect), or a hostile client got a wrong
 //! answer, 0 otherwise. Every wait is bounded.
 
 use std::{
-    net::SocketAddr,
+    io::Write as _,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+    ops::RangeInclusive,
     sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc,
+        atomic::{AtomicU32, AtomicU64, Ordering::Relaxed},
+        mpsc, Arc,
     },
     time::{Duration, Instant},
 };
@@ -86,11 +105,19 @@ struct Args {
     /// Modbus mode: the gateway's `--max-frame` (the largest MBAP frame it
     /// takes; 260, a whole Modbus/TCP ADU, by default).
     max_frame: usize,
+    /// Echo mode: the server deals faults; good clients report, and a
+    /// missing echo or a reset is left to the report's reader.
+    faults: bool,
+    /// `--faults`: where the good clients' reports go (a file or a pipe).
+    report: Option<std::path::PathBuf>,
+    /// `--faults`: the local ports good clients connect from.
+    good_ports: RangeInclusive<u16>,
 }
 
 const HELP: &str = "\
 chaos --target IP:PORT [--mode echo|rules|serve|modbus] [--seconds S] [--clients N]
-      [--tls] [--idle-wait S] [--seed N] [--big BYTES] [--max-frame BYTES]";
+      [--tls] [--idle-wait S] [--seed N] [--big BYTES] [--max-frame BYTES]
+      [--faults --report FILE [--good-ports LO-HI]]";
 
 fn parse_args() -> Result<Args> {
     let mut args = Args {
@@ -103,6 +130,9 @@ fn parse_args() -> Result<Args> {
         seed: std::process::id() as u64,
         big: 0,
         max_frame: 260,
+        faults: false,
+        report: None,
+        good_ports: 20_000..=32_767,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -127,6 +157,19 @@ fn parse_args() -> Result<Args> {
             "--seed" => args.seed = value()?.parse().context("--seed")?,
             "--big" => args.big = value()?.parse().context("--big")?,
             "--max-frame" => args.max_frame = value()?.parse().context("--max-frame")?,
+            "--faults" => args.faults = true,
+            "--report" => args.report = Some(value()?.into()),
+            "--good-ports" => {
+                let v = value()?;
+                let (lo, hi) = v
+                    .split_once('-')
+                    .ok_or_else(|| anyhow!("--good-ports {v}: expected LO-HI"))?;
+                let (lo, hi): (u16, u16) = (lo.parse()?, hi.parse()?);
+                if lo == 0 || hi < lo {
+                    bail!("--good-ports {v}: expected 1 <= LO <= HI");
+                }
+                args.good_ports = lo..=hi;
+            }
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
@@ -136,6 +179,9 @@ fn parse_args() -> Result<Args> {
     }
     if args.target.port() == 0 {
         bail!("--target IP:PORT is required\n{HELP}");
+    }
+    if args.faults && (args.mode != Mode::Echo || args.tls || args.report.is_none()) {
+        bail!("--faults needs --mode echo, no --tls, and --report FILE");
     }
     if args.mode == Mode::Modbus
         && !(MBAP_HEADER + 3..=usize::from(u16::MAX)).contains(&args.max_frame)
@@ -206,6 +252,10 @@ struct Counts {
     /// silence then a close) and found right, or wrong (fails the run).
     hostile_checked: AtomicU64,
     hostile_wrong: AtomicU64,
+    /// `--faults`: good clients that missed an echo or lost their
+    /// connection, left to the report's reader; echoes they missed.
+    cut_short: AtomicU64,
+    missing: AtomicU64,
 }
 
 /// A wrong answer to a hostile client (counted in `hostile_wrong`): shown
@@ -254,6 +304,12 @@ struct Ctx {
     counts: Counts,
     tls: Option<tokio_rustls::TlsConnector>,
     deadline: Instant,
+    /// `--faults`: the reports, to the thread that writes them.
+    report: Option<mpsc::Sender<String>>,
+    /// `--faults`: the next good port to try, and how many connections
+    /// each good port has made (its `k`).
+    next_port: AtomicU32,
+    port_uses: Vec<AtomicU32>,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -654,6 +710,197 @@ async fn good(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
     Ok(())
 }
 
+/// `--faults`: connect from the next port of `--good-ports` that is free
+/// (one in use, or still in TIME_WAIT toward the target, is skipped):
+/// (stream, port, k), `k` the how-manieth connection from that port.
+async fn good_port_connect(ctx: &Ctx) -> Result<(TcpStream, u16, u32)> {
+    let ports = &ctx.args.good_ports;
+    let span = u32::from(*ports.end() - *ports.start()) + 1;
+    let mut skipped = None;
+    for _ in 0..span.min(1000) {
+        let port = *ports.start() + (ctx.next_port.fetch_add(1, Relaxed) % span) as u16;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        if let Err(e) = socket.bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into()) {
+            skipped = Some(e);
+            continue;
+        }
+        match tokio::time::timeout(STEP, socket.connect(ctx.args.target)).await {
+            Ok(Ok(tcp)) => {
+                let uses = &ctx.port_uses[usize::from(port - *ports.start())];
+                return Ok((tcp, port, uses.fetch_add(1, Relaxed) + 1));
+            }
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::AddrInUse | std::io::ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                skipped = Some(e)
+            }
+            Ok(Err(e)) => return Err(anyhow!("connect from port {port}: {e}")),
+            Err(_) => bail!("connect from port {port}: no answer within {STEP:?}"),
+        }
+    }
+    bail!("no free port in --good-ports {ports:?} (last: {skipped:?})")
+}
+
+/// How a faulted good client's stream ended.
+enum End {
+    /// The server closed after the last echo it had to give.
+    Eof,
+    /// An error (a reset) on reading or writing: the reason.
+    Reset(String),
+    /// Nothing moved for `STEP`.
+    Stalled(String),
+    /// An echo that is none of its lines, or out of order: what came.
+    Wrong(String),
+}
+
+/// `--faults`: a good client sends all its lines, half-closes, and reads
+/// the echoes to the end of the stream, recognising each by its content
+/// (`c=ID s=SEQ `): a line the fault proxy dropped (either way) is simply
+/// missing, and the next echo is still known. Whether each missing echo
+/// and a reset were dealt on purpose is for the reader of the report (with
+/// the proxy's fault records) to say; a wrong or reordered echo, and a
+/// stall, fail here.
+async fn good_faulted(ctx: &Ctx, id: u64, rng: &mut Rng) -> Result<()> {
+    let lines: Vec<Vec<u8>> = conversation(&ctx.args, id, rng)
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect();
+    let (tcp, port, k) = good_port_connect(ctx).await?;
+    tcp.set_nodelay(true)?;
+    let (mut from, mut to) = tcp.into_split();
+    // When each line was written: an echo's wait counts from it.
+    let written = std::sync::Mutex::new(vec![None; lines.len()]);
+    let write = async {
+        for (sent, line) in lines.iter().enumerate() {
+            match tokio::time::timeout(STEP, to.write_all(line)).await {
+                Ok(Ok(())) => written.lock().unwrap()[sent] = Some(Instant::now()),
+                Ok(Err(e)) => return (sent, Some(End::Reset(format!("write: {e}")))),
+                Err(_) => {
+                    let why = format!("write: nothing taken for {STEP:?}");
+                    return (sent, Some(End::Stalled(why)));
+                }
+            }
+        }
+        // The half-close: once the proxy has passed it on, the server
+        // closes, and the proxy closes toward us after the last echo.
+        let _ = to.shutdown().await;
+        (lines.len(), None)
+    };
+    let read = read_echoes(ctx, id, &lines, &written, &mut from);
+    let ((sent, write_end), (got, read_end)) = tokio::join!(write, read);
+    let end = match (read_end, write_end) {
+        (wrong @ End::Wrong(_), _) => wrong,
+        (reset @ End::Reset(_), _) | (_, Some(reset @ End::Reset(_))) => reset,
+        (stalled @ End::Stalled(_), _) | (_, Some(stalled @ End::Stalled(_))) => stalled,
+        (End::Eof, _) => End::Eof,
+    };
+    let (name, reason) = match &end {
+        End::Eof => ("eof", ""),
+        End::Reset(why) => ("reset", why.as_str()),
+        End::Stalled(why) => ("stalled", why.as_str()),
+        End::Wrong(why) => ("wrong", why.as_str()),
+    };
+    if let Some(report) = &ctx.report {
+        let line = serde_json::json!({
+            "id": id, "port": port, "k": k, "lines": lines.len(), "sent": sent,
+            "got": got, "end": name, "reason": reason,
+        });
+        let _ = report.send(line.to_string());
+    }
+    ctx.counts.checked.fetch_add(got.len() as u64, Relaxed);
+    if got.len() < lines.len() || !matches!(end, End::Eof) {
+        ctx.counts.cut_short.fetch_add(1, Relaxed);
+        ctx.counts
+            .missing
+            .fetch_add((lines.len() - got.len()) as u64, Relaxed);
+    }
+    match end {
+        End::Wrong(why) => {
+            ctx.counts.wrong.fetch_add(1, Relaxed);
+            bail!("client {id} (port {port}): {why}")
+        }
+        End::Stalled(why) => bail!("client {id} (port {port}): {why}"),
+        End::Eof | End::Reset(_) => Ok(()),
+    }
+}
+
+/// Read `lines`' echoes until the stream ends: the line numbers that came,
+/// in order, and how it ended. Each echo's wait since its line was
+/// `written` goes to the slowest reply.
+async fn read_echoes(
+    ctx: &Ctx,
+    id: u64,
+    lines: &[Vec<u8>],
+    written: &std::sync::Mutex<Vec<Option<Instant>>>,
+    from: &mut (impl AsyncRead + Unpin),
+) -> (Vec<usize>, End) {
+    let longest = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let prefix = format!("c={id} s=");
+    let mut got: Vec<usize> = Vec::new();
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut scanned = 0;
+    loop {
+        while let Some(at) = buf[scanned..].iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=scanned + at).collect();
+            scanned = 0;
+            let seq = line
+                .strip_prefix(prefix.as_bytes())
+                .and_then(|rest| rest.split(|&b| b == b' ').next())
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+            let after = got.last().is_none_or(|&last| seq > Some(last));
+            match seq {
+                Some(s) if s < lines.len() && after && line == lines[s] => {
+                    if let Some(at) = written.lock().unwrap()[s] {
+                        let waited = at.elapsed().as_micros() as u64;
+                        ctx.counts.slowest_us.fetch_max(waited, Relaxed);
+                    }
+                    got.push(s)
+                }
+                _ => {
+                    let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+                    let why = match seq {
+                        Some(s) if s < lines.len() && !after => {
+                            format!("echo of line {s} after line {:?}: {shown:?}", got.last())
+                        }
+                        Some(s) if s < lines.len() => format!(
+                            "echo of line {s} differs at byte {}: {shown:?}",
+                            first_difference(&lines[s], &line)
+                        ),
+                        _ => format!("an echo that is none of its lines: {shown:?}"),
+                    };
+                    return (got, End::Wrong(why));
+                }
+            }
+        }
+        scanned = buf.len();
+        if buf.len() > longest {
+            let why = format!(
+                "{} bytes without an end of line, longer than any line sent",
+                buf.len()
+            );
+            return (got, End::Wrong(why));
+        }
+        match tokio::time::timeout(STEP, from.read(&mut chunk)).await {
+            Ok(Ok(0)) if buf.is_empty() => return (got, End::Eof),
+            Ok(Ok(0)) => {
+                let why = format!("the stream ended inside a line ({} bytes)", buf.len());
+                return (got, End::Wrong(why));
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Err(e)) => return (got, End::Reset(format!("read: {e}"))),
+            Err(_) => {
+                let why = format!("read: nothing for {STEP:?} after {} echoes", got.len());
+                return (got, End::Stalled(why));
+            }
+        }
+    }
+}
+
 /// One MBAP frame, whatever its length says (a wrong answer of another
 /// length is seen as wrong at once, not as a wait for bytes).
 async fn read_mbap(s: &mut (impl AsyncRead + Unpin)) -> Result<Vec<u8>> {
@@ -802,6 +1049,7 @@ async fn worker(ctx: Arc<Ctx>, worker: u64) -> Vec<String> {
         n += 1;
         let id = worker * 1_000_000 + n;
         let result = match kind {
+            Kind::Good if ctx.args.faults => good_faulted(&ctx, id, &mut rng).await,
             Kind::Good => good(&ctx, id, &mut rng).await,
             other if ctx.args.mode == Mode::Modbus => hostile_modbus(&ctx, other, &mut rng).await,
             other => hostile(&ctx, other, &mut rng).await,
@@ -833,10 +1081,41 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // --report: one thread writes the reports (to a pipe that may be slow
+    // to read), so no client waits on it.
+    let (report, report_writer) = match args.report.clone() {
+        Some(path) => {
+            let (tx, rx) = mpsc::channel::<String>();
+            let writer = std::thread::spawn(move || -> std::io::Result<()> {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)?;
+                let mut out = std::io::BufWriter::new(file);
+                // An empty line: the clients are done.
+                for line in rx.iter().take_while(|l| !l.is_empty()) {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()
+            });
+            (Some(tx), Some(writer))
+        }
+        None => (None, None),
+    };
+    let good_ports = args.good_ports.clone();
     let ctx = Arc::new(Ctx {
         deadline: Instant::now() + Duration::from_secs_f64(args.seconds),
         tls: args.tls.then(connector),
         counts: Counts::default(),
+        report,
+        next_port: AtomicU32::new(0),
+        port_uses: if args.faults {
+            good_ports.map(|_| AtomicU32::new(0)).collect()
+        } else {
+            Vec::new()
+        },
         args,
     });
     let started = Instant::now();
@@ -851,6 +1130,15 @@ fn main() {
         }
         all
     });
+    let mut report_failed = None;
+    if let (Some(report), Some(writer)) = (&ctx.report, report_writer) {
+        let _ = report.send(String::new());
+        match writer.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => report_failed = Some(format!("--report: {e}")),
+            Err(_) => report_failed = Some("--report: the writer panicked".into()),
+        }
+    }
     let c = &ctx.counts;
     let kinds: Vec<String> = std::iter::once(&Kind::Good)
         .chain(hostile_kinds(&ctx.args))
@@ -861,6 +1149,12 @@ fn main() {
             "; hostile answers checked={} wrong={}",
             c.hostile_checked.load(Relaxed),
             c.hostile_wrong.load(Relaxed)
+        )
+    } else if ctx.args.faults {
+        format!(
+            "; good clients cut short={} (echoes missing={}), left to the fault records",
+            c.cut_short.load(Relaxed),
+            c.missing.load(Relaxed)
         )
     } else {
         String::new()
@@ -884,8 +1178,12 @@ fn main() {
     if problems.len() > 20 {
         println!("chaos: ... and {} more problems", problems.len() - 20);
     }
+    if let Some(why) = &report_failed {
+        println!("chaos: {why}");
+    }
     let panicked = problems.iter().any(|p| p.starts_with("worker panicked"));
-    let failed = c.wrong.load(Relaxed) > 0
+    let failed = report_failed.is_some()
+        || c.wrong.load(Relaxed) > 0
         || c.lost.load(Relaxed) > 0
         || c.hostile_wrong.load(Relaxed) > 0
         || panicked;
