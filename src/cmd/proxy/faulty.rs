@@ -186,15 +186,21 @@ impl Direction {
         mut from: ReadHalf,
         tx: mpsc::Sender<Item>,
     ) -> Flow {
-        let mut buf = BytesMut::new();
         let mut at = Instant::now();
         loop {
-            if buf.capacity() < RELAY_BUFFER / 4 {
-                buf = BytesMut::with_capacity(RELAY_BUFFER);
-            }
+            // Raw: a buffer for this read only (it becomes the message), so
+            // an idle connection holds none, as in the plain relay.
+            let mut buf = BytesMut::new();
             let read = match &mut self.decoder {
                 Some(decoder) => from.read_buf(decoder.buffer_mut()).await,
-                None => from.read_buf(&mut buf).await,
+                None => {
+                    if let Err(e) = from.readable().await {
+                        Err(e)
+                    } else {
+                        buf.reserve(RELAY_BUFFER);
+                        from.read_buf(&mut buf).await
+                    }
+                }
             };
             idle.touch();
             let n = match read {
@@ -224,7 +230,7 @@ impl Direction {
                         }
                     }
                 },
-                None if !eof => messages.push(buf.split().freeze()),
+                None if !eof => messages.push(buf.freeze()),
                 None => {}
             }
             let arrived = Instant::now();
@@ -278,9 +284,17 @@ impl Direction {
         match outcome.fate {
             Fate::Forward(times) => {
                 *at = (*at).max(arrived + outcome.hold);
+                let mut bytes = outcome.apply(message);
+                if !outcome.hold.is_zero() {
+                    // A frame is a slice of the reader's buffer: held in the
+                    // queue, it would pin that buffer and every next read
+                    // would need a new one (twice the plain proxy's memory
+                    // under the soak's load). A held message gets its own.
+                    bytes = Bytes::copy_from_slice(&bytes);
+                }
                 Some(Item::Deliver {
                     at: *at,
-                    bytes: outcome.apply(message),
+                    bytes,
                     times,
                 })
             }
