@@ -706,3 +706,38 @@ fn the_gateway_records_both_sides_and_either_replays() {
     gateway.interrupt();
     gateway.wait_exit(SOON);
 }
+
+/// `repl --reconnect` on a line: the cable pulled mid-session (socat
+/// killed) is shown, and once the line is back (a new pair at the same
+/// paths) the repl opens it again by itself; the device, `listen` on the
+/// other end, reopens its end too, and the session carries on.
+#[test]
+fn repl_reconnect_reopens_a_line_that_comes_back() {
+    let mut line = PtyPair::new();
+    let _device = listen_line(&[&line.addr_b(""), "--frame", "line", "-q"]);
+    let home = tempfile::TempDir::new().unwrap();
+    let term =
+        crate::util::term::Term::start(home.path(), &["repl", &line.addr_a(""), "--reconnect"]);
+    term.wait_for("#1 serial:");
+    term.line("one");
+    term.wait_for("recv 4 one\\n");
+    line.pull();
+    term.wait_for("reconnecting");
+    line.plug();
+    // The retry interval doubles up to 5 s; the next try may be that far off.
+    term.wait_within(SOON * 3, "#2 serial:", |t| {
+        t.transcript().contains("#2 serial:")
+    });
+    // The device reopens its end every 0.5 s.
+    let mut echoed = false;
+    for _ in 0..20 {
+        term.line("back");
+        if wait_until(Duration::from_millis(700), || {
+            term.transcript().contains("recv 5 back")
+        }) {
+            echoed = true;
+            break;
+        }
+    }
+    assert!(echoed, "{}", term.transcript());
+}

@@ -881,6 +881,15 @@ impl PtyPair {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("A").display().to_string();
         let b = dir.path().join("B").display().to_string();
+        PtyPair {
+            _proc: PtyPair::socat(&a, &b),
+            _dir: dir,
+            a,
+            b,
+        }
+    }
+
+    fn socat(a: &str, b: &str) -> Proc {
         let mut cmd = Command::new("socat");
         cmd.args([
             "-d",
@@ -891,12 +900,22 @@ impl PtyPair {
         let proc = Proc::spawn(cmd);
         // socat says "starting data transfer loop" once both ends exist.
         proc.wait_stderr_contains("starting data transfer loop", STARTUP);
-        PtyPair {
-            _proc: proc,
-            _dir: dir,
-            a,
-            b,
-        }
+        proc
+    }
+
+    /// The cable pulled: socat gone, and both ends with it.
+    pub fn pull(&mut self) {
+        self._proc = Proc::spawn(Command::new("true"));
+        assert!(
+            wait_until(SOON, || !Path::new(&self.a).exists()),
+            "{} still there",
+            self.a
+        );
+    }
+
+    /// Plugged back: a new pair at the same paths.
+    pub fn plug(&mut self) {
+        self._proc = PtyPair::socat(&self.a, &self.b);
     }
 
     /// `serial:` and end A, with `settings` (`,9600,8N1`) appended.
