@@ -812,25 +812,41 @@ where
     for (id, s) in streams.into_iter().enumerate() {
         set.spawn(rate_client(id, s, start, deadline));
     }
-    let watchdog = deadline + Duration::from_secs(10);
-    let mut round = RateRound {
-        msgs: 0,
-        secs: 0.0,
-        lat_ns: Vec::new(),
-    };
-    let mut last_end = start;
+    let (msgs, secs, lat_ns) = gather(
+        set,
+        start,
+        deadline + Duration::from_secs(10),
+        "clients still waiting for echoes 10 s after the deadline",
+    )
+    .await?;
+    Ok(RateRound { msgs, secs, lat_ns })
+}
+
+/// What a load client reports: how many round trips, their latencies
+/// (ns), and when it finished.
+pub type ClientRun = Result<(u64, Vec<u64>, tokio::time::Instant)>;
+
+/// Wait for every load client of a round, each bounded by `watchdog`
+/// (else `late`): (round trips, seconds from `start` to the last client's
+/// end, every latency).
+pub async fn gather(
+    mut set: JoinSet<ClientRun>,
+    start: tokio::time::Instant,
+    watchdog: tokio::time::Instant,
+    late: &str,
+) -> Result<(u64, f64, Vec<u64>)> {
+    let (mut total, mut lat_ns, mut last_end) = (0, Vec::new(), start);
     loop {
         let next = tokio::time::timeout_at(watchdog, set.join_next())
             .await
-            .map_err(|_| anyhow!("clients still waiting for echoes 10 s after the deadline"))?;
+            .map_err(|_| anyhow!("{late}"))?;
         let Some(joined) = next else { break };
         let (n, lat, end) = joined??;
-        round.msgs += n;
-        round.lat_ns.extend(lat);
+        total += n;
+        lat_ns.extend(lat);
         last_end = last_end.max(end);
     }
-    round.secs = (last_end - start).as_secs_f64();
-    Ok(round)
+    Ok((total, (last_end - start).as_secs_f64(), lat_ns))
 }
 
 async fn rate_client<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(

@@ -281,25 +281,18 @@ pub async fn mbap_round(addr: SocketAddr, clients: usize, dur: Duration) -> Resu
     for (id, s) in streams.into_iter().enumerate() {
         set.spawn(mbap_client(id, s, start, deadline));
     }
-    let watchdog = deadline + REPLY_LIMIT + Duration::from_secs(5);
-    let mut round = ModbusRound {
-        requests: 0,
-        secs: 0.0,
-        lat_ns: Vec::new(),
-    };
-    let mut last_end = start;
-    loop {
-        let next = tokio::time::timeout_at(watchdog, set.join_next())
-            .await
-            .map_err(|_| anyhow!("clients still waiting for replies after the deadline"))?;
-        let Some(joined) = next else { break };
-        let (n, lat, end) = joined??;
-        round.requests += n;
-        round.lat_ns.extend(lat);
-        last_end = last_end.max(end);
-    }
-    round.secs = (last_end - start).as_secs_f64();
-    Ok(round)
+    let (requests, secs, lat_ns) = crate::harness::gather(
+        set,
+        start,
+        deadline + REPLY_LIMIT + Duration::from_secs(5),
+        "clients still waiting for replies after the deadline",
+    )
+    .await?;
+    Ok(ModbusRound {
+        requests,
+        secs,
+        lat_ns,
+    })
 }
 
 async fn mbap_client(
