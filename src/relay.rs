@@ -238,14 +238,23 @@ async fn pump<W: Watch>(
         Side::Server => "client",
     };
     loop {
-        if let Err(e) = from.readable().await {
-            return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e)));
-        }
-        let mut buf = spare_buffer();
-        // Readable now, so this read completes at once; unlike a try_read,
-        // a short read tells tokio the socket is drained, which saves the
-        // read that would only say "would block".
-        let n = match from.read_buf(&mut buf).await {
+        // One poll per wake-up: a spare buffer is taken for the read and
+        // given back at once when nothing is there, so a connection that
+        // waits holds none. A short read tells tokio the socket is
+        // drained, which saves the read that would only say "would block".
+        let (read, buf) = std::future::poll_fn(|cx| {
+            let mut buf = spare_buffer();
+            let polled = std::pin::pin!(from.read_buf(&mut buf)).poll(cx);
+            match polled {
+                std::task::Poll::Pending => {
+                    give_back(buf);
+                    std::task::Poll::Pending
+                }
+                std::task::Poll::Ready(read) => std::task::Poll::Ready((read, buf)),
+            }
+        })
+        .await;
+        let n = match read {
             Ok(0) => {
                 touch(idle);
                 if let Err(reason) = watch.forwarded(side, &[], true).await {
