@@ -244,20 +244,10 @@ impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
         relay::Watch::forwarded(self, from, bytes, eof).await
     }
 
-    async fn injected(&self, from: Side, number: u64, kind: &str, detail: &str) {
-        if let Some(count) = &self.server.stats.faults {
-            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if !self.server.observes() {
-            return;
-        }
+    async fn injected(&self, from: Side, outcome: &crate::fault::Outcome) {
         let mut recorder = self.recorder.lock().await;
-        recorder.hold(Event::Fault {
-            from,
-            number,
-            kind,
-            detail,
-        });
-        self.server.deliver(&mut recorder).await;
+        self.server
+            .record_faults(&mut recorder, from, outcome)
+            .await;
     }
 }

@@ -245,6 +245,32 @@ impl<H> Server<H> {
         self.deliver(recorder).await;
     }
 
+    /// `--fault` dealt `outcome` to a message `from` sent: each fault
+    /// counted for the summary and recorded (every fault shell, the relay,
+    /// `--share` and UDP, records them here).
+    pub async fn record_faults(
+        &self,
+        recorder: &mut HeldRecorder,
+        from: Side,
+        outcome: &crate::fault::Outcome,
+    ) {
+        if let Some(count) = &self.stats.faults {
+            count.fetch_add(outcome.injected.len() as u64, Relaxed);
+        }
+        if outcome.injected.is_empty() || !self.observes() {
+            return;
+        }
+        for fault in &outcome.injected {
+            recorder.hold(Event::Fault {
+                from,
+                number: outcome.number,
+                kind: fault.kind,
+                detail: &fault.detail,
+            });
+        }
+        self.deliver(recorder).await;
+    }
+
     /// Count one message: (admitted, last). Not admitted once `--count`
     /// is already reached (the message is ignored); last when this message
     /// reaches it.

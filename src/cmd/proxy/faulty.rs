@@ -27,7 +27,7 @@ use tokio::{
 };
 
 use crate::{
-    fault::{transmit_time, DirectionFaults, Fate, Faults},
+    fault::{transmit_time, DirectionFaults, Fate, Faults, Outcome},
     frame::{Decoder, FrameSpec},
     net::{self, ReadHalf, WriteHalf},
     record::Side,
@@ -47,9 +47,7 @@ pub trait FaultWatch: Sync {
     fn injected(
         &self,
         from: Side,
-        number: u64,
-        kind: &str,
-        detail: &str,
+        outcome: &Outcome,
     ) -> impl std::future::Future<Output = ()> + Send;
 }
 
@@ -276,11 +274,7 @@ impl Direction {
             });
         };
         let outcome = faults.decide(&message);
-        for fault in &outcome.injected {
-            watch
-                .injected(self.side, outcome.number, fault.kind, &fault.detail)
-                .await;
-        }
+        watch.injected(self.side, &outcome).await;
         match outcome.fate {
             Fate::Forward(times) => {
                 *at = (*at).max(arrived + outcome.hold);

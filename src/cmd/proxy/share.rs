@@ -505,20 +505,9 @@ impl SharedClient<'_> {
         let Some(outcome) = outcome else {
             return Dealt::Pass(message, 1);
         };
-        for fault in &outcome.injected {
-            if let Some(count) = &self.server.stats.faults {
-                count.fetch_add(1, Relaxed);
-            }
-            if self.server.observes() {
-                self.recorder.hold(Event::Fault {
-                    from,
-                    number: outcome.number,
-                    kind: fault.kind,
-                    detail: &fault.detail,
-                });
-            }
-        }
-        self.server.deliver(&mut self.recorder).await;
+        self.server
+            .record_faults(&mut self.recorder, from, &outcome)
+            .await;
         match outcome.fate {
             Fate::Forward(times) => {
                 tokio::time::sleep_until(arrived + outcome.hold).await;

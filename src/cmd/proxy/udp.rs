@@ -139,20 +139,7 @@ async fn deal(
         {
             let mut recorder = recorder.lock().await;
             (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
-            for fault in &outcome.injected {
-                if let Some(count) = &server.stats.faults {
-                    count.fetch_add(1, Relaxed);
-                }
-                if server.observes() {
-                    recorder.hold(Event::Fault {
-                        from,
-                        number: outcome.number,
-                        kind: fault.kind,
-                        detail: &fault.detail,
-                    });
-                }
-            }
-            server.deliver(&mut recorder).await;
+            server.record_faults(&mut recorder, from, &outcome).await;
         }
         (outcome.fate, outcome.hold)
     } else {
