@@ -16,12 +16,16 @@
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::atomic::{AtomicU64, Ordering::Relaxed},
+    task::{ready, Context, Poll},
     time::Duration,
 };
 
-use bytes::BytesMut;
-use tokio::{io::AsyncReadExt, time::Instant};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    time::Instant,
+};
 
 use crate::{
     net::{self, ReadHalf, WriteHalf},
@@ -109,9 +113,21 @@ impl Idle {
 
 /// What a relay's owner learns about the bytes going by.
 pub trait Watch: Sync {
-    /// `from` sent `bytes`, which were forwarded already (`eof`: then it
-    /// closed its side; `bytes` is empty). An `Err` ends this direction
-    /// with that reason, and the other side is reset.
+    /// `from` sent `n` bytes, which were forwarded already: called for
+    /// every chunk, whether or not anything observes (the summary's byte
+    /// counts).
+    fn counted(&self, _from: Side, _n: usize) {}
+
+    /// Whether [`Watch::forwarded`] must see the bytes (something records,
+    /// decodes or frames them). When nothing does, a chunk costs the relay
+    /// one call of [`Watch::counted`] and no future.
+    fn observes(&self) -> bool {
+        true
+    }
+
+    /// `from` sent `bytes`, which were forwarded and counted already
+    /// (`eof`: then it closed its side; `bytes` is empty). An `Err` ends
+    /// this direction with that reason, and the other side is reset.
     fn forwarded(
         &self,
         from: Side,
@@ -171,118 +187,277 @@ pub async fn relay<W: Watch>(
     ends_with: Option<Side>,
 ) -> (Ending, Totals) {
     let idle = Idle::new();
-    // Without a timeout nothing asks when the pair last moved: no clock
-    // read per message.
-    let touched = idle_timeout.map(|_| &idle);
-    let (to_server, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
-    let both = async {
-        let up = pump(watch, touched, &to_server, client.0, server.1, Side::Client);
-        let down = pump(watch, touched, &to_client, server.0, client.1, Side::Server);
-        tokio::pin!(up, down);
-        let (mut client_flow, mut server_flow) = (None, None);
-        loop {
-            tokio::select! {
-                flow = &mut up, if client_flow.is_none() => client_flow = Some(flow),
-                flow = &mut down, if server_flow.is_none() => server_flow = Some(flow),
-            }
-            let leader_done = match ends_with {
-                Some(Side::Client) => client_flow.is_some(),
-                Some(Side::Server) => server_flow.is_some(),
-                None => false,
-            };
-            if leader_done || (client_flow.is_some() && server_flow.is_some()) {
-                break (
-                    client_flow.unwrap_or(Flow::Closed),
-                    server_flow.unwrap_or(Flow::Closed),
-                );
-            }
-        }
+    let mut pair = Pair {
+        watch,
+        // Without a timeout nothing asks when the pair last moved: no
+        // clock read per message.
+        idle: idle_timeout.map(|_| &idle),
+        pumps: [
+            Pump::new(client.0, server.1, Side::Client),
+            Pump::new(server.0, client.1, Side::Server),
+        ],
+        flows: [None, None],
+        ends_with,
+        first: 0,
     };
     let ending = match idle_timeout {
         Some(limit) => tokio::select! {
-            flows = both => Ending::Flows(flows.0, flows.1),
+            (up, down) = &mut pair => Ending::Flows(up, down),
             _ = idle.expired(limit) => Ending::Idle(limit),
         },
         None => {
-            let flows = both.await;
-            Ending::Flows(flows.0, flows.1)
+            let (up, down) = (&mut pair).await;
+            Ending::Flows(up, down)
         }
     };
     let totals = Totals {
-        to_server: to_server.load(Relaxed),
-        to_client: to_client.load(Relaxed),
+        to_server: pair.pumps[0].forwarded,
+        to_client: pair.pumps[1].forwarded,
     };
     (ending, totals)
 }
 
-/// Forward everything `from` sends to `to`, telling the watch, until `from`
-/// closes (then close `to`'s sending side) or something fails (then reset
-/// `to`, so the other side learns it too).
+/// Both directions of a relay as one future, polled by hand as tokio's
+/// `copy_bidirectional` is: a wake-up polls each unfinished direction once,
+/// with no task, channel or `select!` between them, the one that did not
+/// move last first (in request and answer traffic, where the next bytes
+/// come from). It ends when both
+/// directions have, or the one `ends_with` names has.
+struct Pair<'w, W> {
+    watch: &'w W,
+    idle: Option<&'w Idle>,
+    /// client>server, server>client.
+    pumps: [Pump<'w>; 2],
+    flows: [Option<Flow>; 2],
+    ends_with: Option<Side>,
+    /// The direction a wake-up polls first: the one that did not move
+    /// last, so that an answer is read before the quiet side is asked.
+    first: usize,
+}
+
+impl<W: Watch> Future for Pair<'_, W> {
+    type Output = (Flow, Flow);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(Flow, Flow)> {
+        let this = self.get_mut();
+        for i in [this.first, 1 - this.first] {
+            if this.flows[i].is_some() {
+                continue;
+            }
+            let before = this.pumps[i].forwarded;
+            if let Poll::Ready(ended) = this.pumps[i].poll(cx, this.watch, this.idle) {
+                this.flows[i] = Some(ended);
+            }
+            if this.pumps[i].forwarded != before {
+                // A request went one way: its answer comes the other.
+                // this.first = 1 - i;
+            }
+        }
+        let leader_done = match this.ends_with {
+            Some(Side::Client) => this.flows[0].is_some(),
+            Some(Side::Server) => this.flows[1].is_some(),
+            None => false,
+        };
+        if leader_done || this.flows.iter().all(Option::is_some) {
+            let [up, down] = std::mem::take(&mut this.flows).map(|f| f.unwrap_or(Flow::Closed));
+            return Poll::Ready((up, down));
+        }
+        Poll::Pending
+    }
+}
+
+/// The watch looking at a chunk (or at the end): it owns the buffer, which
+/// comes back with the answer.
+type Watching<'w> = Pin<Box<dyn Future<Output = (Result<(), String>, Buffer)> + Send + 'w>>;
+
+/// Where one direction is.
+enum Step<'w> {
+    /// Waiting for bytes, holding no buffer.
+    Reading,
+    /// Passing `buf[written..len]` on.
+    Writing {
+        buf: Buffer,
+        len: usize,
+        written: usize,
+    },
+    /// The watch is looking at what went by (`eof`: at the end).
+    Watching { watching: Watching<'w>, eof: bool },
+    /// The sender closed: passing the close on.
+    Closing,
+}
+
+/// One direction: forward everything `from` sends to `to`, telling the
+/// watch, until `from` closes (then close `to`'s sending side) or
+/// something fails (then reset `to`, so the other side learns it too).
 ///
 /// The buffer lives only while a read is being forwarded: an idle
 /// connection holds none, so memory follows the traffic in flight, not the
-/// number of connections. It comes from, and goes back to, a few spare
-/// buffers per thread ([`spare_buffer`]), so a busy relay does not
-/// allocate and free 64 KiB per message.
-async fn pump<W: Watch>(
-    watch: &W,
-    idle: Option<&Idle>,
-    counter: &AtomicU64,
-    mut from: ReadHalf,
-    mut to: WriteHalf,
+/// number of connections. It is taken only once the socket says it is
+/// readable, from a few spare buffers per thread ([`spare_buffer`]), so a
+/// busy relay neither allocates per message nor moves a buffer on a
+/// wake-up that was for the other direction.
+struct Pump<'w> {
+    from: ReadHalf,
+    /// `None` once closed or reset.
+    to: Option<WriteHalf>,
     side: Side,
-) -> Flow {
-    use tokio::io::AsyncWriteExt;
-    let other = match side {
-        Side::Client => "server",
-        Side::Server => "client",
-    };
-    loop {
-        // One poll per wake-up: a spare buffer is taken for the read and
-        // given back at once when nothing is there, so a connection that
-        // waits holds none. A short read tells tokio the socket is
-        // drained, which saves the read that would only say "would block".
-        let (read, buf) = std::future::poll_fn(|cx| {
-            let mut buf = spare_buffer();
-            let polled = std::pin::pin!(from.read_buf(&mut buf)).poll(cx);
-            match polled {
-                std::task::Poll::Pending => {
-                    give_back(buf);
-                    std::task::Poll::Pending
-                }
-                std::task::Poll::Ready(read) => std::task::Poll::Ready((read, buf)),
-            }
-        })
-        .await;
-        let n = match read {
-            Ok(0) => {
-                touch(idle);
-                if let Err(reason) = watch.forwarded(side, &[], true).await {
-                    return reset(to, reason);
-                }
-                // Everything before the FIN was written: pass it on.
-                let _ = to.shutdown().await;
-                return Flow::Closed;
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                give_back(buf);
-                continue;
-            }
-            Err(e) => return reset(to, format!("{}: {}", side.as_str(), net::describe_io(&e))),
-        };
-        touch(idle);
-        if let Err(e) = to.send(&buf).await {
-            return reset(to, format!("{other}: {}", net::describe_io(&e)));
-        }
-        touch(idle);
-        counter.fetch_add(n as u64, Relaxed);
-        let forwarded = watch.forwarded(side, &buf, false).await;
-        give_back(buf);
-        if let Err(reason) = forwarded {
-            return reset(to, reason);
+    /// Bytes passed on.
+    forwarded: u64,
+    step: Step<'w>,
+}
+
+impl<'w> Pump<'w> {
+    fn new(from: ReadHalf, to: WriteHalf, side: Side) -> Pump<'w> {
+        Pump {
+            from,
+            to: Some(to),
+            side,
+            forwarded: 0,
+            step: Step::Reading,
         }
     }
+
+    /// Move on as far as the sockets allow: `Ready` once this direction
+    /// has ended.
+    fn poll<W: Watch>(
+        &mut self,
+        cx: &mut Context<'_>,
+        watch: &'w W,
+        idle: Option<&Idle>,
+    ) -> Poll<Flow> {
+        let side = self.side;
+        loop {
+            let Some(to) = self.to.as_mut() else {
+                return Poll::Ready(Flow::Closed);
+            };
+            match &mut self.step {
+                Step::Reading => {
+                    // Readiness first: a wake-up for the other direction
+                    // costs this one no buffer.
+                    ready!(self.from.poll_read_ready(cx));
+                    let mut buf = spare_buffer();
+                    let mut read = ReadBuf::new(&mut buf);
+                    match Pin::new(&mut self.from).poll_read(cx, &mut read) {
+                        Poll::Pending => {
+                            give_back(buf);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            give_back(buf);
+                        }
+                        Poll::Ready(Err(e)) => {
+                            give_back(buf);
+                            let reason = format!("{}: {}", side.as_str(), net::describe_io(&e));
+                            return Poll::Ready(self.reset(reason));
+                        }
+                        Poll::Ready(Ok(())) => {
+                            let len = read.filled().len();
+                            touch(idle);
+                            self.step = match len {
+                                0 if watch.observes() => Step::Watching {
+                                    watching: watching(watch, side, buf, 0, true),
+                                    eof: true,
+                                },
+                                0 => {
+                                    give_back(buf);
+                                    Step::Closing
+                                }
+                                len => Step::Writing {
+                                    buf,
+                                    len,
+                                    written: 0,
+                                },
+                            };
+                        }
+                    }
+                }
+                Step::Writing { buf, len, written } => {
+                    while *written < *len {
+                        match Pin::new(&mut *to).poll_write(cx, &buf[*written..*len]) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Ok(0)) => {
+                                let e = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                                return Poll::Ready(self.write_failed(&e));
+                            }
+                            Poll::Ready(Ok(n)) => *written += n,
+                            Poll::Ready(Err(e)) => return Poll::Ready(self.write_failed(&e)),
+                        }
+                    }
+                    if to.flushes() {
+                        if let Err(e) = ready!(Pin::new(&mut *to).poll_flush(cx)) {
+                            return Poll::Ready(self.write_failed(&e));
+                        }
+                    }
+                    let len = *len;
+                    touch(idle);
+                    self.forwarded += len as u64;
+                    watch.counted(side, len);
+                    let Step::Writing { buf, .. } =
+                        std::mem::replace(&mut self.step, Step::Reading)
+                    else {
+                        unreachable!("this arm is Writing")
+                    };
+                    if watch.observes() {
+                        self.step = Step::Watching {
+                            watching: watching(watch, side, buf, len, false),
+                            eof: false,
+                        };
+                    } else {
+                        give_back(buf);
+                    }
+                }
+                Step::Watching { watching, eof } => {
+                    let (seen, buf) = ready!(watching.as_mut().poll(cx));
+                    give_back(buf);
+                    if let Err(reason) = seen {
+                        return Poll::Ready(self.reset(reason));
+                    }
+                    self.step = match eof {
+                        true => Step::Closing,
+                        false => Step::Reading,
+                    };
+                }
+                Step::Closing => {
+                    // Everything before the FIN was written: pass it on.
+                    let _ = ready!(Pin::new(&mut *to).poll_shutdown(cx));
+                    self.to = None;
+                    return Poll::Ready(Flow::Closed);
+                }
+            }
+        }
+    }
+
+    fn write_failed(&mut self, e: &std::io::Error) -> Flow {
+        let other = match self.side {
+            Side::Client => "server",
+            Side::Server => "client",
+        };
+        self.reset(format!("{other}: {}", net::describe_io(e)))
+    }
+
+    /// This direction failed: reset the connection `to` belongs to, and
+    /// wake the other direction (which reads from it) with an end of
+    /// stream.
+    fn reset(&mut self, reason: String) -> Flow {
+        if let Some(to) = self.to.take() {
+            to.reset();
+        }
+        Flow::Failed(reason)
+    }
+}
+
+/// The watch's look at `buf[..len]`, owning the buffer until it is done.
+fn watching<'w, W: Watch>(
+    watch: &'w W,
+    side: Side,
+    buf: Buffer,
+    len: usize,
+    eof: bool,
+) -> Watching<'w> {
+    Box::pin(async move {
+        let seen = watch.forwarded(side, &buf[..len], eof).await;
+        (seen, buf)
+    })
 }
 
 fn touch(idle: Option<&Idle>) {
@@ -291,26 +466,30 @@ fn touch(idle: Option<&Idle>) {
     }
 }
 
+/// A relay buffer: [`RELAY_BUFFER`] bytes, zeroed once when it is made
+/// and reused as it is (a read fills the front), so no read pays for
+/// initialising it and no `unsafe` is needed to read into it.
+type Buffer = Vec<u8>;
+
 /// How many spare relay buffers a thread keeps (at most 512 KiB a thread,
 /// whatever the number of connections).
 const SPARE_BUFFERS: usize = 8;
 
 thread_local! {
-    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SPARE: std::cell::RefCell<Vec<Buffer>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A relay buffer: a spare one of this thread's, or a new one.
-fn spare_buffer() -> BytesMut {
+fn spare_buffer() -> Buffer {
     SPARE
         .with(|spare| spare.borrow_mut().pop())
-        .unwrap_or_else(|| BytesMut::with_capacity(RELAY_BUFFER))
+        .unwrap_or_else(|| vec![0; RELAY_BUFFER])
 }
 
 /// Keep `buf` for the next read on this thread, if there is room and it
-/// is whole (a buffer the watch kept a piece of is let go).
-fn give_back(mut buf: BytesMut) {
-    buf.clear();
-    if buf.capacity() < RELAY_BUFFER {
+/// is a whole relay buffer.
+fn give_back(buf: Buffer) {
+    if buf.len() != RELAY_BUFFER {
         return;
     }
     SPARE.with(|spare| {
@@ -319,13 +498,6 @@ fn give_back(mut buf: BytesMut) {
             spare.push(buf);
         }
     });
-}
-
-/// One direction failed: reset the connection `to` belongs to, and wake
-/// the other direction (which reads from it) with an end of stream.
-fn reset(to: WriteHalf, reason: String) -> Flow {
-    to.reset();
-    Flow::Failed(reason)
 }
 
 #[cfg(test)]

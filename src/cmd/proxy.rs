@@ -150,7 +150,9 @@ impl Handler for Proxy {
     async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
         eprintln!("#{id} {peer} connected");
         if server.handler.share {
-            share::serve_client(&server, stream, peer, id).await;
+            // Boxed apart, as the faulted relay is: a plain relay's
+            // wake-ups do not reserve this path's stack.
+            server::boxed_future(|| share::serve_client(&server, stream, peer, id)).await;
         } else {
             relay_client(&server, stream, peer, id).await;
         }
@@ -167,7 +169,10 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
     let proxy = &server.handler;
     let mut recorder = server.recorder(id, peer);
     server.event(&mut recorder, Event::Open).await;
-    let upstream = match net::connect(&proxy.target, &proxy.connect).await {
+    // Boxed apart (`server::boxed_future`): connecting (a TLS handshake,
+    // say) takes more room than the relay that follows.
+    let connecting = server::boxed_future(|| net::connect(&proxy.target, &proxy.connect));
+    let upstream = match connecting.await {
         Ok(upstream) => upstream,
         Err(e) => {
             let reason = format!("upstream {}: {e:#}", proxy.target);
@@ -196,17 +201,22 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
             // The faulted relay hands over whole messages, as delivered:
             // each is one record.
             let recording = RelayRecording::new(server, recorder, &FrameSpec::Raw, proxy.max_frame);
-            let (ending, totals) = faulty::relay(
-                &recording,
-                faults,
-                id,
-                &proxy.frame,
-                proxy.max_frame,
-                client.into_split(),
-                upstream.into_split(),
-                server.options.idle_timeout,
-            )
-            .await;
+            // Boxed apart (`server::boxed_future`): the faulted relay's
+            // future is about 9 KiB, which every plain connection would
+            // otherwise carry and reserve stack for on each wake-up.
+            let faulted = server::boxed_future(|| {
+                faulty::relay(
+                    &recording,
+                    faults,
+                    id,
+                    &proxy.frame,
+                    proxy.max_frame,
+                    client.into_split(),
+                    upstream.into_split(),
+                    server.options.idle_timeout,
+                )
+            });
+            let (ending, totals) = faulted.await;
             (ending, totals, recording)
         }
     };
@@ -241,7 +251,12 @@ fn new_seed() -> u64 {
 
 impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
     async fn delivered(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
-        relay::Watch::forwarded(self, from, bytes, eof).await
+        use relay::Watch;
+        self.counted(from, bytes.len());
+        match self.observes() {
+            true => self.forwarded(from, bytes, eof).await,
+            false => Ok(()),
+        }
     }
 
     async fn injected(&self, from: Side, outcome: &crate::fault::Outcome) {
@@ -249,5 +264,44 @@ impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
         self.server
             .record_faults(&mut recorder, from, outcome)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `make` returns (a future, without running it).
+    fn size_of_output<A, R>(_make: impl FnOnce(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A plain relay's connection task stays small: the rare paths (the
+    /// faulted relay, the shared line, connecting) are boxed apart. It was
+    /// 11.9 KiB, most of it the faulted relay's, which every connection
+    /// carried and reserved stack for on each wake-up.
+    #[test]
+    fn a_plain_connections_future_leaves_the_rare_paths_boxed() {
+        type Halves = (net::ReadHalf, net::WriteHalf);
+        let handler = size_of_output(|(s, st, p): (Arc<Server<Proxy>>, Stream, Peer)| {
+            <Proxy as Handler>::stream(s, st, p, 1)
+        });
+        let faulted = size_of_output(
+            |(w, f, fr, c, u): (
+                &'static RelayRecording<'static, Proxy>,
+                &'static Faults,
+                &'static FrameSpec,
+                Halves,
+                Halves,
+            )| faulty::relay(w, f, 1, fr, 10, c, u, None),
+        );
+        assert!(
+            handler < 4096,
+            "a proxy connection's future is {handler} bytes"
+        );
+        assert!(
+            handler < faulted,
+            "{handler} bytes: the faulted relay ({faulted}) is not boxed apart"
+        );
     }
 }

@@ -14,6 +14,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::PathBuf,
+    pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc, OnceLock,
@@ -346,12 +347,19 @@ impl<'a, H: Handler> RelayRecording<'a, H> {
 }
 
 impl<H: Handler> crate::relay::Watch for RelayRecording<'_, H> {
-    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
+    fn counted(&self, from: Side, n: usize) {
         let total = match from {
             Side::Client => &self.server.stats.bytes_in,
             Side::Server => &self.server.stats.bytes_out,
         };
-        total.fetch_add(bytes.len() as u64, Relaxed);
+        total.fetch_add(n as u64, Relaxed);
+    }
+
+    fn observes(&self) -> bool {
+        self.decoders.is_some()
+    }
+
+    async fn forwarded(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
         let Some(decoders) = &self.decoders else {
             return Ok(());
         };
@@ -409,6 +417,25 @@ async fn flush(sink: &Sink, batch: &mut Vec<u8>) {
 
 /// The largest rendering buffer a connection keeps between reads.
 const HELD_BATCH_KEPT: usize = 64 * 1024;
+
+/// A future on the heap, polled through `dyn`.
+pub type BoxedFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Build a future made by `make` on the heap, in a frame of its own.
+///
+/// Why: an `async fn`'s poll reserves stack for every state it can be in,
+/// and what it calls without `dyn` is inlined into it. A connection's task
+/// that could also do a TLS handshake, a faulted relay or a shared line
+/// reserved 20 KiB on each wake-up, probed page by page: cache lines a
+/// plain relay paid for on every message. Behind `dyn`, built here and not
+/// in the caller, a rare path's room is taken only when it runs.
+#[inline(never)]
+pub fn boxed_future<'a, T, F>(make: impl FnOnce() -> F) -> BoxedFuture<'a, T>
+where
+    F: Future<Output = T> + Send + 'a,
+{
+    Box::pin(make())
+}
 
 /// Run a server until `--once`, `--count`, a signal, or a fatal error;
 /// then print the summary. A server that ends by itself after one of its
@@ -695,21 +722,31 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
         let server = server.clone();
         tokio::spawn(async move {
             // The handshake runs in the connection's own task: a client
-            // that stalls or fails it holds up nobody else.
+            // that stalls or fails it holds up nobody else. It is boxed
+            // (rustls's state is large) so that the task does not keep its
+            // room once it is done.
             let stream = match (&server.options.tls, stream) {
-                (Some((tls, _)), Stream::Tcp(tcp)) => match tls.accept(tcp).await {
-                    Ok(tls) => Stream::Tls(Box::new(tls)),
-                    Err(why) => {
-                        eprintln!("tls: handshake with {peer} failed: {why}");
-                        server.stats.refused.fetch_add(1, Relaxed);
-                        server.connection_ended();
-                        return;
+                (Some((tls, _)), Stream::Tcp(tcp)) => {
+                    let handshake = boxed_future(|| async move {
+                        let tls = tls.accept(tcp).await?;
+                        Ok::<_, String>(Stream::Tls(Box::new(tls)))
+                    });
+                    match handshake.await {
+                        Ok(stream) => stream,
+                        Err(why) => {
+                            eprintln!("tls: handshake with {peer} failed: {why}");
+                            server.stats.refused.fetch_add(1, Relaxed);
+                            server.connection_ended();
+                            return;
+                        }
                     }
-                },
+                }
                 (_, stream) => stream,
             };
             server.stats.connections.fetch_add(1, Relaxed);
-            H::stream(server.clone(), stream, peer, id).await;
+            // Boxed apart (see `boxed_future`): the task's own poll, which
+            // runs on every wake-up, stays small.
+            boxed_future(|| H::stream(server.clone(), stream, peer, id)).await;
             server.connection_ended();
             if server.options.once {
                 server.finish(ExitCode::Success);

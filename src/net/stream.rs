@@ -165,6 +165,22 @@ impl ReadHalf {
         }
     }
 
+    /// Poll until a read would not block, without reading: the relay takes
+    /// a buffer only then. TLS, pipes and lines cannot tell without reading
+    /// (a readable socket may hold only part of a record), so they are
+    /// ready at once and the read that follows waits. An error is left for
+    /// that read to report.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let ready = match self {
+            ReadHalf::Tcp(r) => r.as_ref().poll_read_ready(cx),
+            ReadHalf::Unix(r) => r.as_ref().poll_read_ready(cx),
+            ReadHalf::Tls(_) | ReadHalf::Pipe(_) | ReadHalf::Serial(_) | ReadHalf::Failed(_) => {
+                return Poll::Ready(())
+            }
+        };
+        ready.map(|_| ())
+    }
+
     /// Read what is already there into `buf`'s spare capacity, without
     /// waiting (`WouldBlock` when nothing is); `None` for TLS, whose records
     /// make "already there" a guess.
@@ -207,10 +223,17 @@ impl WriteHalf {
     pub async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         use tokio::io::AsyncWriteExt;
         self.write_all(bytes).await?;
-        if let WriteHalf::Tls(..) = self {
+        if self.flushes() {
             self.flush().await?;
         }
         Ok(())
+    }
+
+    /// Whether written bytes can wait in this half until it is flushed
+    /// (a TLS record). The others' flush is a no-op, or worse for a line:
+    /// it waits until the bytes are on the wire.
+    pub fn flushes(&self) -> bool {
+        matches!(self, WriteHalf::Tls(..))
     }
 
     /// End the connection abruptly: TCP (and TLS) with a reset (linger 0),
