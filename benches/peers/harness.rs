@@ -762,6 +762,62 @@ pub fn tokio_proxy_server(upstream: String) -> ! {
     std::process::exit(1)
 }
 
+// ---------------------------------------------------------- latency
+
+/// One blocking client per address, taking turns: each turn sends one
+/// `LINE`-byte line to every address, in an order shuffled afresh, and
+/// waits for its echo before the next. Returns each address's round trips
+/// (ns). Turns interleave the relays finely, so a drift of the machine
+/// (another process, the CPU's clock, where the scheduler put a thread)
+/// falls on all of them alike: a ratio of two columns is then the relays'
+/// own difference, where rounds run one relay after another compared
+/// moments as much as relays. The order is shuffled because the relay that
+/// goes right after another finds the caches and cores as that one left
+/// them.
+pub fn interleaved_latency(addrs: &[SocketAddr], dur: Duration) -> Result<Vec<Vec<u64>>> {
+    let mut streams = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let s = StdStream::connect_timeout(addr, Duration::from_secs(5))
+            .with_context(|| format!("connect to {addr}"))?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        streams.push(s);
+    }
+    let mut line = [b'l'; LINE];
+    line[LINE - 1] = b'\n';
+    let mut echo = [0u8; LINE];
+    let mut lat: Vec<Vec<u64>> = addrs.iter().map(|_| Vec::new()).collect();
+    let mut order: Vec<usize> = (0..addrs.len()).collect();
+    // xorshift64: a fixed sequence, so two runs shuffle alike.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let started = Instant::now();
+    let mut turn = 0u64;
+    while started.elapsed() < dur {
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            let t = Instant::now();
+            streams[i].write_all(&line)?;
+            streams[i]
+                .read_exact(&mut echo)
+                .with_context(|| format!("echo from {}", addrs[i]))?;
+            // The first turns warm the connections up.
+            if turn >= 100 {
+                lat[i].push(t.elapsed().as_nanos() as u64);
+            }
+            if echo != line {
+                bail!("{} echoed other bytes", addrs[i]);
+            }
+        }
+        turn += 1;
+    }
+    Ok(lat)
+}
+
 // ---------------------------------------------------------- load clients
 
 pub struct RateRound {
