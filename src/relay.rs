@@ -198,7 +198,6 @@ pub async fn relay<W: Watch>(
         ],
         flows: [None, None],
         ends_with,
-        first: 0,
     };
     let ending = match idle_timeout {
         Some(limit) => tokio::select! {
@@ -219,9 +218,10 @@ pub async fn relay<W: Watch>(
 
 /// Both directions of a relay as one future, polled by hand as tokio's
 /// `copy_bidirectional` is: a wake-up polls each unfinished direction once,
-/// with no task, channel or `select!` between them, the one that did not
-/// move last first (in request and answer traffic, where the next bytes
-/// come from). It ends when both
+/// client>server first, with no task, channel or `select!` between them.
+/// (Polling the direction that did not move last first, where an answer
+/// comes from, measured 4% worse added latency, interleaved: so not.) It
+/// ends when both
 /// directions have, or the one `ends_with` names has.
 struct Pair<'w, W> {
     watch: &'w W,
@@ -230,9 +230,6 @@ struct Pair<'w, W> {
     pumps: [Pump<'w>; 2],
     flows: [Option<Flow>; 2],
     ends_with: Option<Side>,
-    /// The direction a wake-up polls first: the one that did not move
-    /// last, so that an answer is read before the quiet side is asked.
-    first: usize,
 }
 
 impl<W: Watch> Future for Pair<'_, W> {
@@ -240,17 +237,11 @@ impl<W: Watch> Future for Pair<'_, W> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<(Flow, Flow)> {
         let this = self.get_mut();
-        for i in [this.first, 1 - this.first] {
-            if this.flows[i].is_some() {
-                continue;
-            }
-            let before = this.pumps[i].forwarded;
-            if let Poll::Ready(ended) = this.pumps[i].poll(cx, this.watch, this.idle) {
-                this.flows[i] = Some(ended);
-            }
-            if this.pumps[i].forwarded != before {
-                // A request went one way: its answer comes the other.
-                // this.first = 1 - i;
+        for (pump, flow) in this.pumps.iter_mut().zip(&mut this.flows) {
+            if flow.is_none() {
+                if let Poll::Ready(ended) = pump.poll(cx, this.watch, this.idle) {
+                    *flow = Some(ended);
+                }
             }
         }
         let leader_done = match this.ends_with {
