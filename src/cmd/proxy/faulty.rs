@@ -27,6 +27,7 @@ use tokio::{
 };
 
 use crate::{
+    cmd::server::boxed_future,
     fault::{transmit_time, DirectionFaults, Fate, Faults, Outcome},
     frame::{Decoder, FrameSpec},
     net::{self, ReadHalf, WriteHalf},
@@ -124,8 +125,10 @@ pub async fn relay<W: FaultWatch>(
         decoder: (*frame != FrameSpec::Raw)
             .then(|| Decoder::new(frame.clone(), max_frame).reading(side)),
     };
-    let up = direction(Side::Client).run(watch, &idle, &halves, client.0);
-    let down = direction(Side::Server).run(watch, &idle, &halves, server.0);
+    // Each direction boxed apart (`server::boxed_future`): built in this
+    // poll, they made it reserve 14 KiB of stack on every wake-up.
+    let up = boxed_future(|| direction(Side::Client).run(watch, &idle, &halves, client.0));
+    let down = boxed_future(|| direction(Side::Server).run(watch, &idle, &halves, server.0));
     let both = async { tokio::join!(up, down) };
     let ((client_flow, to_server), (server_flow, to_client)) = match idle_timeout {
         Some(limit) => tokio::select! {
