@@ -260,10 +260,12 @@ impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
     }
 
     async fn injected(&self, from: Side, outcome: &crate::fault::Outcome) {
-        let mut recorder = self.recorder.lock().await;
-        self.server
-            .record_faults(&mut recorder, from, outcome)
-            .await;
+        if self.server.count_faults(outcome) {
+            let mut recorder = self.recorder.lock().await;
+            self.server
+                .record_faults(&mut recorder, from, outcome)
+                .await;
+        }
     }
 }
 

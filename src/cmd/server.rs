@@ -246,21 +246,27 @@ impl<H> Server<H> {
         self.deliver(recorder).await;
     }
 
-    /// `--fault` dealt `outcome` to a message `from` sent: each fault
-    /// counted for the summary and recorded (every fault shell, the relay,
-    /// `--share` and UDP, records them here).
+    /// `--fault` dealt `outcome` to a message: count its faults for the
+    /// summary. True when they are also to be recorded (something
+    /// observes), which takes the connection's recorder: then
+    /// [`Server::record_faults`]. Every fault shell (the faulted relay,
+    /// `--share`, UDP) counts and records here; a message without a fault,
+    /// or with no one observing, costs one add and takes no lock.
+    pub fn count_faults(&self, outcome: &crate::fault::Outcome) -> bool {
+        if let Some(count) = &self.stats.faults {
+            count.fetch_add(outcome.injected.len() as u64, Relaxed);
+        }
+        !outcome.injected.is_empty() && self.observes()
+    }
+
+    /// Record each of `outcome`'s faults (on a message `from` sent) and
+    /// deliver the records, after [`Server::count_faults`] said to.
     pub async fn record_faults(
         &self,
         recorder: &mut HeldRecorder,
         from: Side,
         outcome: &crate::fault::Outcome,
     ) {
-        if let Some(count) = &self.stats.faults {
-            count.fetch_add(outcome.injected.len() as u64, Relaxed);
-        }
-        if outcome.injected.is_empty() || !self.observes() {
-            return;
-        }
         for fault in &outcome.injected {
             recorder.hold(Event::Fault {
                 from,

@@ -505,9 +505,11 @@ impl SharedClient<'_> {
         let Some(outcome) = outcome else {
             return Dealt::Pass(message, 1);
         };
-        self.server
-            .record_faults(&mut self.recorder, from, &outcome)
-            .await;
+        if self.server.count_faults(&outcome) {
+            self.server
+                .record_faults(&mut self.recorder, from, &outcome)
+                .await;
+        }
         match outcome.fate {
             Fate::Forward(times) => {
                 tokio::time::sleep_until(arrived + outcome.hold).await;

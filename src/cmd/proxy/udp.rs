@@ -136,7 +136,7 @@ async fn deal(
     let (fate, hold) = if dice.decides() {
         let outcome = dice.decide(&bytes);
         bytes = outcome.apply(bytes);
-        {
+        if server.count_faults(&outcome) {
             let mut recorder = recorder.lock().await;
             (recorder.conn, recorder.peer) = (id, Peer::Ip(peer));
             server.record_faults(&mut recorder, from, &outcome).await;
