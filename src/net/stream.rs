@@ -152,17 +152,10 @@ pub enum WriteHalf {
 }
 
 impl ReadHalf {
-    /// Wait until a read would not block. TLS cannot tell without reading
-    /// (a readable socket may hold only part of a record), so it returns at
-    /// once and the read that follows waits.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ReadHalf::Tcp(r) => r.readable().await,
-            ReadHalf::Tls(_) | ReadHalf::Pipe(_) | ReadHalf::Serial(_) | ReadHalf::Failed(_) => {
-                Ok(())
-            }
-            ReadHalf::Unix(r) => r.readable().await,
-        }
+    /// Wait until a read would not block ([`ReadHalf::poll_read_ready`]);
+    /// an error is left for the read that follows.
+    pub async fn readable(&self) {
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     /// Poll until a read would not block, without reading: the relay takes

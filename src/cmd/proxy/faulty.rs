@@ -195,12 +195,9 @@ impl Direction {
             let read = match &mut self.decoder {
                 Some(decoder) => from.read_buf(decoder.buffer_mut()).await,
                 None => {
-                    if let Err(e) = from.readable().await {
-                        Err(e)
-                    } else {
-                        buf.reserve(RELAY_BUFFER);
-                        from.read_buf(&mut buf).await
-                    }
+                    from.readable().await;
+                    buf.reserve(RELAY_BUFFER);
+                    from.read_buf(&mut buf).await
                 }
             };
             idle.touch();
