@@ -409,10 +409,70 @@ pub enum Fate {
 }
 
 /// One fault injected, for the records: its kind and what it did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Injected {
     pub kind: &'static str,
-    pub detail: String,
+    pub detail: Detail,
+}
+
+/// What a fault did, said in a record (`bit 5`, `1s 200ms`): kept as a
+/// value and written only when a record is made, so that deciding a
+/// message under `-q` formats and allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    None,
+    /// `stall-after=N`.
+    After(u64),
+    /// `reset-after=N`.
+    Message(u64),
+    /// `modbus-exception`: the code answered.
+    Code(u8),
+    /// `corrupt`: the bit flipped.
+    Bit(usize),
+    /// `delay`: how long the message was held.
+    Held(Duration),
+}
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detail::None => Ok(()),
+            Detail::After(n) => write!(f, "after {n}"),
+            Detail::Message(n) => write!(f, "message {n}"),
+            Detail::Code(code) => write!(f, "code {code}"),
+            Detail::Bit(bit) => write!(f, "bit {bit}"),
+            Detail::Held(hold) => write!(f, "{}", humantime::format_duration(*hold)),
+        }
+    }
+}
+
+/// The faults one message was dealt: at most three (a fault that stops
+/// the message is the only one; one that lets it through can come with
+/// `corrupt`, `duplicate` and `delay`), kept inline: no allocation per
+/// message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Injections {
+    faults: [Option<Injected>; 3],
+}
+
+impl Injections {
+    fn push(&mut self, fault: Injected) {
+        if let Some(slot) = self.faults.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(fault);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Injected> {
+        self.faults.iter().map_while(Option::as_ref)
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.faults[0].is_none()
+    }
 }
 
 /// The decision for one message.
@@ -425,7 +485,7 @@ pub struct Outcome {
     pub hold: Duration,
     /// `corrupt`: the bit to flip ([`Outcome::apply`]).
     pub flip: Option<usize>,
-    pub injected: Vec<Injected>,
+    pub injected: Injections,
 }
 
 impl Outcome {
@@ -464,9 +524,9 @@ impl DirectionFaults {
         let number = self.messages;
         let mut fate = Fate::Forward(1);
         let mut hold = Duration::ZERO;
-        let mut injected = Vec::new();
+        let mut injected = Injections::default();
         let mut flip = None;
-        let mut note = |fate: &mut Fate, new: Fate, kind: &'static str, detail: String| {
+        let mut note = |fate: &mut Fate, new: Fate, kind: &'static str, detail: Detail| {
             // The first fault that stops the message wins.
             if matches!(fate, Fate::Forward(_)) {
                 *fate = new;
@@ -476,19 +536,19 @@ impl DirectionFaults {
         for kind in &self.kinds {
             match kind {
                 Kind::StallAfter(n) if number > *n => {
-                    note(&mut fate, Fate::Stall, "stall", format!("after {n}"))
+                    note(&mut fate, Fate::Stall, "stall", Detail::After(*n))
                 }
                 Kind::ResetAfter(n) if number == *n => {
-                    note(&mut fate, Fate::Reset, "reset", format!("message {n}"))
+                    note(&mut fate, Fate::Reset, "reset", Detail::Message(*n))
                 }
                 Kind::Reset(p) => {
                     if self.dice.roll(*p) {
-                        note(&mut fate, Fate::Reset, "reset", String::new());
+                        note(&mut fate, Fate::Reset, "reset", Detail::None);
                     }
                 }
                 Kind::Drop(p) => {
                     if self.dice.roll(*p) {
-                        note(&mut fate, Fate::Drop, "drop", String::new());
+                        note(&mut fate, Fate::Drop, "drop", Detail::None);
                     }
                 }
                 Kind::ModbusException(p, code) => {
@@ -500,7 +560,7 @@ impl DirectionFaults {
                                 &mut fate,
                                 Fate::Answer(answer),
                                 "modbus-exception",
-                                format!("code {code}"),
+                                Detail::Code(*code),
                             );
                         }
                     }
@@ -532,19 +592,19 @@ impl DirectionFaults {
             if let Some(bit) = flip {
                 injected.push(Injected {
                     kind: "corrupt",
-                    detail: format!("bit {bit}"),
+                    detail: Detail::Bit(bit),
                 });
             }
             if times == 2 {
                 injected.push(Injected {
                     kind: "duplicate",
-                    detail: String::new(),
+                    detail: Detail::None,
                 });
             }
             if self.kinds.iter().any(|k| matches!(k, Kind::Delay { .. })) {
                 injected.push(Injected {
                     kind: "delay",
-                    detail: humantime::format_duration(hold).to_string(),
+                    detail: Detail::Held(hold),
                 });
             }
         }
@@ -711,7 +771,7 @@ mod tests {
         assert_eq!(out[0].fate, Fate::Forward(2));
         let out = run(&["delay=200ms"], 1, 1);
         assert_eq!(out[0].hold, Duration::from_millis(200));
-        assert_eq!(out[0].injected[0].kind, "delay");
+        assert_eq!(out[0].injected.iter().next().unwrap().kind, "delay");
     }
 
     #[test]

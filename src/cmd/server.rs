@@ -267,12 +267,12 @@ impl<H> Server<H> {
         from: Side,
         outcome: &crate::fault::Outcome,
     ) {
-        for fault in &outcome.injected {
+        for fault in outcome.injected.iter() {
             recorder.hold(Event::Fault {
                 from,
                 number: outcome.number,
                 kind: fault.kind,
-                detail: &fault.detail,
+                detail: &fault.detail.to_string(),
             });
         }
         self.deliver(recorder).await;

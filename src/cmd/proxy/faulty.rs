@@ -9,6 +9,10 @@
 //! paces it for `bandwidth=`. The writer is its own future beside the
 //! reader (one queue between them), so a held message never delays the
 //! reading of the next one: a delay counts from each message's arrival.
+//! Both are polled by one future ([`Passing`]) that polls them again while
+//! either moves the queue, so no waker passes between them: a wake-up of
+//! the task from inside itself would have tokio queue it again and rouse
+//! an idle worker thread to steal it, once per message.
 //!
 //! Both write halves are shared by the two directions: a Modbus exception
 //! goes back to the sender, and a reset takes both connections down at
@@ -17,12 +21,19 @@
 //! taken with faults shows what each side really saw. Without `--fault`
 //! none of this runs: the plain relay is untouched.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    future::{poll_fn, Future},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    sync::{mpsc, Mutex},
+    sync::Mutex,
     time::Instant,
 };
 
@@ -115,6 +126,8 @@ pub async fn relay<W: FaultWatch>(
     idle_timeout: Option<Duration>,
 ) -> (Ending, Totals) {
     let idle = Idle::new();
+    // Touched only when something waits for it to expire.
+    let touched = idle_timeout.map(|_| &idle);
     let halves = Arc::new(Halves {
         client: Mutex::new(Some(client.1)),
         server: Mutex::new(Some(server.1)),
@@ -127,8 +140,8 @@ pub async fn relay<W: FaultWatch>(
     };
     // Each direction boxed apart (`server::boxed_future`): built in this
     // poll, they made it reserve 14 KiB of stack on every wake-up.
-    let up = boxed_future(|| direction(Side::Client).run(watch, &idle, &halves, client.0));
-    let down = boxed_future(|| direction(Side::Server).run(watch, &idle, &halves, server.0));
+    let up = boxed_future(|| direction(Side::Client).run(watch, touched, &halves, client.0));
+    let down = boxed_future(|| direction(Side::Server).run(watch, touched, &halves, server.0));
     let both = async { tokio::join!(up, down) };
     let ((client_flow, to_server), (server_flow, to_client)) = match idle_timeout {
         Some(limit) => tokio::select! {
@@ -160,16 +173,23 @@ impl Direction {
     async fn run<W: FaultWatch>(
         mut self,
         watch: &W,
-        idle: &Idle,
+        idle: Option<&Idle>,
         halves: &Halves,
         from: ReadHalf,
     ) -> (Flow, u64) {
-        let (tx, rx) = mpsc::channel(HELD);
+        let queue = Queue::default();
         let bandwidth = self.faults.as_ref().and_then(DirectionFaults::bandwidth);
         let side = self.side;
-        let read = self.read(watch, idle, from, tx);
-        let write = write(watch, idle, halves, side, bandwidth, rx);
-        let (read_flow, (write_flow, bytes)) = tokio::join!(read, write);
+        let read = std::pin::pin!(self.read(watch, idle, from, Sender(&queue)));
+        let write = std::pin::pin!(write(
+            watch,
+            idle,
+            halves,
+            side,
+            bandwidth,
+            Receiver(&queue)
+        ));
+        let (read_flow, (write_flow, bytes)) = Passing::new(&queue, read, write).await;
         // A fault the reader decided (a reset) or a failure the writer met
         // says more than the other half's end.
         let flow = match (read_flow, write_flow) {
@@ -183,9 +203,9 @@ impl Direction {
     async fn read<W: FaultWatch>(
         &mut self,
         watch: &W,
-        idle: &Idle,
+        idle: Option<&Idle>,
         mut from: ReadHalf,
-        tx: mpsc::Sender<Item>,
+        tx: Sender<'_>,
     ) -> Flow {
         let mut at = Instant::now();
         loop {
@@ -200,7 +220,9 @@ impl Direction {
                     from.read_buf(&mut buf).await
                 }
             };
-            idle.touch();
+            if let Some(idle) = idle {
+                idle.touch();
+            }
             let n = match read {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -211,28 +233,26 @@ impl Direction {
                 }
             };
             let eof = n == 0;
-            let mut messages = Vec::new();
-            match &mut self.decoder {
-                Some(decoder) => loop {
-                    match decoder.next_frame() {
-                        Ok(Some(frame)) => messages.push(frame),
-                        Ok(None) if eof => {
-                            messages.extend(decoder.finish());
-                            break;
-                        }
-                        Ok(None) => break,
+            let arrived = Instant::now();
+            // Raw: the chunk read is the one message.
+            let mut chunk = (!eof).then(|| buf.freeze());
+            loop {
+                // Each message as it is framed, decided and queued before the
+                // next is cut: nothing is collected.
+                let message = match &mut self.decoder {
+                    None => chunk.take(),
+                    Some(decoder) => match decoder.next_frame() {
+                        Ok(Some(frame)) => Some(frame),
+                        Ok(None) if eof => decoder.finish(),
+                        Ok(None) => None,
                         Err(e) => {
                             let reason = format!("{} messages: {e}", self.side.as_str());
                             let _ = tx.send(Item::Failed(reason.clone())).await;
                             return Flow::Failed(reason);
                         }
-                    }
-                },
-                None if !eof => messages.push(buf.freeze()),
-                None => {}
-            }
-            let arrived = Instant::now();
-            for message in messages {
+                    },
+                };
+                let Some(message) = message else { break };
                 let item = match self.decide(watch, message, arrived, &mut at).await {
                     Some(Item::Reset) => {
                         let _ = tx.send(Item::Reset).await;
@@ -303,11 +323,11 @@ impl Direction {
 /// bits a second when set: (how it ended, bytes delivered).
 async fn write<W: FaultWatch>(
     watch: &W,
-    idle: &Idle,
+    idle: Option<&Idle>,
     halves: &Halves,
     side: Side,
     bandwidth: Option<u64>,
-    mut rx: mpsc::Receiver<Item>,
+    rx: Receiver<'_>,
 ) -> (Flow, u64) {
     let other = match side {
         Side::Client => Side::Server,
@@ -331,7 +351,9 @@ async fn write<W: FaultWatch>(
                         halves.reset_both().await;
                         return (Flow::Failed(reason), sent);
                     }
-                    idle.touch();
+                    if let Some(idle) = idle {
+                        idle.touch();
+                    }
                     sent += bytes.len() as u64;
                     if let Err(reason) = watch.delivered(side, &bytes, false).await {
                         halves.reset_both().await;
@@ -364,6 +386,152 @@ async fn write<W: FaultWatch>(
         }
     }
     (Flow::Closed, sent)
+}
+
+/// The items between a direction's reader and its writer: at most
+/// [`HELD`] waiting. Both ends only ever run inside [`Passing`], which
+/// polls them again whenever the queue moved, so waiting for room or for an
+/// item registers no waker.
+#[derive(Default)]
+struct Queue {
+    state: std::sync::Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Item>,
+    /// Pushes, pops and ends so far: [`Passing`] polls again while it grows.
+    moves: u64,
+    reader_gone: bool,
+    writer_gone: bool,
+}
+
+impl Queue {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Nothing panics while holding it; a poisoned queue is still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn moves(&self) -> u64 {
+        self.state().moves
+    }
+}
+
+/// The reader's end; dropping it tells the writer no more items come.
+struct Sender<'q>(&'q Queue);
+
+impl Sender<'_> {
+    /// Queue `item` once there is room; `Err` if the writer is gone.
+    async fn send(&self, item: Item) -> Result<(), ()> {
+        let mut item = Some(item);
+        poll_fn(|_| {
+            let mut state = self.0.state();
+            if state.writer_gone {
+                return Poll::Ready(Err(()));
+            }
+            if state.items.len() >= HELD {
+                return Poll::Pending;
+            }
+            state.items.extend(item.take());
+            state.moves += 1;
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+}
+
+impl Drop for Sender<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.reader_gone = true;
+        state.moves += 1;
+    }
+}
+
+/// The writer's end; dropping it tells the reader to stop.
+struct Receiver<'q>(&'q Queue);
+
+impl Receiver<'_> {
+    /// The next item; `None` once the queue is empty and the reader gone.
+    async fn recv(&self) -> Option<Item> {
+        poll_fn(|_| {
+            let mut state = self.0.state();
+            match state.items.pop_front() {
+                Some(item) => {
+                    state.moves += 1;
+                    Poll::Ready(Some(item))
+                }
+                None if state.reader_gone => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Receiver<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.writer_gone = true;
+        state.moves += 1;
+    }
+}
+
+/// A direction's reader and writer polled together until both are done:
+/// after each round, again if the queue between them moved (the one may now
+/// go on where it waited for the other); otherwise they wait for their
+/// sockets and timers, which wake the task.
+struct Passing<'a, R: Future, W: Future> {
+    queue: &'a Queue,
+    reader: Pin<&'a mut R>,
+    writer: Pin<&'a mut W>,
+    read: Option<R::Output>,
+    written: Option<W::Output>,
+}
+
+impl<'a, R: Future, W: Future> Passing<'a, R, W> {
+    fn new(queue: &'a Queue, reader: Pin<&'a mut R>, writer: Pin<&'a mut W>) -> Self {
+        Passing {
+            queue,
+            reader,
+            writer,
+            read: None,
+            written: None,
+        }
+    }
+}
+
+impl<R: Future, W: Future> Future for Passing<'_, R, W>
+where
+    R::Output: Unpin,
+    W::Output: Unpin,
+{
+    type Output = (R::Output, W::Output);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        loop {
+            let before = this.queue.moves();
+            if this.read.is_none() {
+                if let Poll::Ready(out) = this.reader.as_mut().poll(cx) {
+                    this.read = Some(out);
+                }
+            }
+            if this.written.is_none() {
+                if let Poll::Ready(out) = this.writer.as_mut().poll(cx) {
+                    this.written = Some(out);
+                }
+            }
+            if this.read.is_some() && this.written.is_some() {
+                let read = this.read.take().expect("checked");
+                let written = this.written.take().expect("checked");
+                return Poll::Ready((read, written));
+            }
+            if this.queue.moves() == before {
+                return Poll::Pending;
+            }
+        }
+    }
 }
 
 /// Write all of `bytes` to a shared half.
@@ -409,4 +577,64 @@ pub async fn paced_send(
         *free += transmit_time(chunk.len(), bits);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// A reader that queues more than the queue holds and a writer that
+    /// takes them all: passed through in one poll, with no wake-up of the
+    /// task (the tokio channel this replaced woke it once per message).
+    #[test]
+    fn reader_and_writer_pass_items_without_waking_the_task() {
+        let queue = Queue::default();
+        let read = std::pin::pin!(async {
+            let tx = Sender(&queue);
+            for n in 0..HELD * 3 {
+                tx.send(Item::Answer(vec![n as u8])).await.unwrap();
+            }
+        });
+        let write = std::pin::pin!(async {
+            let rx = Receiver(&queue);
+            let mut got = Vec::new();
+            while let Some(Item::Answer(bytes)) = rx.recv().await {
+                got.extend(bytes);
+            }
+            got
+        });
+        let mut passing = std::pin::pin!(Passing::new(&queue, read, write));
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(((), got)) = passing.as_mut().poll(&mut cx) else {
+            panic!("both ends should be done after one poll");
+        };
+        let expected: Vec<u8> = (0..HELD * 3).map(|n| n as u8).collect();
+        assert_eq!(got, expected);
+        assert_eq!(count.0.load(Relaxed), 0);
+    }
+
+    /// The writer gone (its side failed): the reader's next send fails
+    /// instead of waiting for room forever.
+    #[test]
+    fn a_reader_learns_the_writer_is_gone() {
+        let queue = Queue::default();
+        drop(Receiver(&queue));
+        let tx = Sender(&queue);
+        let mut send = std::pin::pin!(tx.send(Item::Reset));
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert_eq!(send.as_mut().poll(&mut cx), Poll::Ready(Err(())));
+    }
 }
