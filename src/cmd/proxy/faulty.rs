@@ -234,6 +234,7 @@ impl Direction {
             };
             let eof = n == 0;
             let arrived = Instant::now();
+            let mut queued = false;
             // Raw: the chunk read is the one message.
             let mut chunk = (!eof).then(|| buf.freeze());
             loop {
@@ -268,10 +269,20 @@ impl Direction {
                     // The writer is gone: the other side failed.
                     return Flow::Closed;
                 }
+                queued = true;
             }
             if eof {
                 let _ = tx.send(Item::Closed).await;
                 return Flow::Closed;
+            }
+            if queued && self.decoder.is_some() {
+                // What was just queued are slices of the decoder's buffer,
+                // and the next read reserves room in it: once the writer
+                // has sent and dropped them, the buffer is the reader's
+                // alone and is reused where it is; still shared, the
+                // reserve would allocate a new one (and `split_to` its
+                // shared header): two allocations per message.
+                WriterFirst(false).await;
             }
         }
     }
@@ -477,6 +488,24 @@ impl Drop for Receiver<'_> {
     }
 }
 
+/// Pending once, with no waker, then ready: the reader lets the writer
+/// run before it reads on. Await it only right after queueing an item:
+/// the queue moved in this round, so [`Passing`] polls again (the writer
+/// first, then the reader, which then goes on).
+struct WriterFirst(bool);
+
+impl Future for WriterFirst {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        Poll::Pending
+    }
+}
+
 /// A direction's reader and writer polled together until both are done:
 /// after each round, again if the queue between them moved (the one may now
 /// go on where it waited for the other); otherwise they wait for their
@@ -623,6 +652,31 @@ mod tests {
         let expected: Vec<u8> = (0..HELD * 3).map(|n| n as u8).collect();
         assert_eq!(got, expected);
         assert_eq!(count.0.load(Relaxed), 0);
+    }
+
+    /// `WriterFirst`: what the reader queued is written (and dropped)
+    /// before the reader reads on, within the same poll.
+    #[test]
+    fn the_writer_runs_before_the_reader_reads_on() {
+        let queue = Queue::default();
+        let log = std::sync::Mutex::new(Vec::new());
+        let read = std::pin::pin!(async {
+            let tx = Sender(&queue);
+            tx.send(Item::Reset).await.unwrap();
+            log.lock().unwrap().push("queued");
+            WriterFirst(false).await;
+            log.lock().unwrap().push("read on");
+        });
+        let write = std::pin::pin!(async {
+            let rx = Receiver(&queue);
+            while rx.recv().await.is_some() {
+                log.lock().unwrap().push("written");
+            }
+        });
+        let mut passing = std::pin::pin!(Passing::new(&queue, read, write));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(passing.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(*log.lock().unwrap(), ["queued", "written", "read on"]);
     }
 
     /// The writer gone (its side failed): the reader's next send fails
