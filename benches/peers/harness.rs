@@ -658,6 +658,46 @@ pub fn group_mem(pgid: i32) -> Mem {
     mem
 }
 
+/// CPU time, in seconds, that every process of a process group has used
+/// (user and system), with the children they have already reaped (socat's
+/// forks): read before and after a round, the difference is what the
+/// server spent on it. Clock-tick resolution (10 ms).
+pub fn group_cpu_secs(pgid: i32) -> f64 {
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return f64::NAN;
+    };
+    let mut total = 0u64;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        // After the comm: state ppid pgrp ... utime(14) stime cutime cstime.
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        if fields.get(2).and_then(|f| f.parse::<i32>().ok()) != Some(pgid) {
+            continue;
+        }
+        total += fields
+            .get(11..15)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    total as f64 / ticks
+}
+
 /// The open-file limit, raised to its hard maximum (the same call listen
 /// makes at start-up).
 pub fn raise_nofile() -> u64 {

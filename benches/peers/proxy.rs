@@ -25,8 +25,8 @@ use tokio::runtime::Runtime;
 
 use crate::{
     harness::{
-        bin, bulk_round, help_mentions, interleaved_latency, rate_round, rotation, scale_run,
-        Config, Peer, Server, Window, LINE, MB, TOKIO_PROXY_ROLE,
+        bin, bulk_round, group_cpu_secs, help_mentions, interleaved_latency, rate_round, rotation,
+        scale_run, Config, Peer, Server, Window, LINE, MB, TOKIO_PROXY_ROLE,
     },
     host::have,
     report::{median, percentile, print_table, ratio, si, thousands, versus, Targets},
@@ -118,6 +118,10 @@ impl Relay {
 #[derive(Default)]
 struct RelayRound {
     rate: Vec<f64>,
+    /// The relay's CPU time (all its processes) per message of the rate
+    /// round, in microseconds: what the rate comes down to once the cores
+    /// are saturated, and much steadier than the rate itself.
+    cpu_us: Vec<f64>,
     p50_us: Vec<f64>,
     /// p50 minus the direct p50 of the same turns.
     added_us: Vec<f64>,
@@ -165,10 +169,13 @@ pub fn section(
             .map(|relay| relay.start(upstream.addr, cfg.clients + 8))
             .collect::<Result<Vec<_>>>()?;
         for i in rotation(round, relays.len()) {
+            let cpu_before = group_cpu_secs(servers[i].pid());
             let many = rt
                 .block_on(rate_round(servers[i].addr, cfg.clients, dur))
                 .with_context(|| format!("{} rate round {}", relays[i].label(), round + 1))?;
+            let cpu = group_cpu_secs(servers[i].pid()) - cpu_before;
             results[i].rate.push(many.msgs as f64 / many.secs);
+            results[i].cpu_us.push(cpu * 1e6 / many.msgs.max(1) as f64);
         }
         // The added latency: one client taking turns between the echo
         // server itself and each relay in front of it (harness,
@@ -211,19 +218,21 @@ pub fn section(
             let rate = si(*r.rate.last().unwrap());
             match relay.full() {
                 true => println!(
-                    "  round {} {:<28} {:>9} msgs/s  p50 {:>5.1} us (+{:.1})  {:>6.0} MB/s",
+                    "  round {} {:<28} {:>9} msgs/s  {:.2} us CPU/msg  p50 {:>5.1} us (+{:.1})  {:>6.0} MB/s",
                     round + 1,
                     relay.label(),
                     rate,
+                    r.cpu_us.last().unwrap(),
                     r.p50_us.last().unwrap(),
                     r.added_us.last().unwrap(),
                     r.bulk.last().unwrap()
                 ),
                 false => println!(
-                    "  round {} {:<28} {:>9} msgs/s",
+                    "  round {} {:<28} {:>9} msgs/s  {:.2} us CPU/msg",
                     round + 1,
                     relay.label(),
-                    rate
+                    rate,
+                    r.cpu_us.last().unwrap()
                 ),
             }
         }
@@ -253,6 +262,22 @@ pub fn section(
                 median(&ratios)
             })
     };
+    // The median over rounds of this relay's CPU per message over that of
+    // `relay` (lower: this one spends less), each ratio from one round.
+    let cpu_vs = |relay: Relay, i: usize| {
+        relays
+            .iter()
+            .position(|&r| r == relay)
+            .map_or(f64::NAN, |j| {
+                let ratios: Vec<f64> = results[i]
+                    .cpu_us
+                    .iter()
+                    .zip(&results[j].cpu_us)
+                    .map(|(ours, theirs)| ours / theirs)
+                    .collect();
+                median(&ratios)
+            })
+    };
     let (socat_rate, socat_bulk) = (of(Relay::Socat, |r| &r.rate), of(Relay::Socat, |r| &r.bulk));
     let (tokio_rate, tokio_bulk) = (
         of(Relay::TokioProxy, |r| &r.rate),
@@ -266,12 +291,17 @@ pub fn section(
         let (rate, p50, bulk) = (median(&r.rate), median(&r.p50_us), median(&r.bulk));
         let added = median(&r.added_us);
         let lat_vs_tokio = added_vs(Relay::TokioProxy, i);
+        let cpu = median(&r.cpu_us);
+        let cpu_vs_tokio = cpu_vs(Relay::TokioProxy, i);
         let shown = |v: f64, text: String| if v.is_finite() { text } else { "-".into() };
         rows.push(vec![
             relay.label().to_string(),
             thousands(rate as u64),
             ratio(rate, tokio_rate),
             ratio(rate, socat_rate),
+            shown(cpu, format!("{cpu:.2}")),
+            // Lower is better: this one's CPU per message over tokio's.
+            shown(cpu_vs_tokio, format!("{cpu_vs_tokio:.2}x")),
             shown(p50, format!("{p50:.1}")),
             shown(added, format!("{added:.1}")),
             // Lower is better: the tokio proxy's added latency over this one's.
@@ -324,7 +354,9 @@ pub fn section(
     }
     print_table(
         &format!(
-            "proxy (medians; direct p50 to the echo server {direct:.1} us; added = p50 - direct \
+            "proxy (medians; CPU us/msg = the relay's CPU time (all its processes) per message \
+             of the rate round; CPU vs tokio = the median over rounds of this one's / tokio's, \
+             lower is better; direct p50 to the echo server {direct:.1} us; added = p50 - direct \
              of the same latency turns; lat vs tokio = the median over rounds of tokio's added / \
              this one's, higher is better)"
         ),
@@ -333,6 +365,8 @@ pub fn section(
             "msgs/s",
             "vs tokio",
             "vs socat",
+            "CPU us/msg",
+            "CPU vs tokio",
             "p50 us",
             "added us",
             "lat vs tokio",
