@@ -617,14 +617,28 @@ pub struct Mem {
     pub pss_kb: u64,
 }
 
-fn pgrp_of(pid: i32) -> Option<i32> {
+/// The fields of `/proc/PID/stat` after the parenthesised command name:
+/// state, ppid, pgrp, ..., utime at 11, stime, cutime, cstime.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised comm: state ppid pgrp ...
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
+    Some(
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Every process in a process group (read from /proc; one that exits
+/// meanwhile may or may not be in it).
+fn group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| stat_fields(pid).and_then(|f| f.get(2)?.parse::<i32>().ok()) == Some(pgid))
+        .collect()
 }
 
 /// Memory of every process in a process group: RSS double-counts pages the
@@ -632,20 +646,7 @@ fn pgrp_of(pid: i32) -> Option<i32> {
 /// the group is read counts as 0.
 pub fn group_mem(pgid: i32) -> Mem {
     let mut mem = Mem::default();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return mem;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pgrp_of(pid) != Some(pgid) {
-            continue;
-        }
+    for pid in group_members(pgid) {
         mem.processes += 1;
         if let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) {
             mem.rss_kb += kb_field(&text, "VmRSS:").unwrap_or(0);
@@ -665,36 +666,18 @@ pub fn group_mem(pgid: i32) -> Mem {
 pub fn group_cpu_secs(pgid: i32) -> f64 {
     // SAFETY: sysconf only reads a constant.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return f64::NAN;
-    };
-    let mut total = 0u64;
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        // After the comm: state ppid pgrp ... utime(14) stime cutime cstime.
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        if fields.get(2).and_then(|f| f.parse::<i32>().ok()) != Some(pgid) {
-            continue;
-        }
-        total += fields
-            .get(11..15)
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.parse::<u64>().ok())
-            .sum::<u64>();
-    }
+    let total: u64 = group_members(pgid)
+        .into_iter()
+        .filter_map(stat_fields)
+        .map(|fields| {
+            fields
+                .get(11..15)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum();
     total as f64 / ticks
 }
 
