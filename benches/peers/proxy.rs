@@ -245,39 +245,26 @@ pub fn section(
             .position(|&r| r == relay)
             .map_or(f64::NAN, |i| median(f(&results[i])))
     };
-    // The median over rounds of `relay`'s added latency over that of the
-    // relay at `i` (higher: the one at `i` adds less), each ratio from one
-    // round's turns.
+    // The median over rounds of figure `f` of the relay at `a` over that of
+    // the relay at `b`, each ratio from one round's moments.
+    let per_round = |a: usize, b: usize, f: fn(&RelayRound) -> &Vec<f64>| {
+        let ratios: Vec<f64> = f(&results[a])
+            .iter()
+            .zip(f(&results[b]))
+            .map(|(a, b)| a / b)
+            .collect();
+        median(&ratios)
+    };
+    let index = |relay: Relay| relays.iter().position(|&r| r == relay);
+    // `relay`'s added latency over the one at `i`'s (higher: the one at
+    // `i` adds less).
     let added_vs = |relay: Relay, i: usize| {
-        relays
-            .iter()
-            .position(|&r| r == relay)
-            .map_or(f64::NAN, |j| {
-                let ratios: Vec<f64> = results[j]
-                    .added_us
-                    .iter()
-                    .zip(&results[i].added_us)
-                    .map(|(theirs, ours)| theirs / ours)
-                    .collect();
-                median(&ratios)
-            })
+        index(relay).map_or(f64::NAN, |j| per_round(j, i, |r| &r.added_us))
     };
-    // The median over rounds of this relay's CPU per message over that of
-    // `relay` (lower: this one spends less), each ratio from one round.
-    let cpu_vs = |relay: Relay, i: usize| {
-        relays
-            .iter()
-            .position(|&r| r == relay)
-            .map_or(f64::NAN, |j| {
-                let ratios: Vec<f64> = results[i]
-                    .cpu_us
-                    .iter()
-                    .zip(&results[j].cpu_us)
-                    .map(|(ours, theirs)| ours / theirs)
-                    .collect();
-                median(&ratios)
-            })
-    };
+    // The CPU per message of the relay at `i` over `relay`'s (lower: the
+    // one at `i` spends less).
+    let cpu_vs =
+        |relay: Relay, i: usize| index(relay).map_or(f64::NAN, |j| per_round(i, j, |r| &r.cpu_us));
     let (socat_rate, socat_bulk) = (of(Relay::Socat, |r| &r.rate), of(Relay::Socat, |r| &r.bulk));
     let (tokio_rate, tokio_bulk) = (
         of(Relay::TokioProxy, |r| &r.rate),
