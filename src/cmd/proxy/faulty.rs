@@ -426,6 +426,14 @@ impl Queue {
     fn moves(&self) -> u64 {
         self.state().moves
     }
+
+    /// One end is gone (`end` names which flag): the other learns it when
+    /// [`Passing`] polls it again.
+    fn gone(&self, end: fn(&mut QueueState) -> &mut bool) {
+        let mut state = self.state();
+        *end(&mut state) = true;
+        state.moves += 1;
+    }
 }
 
 /// The reader's end; dropping it tells the writer no more items come.
@@ -453,9 +461,7 @@ impl Sender<'_> {
 
 impl Drop for Sender<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.state();
-        state.reader_gone = true;
-        state.moves += 1;
+        self.0.gone(|state| &mut state.reader_gone);
     }
 }
 
@@ -482,9 +488,7 @@ impl Receiver<'_> {
 
 impl Drop for Receiver<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.state();
-        state.writer_gone = true;
-        state.moves += 1;
+        self.0.gone(|state| &mut state.writer_gone);
     }
 }
 
