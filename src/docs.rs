@@ -112,7 +112,7 @@ pub fn write_all(dir: &Path) -> Result<ExitCode> {
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+        crate::say!("wrote {}", path.display());
     }
     Ok(ExitCode::Success)
 }

@@ -117,7 +117,7 @@ pub fn spawn(
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let text = String::from_utf8_lossy(&line);
-                        eprintln!("#{conn} {}", text.trim_end_matches(['\n', '\r']));
+                        crate::say!("#{conn} {}", text.trim_end_matches(['\n', '\r']));
                     }
                 }
             }

@@ -32,6 +32,7 @@ pub mod relay;
 pub mod reply;
 pub mod rtu;
 pub mod rules;
+pub mod say;
 pub mod schema;
 pub mod stdin;
 pub mod units;

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
             if let Some(exit::PassThrough(status)) = err.downcast_ref() {
                 return std::process::ExitCode::from(*status);
             }
-            eprintln!("p1ge0n: {err:#}");
+            p1ge0n::say!("p1ge0n: {err:#}");
             exit::classify(&err)
         }
     };

@@ -132,7 +132,7 @@ impl Sink {
                             },
                             after: started.elapsed(),
                         };
-                        eprintln!(
+                        crate::say!(
                             "p1ge0n: {}; not writing it any more (it is incomplete from t={:.3}s)",
                             failure.error,
                             failure.after.as_secs_f64()

@@ -29,7 +29,7 @@ impl ConnectArgs {
         let timeout = self.connect_timeout.bound();
         let tls = if self.tls.tls {
             if self.tls.insecure {
-                eprintln!("warning: --insecure: the server's certificate is not checked");
+                crate::say!("warning: --insecure: the server's certificate is not checked");
             }
             let options = tls::ClientOptions {
                 ca: self.tls.ca.as_deref(),

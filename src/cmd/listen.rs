@@ -99,14 +99,14 @@ fn rule_reply<'a>(
             if log {
                 let close = if answer.close { ", then close" } else { "" };
                 let program = answer.exec.map_or("", |p| p.line.as_str());
-                eprintln!("{who} {label}: to '{program}'{close}");
+                crate::say!("{who} {label}: to '{program}'{close}");
             }
             Vec::new()
         }
         Ok(bytes) => {
             if log {
                 let close = if answer.close { ", then close" } else { "" };
-                eprintln!(
+                crate::say!(
                     "{who} {label}: {} reply{close}",
                     plural(bytes.len() as u64, "byte")
                 );
@@ -114,7 +114,7 @@ fn rule_reply<'a>(
             bytes
         }
         Err(reason) => {
-            eprintln!("{who} {label}: {reason}; not answered");
+            crate::say!("{who} {label}: {reason}; not answered");
             Vec::new()
         }
     };
@@ -494,7 +494,7 @@ impl ConnTask {
     fn log_ending(&self, ending: &Ending) {
         let (id, peer) = (self.id, self.peer);
         if self.decoder.skipped() > 0 {
-            eprintln!(
+            crate::say!(
                 "#{id} {peer} skipped {} bytes outside frames",
                 self.decoder.skipped()
             );
@@ -506,16 +506,16 @@ impl ConnTask {
             plural(self.bytes_out, "byte")
         );
         match ending {
-            Ending::PeerClosed => eprintln!("#{id} {peer} closed by peer ({totals})"),
-            Ending::Idle(limit) => eprintln!(
+            Ending::PeerClosed => crate::say!("#{id} {peer} closed by peer ({totals})"),
+            Ending::Idle(limit) => crate::say!(
                 "#{id} {peer} idle for {}, closing ({totals})",
                 humantime::format_duration(*limit)
             ),
             Ending::Error(reason) => {
-                eprintln!("#{id} {peer} error: {reason}; connection closed ({totals})")
+                crate::say!("#{id} {peer} error: {reason}; connection closed ({totals})")
             }
-            Ending::CountReached => eprintln!("#{id} {peer} --count reached, closing ({totals})"),
-            Ending::RuleClosed => eprintln!("#{id} {peer} closed by a rule ({totals})"),
+            Ending::CountReached => crate::say!("#{id} {peer} --count reached, closing ({totals})"),
+            Ending::RuleClosed => crate::say!("#{id} {peer} closed by a rule ({totals})"),
         }
     }
 }
@@ -574,7 +574,7 @@ fn log_program_end(id: u64, peer: impl std::fmt::Display, message: u64, ended: &
         ),
         Ended::NotStarted(e) => format!("{e}; not answered"),
     };
-    eprintln!("#{id} {peer} message {message}: the program {what}");
+    crate::say!("#{id} {peer} message {message}: the program {what}");
 }
 
 /// `--exec CMD`: one program per connection, relayed both ways and
@@ -588,7 +588,7 @@ async fn exec_connection(
     peer: Peer,
     id: u64,
 ) {
-    eprintln!("#{id} {peer} connected");
+    crate::say!("#{id} {peer} connected");
     let config = &server.handler;
     let mut recorder = server.recorder(id, peer);
     server.event(&mut recorder, Event::Open).await;
@@ -603,7 +603,7 @@ async fn exec_connection(
         Ok(started) => started,
         Err(e) => {
             let reason = e.to_string();
-            eprintln!("#{id} {peer} {reason}; closing");
+            crate::say!("#{id} {peer} {reason}; closing");
             server.event(&mut recorder, Event::Error(&reason)).await;
             return;
         }
@@ -650,9 +650,9 @@ async fn exec_connection(
             plural(totals.to_client, "byte")
         )
     });
-    eprintln!("#{id} {peer} {line}{}", totals.unwrap_or_default());
+    crate::say!("#{id} {peer} {line}{}", totals.unwrap_or_default());
     if let Some(status) = status.filter(|s| !s.success()) {
-        eprintln!("#{id} {peer} the program {}", exec::describe(&status));
+        crate::say!("#{id} {peer} the program {}", exec::describe(&status));
     }
     let mut recorder = recording.recorder.lock().await;
     let event = match &failure {
@@ -672,7 +672,7 @@ fn read_queued(reader: &mut ReadHalf, decoder: &mut Decoder) -> Option<std::io::
 }
 
 async fn serve_connection(server: &Server<Listen>, stream: Stream, peer: Peer, id: u64) {
-    eprintln!("#{id} {peer} connected");
+    crate::say!("#{id} {peer} connected");
     let config = &server.handler;
     let (local, transport) = match config.answer {
         // Only programs see them (and our address costs a system call).
@@ -785,7 +785,7 @@ async fn send_datagram(
         Ok(sent) => {
             server.stats.bytes_out.fetch_add(sent as u64, Relaxed);
         }
-        Err(e) => eprintln!("#{id} {peer} send error: {}", net::describe_io(&e)),
+        Err(e) => crate::say!("#{id} {peer} send error: {}", net::describe_io(&e)),
     }
 }
 
@@ -851,7 +851,7 @@ async fn udp_loop(server: &Arc<Server<Listen>>, socket: Arc<UdpSocket>) -> Resul
         let id = *peers.entry(peer).or_insert_with(|| {
             next_id += 1;
             server.stats.connections.fetch_add(1, Relaxed);
-            eprintln!("#{next_id} {peer} first datagram");
+            crate::say!("#{next_id} {peer} first datagram");
             next_id
         });
         let data = &buf[..n];

@@ -148,7 +148,7 @@ pub fn run(args: ProxyArgs) -> Result<ExitCode> {
 
 impl Handler for Proxy {
     async fn stream(server: Arc<Server<Self>>, stream: Stream, peer: Peer, id: u64) {
-        eprintln!("#{id} {peer} connected");
+        crate::say!("#{id} {peer} connected");
         if server.handler.share {
             // Boxed apart, as the faulted relay is: a plain relay's
             // wake-ups do not reserve this path's stack.
@@ -176,13 +176,13 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
         Ok(upstream) => upstream,
         Err(e) => {
             let reason = format!("upstream {}: {e:#}", proxy.target);
-            eprintln!("#{id} {peer} {reason}; closing the client");
+            crate::say!("#{id} {peer} {reason}; closing the client");
             server.event(&mut recorder, Event::Error(&reason)).await;
             return;
         }
     };
     if let Ok(addr) = upstream.peer() {
-        eprintln!("#{id} {peer} connected to {addr}");
+        crate::say!("#{id} {peer} connected to {addr}");
     }
     let (ending, totals, recording) = match &proxy.faults {
         None => {
@@ -227,7 +227,7 @@ async fn relay_client(server: &Server<Proxy>, client: Stream, peer: Peer, id: u6
         (_, Some(reason)) => format!("{reason}; reset the other side"),
         _ => "closed".to_string(),
     };
-    eprintln!(
+    crate::say!(
         "#{id} {peer} {line} ({} client>server, {} server>client)",
         plural(totals.to_server, "byte"),
         plural(totals.to_client, "byte"),

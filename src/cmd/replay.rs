@@ -676,15 +676,15 @@ impl Progress {
     fn draw(&mut self) {
         self.last = Some(Instant::now());
         let (flow, message, messages) = self.state;
-        eprint!(
+        crate::say::text(format_args!(
             "\r\x1b[2Kreplaying flow {flow} ({} in all): message {message}/{messages}",
             self.flows
-        );
+        ));
     }
 
     fn clear() {
         if std::io::stderr().is_terminal() {
-            eprint!("\r\x1b[2K");
+            crate::say::text(format_args!("\r\x1b[2K"));
         }
     }
 }

@@ -273,7 +273,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
                     return Err(e);
                 }
                 // Said now, counted, and the next cycle runs.
-                eprintln!("p1ge0n: cycle {round}: {e:#}");
+                crate::say!("p1ge0n: cycle {round}: {e:#}");
                 if !plan.expects.is_empty() {
                     let name = format!("cycle {round}");
                     plan.checks
@@ -292,7 +292,7 @@ async fn run_rounds(plan: &Plan) -> Result<ExitCode> {
         }
         if last {
             if failures > 0 {
-                eprintln!(
+                crate::say!(
                     "p1ge0n: {failures} of {} failed",
                     crate::units::plural(round, "cycle")
                 );

@@ -177,7 +177,7 @@ impl<H> Server<H> {
             let (n, peer) = match socket.recv_from(buf).await {
                 Ok(received) => received,
                 Err(e) => {
-                    eprintln!("receive error: {}", net::describe_io(&e));
+                    crate::say!("receive error: {}", net::describe_io(&e));
                     continue;
                 }
             };
@@ -185,7 +185,7 @@ impl<H> Server<H> {
             match self.options.access.check(peer.ip()) {
                 Ok(()) => return (n, peer),
                 Err(why) => {
-                    eprintln!("refused datagram from {peer}: {why}");
+                    crate::say!("refused datagram from {peer}: {why}");
                     self.stats.refused.fetch_add(1, Relaxed);
                 }
             }
@@ -539,7 +539,7 @@ fn print_summary(stats: &Stats, count: Option<u64>, failures: &[SinkFailure]) {
         Some(n) => format!(", {} injected", plural(n.load(Relaxed), "fault")),
         None => String::new(),
     };
-    eprintln!(
+    crate::say!(
         "summary: {}, {}, {} received, {} sent, {} refused{faults}{incomplete}",
         plural(stats.connections.load(Relaxed), "connection"),
         plural(messages, "message"),
@@ -613,20 +613,20 @@ async fn announce<H>(server: &Server<H>, bound: &Bound) {
         (Some(_), _) => "tls",
         (None, transport) => transport.as_str(),
     };
-    eprintln!("listening on {local} ({shown})");
+    crate::say!("listening on {local} ({shown})");
     if let Some(note) = &bound.note {
-        eprintln!("{note}");
+        crate::say!("{note}");
     }
     for note in &config.notes {
-        eprintln!("{note}");
+        crate::say!("{note}");
     }
     if let Some((_, Some(fingerprint))) = &config.tls {
-        eprintln!(
+        crate::say!(
             "tls: self-signed certificate for localhost, 127.0.0.1 and ::1, SHA-256 fingerprint {fingerprint}"
         );
     }
     for group in &config.join {
-        eprintln!("joined the multicast group {group}");
+        crate::say!("joined the multicast group {group}");
     }
     if let Some((sink, lines)) = &server.capture {
         let mut header = Observed::new(lines.clone(), Held);
@@ -641,7 +641,7 @@ async fn announce<H>(server: &Server<H>, bound: &Bound) {
     }
     let everywhere = matches!(local, Peer::Ip(addr) if addr.ip().is_unspecified());
     if everywhere && config.access.allow.is_empty() {
-        eprintln!(
+        crate::say!(
             "warning: listening on all interfaces without --allow: any host that can reach this machine may connect"
         );
     }
@@ -679,7 +679,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => {
                 if failing {
-                    eprintln!("accepting again");
+                    crate::say!("accepting again");
                     failing = false;
                 }
                 accepted
@@ -689,7 +689,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
                 // accepted): say so once, back off briefly so we never spin,
                 // and keep serving; the connection waits in the backlog.
                 if !failing {
-                    eprintln!(
+                    crate::say!(
                         "accept failed: {}; retrying every 50ms",
                         net::describe_io(&e)
                     );
@@ -702,7 +702,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
         if let Peer::Ip(addr) = peer {
             if let Err(why) = server.options.access.check(addr.ip()) {
                 // Closed before a single byte is read or written.
-                eprintln!("refused {peer}: {why}");
+                crate::say!("refused {peer}: {why}");
                 server.stats.refused.fetch_add(1, Relaxed);
                 drop(stream);
                 continue;
@@ -710,7 +710,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
         }
         if let Some(max) = server.options.max_conns {
             if server.stats.active.load(Relaxed) >= max {
-                eprintln!("refused {peer}: --max-conns {max} reached");
+                crate::say!("refused {peer}: --max-conns {max} reached");
                 server.stats.refused.fetch_add(1, Relaxed);
                 drop(stream);
                 continue;
@@ -719,7 +719,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
         if let Some(tcp) = stream.tcp() {
             let _ = tcp.set_nodelay(true);
             if let Err(e) = net::set_keepalive(tcp, server.options.keepalive) {
-                eprintln!("--keepalive on {peer}: {}", net::describe_io(&e));
+                crate::say!("--keepalive on {peer}: {}", net::describe_io(&e));
             }
         }
         next_id += 1;
@@ -740,7 +740,7 @@ async fn accept_loop<H: Handler>(server: &Arc<Server<H>>, listener: Listener) ->
                     match handshake.await {
                         Ok(stream) => stream,
                         Err(why) => {
-                            eprintln!("tls: handshake with {peer} failed: {why}");
+                            crate::say!("tls: handshake with {peer} failed: {why}");
                             server.stats.refused.fetch_add(1, Relaxed);
                             server.connection_ended();
                             return;

@@ -30,7 +30,7 @@ const CORE: &[&str] = &[
 /// stdin, process, docs) and what sits on top (cli, cmd). The core may use
 /// none of them, nor tokio.
 const NOT_CORE: &[&str] = &[
-    "cli", "cmd", "docs", "exchange", "exec", "net", "output", "process", "relay", "stdin",
+    "cli", "cmd", "docs", "exchange", "exec", "net", "output", "process", "relay", "say", "stdin",
 ];
 
 /// On top: the command line (`cli`), what is generated from it (`docs`)

@@ -386,3 +386,48 @@ fn a_rule_can_answer_with_a_program() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(stdout_of(&out), "RESULT 2\n");
 }
+
+/// A server with `--exec` ignores SIGPIPE (a program that exits must not
+/// end the server), so once whatever read its stderr has gone
+/// (`2>&1 | head -1`, a log collector that died), each connection line
+/// failed to write. That used to panic the connection's task and reset
+/// the connection; a diagnostic with nowhere to go is now dropped, and the
+/// clients are served.
+#[test]
+fn a_server_whose_stderr_reader_is_gone_keeps_serving() {
+    use std::io::BufRead;
+    let mut child = Command::new(bin())
+        .args(["listen", "127.0.0.1:0", "--exec", "cat"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run p1ge0n listen");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader (and the only read end of the pipe) is dropped here.
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("first stderr line: {first:?}"));
+    for message in ["first\n", "second\n"] {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(message.as_bytes()).unwrap();
+        conn.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let read = conn.read_to_end(&mut got);
+        assert!(
+            read.is_ok(),
+            "{message:?}: {read:?} after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert_eq!(String::from_utf8_lossy(&got), message);
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -97,7 +97,7 @@ impl Gateway {
         request: &[u8],
     ) -> Result<Bytes, String> {
         let Some((tid, frame)) = rtu::from_mbap(request) else {
-            eprintln!("gateway: not one MBAP frame; answered 0x0A");
+            crate::say!("gateway: not one MBAP frame; answered 0x0A");
             return Ok(mbap_exception(request, 0x0a));
         };
         let (unit, function) = (frame[0], frame[1]);
@@ -105,7 +105,7 @@ impl Gateway {
             let up = match send_request(config, upstream, &frame).await {
                 Ok(up) => up,
                 Err(Unsent::CannotOpen(e)) => {
-                    eprintln!("gateway: {e}; answered 0x0A");
+                    crate::say!("gateway: {e}; answered 0x0A");
                     return Ok(mbap_exception(request, 0x0a));
                 }
                 Err(Unsent::WriteFailed) => continue,
@@ -122,10 +122,10 @@ impl Gateway {
                     } else {
                         ""
                     };
-                    eprintln!("gateway: unit {unit} function {function}: {why}{again}");
+                    crate::say!("gateway: unit {unit} function {function}: {why}{again}");
                 }
                 Awaited::Gone(why) => {
-                    eprintln!("gateway: {why}");
+                    crate::say!("gateway: {why}");
                     drop_upstream(upstream, Some(&why)).await;
                 }
             }
@@ -141,7 +141,7 @@ impl Gateway {
         request: &[u8],
     ) -> Result<Bytes, String> {
         if request.len() < 4 || !rtu::crc_ok(request) {
-            eprintln!(
+            crate::say!(
                 "gateway: dropped {} bytes from the line: not a request with a good CRC",
                 request.len()
             );
@@ -155,7 +155,7 @@ impl Gateway {
             let up = match send_request(config, upstream, &mbap).await {
                 Ok(up) => up,
                 Err(Unsent::CannotOpen(e)) => {
-                    eprintln!("gateway: {e}");
+                    crate::say!("gateway: {e}");
                     break;
                 }
                 Err(Unsent::WriteFailed) => continue,
@@ -166,10 +166,10 @@ impl Gateway {
             match await_mbap(config, up, tid).await {
                 Ok(reply) => match rtu::from_mbap(&reply) {
                     Some((_, frame)) => return Ok(Bytes::from(frame)),
-                    None => eprintln!("gateway: the server's reply is not one MBAP frame"),
+                    None => crate::say!("gateway: the server's reply is not one MBAP frame"),
                 },
                 Err(why) => {
-                    eprintln!("gateway: {why}");
+                    crate::say!("gateway: {why}");
                     drop_upstream(upstream, Some(&why)).await;
                 }
             }
@@ -212,7 +212,7 @@ async fn send_request<'a>(
     request: &[u8],
 ) -> Result<&'a mut Upstream, Unsent> {
     if upstream.as_mut().is_some_and(went_away) {
-        eprintln!("gateway: the other side went away; opening it again");
+        crate::say!("gateway: the other side went away; opening it again");
         drop_upstream(upstream, Some("the other side went away")).await;
     }
     if upstream.is_none() {
@@ -220,12 +220,12 @@ async fn send_request<'a>(
     }
     let up = upstream.as_mut().expect("opened above");
     if let Some(stale) = up.decoder.finish() {
-        eprintln!("gateway: dropped {} stale bytes", stale.len());
+        crate::say!("gateway: dropped {} stale bytes", stale.len());
         up.record(Side::Server, &stale).await;
     }
     if let Err(e) = up.writer.send(request).await {
         let why = format!("writing the request: {e}");
-        eprintln!("gateway: {why}");
+        crate::say!("gateway: {why}");
         drop_upstream(upstream, Some(&why)).await;
         return Err(Unsent::WriteFailed);
     }
@@ -263,7 +263,7 @@ async fn await_reply(
             Err(why) => return Awaited::Gone(why),
         };
         if !rtu::crc_ok(&frame) {
-            eprintln!(
+            crate::say!(
                 "gateway: dropped a reply with a bad CRC ({} bytes)",
                 frame.len()
             );
@@ -273,7 +273,7 @@ async fn await_reply(
         if frame[0] == unit && (frame[1] == function || frame[1] == function | 0x80) {
             return Awaited::Reply(frame);
         }
-        eprintln!(
+        crate::say!(
             "gateway: dropped a frame from unit {} function {} (waiting for unit {unit} function {function})",
             frame[0], frame[1]
         );
@@ -298,7 +298,7 @@ async fn await_mbap(config: &UpstreamConfig, up: &mut Upstream, tid: u16) -> Res
         }
         match read_frame(up, left).await? {
             Some(frame) if frame.len() >= 2 && frame[..2] == tid.to_be_bytes() => return Ok(frame),
-            Some(frame) => eprintln!(
+            Some(frame) => crate::say!(
                 "gateway: dropped a reply to another transaction ({} bytes)",
                 frame.len()
             ),

@@ -183,7 +183,7 @@ async fn exchange_one(
         // in yet when we looked (`went_away`): the request went nowhere,
         // so it goes once more, over a new connection.
         Err(Retry) => {
-            eprintln!("share: the server closed the shared connection; opening a new one");
+            crate::say!("share: the server closed the shared connection; opening a new one");
             *upstream = None;
             ask_once(config, upstream, request)
                 .await
@@ -203,7 +203,7 @@ async fn ask_once(
     request: &[u8],
 ) -> Result<Result<Bytes, String>, Retry> {
     if upstream.as_mut().is_some_and(went_away) {
-        eprintln!("share: the server closed the shared connection; opening a new one");
+        crate::say!("share: the server closed the shared connection; opening a new one");
         *upstream = None;
     }
     let reused = upstream.is_some();
@@ -264,7 +264,7 @@ pub(super) async fn open(config: &UpstreamConfig) -> Result<Upstream, String> {
         .await
         .map_err(|e| format!("upstream {}: {e:#}", config.target))?;
     if let Ok(addr) = stream.peer() {
-        eprintln!("share: connected to {addr}");
+        crate::say!("share: connected to {addr}");
     }
     let decoder = crate::exchange::decoder_for(&stream, config.frame.clone(), config.max_frame);
     let line = match config.records_line.as_ref().and_then(Weak::upgrade) {
@@ -296,7 +296,7 @@ pub(super) fn went_away(up: &mut Upstream) -> bool {
     loop {
         match up.reader.try_read(&mut scrap) {
             Ok(0) => return true,
-            Ok(n) => eprintln!("share: dropped {n} bytes the server sent unasked"),
+            Ok(n) => crate::say!("share: dropped {n} bytes the server sent unasked"),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             Err(_) => return true,
         }
@@ -329,14 +329,14 @@ pub async fn serve_client(server: &Arc<Server<Proxy>>, stream: Stream, peer: Pee
     let event = match &ending {
         Ok(()) => {
             let _ = writer.shutdown().await;
-            eprintln!("#{id} {peer} closed");
+            crate::say!("#{id} {peer} closed");
             Event::Close
         }
         Err(reason) => {
             if client.faults.as_ref().is_some_and(|f| f.reset) {
                 writer.reset();
             }
-            eprintln!("#{id} {peer} {reason}; closing the client");
+            crate::say!("#{id} {peer} {reason}; closing the client");
             Event::Error(reason)
         }
     };

@@ -97,7 +97,7 @@ impl Deliveries {
                         tokio::time::sleep_until(free).await;
                     }
                     if let Err(e) = toward.send(&datagram).await {
-                        eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
+                        crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
                     }
                     let total = match from {
                         Side::Client => &server.stats.bytes_in,
@@ -152,7 +152,7 @@ async fn deal(
         }
         Fate::Answer(answer) => {
             if let Err(e) = socket.send_to(&answer, peer).await {
-                eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
+                crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
             }
             record(server, recorder, id, peer, Side::Server, &answer).await;
         }
@@ -188,7 +188,7 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
                 match open(&server, &socket, &recorder, peer, next_id).await {
                     Ok(client) => entry.insert(client),
                     Err(e) => {
-                        eprintln!(
+                        crate::say!(
                             "#{next_id} {peer} upstream {}: {e:#}",
                             server.handler.target
                         );
@@ -215,7 +215,7 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
             continue;
         }
         if let Err(e) = client.upstream.send(datagram).await {
-            eprintln!("#{} {peer} upstream: {}", client.id, net::describe_io(&e));
+            crate::say!("#{} {peer} upstream: {}", client.id, net::describe_io(&e));
         }
         server.stats.bytes_in.fetch_add(n as u64, Relaxed);
         if record(&server, &recorder, client.id, peer, Side::Client, datagram).await {
@@ -235,7 +235,7 @@ async fn open(
     let upstream =
         Arc::new(net::connect_udp(&server.handler.target, server.handler.connect.source).await?);
     server.stats.connections.fetch_add(1, Relaxed);
-    eprintln!(
+    crate::say!(
         "#{id} {peer} first datagram; upstream socket {}",
         upstream.local_addr()?
     );
@@ -297,7 +297,7 @@ async fn carry_replies(
             Err(e) => {
                 // ICMP errors (the server's port closed) are about this
                 // client's upstream only.
-                eprintln!("#{id} {peer} upstream: {}", net::describe_io(&e));
+                crate::say!("#{id} {peer} upstream: {}", net::describe_io(&e));
                 continue;
             }
         };
@@ -317,7 +317,7 @@ async fn carry_replies(
             continue;
         }
         if let Err(e) = socket.send_to(datagram, peer).await {
-            eprintln!("#{id} {peer} send error: {}", net::describe_io(&e));
+            crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
         }
         server.stats.bytes_out.fetch_add(n as u64, Relaxed);
         if record(&server, &recorder, id, peer, Side::Server, datagram).await {
@@ -358,7 +358,7 @@ fn drop_idle(clients: &mut HashMap<SocketAddr, Client>, idle: Duration) {
         if let Some((_, deliveries)) = &client.faulted {
             deliveries.task.abort();
         }
-        eprintln!(
+        crate::say!(
             "#{} {peer} idle for {}, upstream socket dropped",
             client.id,
             humantime::format_duration(idle)

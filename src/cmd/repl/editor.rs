@@ -232,7 +232,7 @@ impl Output {
             Output::Terminal(tx) => {
                 let _ = tx.send(Print::Text(format!("{text}\n")));
             }
-            Output::Stdio => eprintln!("{text}"),
+            Output::Stdio => crate::say!("{text}"),
         }
     }
 

@@ -118,11 +118,11 @@ impl Handler for Serve {
         let k = serve.started.fetch_add(1, SeqCst);
         let total = serve.loops * serve.flows.len() as u64;
         if serve.loops != 0 && k >= total {
-            eprintln!("#{id} {peer} connected after the last flow was served; closing");
+            crate::say!("#{id} {peer} connected after the last flow was served; closing");
             return;
         }
         let (number, flow) = &serve.flows[(k % serve.flows.len() as u64) as usize];
-        eprintln!("#{id} {peer} connected; playing flow {number}");
+        crate::say!("#{id} {peer} connected; playing flow {number}");
         let mut recorder = server.recorder(id, peer);
         server.event(&mut recorder, Event::Open).await;
         let mut player = Player {
@@ -133,11 +133,11 @@ impl Handler for Serve {
         let outcome = player.play(stream, flow).await;
         let event = match &outcome {
             Ok(()) => {
-                eprintln!("#{id} {peer} flow {number} played");
+                crate::say!("#{id} {peer} flow {number} played");
                 Event::Close
             }
             Err(reason) => {
-                eprintln!("#{id} {peer} flow {number}: {reason}; closing");
+                crate::say!("#{id} {peer} flow {number}: {reason}; closing");
                 Event::Error(reason)
             }
         };
