@@ -137,6 +137,10 @@ pub struct Stats {
     /// When free memory last went back to the system (ms since start).
     pub last_release_ms: AtomicU64,
     pub messages: AtomicU64,
+    /// Bytes were relayed without being framed into messages (`proxy -q`,
+    /// `listen -q --exec`: nothing records or counts them), so the summary
+    /// says the messages were not counted instead of showing 0.
+    pub messages_uncounted: std::sync::atomic::AtomicBool,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// `proxy --fault`: faults injected; `None` without `--fault`.
@@ -340,6 +344,9 @@ impl<'a, H: Handler> RelayRecording<'a, H> {
         frame: &FrameSpec,
         max_frame: usize,
     ) -> Self {
+        if !server.observes_or_counts() {
+            server.stats.messages_uncounted.store(true, Relaxed);
+        }
         RelayRecording {
             server,
             recorder: tokio::sync::Mutex::new(recorder),
@@ -539,10 +546,13 @@ fn print_summary(stats: &Stats, count: Option<u64>, failures: &[SinkFailure]) {
         Some(n) => format!(", {} injected", plural(n.load(Relaxed), "fault")),
         None => String::new(),
     };
+    let messages = match stats.messages_uncounted.load(Relaxed) {
+        true if messages == 0 => "messages not counted (-q)".to_string(),
+        _ => plural(messages, "message"),
+    };
     crate::say!(
-        "summary: {}, {}, {} received, {} sent, {} refused{faults}{incomplete}",
+        "summary: {}, {messages}, {} received, {} sent, {} refused{faults}{incomplete}",
         plural(stats.connections.load(Relaxed), "connection"),
-        plural(messages, "message"),
         plural(stats.bytes_in.load(Relaxed), "byte"),
         plural(stats.bytes_out.load(Relaxed), "byte"),
         stats.refused.load(Relaxed),

@@ -514,3 +514,36 @@ fn share_a_client_waiting_for_its_reply_is_not_idle() {
         .unwrap_or_else(|e| panic!("dropped after a slow reply: {e}\n{}", proxy.proc.dump()));
     assert_eq!(&echo, b"again\n");
 }
+
+/// `proxy -q` frames nothing (nothing records or counts), so it cannot say
+/// how many messages went by: the summary says they were not counted, not
+/// "0 messages" after 4 lines each way. Without -q the same traffic counts.
+#[test]
+fn a_quiet_proxys_summary_does_not_claim_zero_messages() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    for (quiet, expected) in [
+        (true, "summary: 1 connection, messages not counted (-q), 8 bytes received, 8 bytes sent, 0 refused"),
+        (false, "summary: 1 connection, 8 messages, 8 bytes received, 8 bytes sent, 0 refused"),
+    ] {
+        let mut args = vec!["127.0.0.1:0", "--frame", "line"];
+        let target = server.target();
+        args.push(&target);
+        if quiet {
+            args.push("-q");
+        }
+        let mut px = proxy(&args);
+        let out = send_cmd()
+            .arg(px.target())
+            .write_stdin("a\nb\nc\nd\n")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        assert_eq!(stdout_of(&out), "a\nb\nc\nd\n");
+        px.wait_stderr_contains("closed (8 bytes client>server", SOON);
+        px.interrupt();
+        px.wait_exit(SOON);
+        let stderr = px.stderr();
+        let summary = stderr.lines().find(|l| l.starts_with("summary: "));
+        assert_eq!(summary, Some(expected), "{}", px.dump());
+    }
+}
