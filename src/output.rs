@@ -546,14 +546,23 @@ pub fn client_capture(
 mod tests {
     use super::*;
 
-    /// A writer the test can read back, slow enough that records pile up.
+    /// A writer the test can read back: how many writes it was given and
+    /// their bytes. `slow` makes each write take 200 us, so that records
+    /// pile up.
     #[derive(Clone, Default)]
-    struct Slow(Arc<Mutex<Vec<u8>>>);
+    struct Recorded {
+        slow: bool,
+        seen: Arc<Mutex<(usize, Vec<u8>)>>,
+    }
 
-    impl Write for Slow {
+    impl Write for Recorded {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            std::thread::sleep(std::time::Duration::from_micros(200));
-            self.0.lock().unwrap().extend_from_slice(buf);
+            if self.slow {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            let mut seen = self.seen.lock().unwrap();
+            seen.0 += 1;
+            seen.1.extend_from_slice(buf);
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -561,14 +570,32 @@ mod tests {
         }
     }
 
+    impl Recorded {
+        /// A sink writing to this.
+        fn sink(&self) -> (Sink, Writer) {
+            Sink::spawn_to(
+                "test".into(),
+                std::time::Instant::now(),
+                Box::new(self.clone()),
+            )
+        }
+
+        fn writes(&self) -> usize {
+            self.seen.lock().unwrap().0
+        }
+
+        fn bytes(&self) -> Vec<u8> {
+            self.seen.lock().unwrap().1.clone()
+        }
+    }
+
     #[test]
     fn every_record_arrives_whole_and_in_order_per_task() {
-        let out = Slow::default();
-        let (sink, writer) = Sink::spawn_to(
-            "test".into(),
-            std::time::Instant::now(),
-            Box::new(out.clone()),
-        );
+        let out = Recorded {
+            slow: true,
+            ..Recorded::default()
+        };
+        let (sink, writer) = out.sink();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
@@ -592,7 +619,7 @@ mod tests {
             }
         });
         writer.finish();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(out.bytes()).unwrap();
         for task in 0..8 {
             let numbers: Vec<usize> = text
                 .lines()
@@ -638,33 +665,13 @@ mod tests {
         );
     }
 
-    /// Counts the writes it is given.
-    #[derive(Clone, Default)]
-    struct Counting(Arc<Mutex<(usize, Vec<u8>)>>);
-
-    impl Write for Counting {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let mut seen = self.0.lock().unwrap();
-            seen.0 += 1;
-            seen.1.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Records arriving every 100 us or so (a busy server) are written in
     /// batches, about one a `LINGER`, not one each: before the linger the
     /// writer drained each record as it came, one write per record.
     #[test]
     fn a_steady_stream_of_records_is_written_in_batches() {
-        let out = Counting::default();
-        let (sink, writer) = Sink::spawn_to(
-            "test".into(),
-            std::time::Instant::now(),
-            Box::new(out.clone()),
-        );
+        let out = Recorded::default();
+        let (sink, writer) = out.sink();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -678,7 +685,7 @@ mod tests {
         });
         let elapsed = started.elapsed();
         assert!(writer.finish().is_none());
-        let (writes, bytes) = out.0.lock().unwrap().clone();
+        let (writes, bytes) = (out.writes(), out.bytes());
         let expected: String = (0..records).map(|i| format!("{i}\n")).collect();
         assert_eq!(String::from_utf8(bytes).unwrap(), expected);
         // One batch per linger, and one for what came during the last.
@@ -692,12 +699,8 @@ mod tests {
     /// A record to a parked writer goes out at once, not after a linger.
     #[test]
     fn a_quiet_outputs_record_is_written_at_once() {
-        let out = Counting::default();
-        let (sink, writer) = Sink::spawn_to(
-            "test".into(),
-            std::time::Instant::now(),
-            Box::new(out.clone()),
-        );
+        let out = Recorded::default();
+        let (sink, writer) = out.sink();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -706,11 +709,11 @@ mod tests {
         let started = std::time::Instant::now();
         runtime.block_on(sink.write(b"one\n"));
         let deadline = started + std::time::Duration::from_secs(5);
-        while out.0.lock().unwrap().0 == 0 && std::time::Instant::now() < deadline {
+        while out.writes() == 0 && std::time::Instant::now() < deadline {
             std::thread::yield_now();
         }
         let waited = started.elapsed();
-        assert_eq!(out.0.lock().unwrap().1, b"one\n");
+        assert_eq!(out.bytes(), b"one\n");
         assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
         assert!(writer.finish().is_none());
     }
