@@ -634,22 +634,35 @@ mod tests {
         assert_eq!(text.lines().count(), 8 * 500);
     }
 
+    /// An output whose every write fails (a closed pipe), after `delay`.
+    struct Broken {
+        delay: std::time::Duration,
+    }
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(self.delay);
+            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Broken {
+        /// A sink writing to this, named as a capture file.
+        fn sink(delay: std::time::Duration) -> (Sink, Writer) {
+            Sink::spawn_to(
+                "capture c.jsonl".into(),
+                std::time::Instant::now(),
+                Box::new(Broken { delay }),
+            )
+        }
+    }
+
     #[test]
     fn a_broken_output_never_blocks_writers() {
-        struct Broken;
-        impl Write for Broken {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let (sink, writer) = Sink::spawn_to(
-            "capture c.jsonl".into(),
-            std::time::Instant::now(),
-            Box::new(Broken),
-        );
+        let (sink, writer) = Broken::sink(std::time::Duration::ZERO);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -727,21 +740,7 @@ mod tests {
     /// another batch, holding its connection's recorder until shutdown.
     #[test]
     fn a_task_held_back_when_the_output_fails_is_let_go() {
-        struct FailsSlowly;
-        impl Write for FailsSlowly {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let (sink, writer) = Sink::spawn_to(
-            "capture c.jsonl".into(),
-            std::time::Instant::now(),
-            Box::new(FailsSlowly),
-        );
+        let (sink, writer) = Broken::sink(std::time::Duration::from_millis(100));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -16,7 +16,7 @@ use std::{
     path::PathBuf,
     pin::Pin,
     sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
         Arc, OnceLock,
     },
     time::Duration,
@@ -140,7 +140,7 @@ pub struct Stats {
     /// Bytes were relayed without being framed into messages (`proxy -q`,
     /// `listen -q --exec`: nothing records or counts them), so the summary
     /// says the messages were not counted instead of showing 0.
-    pub messages_uncounted: std::sync::atomic::AtomicBool,
+    pub messages_uncounted: AtomicBool,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// `proxy --fault`: faults injected; `None` without `--fault`.

@@ -408,21 +408,13 @@ fn a_server_whose_stderr_reader_is_gone_keeps_serving() {
         .read_line(&mut first)
         .unwrap();
     // The reader (and the only read end of the pipe) is dropped here.
-    let addr: std::net::SocketAddr = first
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("first stderr line: {first:?}"));
+    let (addr, _) = listening_on(&first).unwrap_or_else(|| panic!("first stderr line: {first:?}"));
     for message in ["first\n", "second\n"] {
-        let mut conn = std::net::TcpStream::connect(addr).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        conn.write_all(message.as_bytes()).unwrap();
-        conn.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut got = Vec::new();
-        let read = conn.read_to_end(&mut got);
-        assert!(
-            read.is_ok(),
-            "{message:?}: {read:?} after {:?}",
+        let (got, end) = exchange_and_close(&mut connect(addr), message.as_bytes());
+        assert_eq!(
+            end,
+            End::Eof,
+            "{message:?} after {:?}",
             String::from_utf8_lossy(&got)
         );
         assert_eq!(String::from_utf8_lossy(&got), message);

@@ -347,6 +347,14 @@ impl std::ops::DerefMut for Listen {
     }
 }
 
+/// A server's first stderr line, `listening on ADDR (TRANSPORT)`: the
+/// address and the transport (tcp, udp, tls, ...).
+pub fn listening_on(line: &str) -> Option<(SocketAddr, String)> {
+    let (addr, transport) = line.strip_prefix("listening on ")?.split_once(' ')?;
+    let transport = transport.trim_end().strip_prefix('(')?.strip_suffix(')')?;
+    Some((addr.parse().ok()?, transport.to_string()))
+}
+
 impl Listen {
     /// Start `p1ge0n listen ARGS...` and read `listening on ADDR (tcp|udp)`
     /// from the first stderr line; panics when it does not come.
@@ -394,15 +402,7 @@ impl Listen {
         }
         let stderr = proc.stderr();
         let first = stderr.lines().next().unwrap_or_default();
-        let parsed = first
-            .strip_prefix("listening on ")
-            .and_then(|rest| rest.split_once(' '))
-            .and_then(|(addr, transport)| {
-                let addr: SocketAddr = addr.parse().ok()?;
-                let transport = transport.strip_prefix('(')?.strip_suffix(')')?;
-                Some((addr, transport.to_string()))
-            });
-        match parsed {
+        match listening_on(first) {
             Some((addr, transport)) => Ok(Listen {
                 proc,
                 addr,
