@@ -29,8 +29,19 @@ use crate::{
         scale_run, Config, Peer, Server, Window, LINE, MB, TOKIO_PROXY_ROLE,
     },
     host::have,
-    report::{median, percentile, print_table, ratio, si, thousands, versus, Targets},
+    report::{median, middle_half, percentile, print_table, ratio, si, thousands, versus, Targets},
 };
+
+/// Sets of relays started afresh for the latency turns of each round. One
+/// copy of a relay adds latency that differs from another copy of the same
+/// program by up to 14% for the whole life of the process (where its
+/// threads and pages landed): 20 fresh pairs of tokio proxies measured
+/// 0.86x to 1.12x of each other, where the slices of one pair's turns have
+/// a middle half within 2-3%. A ratio of two relays therefore needs many
+/// processes, not longer turns through one; and each set has a second
+/// tokio proxy, whose mean with the first is the reference and whose ratio
+/// to it is the run's resolution.
+const LATENCY_SETS: usize = 4;
 
 /// A relay in front of the same echo server.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -152,7 +163,8 @@ pub fn section(
     println!(
         "\n## 7. Proxy: each relay in front of the same `p1ge0n listen -q` echo server; {} clients \
          x {LINE}-byte lines, 1 client taking turns between the relays and the echo server \
-         (latency), 1 stream of {} MB (the framed pair: the {} clients only); {} rounds",
+         (latency; {LATENCY_SETS} sets of relays started afresh per round, each with a 2nd tokio \
+         proxy), 1 stream of {} MB (the framed pair: the {} clients only); {} rounds",
         cfg.clients, cfg.bulk_mb, cfg.clients, cfg.rounds
     );
     if !has_fault {
@@ -161,6 +173,8 @@ pub fn section(
     let upstream = Server::start(Peer::Quiet, dir, 20_000)?;
     let mut results: Vec<RelayRound> = relays.iter().map(|_| RelayRound::default()).collect();
     let mut direct_p50 = Vec::new();
+    // The second tokio proxy's added latency, one per latency set.
+    let mut tokio_copy_added = Vec::new();
     for round in 0..cfg.rounds {
         // Every relay of the round runs at once: the latency turns go
         // through all of them together.
@@ -180,22 +194,33 @@ pub fn section(
         // The added latency: one client taking turns between the echo
         // server itself and each relay in front of it (harness,
         // `interleaved_latency`), so each relay's p50 and the direct one
-        // come from the same moments.
+        // come from the same moments; in LATENCY_SETS sets of relays
+        // started afresh, with a second copy of the tokio proxy in each.
         let full: Vec<usize> = (0..relays.len()).filter(|&i| relays[i].full()).collect();
-        let mut addrs = vec![upstream.addr];
-        addrs.extend(full.iter().map(|&i| servers[i].addr));
-        let mut lat = interleaved_latency(&addrs, dur)
-            .with_context(|| format!("latency turns, round {}", round + 1))?;
-        let p50_us = |lat: &mut Vec<u64>| {
-            lat.sort_unstable();
-            percentile(lat, 50.0) as f64 / 1e3
-        };
-        let direct = p50_us(&mut lat[0]);
-        direct_p50.push(direct);
-        for (k, &i) in full.iter().enumerate() {
-            let p50 = p50_us(&mut lat[k + 1]);
-            results[i].p50_us.push(p50);
-            results[i].added_us.push(p50 - direct);
+        for set in 0..LATENCY_SETS {
+            let fresh = full
+                .iter()
+                .map(|&i| relays[i].start(upstream.addr, 8))
+                .collect::<Result<Vec<_>>>()?;
+            let copy = Relay::TokioProxy.start(upstream.addr, 8)?;
+            let mut addrs = vec![upstream.addr];
+            addrs.extend(fresh.iter().map(|server| server.addr));
+            addrs.push(copy.addr);
+            let mut lat = interleaved_latency(&addrs, dur / LATENCY_SETS as u32)
+                .with_context(|| format!("latency turns, round {} set {}", round + 1, set + 1))?;
+            let p50_us = |lat: &mut Vec<u64>| {
+                lat.sort_unstable();
+                percentile(lat, 50.0) as f64 / 1e3
+            };
+            let direct = p50_us(&mut lat[0]);
+            direct_p50.push(direct);
+            for (k, &i) in full.iter().enumerate() {
+                let p50 = p50_us(&mut lat[k + 1]);
+                results[i].p50_us.push(p50);
+                results[i].added_us.push(p50 - direct);
+            }
+            let copy_added = p50_us(lat.last_mut().expect("the copy's turns")) - direct;
+            tokio_copy_added.push(copy_added);
         }
         for i in rotation(round, relays.len()) {
             if !relays[i].full() {
@@ -213,7 +238,14 @@ pub fn section(
                 .push(bulk.map_or(f64::NAN, |secs| total as f64 / MB / secs));
         }
         drop(servers);
-        println!("  round {} direct p50 {direct:.1} us", round + 1);
+        let sets = round * LATENCY_SETS..(round + 1) * LATENCY_SETS;
+        let this_round = |v: &Vec<f64>| median(v.get(sets.clone()).unwrap_or_default());
+        println!(
+            "  round {} direct p50 {:.1} us; 2nd tokio proxy added {:.1} us (medians of {LATENCY_SETS} latency sets)",
+            round + 1,
+            this_round(&direct_p50),
+            this_round(&tokio_copy_added),
+        );
         for (relay, r) in relays.iter().zip(&results) {
             let rate = si(*r.rate.last().unwrap());
             match relay.full() {
@@ -223,8 +255,8 @@ pub fn section(
                     relay.label(),
                     rate,
                     r.cpu_us.last().unwrap(),
-                    r.p50_us.last().unwrap(),
-                    r.added_us.last().unwrap(),
+                    this_round(&r.p50_us),
+                    this_round(&r.added_us),
                     r.bulk.last().unwrap()
                 ),
                 false => println!(
@@ -245,8 +277,9 @@ pub fn section(
             .position(|&r| r == relay)
             .map_or(f64::NAN, |i| median(f(&results[i])))
     };
-    // The median over rounds of figure `f` of the relay at `a` over that of
-    // the relay at `b`, each ratio from one round's moments.
+    // The median over rounds (latency: over sets) of figure `f` of the
+    // relay at `a` over that of the relay at `b`, each ratio from the same
+    // moments.
     let per_round = |a: usize, b: usize, f: fn(&RelayRound) -> &Vec<f64>| {
         let ratios: Vec<f64> = f(&results[a])
             .iter()
@@ -256,11 +289,40 @@ pub fn section(
         median(&ratios)
     };
     let index = |relay: Relay| relays.iter().position(|&r| r == relay);
-    // `relay`'s added latency over the one at `i`'s (higher: the one at
-    // `i` adds less).
+    // `relay`'s added latency over the one at `i`'s, per latency set
+    // (higher: the one at `i` adds less).
     let added_vs = |relay: Relay, i: usize| {
         index(relay).map_or(f64::NAN, |j| per_round(j, i, |r| &r.added_us))
     };
+    // The bare tokio proxy's added latency in each latency set: the mean
+    // of its two copies there, since one copy of a program differs from
+    // another by several percent for its whole life.
+    let tokio_reference: Vec<f64> = index(Relay::TokioProxy).map_or(Vec::new(), |j| {
+        results[j]
+            .added_us
+            .iter()
+            .zip(&tokio_copy_added)
+            .map(|(a, b)| (a + b) / 2.0)
+            .collect()
+    });
+    // Per set, that reference over the added latency of the relay at `i`
+    // (higher: the one at `i` adds less).
+    let vs_tokio_reference = |i: usize| -> Vec<f64> {
+        tokio_reference
+            .iter()
+            .zip(&results[i].added_us)
+            .map(|(t, a)| t / a)
+            .collect()
+    };
+    // How finely this run tells two relays apart: the tokio proxy against
+    // its own second copy, set by set.
+    let tokio_vs_copy: Vec<f64> = index(Relay::TokioProxy).map_or(Vec::new(), |j| {
+        tokio_copy_added
+            .iter()
+            .zip(&results[j].added_us)
+            .map(|(copy, first)| copy / first)
+            .collect()
+    });
     // The CPU per message of the relay at `i` over `relay`'s (lower: the
     // one at `i` spends less).
     let cpu_vs =
@@ -270,14 +332,14 @@ pub fn section(
         of(Relay::TokioProxy, |r| &r.rate),
         of(Relay::TokioProxy, |r| &r.bulk),
     );
-    let tokio_added = of(Relay::TokioProxy, |r| &r.added_us);
+    let tokio_added = median(&tokio_reference);
     let socat_added = of(Relay::Socat, |r| &r.added_us);
     let mut rows = Vec::new();
     for (i, relay) in relays.iter().enumerate() {
         let r = &results[i];
         let (rate, p50, bulk) = (median(&r.rate), median(&r.p50_us), median(&r.bulk));
         let added = median(&r.added_us);
-        let lat_vs_tokio = added_vs(Relay::TokioProxy, i);
+        let lat_vs_tokio = median(&vs_tokio_reference(i));
         let cpu = median(&r.cpu_us);
         let cpu_vs_tokio = cpu_vs(Relay::TokioProxy, i);
         let shown = |v: f64, text: String| if v.is_finite() { text } else { "-".into() };
@@ -312,8 +374,12 @@ pub fn section(
             targets.add(
                 "proxy added p50 latency <= bare tokio proxy's",
                 format!(
-                    "{added:.1} us vs {tokio_added:.1} us; median per-round ratio {lat_vs_tokio:.3}x \
-                     (tokio's / p1ge0n's, interleaved turns)"
+                    "{added:.1} us vs {tokio_added:.1} us; median per-set ratio {lat_vs_tokio:.3}x \
+                     (tokio's / p1ge0n's, interleaved turns; middle half {}; tokio against \
+                     its 2nd copy: {:.3}x, middle half {})",
+                    middle_half(&vs_tokio_reference(i)),
+                    median(&tokio_vs_copy),
+                    middle_half(&tokio_vs_copy),
                 ),
                 lat_vs_tokio.is_finite().then_some(lat_vs_tokio >= 1.0),
             );
@@ -330,7 +396,7 @@ pub fn section(
             targets.add(
                 "proxy added latency <= 1.2x socat's",
                 format!(
-                    "{added:.1} us vs {socat_added:.1} us; median per-round ratio {lat_vs_socat:.3}x \
+                    "{added:.1} us vs {socat_added:.1} us; median per-set ratio {lat_vs_socat:.3}x \
                      (socat's / p1ge0n's)"
                 ),
                 lat_vs_socat
@@ -344,8 +410,8 @@ pub fn section(
             "proxy (medians; CPU us/msg = the relay's CPU time (all its processes) per message \
              of the rate round; CPU vs tokio = the median over rounds of this one's / tokio's, \
              lower is better; direct p50 to the echo server {direct:.1} us; added = p50 - direct \
-             of the same latency turns; lat vs tokio = the median over rounds of tokio's added / \
-             this one's, higher is better)"
+             of the same latency turns; lat vs tokio = the median over latency sets of tokio's \
+             added (the mean of its two copies) / this one's, higher is better)"
         ),
         &[
             "relay",

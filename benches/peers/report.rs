@@ -27,6 +27,18 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The middle half of some ratios (their 25th to 75th percentile), as
+/// `0.97x-1.02x`; `-` when there are none.
+pub fn middle_half(values: &[f64]) -> String {
+    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!("{:.3}x-{:.3}x", at(0.25), at(0.75))
+}
+
 /// A measured figure against its baseline, for the targets table:
 /// `1,838 vs 514 MB/s = 3.58x`.
 pub fn versus(ours: f64, theirs: f64, unit: &str) -> String {
