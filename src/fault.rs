@@ -163,9 +163,14 @@ impl FromStr for FaultSpec {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    let d = crate::units::parse_duration(s)?;
+    let too_long = || format!("'{s}' is more than 1h, the longest a fault holds a message");
+    // Longer than any duration at all (3650 days) is longer than 1h too.
+    let d = crate::units::parse_duration(s).map_err(|e| match e.contains("too long") {
+        true => too_long(),
+        false => e,
+    })?;
     if d > Duration::from_secs(3600) {
-        return Err(format!("'{s}' is more than 1h"));
+        return Err(too_long());
     }
     Ok(d)
 }
@@ -221,18 +226,21 @@ fn rate(s: &str) -> Result<u64, String> {
         "bit/s" | "bps" | "b/s" if !bytes_unit => (1.0, 1.0),
         "kbit/s" | "kbps" | "kb/s" if !bytes_unit => (1e3, 1.0),
         "mbit/s" | "mbps" | "mb/s" if !bytes_unit => (1e6, 1.0),
+        "gbit/s" | "gbps" | "gb/s" if !bytes_unit => (1e9, 1.0),
         "b/s" => (1.0, 8.0),
         "kb/s" => (1e3, 8.0),
         "mb/s" => (1e6, 8.0),
+        "gb/s" => (1e9, 8.0),
         _ => {
             return Err(format!(
-            "'{s}': unknown rate unit (bit/s, kbit/s, Mbit/s, bps, or B/s, kB/s, MB/s for bytes)"
-        ))
+                "'{s}': unknown rate unit (bit/s, kbit/s, Mbit/s, Gbit/s, bps, or B/s, kB/s, \
+                 MB/s, GB/s for bytes)"
+            ))
         }
     };
     let bits = number * scale * per;
     if !(1.0..=1e12).contains(&bits) {
-        return Err(format!("'{s}' is outside 1bit/s to 1Tbit/s"));
+        return Err(format!("'{s}' is outside 1bit/s to 1000Gbit/s"));
     }
     Ok(bits as u64)
 }
@@ -303,7 +311,13 @@ impl Faults {
                 modbus = Some(match frame {
                     Some(FrameSpec::ModbusRtu) => ModbusForm::Rtu,
                     Some(f) if *f == FrameSpec::mbap() => ModbusForm::Mbap,
-                    None if udp => ModbusForm::Mbap,
+                    _ if udp => {
+                        return Err(format!(
+                            "--fault {spec}: Modbus exceptions need to know the requests' form \
+                             (with -u: --decode modbus for MBAP datagrams, --decode modbus-rtu \
+                             for RTU ones)"
+                        ))
+                    }
                     _ => {
                         return Err(format!(
                             "--fault {spec}: Modbus exceptions need Modbus framing \
@@ -620,11 +634,16 @@ impl DirectionFaults {
 }
 
 /// The exception `code` answering `request` in its form; `None` when the
-/// message is not a request of that form.
+/// message is not a request of that form (an MBAP header whose protocol or
+/// length does not fit it, an RTU frame with a bad CRC), or one that no
+/// device answers (an RTU broadcast, to address 0).
 pub fn exception(form: ModbusForm, request: &[u8], code: u8) -> Option<Vec<u8>> {
     match form {
         ModbusForm::Mbap => {
-            if request.len() < 8 || request[2..4] != [0, 0] {
+            if request.len() < 8
+                || request[2..4] != [0, 0]
+                || usize::from(u16::from_be_bytes([request[4], request[5]])) != request.len() - 6
+            {
                 return None;
             }
             Some(vec![
@@ -640,7 +659,7 @@ pub fn exception(form: ModbusForm, request: &[u8], code: u8) -> Option<Vec<u8>> 
             ])
         }
         ModbusForm::Rtu => {
-            if request.len() < 4 || !rtu::crc_ok(request) {
+            if request.len() < 4 || !rtu::crc_ok(request) || request[0] == 0 {
                 return None;
             }
             Some(rtu::with_crc(vec![request[0], request[1] | 0x80, code]))
@@ -681,6 +700,10 @@ mod tests {
         assert_eq!(spec("bandwidth=1200B/s").kind, Kind::Bandwidth(9600));
         assert_eq!(spec("bandwidth=64kbit/s").kind, Kind::Bandwidth(64_000));
         assert_eq!(
+            spec("bandwidth=1Gbit/s").kind,
+            Kind::Bandwidth(1_000_000_000)
+        );
+        assert_eq!(
             spec("modbus-exception=50%:0x0B").kind,
             Kind::ModbusException(Percent(50.0), 11)
         );
@@ -697,6 +720,12 @@ mod tests {
             ("delay=fast", "at column 7: delay:"),
             ("delay=1s~x", "at column 10: jitter:"),
             ("bandwidth=9600", "at column 11: '9600': unknown rate unit"),
+            ("bandwidth=1001Gbit/s", "outside 1bit/s to 1000Gbit/s"),
+            ("delay=2h", "at column 7: delay: '2h' is more than 1h"),
+            (
+                "delay=10000d",
+                "at column 7: delay: '10000d' is more than 1h",
+            ),
             ("modbus-exception=100%", "expected P%:CODE"),
             (
                 "modbus-exception=100%:0",
@@ -799,6 +828,39 @@ mod tests {
         assert_eq!(answer, rtu::with_crc(vec![1, 0x83, 6]));
         assert!(rtu::crc_ok(&answer));
         assert_eq!(exception(ModbusForm::Rtu, &[1, 3, 0, 0], 6), None);
+        // A broadcast (address 0) is never answered by a device.
+        let broadcast = rtu::with_crc(vec![0, 6, 0, 1, 0, 5]);
+        assert_eq!(exception(ModbusForm::Rtu, &broadcast, 4), None);
+    }
+
+    #[test]
+    fn mbap_exceptions_answer_only_a_whole_request() {
+        let request = [0, 5, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+        assert_eq!(
+            exception(ModbusForm::Mbap, &request, 6),
+            Some(vec![0, 5, 0, 0, 0, 3, 1, 0x83, 6])
+        );
+        // Truncated, or longer than its header says, or not Modbus at all.
+        for other in [
+            &request[..10],
+            &[&request[..], &[0]].concat(),
+            b"AB\0\0\0\x06ABCDE",
+        ] {
+            assert_eq!(exception(ModbusForm::Mbap, other, 6), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn udp_exceptions_need_the_requests_form() {
+        let err = Faults::new(vec![spec("modbus-exception=100%:6")], 1, None, true).unwrap_err();
+        assert!(err.contains("--decode modbus"), "{err}");
+        let rtu = Faults::new(
+            vec![spec("modbus-exception=100%:6")],
+            1,
+            Some(&FrameSpec::ModbusRtu),
+            true,
+        );
+        assert!(rtu.is_ok());
     }
 
     proptest! {

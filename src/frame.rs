@@ -976,6 +976,19 @@ impl Decoder {
         }
     }
 
+    /// stx-etx: the bytes buffered before the next frame's STX (all of
+    /// them when no STX has come), taken out instead of being skipped by
+    /// [`Decoder::next_frame`]; `None` for other framings, inside a frame,
+    /// or when the buffer starts with STX. A relay that acts on whole
+    /// messages passes these on as they came.
+    pub fn take_between(&mut self) -> Option<Bytes> {
+        if !matches!(self.matcher, Matcher::StxEtx) || self.scan != 0 || self.error.is_some() {
+            return None;
+        }
+        let end = memchr::memchr(STX, &self.buf).unwrap_or(self.buf.len());
+        (end > 0).then(|| self.buf.split_to(end).freeze())
+    }
+
     /// End of stream: the incomplete frame still buffered, if any. Empties
     /// the buffer. Drain `next_frame` first: whatever is buffered comes back
     /// as one piece. Returns `None` once poisoned, since the stream was
@@ -1452,6 +1465,27 @@ mod tests {
     #[test]
     fn stx_etx_with_stx_inside() {
         assert_frames("stx-etx", &[b"\x02ab\x03", b"\x02\x02c\x03", b"\x02\x03"]);
+    }
+
+    #[test]
+    fn stx_etx_junk_between_frames_can_be_taken_out() {
+        let mut d = decoder("stx-etx");
+        d.push(b"xx\x02AB\x03yy\x02C");
+        assert_eq!(d.take_between().as_deref(), Some(&b"xx"[..]));
+        assert_eq!(d.take_between(), None);
+        assert_eq!(d.next_frame().unwrap().as_deref(), Some(&b"\x02AB\x03"[..]));
+        assert_eq!(d.take_between().as_deref(), Some(&b"yy"[..]));
+        assert_eq!(d.next_frame().unwrap(), None);
+        // Inside a frame: nothing is between.
+        assert_eq!(d.take_between(), None);
+        d.push(b"D\x03z");
+        assert_eq!(d.next_frame().unwrap().as_deref(), Some(&b"\x02CD\x03"[..]));
+        assert_eq!(d.take_between().as_deref(), Some(&b"z"[..]));
+        assert_eq!(d.skipped(), 0);
+        // Other framings have nothing between their frames.
+        let mut line = decoder("line");
+        line.push(b"ab");
+        assert_eq!(line.take_between(), None);
     }
 
     #[test]

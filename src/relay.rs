@@ -67,7 +67,14 @@ impl Idle {
         self.last.fetch_max(micros, Relaxed);
     }
 
-    /// When the last activity was.
+    /// Something is under way until `until` (a message held for then):
+    /// nothing is idle before it.
+    pub fn busy_until(&self, until: Instant) {
+        let micros = until.saturating_duration_since(self.origin).as_micros() as u64;
+        self.last.fetch_max(micros, Relaxed);
+    }
+
+    /// When the last activity was (or will be: see [`Idle::busy_until`]).
     pub fn last(&self) -> Instant {
         self.origin + Duration::from_micros(self.last.load(Relaxed))
     }
@@ -510,6 +517,20 @@ mod tests {
             "{waited:?}"
         );
         assert!(idle.is_idle(limit));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_waits_for_what_is_under_way() {
+        let idle = Idle::new();
+        let start = Instant::now();
+        idle.busy_until(start + Duration::from_secs(2));
+        assert!(!idle.is_idle(Duration::from_millis(500)));
+        idle.expired(Duration::from_millis(500)).await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2500) && waited < Duration::from_millis(2510),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

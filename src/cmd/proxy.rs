@@ -250,9 +250,12 @@ fn new_seed() -> u64 {
 }
 
 impl faulty::FaultWatch for RelayRecording<'_, Proxy> {
+    fn received(&self, from: Side, n: usize) {
+        relay::Watch::counted(self, from, n);
+    }
+
     async fn delivered(&self, from: Side, bytes: &[u8], eof: bool) -> Result<(), String> {
         use relay::Watch;
-        self.counted(from, bytes.len());
         match self.observes() {
             true => self.forwarded(from, bytes, eof).await,
             false => Ok(()),

@@ -272,6 +272,23 @@ impl<H> Server<H> {
         outcome: &crate::fault::Outcome,
     ) {
         for fault in outcome.injected.iter() {
+            if self.options.format == Format::Raw {
+                // Raw stdout is the bytes alone: a fault is said on stderr,
+                // with the connection's other lines.
+                let detail = fault.detail.to_string();
+                crate::say!(
+                    "#{} {} fault {} {} #{}{}",
+                    recorder.conn,
+                    recorder.peer,
+                    fault.kind,
+                    self.options.role.direction(from).as_str(),
+                    outcome.number,
+                    match detail.is_empty() {
+                        true => String::new(),
+                        false => format!(" ({detail})"),
+                    }
+                );
+            }
             recorder.hold(Event::Fault {
                 from,
                 number: outcome.number,

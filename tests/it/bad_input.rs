@@ -1246,6 +1246,18 @@ fn fault_cases() -> Vec<Case> {
         )
         .says(&["--fault", "to-server messages only"]),
         case(
+            "fault_exception_on_udp_without_modbus",
+            &[
+                "proxy",
+                "-u",
+                "{}",
+                "{}",
+                "--fault",
+                "modbus-exception=5%:6",
+            ],
+        )
+        .says(&["--fault", "-u: --decode modbus"]),
+        case(
             "fault_reset_on_udp",
             &["proxy", "-u", "{}", "{}", "--fault", "reset=1%"],
         )

@@ -158,9 +158,8 @@ fn drop_times_out_and_corrupt_breaks_the_crc() {
     }
 }
 
-/// CRC-16/MODBUS over a whole RTU frame (its last two bytes, low first).
-fn rtu_crc_ok(frame: &[u8]) -> bool {
-    let (body, crc) = frame.split_at(frame.len() - 2);
+/// CRC-16/MODBUS of `body`, as an RTU frame carries it (low byte first).
+fn rtu_crc(body: &[u8]) -> [u8; 2] {
     let mut sum: u16 = 0xffff;
     for &b in body {
         sum ^= u16::from(b);
@@ -172,7 +171,18 @@ fn rtu_crc_ok(frame: &[u8]) -> bool {
             };
         }
     }
-    sum.to_le_bytes() == crc
+    sum.to_le_bytes()
+}
+
+/// Whether a whole RTU frame's last two bytes are its CRC.
+fn rtu_crc_ok(frame: &[u8]) -> bool {
+    let (body, crc) = frame.split_at(frame.len() - 2);
+    rtu_crc(body) == crc
+}
+
+/// `body` with its CRC: a whole RTU frame.
+fn with_crc(body: &[u8]) -> Vec<u8> {
+    [body, &rtu_crc(body)].concat()
 }
 
 /// `modbus-exception=100%:6`: pymodbus sees exception 6 (server device
@@ -201,9 +211,17 @@ fn a_modbus_exception_answers_without_the_server() {
         3,
         "{stdout}"
     );
-    // What the client got is recorded as the answer it saw.
+    // What the client got is recorded as the answer it saw, after the
+    // request it sent (so the capture of that exchange is whole).
     assert_eq!(
         stdout.matches(r#""from":"server","len":9"#).count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches(r#""event":"data","from":"client","len":12"#)
+            .count(),
         3,
         "{stdout}"
     );
@@ -469,4 +487,152 @@ fn faults_on_udp_datagrams() {
     let (_, stderr) = stop(proxy);
     // One duplicate, two delays.
     assert!(stderr.contains("3 faults injected"), "{stderr}");
+}
+
+/// Pieces that are not whole messages pass on as they came, in their
+/// place: the bytes between stx-etx frames (they were lost, and not
+/// counted), and what is left of a frame when the sender closes (a
+/// truncated MBAP request was answered with an exception). Faults act on
+/// whole messages only.
+#[test]
+fn pieces_that_are_not_messages_pass_on_as_they_came() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let stx = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "stx-etx",
+        "--fault",
+        "delay=10ms",
+        "-q",
+    ]);
+    let sent = b"xx\x02AB\x03yy\x02CD\x03x";
+    let (echo, end) = exchange_and_close(&mut stx.connect(), sent);
+    assert_eq!(echo, sent, "{:?}", String::from_utf8_lossy(&echo));
+    assert_eq!(end, End::Eof);
+    let (_, stderr) = stop(stx);
+    assert!(stderr.contains("13 bytes received"), "{stderr}");
+
+    let mbap = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "mbap",
+        "--fault",
+        "modbus-exception=100%:6",
+        "-f",
+        "json",
+    ]);
+    let truncated = [0, 5, 0, 0, 0, 6, 1, 3, 0, 0];
+    let (echo, end) = exchange_and_close(&mut mbap.connect(), &truncated);
+    assert_eq!(echo, truncated);
+    assert_eq!(end, End::Eof);
+    let (stdout, _) = stop(mbap);
+    assert!(fault_records(&stdout).is_empty(), "{stdout}");
+}
+
+/// A Modbus RTU broadcast (address 0) is never answered by a device, so
+/// `modbus-exception` passes it on; a request to a unit gets its exception.
+#[test]
+fn an_rtu_broadcast_gets_no_exception() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "modbus-rtu",
+        "--fault",
+        "modbus-exception=100%:4",
+        "-f",
+        "json",
+    ]);
+    let mut client = proxy.connect();
+    // Write single register 1 = 5, to everyone: forwarded, and the echo
+    // server sends it back.
+    let broadcast = with_crc(&[0, 6, 0, 1, 0, 5]);
+    client.write_all(&broadcast).unwrap();
+    assert_eq!(read_n(&mut client, broadcast.len()), broadcast);
+    // The same to unit 1: the exception, with its CRC.
+    client.write_all(&with_crc(&[1, 6, 0, 1, 0, 5])).unwrap();
+    assert_eq!(read_n(&mut client, 5), with_crc(&[1, 0x86, 4]));
+    let (stdout, _) = stop(proxy);
+    assert_eq!(fault_records(&stdout).len(), 1, "{stdout}");
+}
+
+/// A message held longer than `--idle-timeout` is still delivered: the
+/// connection is not idle while the proxy holds it (it was closed, and
+/// the message silently lost).
+#[test]
+fn a_delay_longer_than_the_idle_timeout_is_delivered() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "line",
+        "--idle-timeout",
+        "500ms",
+        "--fault",
+        "to-server:delay=1200ms",
+        "-q",
+    ]);
+    let mut client = proxy.connect();
+    let start = Instant::now();
+    client.write_all(b"held\n").unwrap();
+    assert_eq!(read_n(&mut client, 5), b"held\n");
+    assert!(start.elapsed() >= Duration::from_millis(1200));
+    // Then idle: closed after the timeout.
+    let (rest, end) = read_to_end(&mut client);
+    assert_eq!((rest.as_slice(), end), (&b""[..], End::Eof));
+    stop(proxy);
+}
+
+/// With `-f raw` stdout is the bytes alone, so each fault is said on
+/// stderr; and the summary counts the bytes as they arrived, before the
+/// faults (it said `0 bytes received` after a drop).
+#[test]
+fn raw_output_says_faults_on_stderr_and_the_summary_counts_what_arrived() {
+    let server = Listen::start(&["127.0.0.1:0", "--frame", "line", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "line",
+        "--fault",
+        "to-server:drop=100%",
+        "--fault-seed",
+        "1",
+        "-f",
+        "raw",
+    ]);
+    let (echo, end) = exchange_and_close(&mut proxy.connect(), b"abc\n");
+    assert_eq!((echo.as_slice(), end), (&b""[..], End::Eof));
+    let (stdout, stderr) = stop(proxy);
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("fault drop client>server #1\n"), "{stderr}");
+    assert!(stderr.contains("4 bytes received"), "{stderr}");
+    assert!(stderr.contains("1 fault injected"), "{stderr}");
+}
+
+/// `bandwidth=` delays even a short message by its time on the line: 12
+/// bytes at 9600 bit/s take 10 ms (they went out at once).
+#[test]
+fn bandwidth_holds_a_short_message_for_its_time_on_the_line() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--fault",
+        "to-server:bandwidth=9600bit/s",
+        "-q",
+    ]);
+    let mut client = proxy.connect();
+    for _ in 0..3 {
+        let start = Instant::now();
+        client.write_all(b"0123456789\r\n").unwrap();
+        assert_eq!(read_n(&mut client, 12), b"0123456789\r\n");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(10), "{took:?}");
+    }
+    stop(proxy);
 }

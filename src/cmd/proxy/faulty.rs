@@ -46,9 +46,12 @@ use crate::{
     relay::{Ending, Flow, Idle, Totals, RELAY_BUFFER},
 };
 
-/// What a faulted relay tells its owner: the delivered bytes (as a
-/// relay's `Watch`, each call one message) and each injected fault.
+/// What a faulted relay tells its owner: the bytes received (for the
+/// summary's counts, as they arrived), the delivered bytes (as a relay's
+/// `Watch`, each call one message) and each injected fault.
 pub trait FaultWatch: Sync {
+    fn received(&self, from: Side, n: usize);
+
     fn delivered(
         &self,
         from: Side,
@@ -77,8 +80,10 @@ enum Item {
         bytes: Bytes,
         times: u8,
     },
-    /// Write these bytes back to the sender (a Modbus exception).
-    Answer(Vec<u8>),
+    /// Write `answer` back to the sender (a Modbus exception) in place of
+    /// `request`, which is recorded as sent (the client did send it) and
+    /// goes no further.
+    Answer { request: Bytes, answer: Vec<u8> },
     /// Reset both sides.
     Reset,
     /// The sender closed its side: pass it on.
@@ -233,28 +238,40 @@ impl Direction {
                 }
             };
             let eof = n == 0;
+            watch.received(self.side, n);
             let arrived = Instant::now();
             let mut queued = false;
             // Raw: the chunk read is the one message.
             let mut chunk = (!eof).then(|| buf.freeze());
             loop {
                 // Each message as it is framed, decided and queued before the
-                // next is cut: nothing is collected.
-                let message = match &mut self.decoder {
-                    None => chunk.take(),
-                    Some(decoder) => match decoder.next_frame() {
-                        Ok(Some(frame)) => Some(frame),
-                        Ok(None) if eof => decoder.finish(),
-                        Ok(None) => None,
-                        Err(e) => {
-                            let reason = format!("{} messages: {e}", self.side.as_str());
-                            let _ = tx.send(Item::Failed(reason.clone())).await;
-                            return Flow::Failed(reason);
-                        }
+                // next is cut: nothing is collected. A piece that is not a
+                // whole message (bytes between stx-etx frames, what is left
+                // of a frame when the sender closes) passes on as it came,
+                // in its place: faults act on messages, and a truncated
+                // request is not one to answer.
+                let (message, whole) = match &mut self.decoder {
+                    None => (chunk.take(), true),
+                    Some(decoder) => match decoder.take_between() {
+                        Some(between) => (Some(between), false),
+                        None => match decoder.next_frame() {
+                            Ok(Some(frame)) => (Some(frame), true),
+                            Ok(None) if eof => (decoder.finish(), false),
+                            Ok(None) => (None, false),
+                            Err(e) => {
+                                let reason = format!("{} messages: {e}", self.side.as_str());
+                                let _ = tx.send(Item::Failed(reason.clone())).await;
+                                return Flow::Failed(reason);
+                            }
+                        },
                     },
                 };
                 let Some(message) = message else { break };
-                let item = match self.decide(watch, message, arrived, &mut at).await {
+                let decided = match whole {
+                    true => self.decide(watch, message, arrived, &mut at).await,
+                    false => Some(pass_on(message, arrived, &mut at)),
+                };
+                let item = match decided {
                     Some(Item::Reset) => {
                         let _ = tx.send(Item::Reset).await;
                         return Flow::Failed(format!(
@@ -265,6 +282,11 @@ impl Direction {
                     Some(item) => item,
                     None => continue,
                 };
+                if let (Some(idle), Item::Deliver { at, .. }) = (idle, &item) {
+                    // A held message is activity until it is delivered: the
+                    // connection is not idle while the proxy holds it.
+                    idle.busy_until(*at);
+                }
                 if tx.send(item).await.is_err() {
                     // The writer is gone: the other side failed.
                     return Flow::Closed;
@@ -297,12 +319,7 @@ impl Direction {
         at: &mut Instant,
     ) -> Option<Item> {
         let Some(faults) = self.faults.as_mut().filter(|f| f.decides()) else {
-            *at = (*at).max(arrived);
-            return Some(Item::Deliver {
-                at: *at,
-                bytes: message,
-                times: 1,
-            });
+            return Some(pass_on(message, arrived, at));
         };
         let outcome = faults.decide(&message);
         watch.injected(self.side, &outcome).await;
@@ -325,8 +342,28 @@ impl Direction {
             }
             Fate::Drop | Fate::Stall => None,
             Fate::Reset => Some(Item::Reset),
-            Fate::Answer(answer) => Some(Item::Answer(answer)),
+            Fate::Answer(answer) => Some(Item::Answer {
+                request: message,
+                answer,
+            }),
         }
+    }
+}
+
+/// `message` delivered as it came, once, as soon as what came before it
+/// (`at`: when the last one is due, moved to this one's time).
+fn pass_on(message: Bytes, arrived: Instant, at: &mut Instant) -> Item {
+    let bytes = match *at > arrived {
+        // Behind a held message: its own bytes, not a slice pinning the
+        // reader's buffer (see `decide`).
+        true => Bytes::copy_from_slice(&message),
+        false => message,
+    };
+    *at = (*at).max(arrived);
+    Item::Deliver {
+        at: *at,
+        bytes,
+        times: 1,
     }
 }
 
@@ -372,7 +409,8 @@ async fn write<W: FaultWatch>(
                     }
                 }
             }
-            Item::Answer(answer) => {
+            Item::Answer { request, answer } => {
+                let _ = watch.delivered(side, &request, false).await;
                 if send(halves.toward(side), &answer).await.is_ok() {
                     let _ = watch.delivered(other, &answer, false).await;
                 }
@@ -594,8 +632,10 @@ async fn paced(
 }
 
 /// Write `bytes` as a line of `bits` a second would carry them: in pieces
-/// of 20 ms worth, each when the line is free (`free`, kept between
-/// messages, so back-to-back messages queue as on a real line).
+/// of at most 20 ms worth, each once the line has carried all of it (a
+/// 12-byte request at 9600 bit/s arrives 10 ms after it was sent), from
+/// when the line is free (`free`, kept between messages, so back-to-back
+/// messages queue as on a real line).
 pub async fn paced_send(
     half: &mut WriteHalf,
     bytes: &[u8],
@@ -605,9 +645,9 @@ pub async fn paced_send(
     let piece = ((bits / 8 / 50) as usize).max(1);
     *free = (*free).max(Instant::now());
     for chunk in bytes.chunks(piece) {
+        *free += transmit_time(chunk.len(), bits);
         tokio::time::sleep_until(*free).await;
         half.send(chunk).await?;
-        *free += transmit_time(chunk.len(), bits);
     }
     Ok(())
 }
@@ -635,13 +675,15 @@ mod tests {
         let read = std::pin::pin!(async {
             let tx = Sender(&queue);
             for n in 0..HELD * 3 {
-                tx.send(Item::Answer(vec![n as u8])).await.unwrap();
+                let answer = vec![n as u8];
+                let request = Bytes::new();
+                tx.send(Item::Answer { request, answer }).await.unwrap();
             }
         });
         let write = std::pin::pin!(async {
             let rx = Receiver(&queue);
             let mut got = Vec::new();
-            while let Some(Item::Answer(bytes)) = rx.recv().await {
+            while let Some(Item::Answer { answer: bytes, .. }) = rx.recv().await {
                 got.extend(bytes);
             }
             got

@@ -415,19 +415,30 @@ impl SharedClient<'_> {
 
     /// One message to the server and its reply back to the client.
     async fn forward(&mut self, message: Bytes, writer: &mut WriteHalf) -> Result<(), String> {
-        let (message, times) = match self.deal(Side::Client, message).await {
+        // The summary counts what arrived, before any fault (as the plain
+        // and the faulted relay do): a dropped request counts, a
+        // duplicate once, an exception the proxy made up not at all.
+        self.server
+            .stats
+            .bytes_in
+            .fetch_add(message.len() as u64, Relaxed);
+        let (message, times) = match self.deal(Side::Client, message.clone()).await {
             Dealt::Pass(message, times) => (message, times),
             Dealt::Gone => return Ok(()),
-            Dealt::Answer(answer) => return self.answer(&answer, writer).await,
+            Dealt::Answer(answer) => {
+                // The request as the client sent it, then the answer it got.
+                self.record(Side::Client, &message).await;
+                return self.answer(&answer, writer).await;
+            }
             Dealt::Reset => return Err(self.reset(Side::Client)),
         };
         for _ in 0..times {
             self.record(Side::Client, &message).await;
+            let reply = self.queue.ask(message.clone()).await?;
             self.server
                 .stats
-                .bytes_in
-                .fetch_add(message.len() as u64, Relaxed);
-            let reply = self.queue.ask(message.clone()).await?;
+                .bytes_out
+                .fetch_add(reply.len() as u64, Relaxed);
             // Waiting for a reply is not idleness: the clock starts again
             // when it comes (a busy line or a slow device would otherwise
             // drop the client as idle right after answering it).
@@ -461,10 +472,6 @@ impl SharedClient<'_> {
         };
         sent.map_err(|e| format!("client: {}", net::describe_io(&e)))?;
         self.idle.touch();
-        self.server
-            .stats
-            .bytes_out
-            .fetch_add(reply.len() as u64, Relaxed);
         self.record(Side::Server, reply).await;
         Ok(())
     }

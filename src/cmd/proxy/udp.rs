@@ -99,11 +99,6 @@ impl Deliveries {
                     if let Err(e) = toward.send(&datagram).await {
                         crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
                     }
-                    let total = match from {
-                        Side::Client => &server.stats.bytes_in,
-                        Side::Server => &server.stats.bytes_out,
-                    };
-                    total.fetch_add(datagram.len() as u64, Relaxed);
                     if record(&server, &recorder, id, peer, from, &datagram).await {
                         return;
                     }
@@ -132,6 +127,13 @@ async fn deal(
     datagram: &[u8],
 ) {
     let arrived = Instant::now();
+    // The summary counts what arrived, as without faults (not what the
+    // faults made of it: a duplicate twice, a drop not at all).
+    let total = match from {
+        Side::Client => &server.stats.bytes_in,
+        Side::Server => &server.stats.bytes_out,
+    };
+    total.fetch_add(datagram.len() as u64, Relaxed);
     let mut bytes = Bytes::copy_from_slice(datagram);
     let (fate, hold) = if dice.decides() {
         let outcome = dice.decide(&bytes);
@@ -151,6 +153,8 @@ async fn deal(
             let _ = deliveries.queue.send((deliveries.due, bytes, times)).await;
         }
         Fate::Answer(answer) => {
+            // The request as the client sent it, then the answer it got.
+            record(server, recorder, id, peer, from, datagram).await;
             if let Err(e) = socket.send_to(&answer, peer).await {
                 crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
             }
