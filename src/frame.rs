@@ -1007,6 +1007,14 @@ impl Decoder {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
     }
 
+    /// Whether silence ends this framing's messages (`gap:`, Modbus RTU):
+    /// then the end of the stream ends one too, and what
+    /// [`Decoder::finish`] returns is a whole message. Otherwise it is a
+    /// message cut short.
+    pub fn ends_by_silence(&self) -> bool {
+        self.silence.is_some()
+    }
+
     /// Bytes received but not yet returned as a frame.
     pub fn buffered(&self) -> usize {
         self.buf.len()

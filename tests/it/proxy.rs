@@ -227,6 +227,34 @@ fn share_puts_every_client_on_one_upstream_connection() {
     device.proc.wait_stdout_contains("lines 100", SOON);
 }
 
+/// --share: a client that closes in the middle of a message (10 bytes of a
+/// 12-byte MBAP request) does not put them on the shared line, where the
+/// device would take the next client's request as their rest: that client
+/// waited for an answer that never came.
+#[test]
+fn share_keeps_a_message_cut_short_off_the_shared_line() {
+    use std::io::Write;
+    let device = Listen::start(&["127.0.0.1:0", "--frame", "mbap", "-q"]);
+    let px = proxy(&[
+        "127.0.0.1:0",
+        &device.target(),
+        "--share",
+        "--frame",
+        "mbap",
+        "-q",
+    ]);
+    let (answer, end) = exchange_and_close(&mut px.connect(), &[0, 5, 0, 0, 0, 6, 1, 3, 0, 0]);
+    assert_eq!((answer.as_slice(), end), (&b""[..], End::Eof));
+    px.wait_stderr_contains(
+        "closed in the middle of a message: 10 bytes not sent to the shared line",
+        SOON,
+    );
+    let mut next = px.connect();
+    let request = [0, 7, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+    next.write_all(&request).unwrap();
+    assert_eq!(read_n(&mut next, request.len()), request);
+}
+
 /// --share: a reply that never comes closes only the waiting client; the
 /// next client is served on a fresh upstream connection.
 #[test]

@@ -247,7 +247,8 @@ impl Direction {
                 // Each message as it is framed, decided and queued before the
                 // next is cut: nothing is collected. A piece that is not a
                 // whole message (bytes between stx-etx frames, what is left
-                // of a frame when the sender closes) passes on as it came,
+                // of a frame when the sender closes, unless silence ends
+                // this framing's frames) passes on as it came,
                 // in its place: faults act on messages, and a truncated
                 // request is not one to answer.
                 let (message, whole) = match &mut self.decoder {
@@ -256,7 +257,10 @@ impl Direction {
                         Some(between) => (Some(between), false),
                         None => match decoder.next_frame() {
                             Ok(Some(frame)) => (Some(frame), true),
-                            Ok(None) if eof => (decoder.finish(), false),
+                            Ok(None) if eof => {
+                                let whole = decoder.ends_by_silence();
+                                (decoder.finish(), whole)
+                            }
                             Ok(None) => (None, false),
                             Err(e) => {
                                 let reason = format!("{} messages: {e}", self.side.as_str());

@@ -407,7 +407,21 @@ impl SharedClient<'_> {
     fn next_message(&mut self, eof: bool) -> Result<Option<Bytes>, String> {
         match self.decoder.next_frame() {
             Ok(Some(frame)) => Ok(Some(frame)),
-            Ok(None) if eof => Ok(self.decoder.finish()),
+            Ok(None) if eof && self.decoder.ends_by_silence() => Ok(self.decoder.finish()),
+            Ok(None) if eof => {
+                // A message cut short by the client's close never goes on
+                // the shared line: the device would take the next client's
+                // request as its rest, and answer nobody right.
+                if let Some(rest) = self.decoder.finish() {
+                    crate::say!(
+                        "#{} {} closed in the middle of a message: {} not sent to the shared line",
+                        self.recorder.conn,
+                        self.recorder.peer,
+                        crate::units::plural(rest.len() as u64, "byte"),
+                    );
+                }
+                Ok(None)
+            }
             Ok(None) => Ok(None),
             Err(e) => Err(format!("client messages: {e}")),
         }
