@@ -21,7 +21,10 @@
 //! - stx-etx frames start with STX and end with ETX;
 //! - the outcome does not depend on the chunking: the whole stream pushed at
 //!   once gives the same frames and the same error-or-not (and the same rest
-//!   and skipped count when there is no error); raw excepted.
+//!   and skipped count when there is no error); raw excepted;
+//! - read as the faulted proxy reads (`take_between` before each frame),
+//!   the pieces rebuild the stream exactly, stx-etx included, and nothing
+//!   is skipped.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -123,6 +126,37 @@ fn run(spec: &FrameSpec, max: usize, chunks: &[(&[u8], bool)]) -> Outcome {
     }
 }
 
+/// Feeds `chunks` as the faulted proxy reads: the bytes between frames
+/// taken out before each frame. Returns every piece in order, and whether
+/// the decoder failed.
+fn run_keeping(spec: &FrameSpec, max: usize, chunks: &[(&[u8], bool)]) -> (Vec<u8>, bool) {
+    let mut d = Decoder::new(spec.clone(), max);
+    let mut pieces = Vec::new();
+    for &(chunk, via_buffer) in chunks {
+        if via_buffer {
+            d.buffer_mut().extend_from_slice(chunk);
+        } else {
+            d.push(chunk);
+        }
+        loop {
+            if let Some(between) = d.take_between() {
+                assert!(!between.is_empty(), "an empty piece between frames");
+                assert_ne!(between[0], 0x02, "a frame's STX taken as between");
+                pieces.extend_from_slice(&between);
+                continue;
+            }
+            match d.next_frame() {
+                Ok(Some(f)) => pieces.extend_from_slice(&f),
+                Ok(None) => break,
+                Err(_) => return (pieces, true),
+            }
+        }
+    }
+    pieces.extend(d.finish().iter().flatten());
+    assert_eq!(d.skipped(), 0, "skipped bytes while they were taken out");
+    (pieces, false)
+}
+
 fuzz_target!(|data: &[u8]| {
     let [s, m, n, rest @ ..] = data else {
         return;
@@ -169,6 +203,12 @@ fuzz_target!(|data: &[u8]| {
         }
     } else {
         assert_eq!(got.skipped, 0, "only stx-etx skips bytes");
+    }
+
+    let (pieces, failed) = run_keeping(&spec, max, &chunks);
+    assert_eq!(failed, got.error, "taking the bytes between changed the error");
+    if !failed {
+        assert_eq!(pieces, stream, "the pieces do not rebuild the stream");
     }
 
     if spec != FrameSpec::Raw {
