@@ -529,6 +529,14 @@ impl DirectionFaults {
         self.kinds.iter().any(|k| !matches!(k, Kind::Bandwidth(_)))
     }
 
+    /// Whether a `stall-after=N` has seen its N messages: nothing more
+    /// goes this way, not even bytes that are not a message.
+    pub fn stalled(&self) -> bool {
+        self.kinds
+            .iter()
+            .any(|k| matches!(k, Kind::StallAfter(n) if self.messages >= *n))
+    }
+
     /// Roll the dice for the next message and say what to do with it (a
     /// bit `corrupt` flips is [`Outcome::flip`]). Every chance is rolled
     /// for every message, whatever the others said, so one fault never
@@ -790,6 +798,17 @@ mod tests {
         let out = run(&["stall-after=2"], 1, 4);
         assert_eq!(out[1].fate, Fate::Forward(1));
         assert_eq!(out[2].fate, Fate::Stall);
+        let faults = Faults::new(
+            vec![spec("stall-after=2")],
+            1,
+            Some(&FrameSpec::Line),
+            false,
+        );
+        let mut dice = faults.unwrap().direction(1, Side::Client).unwrap();
+        dice.decide(b"1\n");
+        assert!(!dice.stalled());
+        dice.decide(b"2\n");
+        assert!(dice.stalled(), "after its 2 messages");
         assert_eq!(out[3].fate, Fate::Stall);
         let out = run(&["modbus-exception=100%:6"], 1, 1);
         assert_eq!(

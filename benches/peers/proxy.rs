@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tokio::runtime::Runtime;
 
 use crate::{
@@ -208,6 +208,14 @@ pub fn section(
             addrs.push(copy.addr);
             let mut lat = interleaved_latency(&addrs, dur / LATENCY_SETS as u32)
                 .with_context(|| format!("latency turns, round {} set {}", round + 1, set + 1))?;
+            if lat.iter().any(Vec::is_empty) {
+                bail!(
+                    "latency set {} of round {}: too short for turns past the warm-up \
+                     (raise P1GE0N_BENCH_SECS)",
+                    set + 1,
+                    round + 1
+                );
+            }
             let p50_us = |lat: &mut Vec<u64>| {
                 lat.sort_unstable();
                 percentile(lat, 50.0) as f64 / 1e3

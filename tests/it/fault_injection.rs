@@ -504,14 +504,23 @@ fn pieces_that_are_not_messages_pass_on_as_they_came() {
         "stx-etx",
         "--fault",
         "delay=10ms",
-        "-q",
+        "-f",
+        "json",
     ]);
     let sent = b"xx\x02AB\x03yy\x02CD\x03x";
     let (echo, end) = exchange_and_close(&mut stx.connect(), sent);
     assert_eq!(echo, sent, "{:?}", String::from_utf8_lossy(&echo));
     assert_eq!(end, End::Eof);
-    let (_, stderr) = stop(stx);
+    let (stdout, stderr) = stop(stx);
     assert!(stderr.contains("13 bytes received"), "{stderr}");
+    // Recorded as without --fault: the two frames each way, not the bytes
+    // between them.
+    for from in ["client", "server"] {
+        let data = format!(r#""event":"data","from":"{from}","len":4"#);
+        assert_eq!(stdout.matches(&data).count(), 2, "{stdout}");
+        let any = format!(r#""event":"data","from":"{from}""#);
+        assert_eq!(stdout.matches(&any).count(), 2, "{stdout}");
+    }
 
     let mbap = proxy(&[
         "127.0.0.1:0",
@@ -529,6 +538,54 @@ fn pieces_that_are_not_messages_pass_on_as_they_came() {
     assert_eq!(end, End::Eof);
     let (stdout, _) = stop(mbap);
     assert!(fault_records(&stdout).is_empty(), "{stdout}");
+
+    // A last line without its newline is not a message to drop: it goes
+    // to the server and its echo comes back; the whole line was dropped.
+    let lines = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "line",
+        "--fault",
+        "drop=100%",
+        "-f",
+        "json",
+    ]);
+    let (echo, end) = exchange_and_close(&mut lines.connect(), b"whole\nlast");
+    assert_eq!((echo.as_slice(), end), (&b"last"[..], End::Eof));
+    let (stdout, _) = stop(lines);
+    let faults = fault_records(&stdout);
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert!(
+        faults[0].contains(r#""fault":"drop","from":"client","message":1"#),
+        "{faults:?}"
+    );
+}
+
+/// After `stall-after`, nothing more goes that way: not even the bytes
+/// between stx-etx frames, which pass on unfaulted before.
+#[test]
+fn a_stalled_direction_passes_nothing_on() {
+    let server = Listen::start(&["127.0.0.1:0", "-q"]);
+    let proxy = proxy(&[
+        "127.0.0.1:0",
+        &server.target(),
+        "--frame",
+        "stx-etx",
+        "--fault",
+        "to-server:stall-after=1",
+        "-q",
+    ]);
+    let mut client = proxy.connect();
+    client
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    client.write_all(b"x\x02A\x03").unwrap();
+    assert_eq!(read_n(&mut client, 4), b"x\x02A\x03");
+    client.write_all(b"zz\x02B\x03yy").unwrap();
+    let (rest, end) = read_to_end(&mut client);
+    assert_eq!((rest.as_slice(), end), (&b""[..], End::TimedOut));
+    stop(proxy);
 }
 
 /// A Modbus RTU broadcast (address 0) is never answered by a device, so

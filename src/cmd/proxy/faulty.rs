@@ -74,11 +74,14 @@ const HELD: usize = 32;
 
 /// A message's way from a direction's reader to its writer.
 enum Item {
-    /// Write `bytes` at `at`, `times` times.
+    /// Write `bytes` at `at`, `times` times; tell the watch when
+    /// `recorded` (not the bytes between stx-etx frames, which the plain
+    /// relay's records skip too).
     Deliver {
         at: Instant,
         bytes: Bytes,
         times: u8,
+        recorded: bool,
     },
     /// Write `answer` back to the sender (a Modbus exception) in place of
     /// `request`, which is recorded as sent (the client did send it) and
@@ -251,17 +254,19 @@ impl Direction {
                 // this framing's frames) passes on as it came,
                 // in its place: faults act on messages, and a truncated
                 // request is not one to answer.
-                let (message, whole) = match &mut self.decoder {
-                    None => (chunk.take(), true),
+                let piece = match &mut self.decoder {
+                    None => chunk.take().map(Piece::Message),
                     Some(decoder) => match decoder.take_between() {
-                        Some(between) => (Some(between), false),
+                        Some(between) => Some(Piece::Between(between)),
                         None => match decoder.next_frame() {
-                            Ok(Some(frame)) => (Some(frame), true),
-                            Ok(None) if eof => {
-                                let whole = decoder.ends_by_silence();
-                                (decoder.finish(), whole)
+                            Ok(Some(frame)) => Some(Piece::Message(frame)),
+                            // Where silence ends messages, the end of the
+                            // stream ends one too.
+                            Ok(None) if eof && decoder.ends_by_silence() => {
+                                decoder.finish().map(Piece::Message)
                             }
-                            Ok(None) => (None, false),
+                            Ok(None) if eof => decoder.finish().map(Piece::CutShort),
+                            Ok(None) => None,
                             Err(e) => {
                                 let reason = format!("{} messages: {e}", self.side.as_str());
                                 let _ = tx.send(Item::Failed(reason.clone())).await;
@@ -270,10 +275,19 @@ impl Direction {
                         },
                     },
                 };
-                let Some(message) = message else { break };
-                let decided = match whole {
-                    true => self.decide(watch, message, arrived, &mut at).await,
-                    false => Some(pass_on(message, arrived, &mut at)),
+                let decided = match piece {
+                    None => break,
+                    Some(Piece::Message(message)) => {
+                        self.decide(watch, message, arrived, &mut at).await
+                    }
+                    // A stalled direction passes nothing on at all.
+                    Some(Piece::Between(_) | Piece::CutShort(_))
+                        if self.faults.as_ref().is_some_and(DirectionFaults::stalled) =>
+                    {
+                        None
+                    }
+                    Some(Piece::Between(bytes)) => Some(pass_on(bytes, arrived, &mut at, false)),
+                    Some(Piece::CutShort(bytes)) => Some(pass_on(bytes, arrived, &mut at, true)),
                 };
                 let item = match decided {
                     Some(Item::Reset) => {
@@ -323,7 +337,7 @@ impl Direction {
         at: &mut Instant,
     ) -> Option<Item> {
         let Some(faults) = self.faults.as_mut().filter(|f| f.decides()) else {
-            return Some(pass_on(message, arrived, at));
+            return Some(pass_on(message, arrived, at, true));
         };
         let outcome = faults.decide(&message);
         watch.injected(self.side, &outcome).await;
@@ -342,21 +356,35 @@ impl Direction {
                     at: *at,
                     bytes,
                     times,
+                    recorded: true,
                 })
             }
             Fate::Drop | Fate::Stall => None,
             Fate::Reset => Some(Item::Reset),
+            // Its own bytes, not a slice pinning the reader's buffer while
+            // it waits behind a held message (see `pass_on`).
             Fate::Answer(answer) => Some(Item::Answer {
-                request: message,
+                request: Bytes::copy_from_slice(&message),
                 answer,
             }),
         }
     }
 }
 
+/// What a direction's reader cuts from the stream.
+enum Piece {
+    /// A whole message: the faults decide what becomes of it.
+    Message(Bytes),
+    /// Bytes between stx-etx frames: passed on as they came, unrecorded.
+    Between(Bytes),
+    /// What is left of a message when the sender closed: passed on as it
+    /// came (a truncated request is not one to answer), and recorded.
+    CutShort(Bytes),
+}
+
 /// `message` delivered as it came, once, as soon as what came before it
 /// (`at`: when the last one is due, moved to this one's time).
-fn pass_on(message: Bytes, arrived: Instant, at: &mut Instant) -> Item {
+fn pass_on(message: Bytes, arrived: Instant, at: &mut Instant, recorded: bool) -> Item {
     let bytes = match *at > arrived {
         // Behind a held message: its own bytes, not a slice pinning the
         // reader's buffer (see `decide`).
@@ -368,6 +396,7 @@ fn pass_on(message: Bytes, arrived: Instant, at: &mut Instant) -> Item {
         at: *at,
         bytes,
         times: 1,
+        recorded,
     }
 }
 
@@ -390,7 +419,12 @@ async fn write<W: FaultWatch>(
     let mut free = Instant::now();
     while let Some(item) = rx.recv().await {
         match item {
-            Item::Deliver { at, bytes, times } => {
+            Item::Deliver {
+                at,
+                bytes,
+                times,
+                recorded,
+            } => {
                 if at > Instant::now() {
                     tokio::time::sleep_until(at).await;
                 }
@@ -407,6 +441,9 @@ async fn write<W: FaultWatch>(
                         idle.touch();
                     }
                     sent += bytes.len() as u64;
+                    if !recorded {
+                        continue;
+                    }
                     if let Err(reason) = watch.delivered(side, &bytes, false).await {
                         halves.reset_both().await;
                         return (Flow::Failed(reason), sent);
@@ -414,9 +451,15 @@ async fn write<W: FaultWatch>(
                 }
             }
             Item::Answer { request, answer } => {
-                let _ = watch.delivered(side, &request, false).await;
-                if send(halves.toward(side), &answer).await.is_ok() {
-                    let _ = watch.delivered(other, &answer, false).await;
+                let seen = match watch.delivered(side, &request, false).await {
+                    Ok(()) if send(halves.toward(side), &answer).await.is_ok() => {
+                        watch.delivered(other, &answer, false).await
+                    }
+                    seen => seen,
+                };
+                if let Err(reason) = seen {
+                    halves.reset_both().await;
+                    return (Flow::Failed(reason), sent);
                 }
             }
             Item::Reset => {
@@ -627,12 +670,14 @@ async fn paced(
     bits: u64,
     free: &mut Instant,
 ) -> Result<(), String> {
-    match half.lock().await.as_mut() {
-        Some(half) => paced_send(half, bytes, bits, free)
-            .await
-            .map_err(|e| net::describe_io(&e).to_string()),
-        None => Err("reset".into()),
+    for (due, piece) in pieces_on_the_line(bytes, bits, free) {
+        // The half is shared (an exception or a reset from the other
+        // direction takes it): held only to send, not while the line
+        // carries the piece.
+        tokio::time::sleep_until(due).await;
+        send(half, piece).await?;
     }
+    Ok(())
 }
 
 /// Write `bytes` as a line of `bits` a second would carry them: in pieces
@@ -646,14 +691,26 @@ pub async fn paced_send(
     bits: u64,
     free: &mut Instant,
 ) -> std::io::Result<()> {
-    let piece = ((bits / 8 / 50) as usize).max(1);
-    *free = (*free).max(Instant::now());
-    for chunk in bytes.chunks(piece) {
-        *free += transmit_time(chunk.len(), bits);
-        tokio::time::sleep_until(*free).await;
-        half.send(chunk).await?;
+    for (due, piece) in pieces_on_the_line(bytes, bits, free) {
+        tokio::time::sleep_until(due).await;
+        half.send(piece).await?;
     }
     Ok(())
+}
+
+/// `bytes` cut in pieces of at most 20 ms worth at `bits` a second, each
+/// with when the line has carried it, from `free` (moved past each).
+fn pieces_on_the_line<'b>(
+    bytes: &'b [u8],
+    bits: u64,
+    free: &'b mut Instant,
+) -> impl Iterator<Item = (Instant, &'b [u8])> + 'b {
+    let piece = ((bits / 8 / 50) as usize).max(1);
+    *free = (*free).max(Instant::now());
+    bytes.chunks(piece).map(move |chunk| {
+        *free += transmit_time(chunk.len(), bits);
+        (*free, chunk)
+    })
 }
 
 #[cfg(test)]

@@ -392,7 +392,15 @@ impl SharedClient<'_> {
                 };
             let eof = match read {
                 Ok(Some(0)) => true,
-                Ok(_) => false,
+                Ok(Some(n)) => {
+                    // The summary counts what arrived, before any fault and
+                    // whatever becomes of it (as the plain and the faulted
+                    // relay do): a dropped request, a duplicate once, the
+                    // rest of a message cut short.
+                    self.server.stats.bytes_in.fetch_add(n as u64, Relaxed);
+                    false
+                }
+                Ok(None) => false,
                 Err(e) => return Err(net::describe_io(&e)),
             };
             while let Some(message) = self.next_message(eof)? {
@@ -429,13 +437,6 @@ impl SharedClient<'_> {
 
     /// One message to the server and its reply back to the client.
     async fn forward(&mut self, message: Bytes, writer: &mut WriteHalf) -> Result<(), String> {
-        // The summary counts what arrived, before any fault (as the plain
-        // and the faulted relay do): a dropped request counts, a
-        // duplicate once, an exception the proxy made up not at all.
-        self.server
-            .stats
-            .bytes_in
-            .fetch_add(message.len() as u64, Relaxed);
         let (message, times) = match self.deal(Side::Client, message.clone()).await {
             Dealt::Pass(message, times) => (message, times),
             Dealt::Gone => return Ok(()),

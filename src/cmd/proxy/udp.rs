@@ -38,8 +38,9 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(60);
 struct Client {
     id: u64,
     upstream: Arc<UdpSocket>,
-    /// The client's last datagram.
-    activity: Idle,
+    /// The client's last datagram, or a datagram held for later (either
+    /// way): the socket is not idle before it.
+    activity: Arc<Idle>,
     /// Carries the server's replies back to the client.
     replies: JoinHandle<()>,
     /// `--fault`: the dice of the client's datagrams, and the task that
@@ -216,6 +217,8 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
                 datagram,
             )
             .await;
+            // A held datagram keeps the socket until it is sent.
+            client.activity.busy_until(faulted.1.due);
             continue;
         }
         if let Err(e) = client.upstream.send(datagram).await {
@@ -267,19 +270,19 @@ async fn open(
             let d = deliveries(Toward::Server(upstream.clone()), Side::Client, &dice);
             (dice, d)
         });
+    let activity = Arc::new(Idle::new());
     let replies = tokio::spawn(carry_replies(
         server.clone(),
         socket.clone(),
         upstream.clone(),
         recorder.clone(),
-        peer,
-        id,
+        (peer, id, activity.clone()),
         to_client,
     ));
     Ok(Client {
         id,
         upstream,
-        activity: Idle::new(),
+        activity,
         replies,
         faulted,
     })
@@ -290,8 +293,7 @@ async fn carry_replies(
     socket: Arc<UdpSocket>,
     upstream: Arc<UdpSocket>,
     recorder: Arc<Mutex<HeldRecorder>>,
-    peer: SocketAddr,
-    id: u64,
+    (peer, id, activity): (SocketAddr, u64, Arc<Idle>),
     mut faulted: Option<(DirectionFaults, Deliveries)>,
 ) {
     let mut buf = vec![0u8; 65_536];
@@ -318,6 +320,8 @@ async fn carry_replies(
                 datagram,
             )
             .await;
+            // A held reply keeps the client's socket until it is sent.
+            activity.busy_until(faulted.1.due);
             continue;
         }
         if let Err(e) = socket.send_to(datagram, peer).await {
