@@ -63,8 +63,7 @@ impl Idle {
 
     /// Something happened now.
     pub fn touch(&self) {
-        let micros = self.origin.elapsed().as_micros() as u64;
-        self.last.fetch_max(micros, Relaxed);
+        self.busy_until(Instant::now());
     }
 
     /// Something is under way until `until` (a message held for then):

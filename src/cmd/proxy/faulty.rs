@@ -286,8 +286,12 @@ impl Direction {
                     {
                         None
                     }
-                    Some(Piece::Between(bytes)) => Some(pass_on(bytes, arrived, &mut at, false)),
-                    Some(Piece::CutShort(bytes)) => Some(pass_on(bytes, arrived, &mut at, true)),
+                    Some(Piece::Between(bytes)) => {
+                        Some(deliver(bytes, arrived, Duration::ZERO, &mut at, 1, false))
+                    }
+                    Some(Piece::CutShort(bytes)) => {
+                        Some(deliver(bytes, arrived, Duration::ZERO, &mut at, 1, true))
+                    }
                 };
                 let item = match decided {
                     Some(Item::Reset) => {
@@ -337,32 +341,19 @@ impl Direction {
         at: &mut Instant,
     ) -> Option<Item> {
         let Some(faults) = self.faults.as_mut().filter(|f| f.decides()) else {
-            return Some(pass_on(message, arrived, at, true));
+            return Some(deliver(message, arrived, Duration::ZERO, at, 1, true));
         };
         let outcome = faults.decide(&message);
         watch.injected(self.side, &outcome).await;
         match outcome.fate {
             Fate::Forward(times) => {
-                *at = (*at).max(arrived + outcome.hold);
-                let mut bytes = outcome.apply(message);
-                if !outcome.hold.is_zero() {
-                    // A frame is a slice of the reader's buffer: held in the
-                    // queue, it would pin that buffer and every next read
-                    // would need a new one (twice the plain proxy's memory
-                    // under the soak's load). A held message gets its own.
-                    bytes = Bytes::copy_from_slice(&bytes);
-                }
-                Some(Item::Deliver {
-                    at: *at,
-                    bytes,
-                    times,
-                    recorded: true,
-                })
+                let bytes = outcome.apply(message);
+                Some(deliver(bytes, arrived, outcome.hold, at, times, true))
             }
             Fate::Drop | Fate::Stall => None,
             Fate::Reset => Some(Item::Reset),
             // Its own bytes, not a slice pinning the reader's buffer while
-            // it waits behind a held message (see `pass_on`).
+            // it waits behind a held message (see `deliver`).
             Fate::Answer(answer) => Some(Item::Answer {
                 request: Bytes::copy_from_slice(&message),
                 answer,
@@ -382,20 +373,31 @@ enum Piece {
     CutShort(Bytes),
 }
 
-/// `message` delivered as it came, once, as soon as what came before it
-/// (`at`: when the last one is due, moved to this one's time).
-fn pass_on(message: Bytes, arrived: Instant, at: &mut Instant, recorded: bool) -> Item {
+/// `bytes`, which `arrived`, to be delivered `times` times once held for
+/// `hold`, or after what came before them if that is later (`at`: when the
+/// last one is due, moved to this one's time), so order is kept whatever
+/// the delays.
+fn deliver(
+    bytes: Bytes,
+    arrived: Instant,
+    hold: Duration,
+    at: &mut Instant,
+    times: u8,
+    recorded: bool,
+) -> Item {
+    *at = (*at).max(arrived + hold);
+    // A frame is a slice of the reader's buffer: waiting in the queue (held,
+    // or behind a held message), it would pin that buffer and every next
+    // read would need a new one (twice the plain proxy's memory under the
+    // soak's load). One that waits gets its own bytes.
     let bytes = match *at > arrived {
-        // Behind a held message: its own bytes, not a slice pinning the
-        // reader's buffer (see `decide`).
-        true => Bytes::copy_from_slice(&message),
-        false => message,
+        true => Bytes::copy_from_slice(&bytes),
+        false => bytes,
     };
-    *at = (*at).max(arrived);
     Item::Deliver {
         at: *at,
         bytes,
-        times: 1,
+        times,
         recorded,
     }
 }

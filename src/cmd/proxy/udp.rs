@@ -116,25 +116,16 @@ impl Deliveries {
 
 /// What the dice say of one datagram `from` sent: the records of what they
 /// dealt, then the datagram queued for its time, dropped, or answered.
-#[allow(clippy::too_many_arguments)]
 async fn deal(
     server: &Server<Proxy>,
     recorder: &Mutex<HeldRecorder>,
     socket: &UdpSocket,
     (dice, deliveries): &mut (DirectionFaults, Deliveries),
-    id: u64,
-    peer: SocketAddr,
+    (id, peer, activity): (u64, SocketAddr, &Idle),
     from: Side,
     datagram: &[u8],
 ) {
     let arrived = Instant::now();
-    // The summary counts what arrived, as without faults (not what the
-    // faults made of it: a duplicate twice, a drop not at all).
-    let total = match from {
-        Side::Client => &server.stats.bytes_in,
-        Side::Server => &server.stats.bytes_out,
-    };
-    total.fetch_add(datagram.len() as u64, Relaxed);
     let mut bytes = Bytes::copy_from_slice(datagram);
     let (fate, hold) = if dice.decides() {
         let outcome = dice.decide(&bytes);
@@ -151,6 +142,8 @@ async fn deal(
     match fate {
         Fate::Forward(times) => {
             deliveries.due = deliveries.due.max(arrived + hold);
+            // A held datagram keeps the client's socket until it is sent.
+            activity.busy_until(deliveries.due);
             let _ = deliveries.queue.send((deliveries.due, bytes, times)).await;
         }
         Fate::Answer(answer) => {
@@ -203,28 +196,26 @@ pub async fn serve(server: Arc<Server<Proxy>>, socket: UdpSocket) -> Result<Exit
             }
         };
         client.activity.touch();
+        // Counted as it arrived, whatever the faults make of it.
+        server.stats.bytes_in.fetch_add(n as u64, Relaxed);
         let datagram = &buf[..n];
         if let Some(faulted) = &mut client.faulted {
-            let id = client.id;
+            let whose = (client.id, peer, &*client.activity);
             deal(
                 &server,
                 &recorder,
                 &socket,
                 faulted,
-                id,
-                peer,
+                whose,
                 Side::Client,
                 datagram,
             )
             .await;
-            // A held datagram keeps the socket until it is sent.
-            client.activity.busy_until(faulted.1.due);
             continue;
         }
         if let Err(e) = client.upstream.send(datagram).await {
             crate::say!("#{} {peer} upstream: {}", client.id, net::describe_io(&e));
         }
-        server.stats.bytes_in.fetch_add(n as u64, Relaxed);
         if record(&server, &recorder, client.id, peer, Side::Client, datagram).await {
             return Ok(ExitCode::Success);
         }
@@ -276,7 +267,7 @@ async fn open(
         socket.clone(),
         upstream.clone(),
         recorder.clone(),
-        (peer, id, activity.clone()),
+        (id, peer, activity.clone()),
         to_client,
     ));
     Ok(Client {
@@ -293,7 +284,7 @@ async fn carry_replies(
     socket: Arc<UdpSocket>,
     upstream: Arc<UdpSocket>,
     recorder: Arc<Mutex<HeldRecorder>>,
-    (peer, id, activity): (SocketAddr, u64, Arc<Idle>),
+    (id, peer, activity): (u64, SocketAddr, Arc<Idle>),
     mut faulted: Option<(DirectionFaults, Deliveries)>,
 ) {
     let mut buf = vec![0u8; 65_536];
@@ -307,27 +298,26 @@ async fn carry_replies(
                 continue;
             }
         };
+        // Counted as it arrived, whatever the faults make of it.
+        server.stats.bytes_out.fetch_add(n as u64, Relaxed);
         let datagram = &buf[..n];
         if let Some(faulted) = &mut faulted {
+            let whose = (id, peer, &*activity);
             deal(
                 &server,
                 &recorder,
                 &socket,
                 faulted,
-                id,
-                peer,
+                whose,
                 Side::Server,
                 datagram,
             )
             .await;
-            // A held reply keeps the client's socket until it is sent.
-            activity.busy_until(faulted.1.due);
             continue;
         }
         if let Err(e) = socket.send_to(datagram, peer).await {
             crate::say!("#{id} {peer} send error: {}", net::describe_io(&e));
         }
-        server.stats.bytes_out.fetch_add(n as u64, Relaxed);
         if record(&server, &recorder, id, peer, Side::Server, datagram).await {
             return;
         }
